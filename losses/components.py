@@ -1,0 +1,96 @@
+"""Distortion components: each maps (reconstruction, target, value_range) to a scalar tensor.
+
+Inputs are (N, C, H, W) float tensors already in the pixel range a convention chose (see
+``conventions.py``); ``value_range`` = (low, high) of that range. Point-wise components work on the
+values as given (so their magnitude depends on the range, as in the reference code); the SSIM family
+maps the range to [0, 1] first, because SSIM's stabilising constants are not shift-invariant.
+"""
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from pytorch_msssim import ms_ssim, ssim
+
+# The paper's SSIM window (pytorch_msssim defaults): Gaussian, 11 taps, σ 1.5, K = (0.01, 0.03).
+SSIM_WIN_SIZE = 11
+# pytorch_msssim's 5-scale MS-SSIM needs min(H, W) > (win_size - 1) * 2**4.
+MS_SSIM_MIN_SIDE = (SSIM_WIN_SIZE - 1) * 16 + 1
+
+ValueRange = tuple[float, float]
+DistortionComponent = Callable[[torch.Tensor, torch.Tensor, ValueRange], torch.Tensor]
+
+_COMPONENTS: dict[str, DistortionComponent] = {}
+
+
+def register_component(name: str) -> Callable[[DistortionComponent], DistortionComponent]:
+    """Decorator that makes a component available to loss specs under ``name``."""
+
+    def decorator(fn: DistortionComponent) -> DistortionComponent:
+        if name in _COMPONENTS:
+            raise ValueError(f"loss component {name!r} is already registered")
+        _COMPONENTS[name] = fn
+        return fn
+
+    return decorator
+
+
+def available_components() -> list[str]:
+    return sorted(_COMPONENTS)
+
+
+def get_component(name: str) -> DistortionComponent:
+    try:
+        return _COMPONENTS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown loss component {name!r}; "
+            f"valid components: {', '.join(available_components())}"
+        ) from None
+
+
+@register_component("l1")
+def l1(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
+    return (x - y).abs().mean()
+
+
+@register_component("mse")
+def mse(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
+    return (x - y).square().mean()
+
+
+@register_component("logcosh")
+def logcosh(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
+    # log(cosh(d)) = d + softplus(-2d) - ln 2: no overflow of cosh for large |d|.
+    d = x - y
+    return (d + F.softplus(-2.0 * d) - math.log(2.0)).mean()
+
+
+def _to_unit_range(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange):
+    # NIF maps [-1, 1] to [0, 255] before SSIM; [0, 1] with data_range 1 gives the same value.
+    low, high = value_range
+    if (low, high) == (0.0, 1.0):
+        return x, y
+    return (x - low) / (high - low), (y - low) / (high - low)
+
+
+@register_component("ssim")
+def dssim(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
+    x, y = _to_unit_range(x, y, value_range)
+    return 1.0 - ssim(x, y, data_range=1.0, win_size=SSIM_WIN_SIZE, size_average=True)
+
+
+@register_component("ms_ssim")
+def dms_ssim(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
+    short_side = min(x.shape[-2:])
+    if short_side < MS_SSIM_MIN_SIDE:
+        raise ValueError(
+            f"the ms_ssim loss needs images with a short side of at least {MS_SSIM_MIN_SIDE} px "
+            f"(5 scales, window {SSIM_WIN_SIZE}); got {tuple(x.shape[-2:])}. Use 'ssim' instead."
+        )
+    x, y = _to_unit_range(x, y, value_range)
+    return 1.0 - ms_ssim(x, y, data_range=1.0, win_size=SSIM_WIN_SIZE, size_average=True)
+
+
+STRUCTURAL_COMPONENTS = frozenset({"ssim", "ms_ssim"})

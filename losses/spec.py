@@ -1,0 +1,208 @@
+"""Composite losses from a spec string or a config list, and the paper's named losses.
+
+Spec grammar (whitespace ignored)::
+
+    spec := term ("+" term)*
+    term := COMPONENT [":" WEIGHT]            e.g. "l1:0.8+ssim:0.2", "mse"
+          | PAPER_LOSS ["(" [alpha=]ALPHA ")"]  e.g. "lc_ssim(0.01)", "l1_ssim"
+
+Config form: a list of ``{"component": name, "weight": w}`` mappings, or one
+``{"name": paper_loss, "alpha": a}`` mapping.
+"""
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from losses.components import STRUCTURAL_COMPONENTS, available_components, get_component
+from losses.conventions import PLAIN, Convention
+
+
+class LossSpecError(ValueError):
+    """A loss spec that cannot be parsed; the message lists what is valid."""
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    component: str
+    weight: float
+
+
+def _lc_ssim(alpha: float) -> tuple[LossTerm, ...]:
+    return (LossTerm("logcosh", 1.0), LossTerm("ssim", alpha))
+
+
+def _l1_ssim(alpha: float) -> tuple[LossTerm, ...]:
+    return (LossTerm("l1", 1.0 - alpha), LossTerm("ssim", alpha))
+
+
+# The paper's five losses: name -> (default α or None, terms builder).
+PAPER_LOSSES: dict[str, tuple[float | None, Callable[[float], tuple[LossTerm, ...]]]] = {
+    "l1": (None, lambda _: (LossTerm("l1", 1.0),)),
+    "mse": (None, lambda _: (LossTerm("mse", 1.0),)),
+    "logcosh": (None, lambda _: (LossTerm("logcosh", 1.0),)),
+    "lc_ssim": (0.01, _lc_ssim),
+    "l1_ssim": (0.2, _l1_ssim),
+}
+
+_PAPER_CALL = re.compile(r"^(?P<name>[a-z0-9_]+)\((?:alpha=)?(?P<alpha>[^()]*)\)$")
+
+
+def _valid_names() -> str:
+    with_alpha = [f"{n}(α)" for n, (a, _) in PAPER_LOSSES.items() if a is not None]
+    return (
+        f"components: {', '.join(available_components())}; "
+        f"paper losses: {', '.join(sorted(PAPER_LOSSES))} ({', '.join(with_alpha)} take α)"
+    )
+
+
+def _parse_number(text: str, what: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise LossSpecError(f"loss spec {spec!r}: {what} {text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise LossSpecError(f"loss spec {spec!r}: {what} must be finite and >= 0, got {value}")
+    return value
+
+
+def _paper_terms(name: str, alpha: float | None, spec: str) -> tuple[LossTerm, ...]:
+    default_alpha, build = PAPER_LOSSES[name]
+    if default_alpha is None:
+        if alpha is not None:
+            raise LossSpecError(f"loss spec {spec!r}: the paper loss {name!r} takes no α")
+        return build(0.0)
+    alpha = default_alpha if alpha is None else alpha
+    if not 0.0 <= alpha <= 1.0:
+        raise LossSpecError(f"loss spec {spec!r}: α must lie in [0, 1], got {alpha}")
+    return build(alpha)
+
+
+@dataclass(frozen=True)
+class CompositeLoss:
+    """Σ or mean of weighted distortion components, under a scaling convention.
+
+    Called with reconstruction and target in [0, 1], shaped (C, H, W) or (N, C, H, W).
+    """
+
+    terms: tuple[LossTerm, ...]
+    convention: Convention = PLAIN
+    # Paper loss name and α when built from one ("lc_ssim", 0.01); for the study's bookkeeping.
+    family: str | None = None
+    alpha: float | None = None
+
+    @property
+    def spec(self) -> str:
+        return "+".join(f"{t.component}:{t.weight:g}" for t in self.terms)
+
+    @property
+    def name(self) -> str:
+        if self.family is None:
+            return self.spec
+        return self.family if self.alpha is None else f"{self.family}({self.alpha:g})"
+
+    def with_convention(self, convention: Convention) -> "CompositeLoss":
+        return CompositeLoss(self.terms, convention, self.family, self.alpha)
+
+    def term_values(
+        self, reconstruction: torch.Tensor, target: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Unweighted value of each component, as the convention computes it."""
+        x, y = self._to_convention_range(reconstruction), self._to_convention_range(target)
+        values = {}
+        for term in self.terms:
+            component = get_component(term.component)
+            if self.convention.structural_on_polyphase and term.component in STRUCTURAL_COMPONENTS:
+                subs = [(x[..., i::2, j::2], y[..., i::2, j::2]) for i in (0, 1) for j in (0, 1)]
+                value = torch.stack([component(a, b, self.convention.value_range) for a, b in subs])
+                values[term.component] = value.mean()
+            else:
+                values[term.component] = component(x, y, self.convention.value_range)
+        return values
+
+    def __call__(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        values = self.term_values(reconstruction, target)
+        total = sum(term.weight * values[term.component] for term in self.terms)
+        if self.convention.reduction == "mean":
+            total = total / len(self.terms)
+        return total
+
+    def _to_convention_range(self, t: torch.Tensor) -> torch.Tensor:
+        if t.dim() == 3:
+            t = t.unsqueeze(0)
+        low, high = self.convention.value_range
+        return t if (low, high) == (0.0, 1.0) else t * (high - low) + low
+
+
+def parse_loss_spec(spec: str, convention: Convention = PLAIN) -> CompositeLoss:
+    text = re.sub(r"\s+", "", spec).lower()
+    if not text:
+        raise LossSpecError(f"empty loss spec; valid {_valid_names()}")
+    parts = text.split("+")
+    if len(parts) == 1:
+        call = _PAPER_CALL.match(text)
+        name, alpha_text = (call["name"], call["alpha"]) if call else (text, None)
+        if name in PAPER_LOSSES:
+            alpha = _parse_number(alpha_text, "α", spec) if alpha_text else None
+            terms = _paper_terms(name, alpha, spec)
+            resolved_alpha = alpha if alpha is not None else PAPER_LOSSES[name][0]
+            return CompositeLoss(terms, convention, family=name, alpha=resolved_alpha)
+    terms = []
+    for part in parts:
+        name, _, weight_text = part.partition(":")
+        if name not in available_components():
+            hint = " (paper losses stand alone, not in a sum)" if name in PAPER_LOSSES else ""
+            raise LossSpecError(
+                f"loss spec {spec!r}: unknown component {name!r}{hint}; valid {_valid_names()}"
+            )
+        weight = _parse_number(weight_text, "weight", spec) if weight_text else 1.0
+        terms.append(LossTerm(name, weight))
+    _check_terms(terms, spec)
+    return CompositeLoss(tuple(terms), convention)
+
+
+def _check_terms(terms: Sequence[LossTerm], spec: object) -> None:
+    names = [t.component for t in terms]
+    if len(set(names)) != len(names):
+        raise LossSpecError(f"loss spec {spec!r}: a component appears twice ({', '.join(names)})")
+    if not any(t.weight > 0 for t in terms):
+        raise LossSpecError(f"loss spec {spec!r}: at least one weight must be > 0")
+
+
+def _from_config(config: Sequence[Mapping] | Mapping, convention: Convention) -> CompositeLoss:
+    if isinstance(config, Mapping):
+        if set(config) - {"name", "alpha"} or "name" not in config:
+            raise LossSpecError(
+                f"loss config {dict(config)!r}: expected keys 'name' and optional 'alpha'; "
+                f"valid {_valid_names()}"
+            )
+        alpha = config.get("alpha")
+        spec = config["name"] if alpha is None else f"{config['name']}({alpha})"
+        return parse_loss_spec(str(spec), convention)
+    terms = []
+    for entry in config:
+        if not isinstance(entry, Mapping) or set(entry) - {"component", "weight"}:
+            raise LossSpecError(
+                f"loss config entry {entry!r}: expected {{'component': name, 'weight': number}}"
+            )
+        name = entry.get("component")
+        if name not in available_components():
+            raise LossSpecError(f"loss config: unknown component {name!r}; valid {_valid_names()}")
+        weight = _parse_number(str(entry.get("weight", 1.0)), "weight", config)
+        terms.append(LossTerm(name, weight))
+    if not terms:
+        raise LossSpecError(f"empty loss config; valid {_valid_names()}")
+    _check_terms(terms, config)
+    return CompositeLoss(tuple(terms), convention)
+
+
+def build_loss(
+    spec: str | Sequence[Mapping] | Mapping, convention: Convention = PLAIN
+) -> CompositeLoss:
+    """A loss from a spec string, a list of weighted components, or a paper-loss mapping."""
+    if isinstance(spec, str):
+        return parse_loss_spec(spec, convention)
+    return _from_config(spec, convention)

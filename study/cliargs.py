@@ -1,0 +1,51 @@
+"""Command-line arguments shared by several ``inr-study`` tools."""
+
+import argparse
+from pathlib import Path
+
+from study.datasets import (
+    ANCHORS,
+    KODAK_MIRROR_ENV,
+    ImageOptions,
+    ImageRecord,
+    resolve_dataset,
+    select,
+)
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("images")
+    group.add_argument("--dataset", default="kodak", help="'kodak' or a folder of images")
+    group.add_argument(
+        "--kodak-mirror",
+        metavar="DIR",
+        help=f"copy Kodak from this local folder instead of downloading ({KODAK_MIRROR_ENV})",
+    )
+    group.add_argument(
+        "--cache-dir", type=Path, help="where datasets are kept (~/.cache/inr-study)"
+    )
+    group.add_argument(
+        "--images",
+        help="a count (first N images) or comma-separated names, e.g. kodim01,kodim08",
+    )
+    group.add_argument("--crop", type=int, metavar="PX", help="crop every image to PX x PX")
+    group.add_argument("--crop-anchor", default="center", choices=ANCHORS)
+    group.add_argument(
+        "--drop-alpha", action="store_true", help="discard alpha channels instead of refusing"
+    )
+
+
+def dataset_from_arguments(args: argparse.Namespace) -> list[ImageRecord]:
+    records = resolve_dataset(args.dataset, mirror=args.kodak_mirror, cache_dir=args.cache_dir)
+    if args.images is None:
+        return records
+    subset = int(args.images) if args.images.isdigit() else args.images.split(",")
+    return select(records, subset)
+
+
+def image_options_from_arguments(args: argparse.Namespace) -> ImageOptions:
+    return ImageOptions(args.crop, args.crop_anchor, args.drop_alpha)
+
+
+def comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]

@@ -1,0 +1,71 @@
+"""Rate-distortion tables: CompressAI-format JSON files and interpolation at a given rate."""
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+# Our per-image metric names -> CompressAI's JSON keys.
+COMPRESSAI_KEYS = {
+    "bpp": "bpp",
+    "psnr": "psnr-rgb",
+    "ssim": "ssim-rgb",
+    "ms_ssim": "ms-ssim-rgb",
+    "ms_ssim_db": "ms-ssim-db-rgb",
+    "lpips": "lpips",
+    "encode_s": "encoding_time",
+    "decode_s": "decoding_time",
+}
+
+
+def json_safe(value):
+    """Non-finite floats become None so files stay standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def compressai_document(
+    name: str, description: str, points: Sequence[Mapping[str, float | None]], extra_keys=()
+) -> dict:
+    """``{name, description, results: {key: [...]}}`` with one entry per R-D point, sorted by bpp.
+
+    A metric missing at any point is left out entirely (CompressAI's plotter expects full lists),
+    and the description says so.
+    """
+    points = sorted(points, key=lambda p: p["bpp"])
+    results, missing = {}, []
+    for ours, theirs in [*COMPRESSAI_KEYS.items(), *((k, k) for k in extra_keys)]:
+        values = [p.get(ours) for p in points]
+        if any(v is None for v in values):
+            missing.append(theirs)
+            continue
+        results[theirs] = values
+    if missing:
+        description += f" Not available: {', '.join(missing)}."
+    return json_safe({"name": name, "description": description, "results": results})
+
+
+def write_json(path: Path, document: Mapping) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_safe(document), indent=2) + "\n")
+
+
+def interpolate_at_bpp(bpp: Sequence[float], metric: Sequence[float], target: float) -> float:
+    """Metric at ``target`` bpp, piecewise linear in log(bpp) between the neighbouring points.
+
+    NaN when ``target`` lies outside the curve's range: no extrapolation.
+    """
+    order = np.argsort(bpp)
+    rates = np.log(np.asarray(bpp, dtype=float)[order])
+    values = np.asarray(metric, dtype=float)[order]
+    log_target = math.log(target)
+    if not rates[0] <= log_target <= rates[-1]:
+        return math.nan
+    return float(np.interp(log_target, rates, values))

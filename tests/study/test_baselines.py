@@ -1,0 +1,75 @@
+import csv
+import json
+
+import pytest
+
+from inr_models import get_codec_class
+from study import baselines
+from study.baselines import quality_for_target_bpp
+
+
+@pytest.fixture
+def run(kodak_records, tmp_path):
+    def run_baselines(*extra: str):
+        out = tmp_path / "out"
+        argv = [
+            "--kodak-mirror", str(kodak_records[0].path.parent), "--cache-dir", str(tmp_path / "c"),
+            "--images", "kodim01,kodim08", "--crop", "192", "--no-lpips", "--workers", "1",
+            "-o", str(out), *extra,
+        ]  # fmt: skip
+        assert baselines.main(argv) == 0
+        return out
+
+    return run_baselines
+
+
+def test_sweep_and_targets_write_rows_and_compressai_json(run):
+    out = run("--codecs", "jpeg,webp", "--qualities", "20,60", "--target-bpp", "0.8")
+    rows = list(csv.DictReader((out / "per_image.csv").open()))
+    assert len(rows) == 2 * 2 * (2 + 1)  # codecs × images × (qualities + targets)
+    for row in rows:
+        assert float(row["bpp"]) == pytest.approx(8 * int(row["bytes"]) / 192**2)
+        assert row["lpips"] == ""  # missing, never a number
+    targets = [r for r in rows if r["mode"] == "target"]
+    assert all(float(r["bpp"]) <= 0.8 for r in targets)
+
+    sweep = json.loads((out / "jpeg.json").read_text())
+    assert sweep["name"] == "jpeg"
+    assert sweep["results"]["quality"] == [20, 60]
+    for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb", "ssim-rgb"):
+        assert len(sweep["results"][key]) == 2
+    assert "lpips" not in sweep["results"] and "Not available: lpips" in sweep["description"]
+    jpeg_q20 = [float(r["psnr"]) for r in rows if r["codec"] == "jpeg" and r["quality"] == "20"]
+    assert sweep["results"]["psnr-rgb"][0] == pytest.approx(sum(jpeg_q20) / 2)
+    target = json.loads((out / "webp-target-bpp.json").read_text())
+    assert target["results"]["target_bpp"] == [0.8]
+
+
+def test_target_search_picks_the_highest_quality_under_the_rate(crop256):
+    jpeg = get_codec_class("jpeg")
+    quality = quality_for_target_bpp(jpeg, crop256, 1.0)
+    assert jpeg(quality).encode(crop256).bpp(256, 256) <= 1.0
+    assert jpeg(quality + 1).encode(crop256).bpp(256, 256) > 1.0
+    assert quality_for_target_bpp(jpeg, crop256, 0.001) is None
+
+
+def test_bad_codec_and_quality_are_refused_before_work(run):
+    with pytest.raises(SystemExit, match=r"unknown classical codec 'bpg'; valid: jpeg, webp"):
+        run("--codecs", "bpg")
+    with pytest.raises(SystemExit, match=r"jpeg quality must lie in \[1, 95\]; got \[99\]"):
+        run("--codecs", "jpeg", "--qualities", "50,99")
+
+
+def test_rgba_folder_needs_drop_alpha(crop64, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "rgba"
+    folder.mkdir()
+    Image.fromarray(crop64).convert("RGBA").save(folder / "logo.png")
+    argv = ["--dataset", str(folder), "--codecs", "jpeg", "--qualities", "50", "--no-lpips",
+            "--workers", "1", "-o", str(tmp_path / "out")]  # fmt: skip
+    with pytest.raises(ValueError, match=r"logo\.png: image has an alpha channel"):
+        baselines.main(argv)
+    assert baselines.main([*argv, "--drop-alpha"]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "per_image.csv").open()))
+    assert [r["image"] for r in rows] == ["logo"]
