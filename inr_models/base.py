@@ -16,6 +16,8 @@ class Encoded:
     data: bytes
     # Codec-specific figures (quality, iterations, estimated bpp, MAC/pixel, seconds, ...).
     stats: dict[str, float | int | str] = field(default_factory=dict)
+    # What the decoder will output, when the encoder computes it (INR codecs do, bit-exactly).
+    reconstruction: np.ndarray | None = None
 
     def bpp(self, height: int, width: int) -> float:
         """Rate from the real file: 8 · bytes / pixels."""

@@ -13,6 +13,8 @@ USER_ERRORS = (CodecError, DatasetError, ImageLoadError, LossSpecError)
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
+    "encode": ("study.encode", "fit an INR codec to an image and write its bitstream"),
+    "decode": ("study.decode", "rebuild an image from an inr-study bitstream"),
     "baselines": ("study.baselines", "classical codecs over a dataset (sweeps, target bpp)"),
     "evaluate": ("study.evaluation", "metrics of a decoded image against its original (JSON)"),
     "fetch": ("study.fetch", "download or mirror a dataset and verify its checksums"),

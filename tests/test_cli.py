@@ -28,3 +28,33 @@ def test_bad_input_gives_one_line_error_not_traceback(tmp_path, capsys):
     assert cli.main(["evaluate", str(tmp_path / "a.png"), str(tmp_path / "a.png")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("inr-study evaluate: error: ") and "a.png: not an image file" in err
+
+
+def test_encode_then_decode_through_the_cli(crop256, write_png, tmp_path, capsys):
+    image = write_png(crop256, "crop.png")
+    bitstream, decoded = tmp_path / "crop.inr", tmp_path / "decoded.png"
+    argv = ["encode", str(image), "-o", str(bitstream), "--codec", "coolchic-v1", "--preset",
+            "debug", "--loss", "l1_ssim(0.2)", "--lmbda", "4e-3", "--quiet", "--no-lpips",
+            "--decoded", str(tmp_path / "encoder-side.png")]  # fmt: skip
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["bpp"] == 8 * bitstream.stat().st_size / 256**2
+    assert summary["loss"] == "l1_ssim(0.2)" and summary["convention"] == "coolchic"
+    for key in ("psnr", "ms_ssim", "bpp_estimate", "iterations", "encode_seconds", "mac_per_pixel"):
+        assert summary[key] is not None, key
+    assert cli.main(["decode", str(bitstream), "-o", str(decoded)]) == 0
+    from study.imageio import load_rgb
+
+    assert (load_rgb(decoded) == load_rgb(tmp_path / "encoder-side.png")).all()
+
+
+def test_encode_refuses_unknown_codec_and_loss(crop64, write_png, capsys):
+    import pytest
+
+    image = str(write_png(crop64))
+    with pytest.raises(SystemExit):
+        cli.main(["encode", image, "-o", "x.inr", "--codec", "jpeg"])
+    assert "unknown INR codec 'jpeg'; valid: coolchic-v1, coolchic-v2" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["encode", image, "-o", "x.inr", "--loss", "l3"])
+    assert "unknown component 'l3'" in capsys.readouterr().err

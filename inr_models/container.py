@@ -1,0 +1,166 @@
+"""The file container shared by every INR codec: a versioned, checksummed envelope.
+
+Layout (all integers little-endian)::
+
+    magic "INRS" | version u8 | codec id u8 | header length (varint) | header | payload | CRC-32
+
+The CRC-32 covers everything before it, so a truncated or bit-flipped file is rejected before any
+decoding starts. Header and payload are each codec's own business; ``ByteWriter`` / ``ByteReader``
+give them typed fields without pickle or eval.
+"""
+
+import struct
+import zlib
+
+from inr_models.base import CodecError
+
+MAGIC = b"INRS"
+FORMAT_VERSION = 1
+# Stable ids written into files: never renumber, only append.
+CODEC_IDS = {"coolchic-v1": 1, "coolchic-v2": 2, "nif": 3}
+_CRC_BYTES = 4
+
+
+class ByteWriter:
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def u8(self, value: int) -> "ByteWriter":
+        return self._pack("<B", value)
+
+    def u16(self, value: int) -> "ByteWriter":
+        return self._pack("<H", value)
+
+    def u32(self, value: int) -> "ByteWriter":
+        return self._pack("<I", value)
+
+    def f32(self, value: float) -> "ByteWriter":
+        return self._pack("<f", value)
+
+    def varint(self, value: int) -> "ByteWriter":
+        if value < 0:
+            raise ValueError(f"varint takes non-negative integers, got {value}")
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                break
+        self._parts.append(bytes(out))
+        return self
+
+    def raw(self, data: bytes) -> "ByteWriter":
+        self._parts.append(data)
+        return self
+
+    def _pack(self, fmt: str, value) -> "ByteWriter":
+        try:
+            self._parts.append(struct.pack(fmt, value))
+        except struct.error as error:
+            raise ValueError(f"value {value!r} does not fit the field ({error})") from None
+        return self
+
+    def getvalue(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class ByteReader:
+    def __init__(self, data: bytes, what: str = "header") -> None:
+        self._data = memoryview(data)
+        self._offset = 0
+        self._what = what
+
+    def u8(self) -> int:
+        return self._unpack("<B")
+
+    def u16(self) -> int:
+        return self._unpack("<H")
+
+    def u32(self) -> int:
+        return self._unpack("<I")
+
+    def f32(self) -> float:
+        return self._unpack("<f")
+
+    def varint(self) -> int:
+        value, shift = 0, 0
+        while True:
+            byte = self.u8()
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise CodecError(f"corrupted {self._what}: varint longer than 64 bits")
+
+    def raw(self, length: int) -> bytes:
+        self._need(length)
+        chunk = bytes(self._data[self._offset : self._offset + length])
+        self._offset += length
+        return chunk
+
+    def rest(self) -> bytes:
+        return self.raw(len(self._data) - self._offset)
+
+    def expect_end(self) -> None:
+        if self._offset != len(self._data):
+            raise CodecError(f"corrupted {self._what}: {len(self._data) - self._offset} bytes left")
+
+    def _need(self, length: int) -> None:
+        if self._offset + length > len(self._data):
+            raise CodecError(f"corrupted {self._what}: it ends early")
+
+    def _unpack(self, fmt: str):
+        size = struct.calcsize(fmt)
+        self._need(size)
+        (value,) = struct.unpack_from(fmt, self._data, self._offset)
+        self._offset += size
+        return value
+
+
+def pack(codec: str, header: bytes, payload: bytes) -> bytes:
+    body = (
+        ByteWriter()
+        .raw(MAGIC)
+        .u8(FORMAT_VERSION)
+        .u8(CODEC_IDS[codec])
+        .varint(len(header))
+        .raw(header)
+        .raw(payload)
+        .getvalue()
+    )
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def unpack(data: bytes, codec: str) -> tuple[bytes, bytes]:
+    """(header, payload) of a file written by ``pack`` for ``codec``; CodecError otherwise."""
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise CodecError("not an inr-study file (its first bytes are not the 'INRS' magic)")
+    if len(data) < len(MAGIC) + 2 + 1 + _CRC_BYTES:
+        raise CodecError("truncated inr-study file")
+    body, (crc,) = data[:-_CRC_BYTES], struct.unpack("<I", data[-_CRC_BYTES:])
+    if zlib.crc32(body) != crc:
+        raise CodecError("truncated or corrupted inr-study file (CRC-32 mismatch)")
+    reader = ByteReader(body[len(MAGIC) :], "container")
+    version, codec_id = reader.u8(), reader.u8()
+    if version != FORMAT_VERSION:
+        raise CodecError(
+            f"inr-study file format version {version}; this decoder reads version {FORMAT_VERSION}"
+        )
+    names = {v: k for k, v in CODEC_IDS.items()}
+    if codec_id != CODEC_IDS[codec]:
+        found = names.get(codec_id, f"an unknown codec (id {codec_id})")
+        raise CodecError(f"this file was written by {found}, not {codec}")
+    header = reader.raw(reader.varint())
+    return header, reader.rest()
+
+
+def codec_of(data: bytes) -> str:
+    """The codec name recorded in a file, for decoders that dispatch on it."""
+    if len(data) < len(MAGIC) + 2 or data[: len(MAGIC)] != MAGIC:
+        raise CodecError("not an inr-study file (its first bytes are not the 'INRS' magic)")
+    names = {v: k for k, v in CODEC_IDS.items()}
+    codec_id = data[len(MAGIC) + 1]
+    if codec_id not in names:
+        raise CodecError(f"unknown codec id {codec_id} in file")
+    return names[codec_id]

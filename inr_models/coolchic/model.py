@@ -1,0 +1,94 @@
+"""The COOL-CHIC model: latent grids with gains, upsampling, synthesis and ARM together."""
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from inr_models.coolchic.layers import Arm, Synthesis, Upsampling, laplace_rate_bits
+from inr_models.coolchic.presets import Architecture, ModuleGroup
+from inr_models.coolchic.quantizers import QuantizerMode, quantize
+
+
+def grid_shapes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
+    return [(math.ceil(height / 2**i), math.ceil(width / 2**i)) for i in range(n_grids)]
+
+
+class CoolChic(nn.Module):
+    def __init__(self, architecture: Architecture, height: int, width: int):
+        super().__init__()
+        self.architecture = architecture
+        self.height, self.width = height, width
+        self.latents = nn.ParameterList(
+            nn.Parameter(torch.zeros(1, 1, h, w))
+            for h, w in grid_shapes(height, width, architecture.n_grids)
+        )
+        self.log2_gains = nn.Parameter(torch.arange(float(architecture.n_grids)))
+        self.upsampling = Upsampling(learned=architecture.learned_upsampling)
+        self.synthesis = Synthesis(architecture.n_grids, architecture.synthesis)
+        self.arm = Arm(architecture.arm_rowcol, architecture.arm_hidden)
+
+    # Modules whose weights are quantised and sent, in bitstream order.
+    def network_modules(self) -> dict[str, nn.Module]:
+        modules = {"synthesis": self.synthesis, "arm": self.arm}
+        if self.architecture.learned_upsampling:
+            modules = {"synthesis": self.synthesis, "upsampling": self.upsampling, "arm": self.arm}
+        return modules
+
+    def parameters_of(self, group: ModuleGroup) -> list[nn.Parameter]:
+        if group == "all":
+            return list(self.parameters())
+        if group == "latent":
+            return [*self.latents, self.log2_gains]
+        if group == "synthesis":
+            # v2's learned upsampling belongs to the image-forming path trained with synthesis.
+            return [*self.synthesis.parameters(), *self.upsampling.parameters()]
+        return list(self.arm.parameters())
+
+    def gains(self) -> Tensor:
+        gains = torch.pow(2.0, self.log2_gains)
+        return gains.clamp_min(1.0) if self.architecture.gain_floor_one else gains
+
+    def quantized_latents(self, mode: QuantizerMode) -> list[Tensor]:
+        arch, gains = self.architecture, self.gains()
+        return [
+            quantize(grid * gains[i], mode, arch.noise_gradient, arch.ste_gradient)
+            for i, grid in enumerate(self.latents)
+        ]
+
+    def forward(self, mode: QuantizerMode) -> tuple[Tensor, Tensor]:
+        """(reconstruction in [0, 1] of shape (1, 3, H, W), total latent rate in bits)."""
+        latents = self.quantized_latents(mode)
+        return self.reconstruct(latents), self.latent_rate(latents)
+
+    def reconstruct(self, latents: list[Tensor]) -> Tensor:
+        return self.synthesis(self.upsampling(latents)).clamp(0.0, 1.0)
+
+    def latent_rate(self, latents: list[Tensor]) -> Tensor:
+        mu, log_scale = self.arm(latents)
+        values = torch.cat([grid.flatten() for grid in latents])
+        return laplace_rate_bits(values, mu, log_scale).sum()
+
+    @property
+    def n_pixels(self) -> int:
+        return self.height * self.width
+
+    def n_latents(self) -> int:
+        return sum(grid.numel() for grid in self.latents)
+
+    def macs_per_pixel(self) -> dict[str, float]:
+        pixels = self.height * self.width
+        arm = self.arm.macs_per_latent() * self.n_latents() / pixels
+        synthesis = self.synthesis.macs_per_pixel()
+        # Each ×2 level costs 16 MACs per output sample (8x8 kernel, 4 phases) per channel.
+        shapes = grid_shapes(self.height, self.width, self.architecture.n_grids)
+        upsampling = sum(
+            16 * (self.architecture.n_grids - 1 - i) * h * w for i, (h, w) in enumerate(shapes[:-1])
+        )
+        upsampling /= pixels
+        return {
+            "arm": arm,
+            "synthesis": synthesis,
+            "upsampling": upsampling,
+            "total": arm + synthesis + upsampling,
+        }

@@ -1,0 +1,144 @@
+"""Greedy per-module search of network quantisation steps (reference-codecs.md §3).
+
+For each module in turn (synthesis, then v2's upsampling, then the ARM), every pair of
+power-of-two steps for its weights and its biases is tried; the pair minimising
+D + λ·(R_latents + R_module) / pixels is kept before moving to the next module. A module's rate is
+the cost of its integers under a zero-mean Laplace of scale std/√2, as they are then coded.
+"""
+
+import copy
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from inr_models.coolchic.exact import ARM_ACTIVATION_LIMIT, fixed_point
+from inr_models.coolchic.layers import laplace_rate_bits
+from inr_models.coolchic.model import CoolChic
+from inr_models.entropy import laplace_bits, laplace_scale_of
+
+# Quantisation steps 2^-e: e in 0..16 for synthesis and upsampling, 0..7 for the ARM.
+STEP_EXPONENTS = {"synthesis": range(17), "upsampling": range(17), "arm": range(8)}
+MAX_INTEGER = 65535  # larger integers mean the step is too fine: the candidate is rejected
+
+
+@dataclass
+class QuantizedGroup:
+    exponent: int  # step = 2^-exponent
+    integers: np.ndarray  # all tensors of the group, flattened in module order
+
+    @property
+    def step(self) -> float:
+        return 2.0**-self.exponent
+
+    def rate_bits(self) -> float:
+        if self.integers.size == 0:
+            return 0.0
+        return laplace_bits(self.integers, float(laplace_scale_of(self.integers)))
+
+
+@dataclass
+class QuantizedModule:
+    weights: QuantizedGroup
+    biases: QuantizedGroup
+
+    def rate_bits(self) -> float:
+        return self.weights.rate_bits() + self.biases.rate_bits()
+
+
+def quantize_group(tensors: list[Tensor], exponent: int) -> QuantizedGroup | None:
+    if not tensors:
+        return QuantizedGroup(exponent, np.zeros(0, dtype=np.int64))
+    flat = torch.cat([t.detach().flatten() for t in tensors]).double().cpu().numpy()
+    integers = np.round(flat * 2.0**exponent).astype(np.int64)
+    if integers.size and np.abs(integers).max() > MAX_INTEGER:
+        return None
+    return QuantizedGroup(exponent, integers)
+
+
+def load_group(tensors: list[Tensor], group: QuantizedGroup) -> None:
+    """Overwrite ``tensors`` with the group's dequantised values, in place."""
+    start = 0
+    with torch.no_grad():
+        for tensor in tensors:
+            stop = start + tensor.numel()
+            values = torch.from_numpy(group.integers[start:stop] * group.step)
+            tensor.copy_(values.view_as(tensor).to(tensor.dtype))
+            start = stop
+
+
+@torch.no_grad()
+def greedy_quantize(
+    model: CoolChic, target: Tensor, distortion, lmbda: float, exhaustive: bool = True
+) -> dict[str, QuantizedModule]:
+    """Quantise the network of ``model`` in place; returns each module's integers and steps."""
+    model.eval()
+    latents = model.quantized_latents("round")
+    result: dict[str, QuantizedModule] = {}
+    for name, module in model.network_modules().items():
+        evaluate = _evaluator(name, model, latents, target, distortion)
+        result[name] = _search_module(name, module, evaluate, lmbda / model.n_pixels, exhaustive)
+    return result
+
+
+def _search_module(
+    name: str, module: nn.Module, evaluate, lmbda_per_pixel: float, exhaustive: bool
+):
+    weights, biases = list(module.weights), list(module.biases)
+    original_weights = [t.detach().clone() for t in weights]
+    original_biases = [t.detach().clone() for t in biases]
+
+    def cost(weight_exponent: int, bias_exponent: int):
+        quantized = QuantizedModule(
+            quantize_group(original_weights, weight_exponent),
+            quantize_group(original_biases, bias_exponent),
+        )
+        if quantized.weights is None or quantized.biases is None:
+            return None
+        load_group(weights, quantized.weights)
+        load_group(biases, quantized.biases)
+        d, latent_bits = evaluate()
+        return d + lmbda_per_pixel * (latent_bits + quantized.rate_bits()), quantized
+
+    def best_of(pairs, incumbent=None):
+        tried = [c for c in (cost(w, b) for w, b in pairs) if c is not None]
+        return min(tried + ([incumbent] if incumbent else []), key=lambda c: c[0])
+
+    exponents = STEP_EXPONENTS[name]
+    if exhaustive:
+        best = best_of(itertools.product(exponents, exponents))
+    else:  # debug presets: tie both steps, then refine the bias step with the weight step fixed
+        best = best_of((e, e) for e in exponents)
+        best = best_of(((best[1].weights.exponent, e) for e in exponents), incumbent=best)
+    load_group(weights, best[1].weights)
+    load_group(biases, best[1].biases)
+    return best[1]
+
+
+def _evaluator(name: str, model: CoolChic, latents: list[Tensor], target: Tensor, distortion):
+    """(distortion, latent bits) with the current weights, recomputing only what `name` changes."""
+    if name == "arm":
+        fixed_d = float(distortion(model.reconstruct(latents), target))
+        exact_model = copy.deepcopy(model).double()
+        latents64 = [grid.double() for grid in latents]
+        values = torch.cat([grid.flatten() for grid in latents64])
+        round_to = fixed_point(model.architecture.arm_fraction_bits, ARM_ACTIVATION_LIMIT, "ARM")
+
+        def arm_rate():
+            for source, exact in zip(
+                model.arm.parameters(), exact_model.arm.parameters(), strict=True
+            ):
+                exact.copy_(source)
+            mu, log_scale = exact_model.arm(latents64, round_to)  # the integerised ARM, as coded
+            return fixed_d, float(laplace_rate_bits(values, mu, log_scale).sum())
+
+        return arm_rate
+    fixed_bits = float(model.latent_rate(latents))
+    return lambda: (float(distortion(model.reconstruct(latents), target)), fixed_bits)
+
+
+def freeze(module: nn.Module) -> None:
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)

@@ -1,0 +1,108 @@
+"""Entropy-coding helpers on top of constriction's range coder, identical on every machine.
+
+Encoder and decoder must build bit-identical probability tables. Library ``exp`` functions
+(libm, numpy's SIMD kernels) may differ in the last bit between machines, so the Laplace
+probabilities here use ``deterministic_exp``: range reduction and a fixed polynomial evaluated
+with IEEE-754 basic operations only, which every conforming machine rounds the same way.
+"""
+
+import math
+
+import constriction
+import numpy as np
+
+from inr_models.base import CodecError
+
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so k·LN2_HI is exact for |k| < 2^20
+_LN2_LO = 1.90821492927058770002e-10
+_EXP_TERMS = 14  # Taylor terms for |r| <= ln2/2: truncation error < 1e-17
+# Smallest probability the range coder must still be able to code for in-range symbols.
+_PMF_FLOOR = 2.0**-20
+_ENCODE_CHUNK = 1 << 16  # symbols per call: bounds the probability table in memory
+
+
+def deterministic_exp(x: np.ndarray) -> np.ndarray:
+    """exp(x) for float64 x in about [-700, 700], bit-identical on any IEEE-754 machine."""
+    x = np.asarray(x, dtype=np.float64)
+    k = np.floor(x / math.log(2) + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    result = np.ones_like(r)
+    for n in range(_EXP_TERMS, 0, -1):  # Horner: 1 + r/1·(1 + r/2·(1 + ...))
+        result = 1.0 + result * r / n
+    return np.ldexp(result, k.astype(np.int64))
+
+
+def laplace_pmf(mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.ndarray:
+    """P(symbol = v) for v in [low, high] under Laplace(mu, scale) discretised on integers.
+
+    The tails below ``low`` and above ``high`` are folded into the end symbols. Returns an
+    (n, high - low + 1) float64 array; rows need not sum exactly to 1 (the coder normalises).
+    """
+    mu = np.asarray(mu, dtype=np.float64)[:, None]
+    scale = np.asarray(scale, dtype=np.float64)[:, None]
+    edges = np.arange(low, high + 2, dtype=np.float64)[None, :] - 0.5  # bin boundaries
+    z = (edges - mu) / scale
+    # Laplace CDF: ½·e^z below the mean, 1 − ½·e^−z above it.
+    cdf = np.where(z < 0, 0.5 * deterministic_exp(np.minimum(z, 0.0)), 0.0)
+    cdf = np.where(z >= 0, 1.0 - 0.5 * deterministic_exp(-np.maximum(z, 0.0)), cdf)
+    cdf[:, 0], cdf[:, -1] = 0.0, 1.0
+    return np.maximum(np.diff(cdf, axis=1), _PMF_FLOOR)
+
+
+_CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
+
+
+def encode_laplace(
+    encoder, symbols: np.ndarray, mu: np.ndarray, scale: np.ndarray, low: int, high: int
+) -> None:
+    """Append ``symbols`` (integers in [low, high]) to a RangeEncoder, in order."""
+    for start in range(0, len(symbols), _ENCODE_CHUNK):
+        part = slice(start, start + _ENCODE_CHUNK)
+        pmf = laplace_pmf(mu[part], scale[part], low, high)
+        encoder.encode((symbols[part] - low).astype(np.int32), _CATEGORICAL, pmf)
+
+
+def decode_laplace(decoder, mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.ndarray:
+    if len(mu) == 0:
+        return np.zeros(0, dtype=np.int64)
+    pmf = laplace_pmf(mu, scale, low, high)
+    try:
+        decoded = decoder.decode(_CATEGORICAL, pmf)
+    except Exception as error:  # constriction raises bare errors on exhausted/invalid data
+        raise CodecError(f"corrupted entropy-coded data ({error})") from None
+    return decoded.astype(np.int64) + low
+
+
+def laplace_scale_of(values: np.ndarray, minimum: float = 1.0 / 1024.0) -> np.float32:
+    """Scale of a zero-mean Laplace fitted to integer ``values`` (std / √2), as float32.
+
+    float32 so that the value written in the header is exactly the one the encoder used.
+    """
+    std = float(np.std(values)) if values.size > 1 else 0.0
+    return np.float32(max(std / math.sqrt(2.0), minimum))
+
+
+def laplace_bits(values: np.ndarray, scale: float) -> float:
+    """Estimated bits of integer ``values`` under a zero-mean Laplace (2^-32 probability floor)."""
+    values = np.asarray(values, dtype=np.float64)
+    upper = _laplace_cdf(values + 0.5, scale)
+    lower = _laplace_cdf(values - 0.5, scale)
+    return float(-np.log2(np.maximum(upper - lower, 2.0**-32)).sum())
+
+
+def _laplace_cdf(x: np.ndarray, scale: float) -> np.ndarray:
+    return 0.5 - 0.5 * np.sign(x) * np.expm1(-np.abs(x) / scale)
+
+
+def new_encoder():
+    return constriction.stream.queue.RangeEncoder()
+
+
+def finish(encoder) -> bytes:
+    return encoder.get_compressed().tobytes()
+
+
+def new_decoder(payload: bytes):
+    if len(payload) % 4:
+        raise CodecError("corrupted entropy-coded data (length is not a multiple of 4 bytes)")
+    return constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype=np.uint32).copy())

@@ -1,0 +1,35 @@
+"""``inr-study decode FILE -o OUT.png``: rebuild the image from an inr-study bitstream alone."""
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from inr_models import create_codec
+from inr_models.container import codec_of
+from study.imageio import save_png
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inr-study decode", description=__doc__)
+    parser.add_argument("bitstream", type=Path)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (the output is identical)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.bitstream.is_file():
+        parser.error(f"{args.bitstream}: no such file")
+    data = args.bitstream.read_bytes()
+    start = time.perf_counter()
+    name = codec_of(data)
+    image = create_codec(name).decode(data)
+    seconds = time.perf_counter() - start
+    save_png(args.output, image)
+    height, width = image.shape[:2]
+    print(
+        f"{args.bitstream}: {name}, {width}x{height}, {8 * len(data) / (height * width):.4f} bpp, "
+        f"decoded in {seconds:.2f} s -> {args.output}"
+    )
+    return 0

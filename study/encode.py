@@ -1,0 +1,102 @@
+"""``inr-study encode IMAGE -o FILE``: fit an INR codec to one image and write its bitstream.
+
+Prints a JSON summary: real bpp (from the file), the encoder's rate estimate, PSNR and MS-SSIM of
+the image the decoder will produce, iterations, encode time, MAC/pixel and parameters.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from inr_models import available_codecs, create_codec
+from inr_models.base import CodecError
+from study.imageio import load_rgb, save_png
+from study.metrics import evaluate
+from study.rd import json_safe
+
+INR_CODECS = ("coolchic-v1", "coolchic-v2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inr-study encode", description=__doc__)
+    parser.add_argument("image", type=Path)
+    parser.add_argument("-o", "--output", type=Path, required=True, help="bitstream file to write")
+    parser.add_argument("--codec", default="coolchic-v1", help=f"one of {', '.join(INR_CODECS)}")
+    parser.add_argument(
+        "--loss", default="mse", help="loss spec, e.g. mse, lc_ssim(0.01), l1:0.8+ssim:0.2"
+    )
+    parser.add_argument("--lmbda", type=float, default=1e-3, help="rate weight λ in J = D + λ·R")
+    parser.add_argument("--preset", default="paper", help="paper or debug")
+    parser.add_argument(
+        "--convention", default="coolchic", help="loss scaling: coolchic, nif or plain"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--decoded", type=Path, help="also write the decoded image (PNG) here")
+    parser.add_argument("--summary", type=Path, help="also write the JSON summary here")
+    parser.add_argument("--log", type=Path, help="append each validation (JSON lines) here")
+    parser.add_argument("--drop-alpha", action="store_true")
+    parser.add_argument("--no-lpips", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.codec not in INR_CODECS:
+        parser.error(
+            f"unknown INR codec {args.codec!r}; valid: {', '.join(INR_CODECS)} "
+            f"(all registered codecs: {', '.join(available_codecs())})"
+        )
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log = args.log.open("a") if args.log else None
+
+    def log_validation(record: dict) -> None:
+        if log:
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+
+    try:
+        codec = create_codec(
+            args.codec,
+            loss=args.loss,
+            lmbda=args.lmbda,
+            preset=args.preset,
+            device=args.device,
+            seed=args.seed,
+            convention=args.convention,
+            progress=not args.quiet,
+            on_validation=log_validation,
+        )
+    except (KeyError, ValueError) as error:
+        parser.error(str(error).strip("'\""))
+    image = load_rgb(args.image, drop_alpha=args.drop_alpha)
+    encoded = codec.encode(image)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(encoded.data)
+    if encoded.reconstruction is None:
+        raise CodecError(f"{args.codec} did not report its reconstruction")
+    if args.decoded:
+        save_png(args.decoded, encoded.reconstruction)
+    height, width = image.shape[:2]
+    metrics = evaluate(image, encoded.reconstruction, with_lpips=not args.no_lpips).as_dict()
+    summary = {
+        "image": str(args.image),
+        "codec": args.codec,
+        **codec.settings(),
+        "bytes": len(encoded.data),
+        "bpp": encoded.bpp(height, width),
+        **metrics,
+        **encoded.stats,
+        "threads": torch.get_num_threads(),
+    }
+    text = json.dumps(json_safe(summary), indent=2)
+    if args.summary:
+        args.summary.write_text(text + "\n")
+    print(text)
+    return 0
