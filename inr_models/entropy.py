@@ -15,7 +15,7 @@ from inr_models.base import CodecError
 
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so k·LN2_HI is exact for |k| < 2^20
 _LN2_LO = 1.90821492927058770002e-10
-_EXP_TERMS = 14  # Taylor terms for |r| <= ln2/2: truncation error < 1e-17
+_EXP_TERMS = 11  # Taylor terms for |r| <= ln2/2: relative error < 1e-14, ample for probabilities
 # Smallest probability the range coder must still be able to code for in-range symbols.
 _PMF_FLOOR = 2.0**-20
 _ENCODE_CHUNK = 1 << 16  # symbols per call: bounds the probability table in memory
@@ -26,9 +26,11 @@ def deterministic_exp(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     k = np.floor(x / math.log(2) + 0.5)
     r = (x - k * _LN2_HI) - k * _LN2_LO
-    result = np.ones_like(r)
-    for n in range(_EXP_TERMS, 0, -1):  # Horner: 1 + r/1·(1 + r/2·(1 + ...))
-        result = 1.0 + result * r / n
+    result = r / _EXP_TERMS + 1.0
+    for n in range(_EXP_TERMS - 1, 0, -1):  # Horner: 1 + r/1·(1 + r/2·(1 + ...))
+        result *= r
+        result /= n
+        result += 1.0
     return np.ldexp(result, k.astype(np.int64))
 
 
@@ -43,8 +45,8 @@ def laplace_pmf(mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.nd
     edges = np.arange(low, high + 2, dtype=np.float64)[None, :] - 0.5  # bin boundaries
     z = (edges - mu) / scale
     # Laplace CDF: ½·e^z below the mean, 1 − ½·e^−z above it.
-    cdf = np.where(z < 0, 0.5 * deterministic_exp(np.minimum(z, 0.0)), 0.0)
-    cdf = np.where(z >= 0, 1.0 - 0.5 * deterministic_exp(-np.maximum(z, 0.0)), cdf)
+    half_tail = 0.5 * deterministic_exp(-np.abs(z))
+    cdf = np.where(z < 0, half_tail, 1.0 - half_tail)
     cdf[:, 0], cdf[:, -1] = 0.0, 1.0
     return np.maximum(np.diff(cdf, axis=1), _PMF_FLOOR)
 

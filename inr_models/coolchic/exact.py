@@ -31,11 +31,14 @@ def fixed_point(fraction_bits: int, limit: float, where: str):
     scale = float(2**fraction_bits)
 
     def round_to_grid(t: Tensor) -> Tensor:
-        if t.numel() and float(t.abs().max()) >= limit:
-            raise CodecError(
-                f"{where} values exceed ±{limit:g}: outside the range this format decodes exactly"
-            )
-        return torch.floor(t * scale + 0.5) / scale
+        """Round half up to the grid, in place (``t`` is always a fresh intermediate)."""
+        if t.numel():
+            low, high = torch.aminmax(t)
+            if max(-float(low), float(high)) >= limit:
+                raise CodecError(
+                    f"{where} values exceed ±{limit:g}: outside the range decoded exactly"
+                )
+        return t.mul_(scale).add_(0.5).floor_().div_(scale)
 
     return round_to_grid
 

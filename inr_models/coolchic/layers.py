@@ -35,6 +35,21 @@ def upsample_twice(x: Tensor, kernel: Tensor) -> Tensor:
     return y[:, :, crop:-crop, crop:-crop]
 
 
+def upsample_twice_polyphase(x: Tensor, kernel: Tensor) -> Tensor:
+    """The same ×2 upsampling as four 4x4 convolutions whose outputs interleave.
+
+    Mathematically identical to ``upsample_twice``; about 3x faster in float64 (the exact
+    decoder), slower to differentiate in float32 (training).
+    """
+    taps = kernel[0, 0]
+    flipped = [[taps[[2 * (3 - t) + a for t in range(4)]][:, [2 * (3 - u) + b for u in range(4)]]
+                for b in (0, 1)] for a in (0, 1)]  # fmt: skip
+    phases = torch.stack([torch.stack(row) for row in flipped]).reshape(4, 1, 4, 4)
+    height, width = x.shape[-2:]
+    y = F.pixel_shuffle(F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), phases), 2)
+    return y[:, :, 1 : 1 + 2 * height, 1 : 1 + 2 * width]
+
+
 class Upsampling(nn.Module):
     """Hierarchical upsampling: coarsest grid ×2, concatenated with the next, ×2 again, ...
 
@@ -67,12 +82,14 @@ class Upsampling(nn.Module):
 def upsample_hierarchy(latents: list[Tensor], kernel: Tensor, round_to=None) -> Tensor:
     """(1, n_grids, H, W) synthesis input from grids of shape (1, 1, h_i, w_i), finest first.
 
-    ``round_to`` (a callable) is applied after each level by the exact decoder.
+    ``round_to`` (a callable) is applied after each level by the exact decoder, which also uses
+    the polyphase form of the upsampling.
     """
+    upsample = upsample_twice if round_to is None else upsample_twice_polyphase
     upsampled = latents[-1].transpose(0, 1)
     for finer in reversed(latents[:-1]):
         height, width = finer.shape[-2:]
-        upsampled = upsample_twice(upsampled, kernel)[:, :, :height, :width]
+        upsampled = upsample(upsampled, kernel)[:, :, :height, :width]
         if round_to is not None:
             upsampled = round_to(upsampled)
         upsampled = torch.cat((finer.transpose(0, 1), upsampled), dim=0)

@@ -159,3 +159,11 @@ def test_paper_presets_follow_the_spec():
         100,
     ]
     assert (v1.keep, v2.keep) == ("best", "last")
+
+
+def test_polyphase_upsampling_equals_the_transposed_convolution():
+    from inr_models.coolchic.layers import upsample_twice_polyphase
+
+    grid = torch.randint(-20, 20, (2, 1, 9, 13)).double()
+    kernel = torch.randint(-64, 64, (1, 1, 8, 8)).double() / 64
+    assert torch.equal(upsample_twice_polyphase(grid, kernel), upsample_twice(grid, kernel))
