@@ -13,7 +13,7 @@ Config form: a list of ``{"component": name, "weight": w}`` mappings, or one
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -106,6 +106,10 @@ class CompositeLoss:
 
     def with_convention(self, convention: Convention) -> "CompositeLoss":
         return CompositeLoss(self.terms, convention, self.family, self.alpha)
+
+    def per_sub_image(self) -> "CompositeLoss":
+        """The same loss for a trainer that already feeds it one polyphase sub-image at a time."""
+        return self.with_convention(replace(self.convention, structural_on_polyphase=False))
 
     def term_values(
         self, reconstruction: torch.Tensor, target: torch.Tensor

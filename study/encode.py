@@ -16,7 +16,7 @@ from study.imageio import load_rgb, save_png
 from study.metrics import evaluate
 from study.rd import json_safe
 
-INR_CODECS = ("coolchic-v1", "coolchic-v2")
+INR_CODECS = ("coolchic-v1", "coolchic-v2", "nif")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,12 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, required=True, help="bitstream file to write")
     parser.add_argument("--codec", default="coolchic-v1", help=f"one of {', '.join(INR_CODECS)}")
     parser.add_argument(
-        "--loss", default="mse", help="loss spec, e.g. mse, lc_ssim(0.01), l1:0.8+ssim:0.2"
+        "--loss", help="loss spec, e.g. mse, lc_ssim(0.01) (default: mse; NIF: lc_ssim)"
     )
-    parser.add_argument("--lmbda", type=float, default=1e-3, help="rate weight λ in J = D + λ·R")
+    parser.add_argument("--lmbda", type=float, help="COOL-CHIC: rate weight λ in J = D + λ·R")
+    parser.add_argument("--config", help="NIF: width configuration, e.g. 0_31, 280, 450")
     parser.add_argument("--preset", default="paper", help="paper or debug")
     parser.add_argument(
-        "--convention", default="coolchic", help="loss scaling: coolchic, nif or plain"
+        "--convention", help="loss scaling: coolchic, nif or plain (default: the codec's own)"
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--seed", type=int, default=0)
@@ -42,6 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-lpips", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def codec_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """The options that apply to the chosen codec; the others are refused, not ignored."""
+    nif = args.codec == "nif"
+    if nif and args.lmbda is not None:
+        parser.error("--lmbda does not apply to nif: its rate is set by --config")
+    if not nif and args.config is not None:
+        parser.error(f"--config applies to nif only, not {args.codec}")
+    settings = {"loss": args.loss or ("lc_ssim" if nif else "mse")}
+    if args.convention:
+        settings["convention"] = args.convention
+    if nif:
+        settings["configuration"] = args.config or "0_31"
+    else:
+        settings["lmbda"] = 1e-3 if args.lmbda is None else args.lmbda
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,12 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         codec = create_codec(
             args.codec,
-            loss=args.loss,
-            lmbda=args.lmbda,
+            **codec_settings(args, parser),
             preset=args.preset,
             device=args.device,
             seed=args.seed,
-            convention=args.convention,
             progress=not args.quiet,
             on_validation=log_validation,
         )

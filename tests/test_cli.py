@@ -58,3 +58,20 @@ def test_encode_refuses_unknown_codec_and_loss(crop64, write_png, capsys):
     with pytest.raises(SystemExit):
         cli.main(["encode", image, "-o", "x.inr", "--loss", "l3"])
     assert "unknown component 'l3'" in capsys.readouterr().err
+
+
+def test_nif_through_the_cli(crop256, write_png, tmp_path, capsys):
+    import pytest
+
+    image = write_png(crop256, "crop.png")
+    bitstream = tmp_path / "crop.nif.inr"
+    argv = ["encode", str(image), "-o", str(bitstream), "--codec", "nif", "--config", "0_31",
+            "--preset", "debug", "--quiet", "--no-lpips"]  # fmt: skip
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["loss"] == "lc_ssim(0.01)" and summary["convention"] == "nif"
+    assert summary["configuration"] == "0_31" and summary["mac_per_pixel"] == 16768
+    assert cli.main(["decode", str(bitstream), "-o", str(tmp_path / "out.png")]) == 0
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--lmbda", "1e-3"])
+    assert "--lmbda does not apply to nif" in capsys.readouterr().err

@@ -2,8 +2,6 @@
 
 import contextlib
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -29,25 +27,9 @@ def encoded(crop256):
     return results
 
 
-DECODE_SCRIPT = """
-import sys, numpy as np, torch
-from inr_models.container import codec_of
-from inr_models import create_codec
-torch.set_num_threads(int(sys.argv[1]))
-for path in sys.argv[2:]:
-    data = open(path, "rb").read()
-    np.save(path + f".t{sys.argv[1]}.npy", create_codec(codec_of(data)).decode(data))
-"""
-
-
-def decode_in_fresh_process(paths, threads: int) -> list[np.ndarray]:
-    subprocess.run(
-        [sys.executable, "-c", DECODE_SCRIPT, str(threads), *map(str, paths)], check=True
-    )
-    return [np.load(f"{path}.t{threads}.npy") for path in paths]
-
-
-def test_fresh_process_decode_equals_encoder_reconstruction(encoded, crop256, tmp_path):
+def test_fresh_process_decode_equals_encoder_reconstruction(
+    encoded, crop256, tmp_path, decode_in_fresh_process
+):
     paths = []
     for (name, loss), result in encoded.items():
         path = tmp_path / f"{name}-{loss}.inr"

@@ -1,0 +1,137 @@
+"""NIF behind the common Codec interface."""
+
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from inr_models.base import Codec, Encoded, check_rgb_image
+from inr_models.container import pack, unpack
+from inr_models.nif.bitstream import Header, pack_integers, unpack_integers
+from inr_models.nif.model import Nif, coordinate_grid
+from inr_models.nif.presets import get_preset, get_widths
+from inr_models.nif.quantization import dequantize, quantize, tensor_bound
+from inr_models.nif.training import NifFitter
+from inr_models.registry import register_codec
+from losses import build_loss, get_convention
+
+
+def _tensors(model: Nif) -> list[torch.Tensor]:
+    """Every parameter in file order: main layers, then modulator layers; weight then bias."""
+    return [p for layer in (*model.main, *model.modulator) for p in (layer.weight, layer.bias)]
+
+
+def _tensor_count(widths) -> int:
+    return 2 * (len(widths.hidden) + 1 + len(widths.modulator_hidden) + 1)
+
+
+RENDER_ROWS = 32  # rows per inference chunk: bounds decoder memory to a few tens of MB
+
+
+@torch.no_grad()
+def render(model: Nif, height: int, width: int) -> np.ndarray:
+    """The decoded image: float64 inference in row chunks, then ((y + 1) / 2) clamped, ×255 and
+    truncated to 8 bits, as the reference decoder does (truncation, not rounding)."""
+    model = model.double()
+    grid = coordinate_grid(height, width, torch.float64)
+    rows = [model(model.encode_inputs(grid[top : top + RENDER_ROWS]))
+            for top in range(0, height, RENDER_ROWS)]  # fmt: skip
+    pixels = ((torch.cat(rows) + 1) / 2).clamp(0, 1) * 255
+    return pixels.to(torch.uint8).cpu().numpy()
+
+
+@register_codec("nif")
+class NifCodec(Codec):
+    def __init__(
+        self,
+        loss: str = "lc_ssim",
+        configuration: str = "0_31",
+        preset: str = "paper",
+        device: str = "cpu",
+        seed: int = 0,
+        convention: str = "nif",
+        progress: bool = False,
+        on_validation=None,
+    ):
+        self.loss = build_loss(loss, get_convention(convention))
+        self.configuration, self.widths = configuration, get_widths(configuration)
+        self.preset = get_preset(preset)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"nif: device {device!r} requested but CUDA is not available")
+        self.device, self.seed, self.progress = torch.device(device), int(seed), progress
+        self.on_validation = on_validation or (lambda record: None)
+
+    def settings(self) -> dict:
+        return {
+            "loss": self.loss.name,
+            "loss_spec": self.loss.spec,
+            "alpha": self.loss.alpha,
+            "convention": self.loss.convention.name,
+            "configuration": self.configuration,
+            "preset": self.preset.name,
+            "seed": self.seed,
+            "device": str(self.device),
+        }
+
+    def encode(self, image: np.ndarray) -> Encoded:
+        check_rgb_image(image)
+        height, width = image.shape[:2]
+        start = time.perf_counter()
+        torch.manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)
+        model = Nif(self.widths).to(self.device)
+        target = torch.from_numpy(image.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
+        grid = coordinate_grid(height, width)
+        # NIF trains on one polyphase sub-image at a time, so SSIM terms see sub-images directly.
+        distortion = self.loss.per_sub_image()
+        with tqdm(
+            total=self.preset.total_iterations,
+            desc="nif",
+            unit="it",
+            disable=not self.progress,
+            leave=False,
+        ) as bar:
+            fitter = NifFitter(
+                model,
+                self.preset,
+                grid.to(self.device),
+                target.to(self.device),
+                distortion,
+                generator,
+                bar.update,
+                self.on_validation,
+            )
+            model = fitter.fit().cpu()
+        tensors = _tensors(model)
+        bounds = [tensor_bound(t) for t in tensors]
+        integers = [quantize(t, b) for t, b in zip(tensors, bounds, strict=True)]
+        header = Header(height, width, self.widths, tuple(float(b) for b in bounds))
+        data = pack("nif", header.write(), pack_integers(integers))
+        decoder_model = _dequantized_model(self.widths, integers, bounds)
+        stats = {
+            "iterations": fitter.iterations,
+            "encode_seconds": time.perf_counter() - start,
+            "mac_per_pixel": model.macs_per_pixel(),
+            "network_parameters": sum(t.numel() for t in tensors),
+            "best_quantized_training_psnr": fitter.best_quantized_psnr,
+        }
+        return Encoded(data, stats, render(decoder_model, height, width))
+
+    def decode(self, data: bytes) -> np.ndarray:
+        header_bytes, payload = unpack(data, "nif")
+        header = Header.read(header_bytes, _tensor_count)
+        shapes = [t.shape for t in _tensors(Nif(header.widths))]
+        integers = unpack_integers(payload, shapes)
+        bounds = [torch.tensor(b, dtype=torch.float16) for b in header.bounds]
+        return render(
+            _dequantized_model(header.widths, integers, bounds), header.height, header.width
+        )
+
+
+def _dequantized_model(widths, integers, bounds) -> Nif:
+    model = Nif(widths)
+    with torch.no_grad():
+        for tensor, values, bound in zip(_tensors(model), integers, bounds, strict=True):
+            tensor.copy_(dequantize(values, bound).view_as(tensor))
+    return model

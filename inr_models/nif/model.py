@@ -1,0 +1,78 @@
+"""NIF: a SIREN whose per-pixel period is set by a small modulator network."""
+
+import itertools
+import math
+
+import torch
+from torch import Tensor, nn
+
+from inr_models.nif.presets import Widths
+
+OMEGA = 30.0  # base period of the sine activations
+MODULATION_SCALE = 10.0  # p(x) = OMEGA + MODULATION_SCALE · m(x)
+ENCODING_BASE = 1.4
+
+
+def coordinate_grid(height: int, width: int, dtype=torch.float32) -> Tensor:
+    """(H, W, 2) (y, x) coordinates in [-1, 1], corners at ±1."""
+    ys = torch.arange(height, dtype=torch.float64) / max(height - 1, 1) * 2 - 1
+    xs = torch.arange(width, dtype=torch.float64) / max(width - 1, 1) * 2 - 1
+    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).to(dtype)
+
+
+def positional_encoding(coordinates: Tensor, frequencies: int) -> Tensor:
+    """Raw coordinates, then sin and cos of 1.4^i·π·c per frequency i and per axis: 2 + 4F wide."""
+    features = [coordinates]
+    for i in range(frequencies):
+        scaled = coordinates * (ENCODING_BASE**i * math.pi)
+        for axis in range(coordinates.shape[-1]):
+            features += [
+                torch.sin(scaled[..., axis : axis + 1]),
+                torch.cos(scaled[..., axis : axis + 1]),
+            ]
+    return torch.cat(features, dim=-1)
+
+
+def _siren_init(layer: nn.Linear, first: bool) -> None:
+    # SIREN: first layer U(±1/fan_in); later layers U(±√(6/fan_in)/ω). Biases keep PyTorch's init.
+    bound = 1.0 / layer.in_features if first else math.sqrt(6.0 / layer.in_features) / OMEGA
+    nn.init.uniform_(layer.weight, -bound, bound)
+
+
+def _stack(in_features: int, widths: tuple[int, ...], out_features: int) -> nn.ModuleList:
+    sizes = [in_features, *widths, out_features]
+    layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
+    for index, layer in enumerate(layers):
+        _siren_init(layer, first=index == 0)
+    return layers
+
+
+class Nif(nn.Module):
+    def __init__(self, widths: Widths):
+        super().__init__()
+        self.widths = widths
+        self.main = _stack(2 + 4 * widths.frequencies, widths.hidden, 3)
+        self.modulator = _stack(2 + 4 * widths.modulator_frequencies, widths.modulator_hidden, 1)
+
+    def encode_inputs(self, coordinates: Tensor) -> tuple[Tensor, Tensor]:
+        """Positional encodings of the main network and the modulator: constant per grid, so
+        trainers compute them once."""
+        return (
+            positional_encoding(coordinates, self.widths.frequencies),
+            positional_encoding(coordinates, self.widths.modulator_frequencies),
+        )
+
+    def forward(self, inputs: tuple[Tensor, Tensor]) -> Tensor:
+        """Encoded (..., 2) coordinates -> (..., 3) colours in about [-1, 1]."""
+        main_features, modulator_features = inputs
+        h = modulator_features
+        for layer in self.modulator[:-1]:
+            h = torch.sin(OMEGA * layer(h))
+        period = OMEGA + MODULATION_SCALE * self.modulator[-1](h)
+        h = main_features
+        for layer in self.main[:-1]:
+            h = torch.sin(period * layer(h))
+        return self.main[-1](h)
+
+    def macs_per_pixel(self) -> int:
+        return sum(layer.weight.numel() for layer in [*self.main, *self.modulator])
