@@ -5,9 +5,8 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from inr_models.base import Codec, CodecError, Encoded, check_rgb_image
+from inr_models.base import CodecError, Encoded, check_rgb_image
 from inr_models.container import pack, unpack
 from inr_models.coolchic.bitstream import GroupHeader, Header
 from inr_models.coolchic.exact import (
@@ -29,11 +28,11 @@ from inr_models.entropy import (
     new_decoder,
     new_encoder,
 )
+from inr_models.fitted import FittedCodec
 from inr_models.registry import register_codec
-from losses import build_loss, get_convention
 
 
-class CoolChicCodec(Codec):
+class CoolChicCodec(FittedCodec):
     version: int
 
     def __init__(
@@ -49,30 +48,23 @@ class CoolChicCodec(Codec):
     ):
         if not lmbda > 0:
             raise ValueError(f"{self.name}: λ must be > 0, got {lmbda}")
-        self.loss = build_loss(loss, get_convention(convention))
-        self.lmbda, self.seed, self.progress = float(lmbda), int(seed), progress
-        # Called with each validation record (phase, iteration, loss, estimated bpp): live logs.
-        self.on_validation = on_validation or (lambda record: None)
-        self.preset = get_preset(self.version, preset)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"{self.name}: device {device!r} requested but CUDA is not available")
-        self.device = torch.device(device)
+        super().__init__(
+            loss=loss,
+            convention=convention,
+            preset=get_preset(self.version, preset),
+            device=device,
+            seed=seed,
+            progress=progress,
+            on_validation=on_validation,
+        )
+        self.lmbda = float(lmbda)
 
     @property
     def architecture(self) -> Architecture:
         return ARCHITECTURES[self.version]
 
     def settings(self) -> dict:
-        return {
-            "loss": self.loss.name,
-            "loss_spec": self.loss.spec,
-            "alpha": self.loss.alpha,
-            "convention": self.loss.convention.name,
-            "lmbda": self.lmbda,
-            "preset": self.preset.name,
-            "seed": self.seed,
-            "device": str(self.device),
-        }
+        return {**super().settings(), "lmbda": self.lmbda}
 
     def encode(self, image: np.ndarray) -> Encoded:
         check_rgb_image(image)
@@ -80,13 +72,7 @@ class CoolChicCodec(Codec):
         start = time.perf_counter()
         torch.manual_seed(self.seed)
         target = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-        with tqdm(
-            total=self.preset.total_iterations,
-            desc=self.name,
-            unit="it",
-            disable=not self.progress,
-            leave=False,
-        ) as bar:
+        with self.progress_bar() as bar:
             fit = Fitter(
                 self.architecture,
                 self.preset,

@@ -4,17 +4,16 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from inr_models.base import Codec, Encoded, check_rgb_image
+from inr_models.base import Encoded, check_rgb_image
 from inr_models.container import pack, unpack
+from inr_models.fitted import FittedCodec
 from inr_models.nif.bitstream import Header, pack_integers, unpack_integers
 from inr_models.nif.model import Nif, coordinate_grid
 from inr_models.nif.presets import get_preset, get_widths
 from inr_models.nif.quantization import dequantize, quantize, tensor_bound
 from inr_models.nif.training import NifFitter
 from inr_models.registry import register_codec
-from losses import build_loss, get_convention
 
 
 def _tensors(model: Nif) -> list[torch.Tensor]:
@@ -35,14 +34,16 @@ def render(model: Nif, height: int, width: int) -> np.ndarray:
     truncated to 8 bits, as the reference decoder does (truncation, not rounding)."""
     model = model.double()
     grid = coordinate_grid(height, width, torch.float64)
-    rows = [model(model.encode_inputs(grid[top : top + RENDER_ROWS]))
-            for top in range(0, height, RENDER_ROWS)]  # fmt: skip
+    rows = [
+        model(model.encode_inputs(grid[top : top + RENDER_ROWS]))
+        for top in range(0, height, RENDER_ROWS)
+    ]
     pixels = ((torch.cat(rows) + 1) / 2).clamp(0, 1) * 255
     return pixels.to(torch.uint8).cpu().numpy()
 
 
 @register_codec("nif")
-class NifCodec(Codec):
+class NifCodec(FittedCodec):
     def __init__(
         self,
         loss: str = "lc_ssim",
@@ -54,25 +55,19 @@ class NifCodec(Codec):
         progress: bool = False,
         on_validation=None,
     ):
-        self.loss = build_loss(loss, get_convention(convention))
+        super().__init__(
+            loss=loss,
+            convention=convention,
+            preset=get_preset(preset),
+            device=device,
+            seed=seed,
+            progress=progress,
+            on_validation=on_validation,
+        )
         self.configuration, self.widths = configuration, get_widths(configuration)
-        self.preset = get_preset(preset)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"nif: device {device!r} requested but CUDA is not available")
-        self.device, self.seed, self.progress = torch.device(device), int(seed), progress
-        self.on_validation = on_validation or (lambda record: None)
 
     def settings(self) -> dict:
-        return {
-            "loss": self.loss.name,
-            "loss_spec": self.loss.spec,
-            "alpha": self.loss.alpha,
-            "convention": self.loss.convention.name,
-            "configuration": self.configuration,
-            "preset": self.preset.name,
-            "seed": self.seed,
-            "device": str(self.device),
-        }
+        return {**super().settings(), "configuration": self.configuration}
 
     def encode(self, image: np.ndarray) -> Encoded:
         check_rgb_image(image)
@@ -85,13 +80,7 @@ class NifCodec(Codec):
         grid = coordinate_grid(height, width)
         # NIF trains on one polyphase sub-image at a time, so SSIM terms see sub-images directly.
         distortion = self.loss.per_sub_image()
-        with tqdm(
-            total=self.preset.total_iterations,
-            desc="nif",
-            unit="it",
-            disable=not self.progress,
-            leave=False,
-        ) as bar:
+        with self.progress_bar() as bar:
             fitter = NifFitter(
                 model,
                 self.preset,
