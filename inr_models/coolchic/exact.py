@@ -10,6 +10,8 @@ device. The encoder reports the image this path produces, and the decoder reprod
 - Laplace scales: ``deterministic_exp`` of the fixed-point log-scale.
 """
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -115,6 +117,12 @@ class WavefrontArm:
             for w, b, residual in zip(arm.weights, arm.biases, arm.residual, strict=True)
         ]
         self.scale = float(2**model.architecture.arm_fraction_bits)
+        # Log-scales are multiples of 2^-F, so their Laplace scales come from a table: the same
+        # values _scale_from_log computes element by element, without an exp per wavefront.
+        self.first_index = math.ceil(LOG_SCALE_MIN * self.scale)
+        last_index = math.floor(LOG_SCALE_MAX * self.scale)
+        grid = np.arange(self.first_index, last_index + 1) / self.scale
+        self.scale_table = _scale_from_log(np.append(grid, LOG_SCALE_MAX))
 
     def __call__(self, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = context
@@ -127,7 +135,14 @@ class WavefrontArm:
             h = np.floor(out * self.scale + 0.5) / self.scale
             if i < len(self.layers) - 1:
                 h = np.maximum(h, 0.0)
-        return h[:, 0], _scale_from_log(h[:, 1])
+        return h[:, 0], self._scale_lookup(h[:, 1])
+
+    def _scale_lookup(self, log_scale: np.ndarray) -> np.ndarray:
+        index = (log_scale * self.scale).astype(np.int64) - self.first_index
+        beyond_max = log_scale > LOG_SCALE_MAX  # clamped to LOG_SCALE_MAX itself, the last entry
+        index = np.clip(index, 0, len(self.scale_table) - 2)
+        index[beyond_max] = len(self.scale_table) - 1
+        return self.scale_table[index]
 
     def decode_grid(self, decoder, height: int, width: int, bound: int) -> np.ndarray:
         if bound == 0:
