@@ -149,3 +149,12 @@ def test_polyphase_upsampling_equals_the_transposed_convolution():
     grid = torch.randint(-20, 20, (2, 1, 9, 13)).double()
     kernel = torch.randint(-64, 64, (1, 1, 8, 8)).double() / 64
     assert torch.equal(upsample_twice_polyphase(grid, kernel), upsample_twice(grid, kernel))
+
+
+@pytest.mark.parametrize("name", ["coolchic-v1", "coolchic-v2"])
+def test_odd_sized_image_round_trips(name, kodim01):
+    image = np.ascontiguousarray(kodim01[:67, :93])  # odd sides: every grid level is cropped
+    codec = create_codec(name, preset="debug", lmbda=1e-2)
+    result = codec.encode(image)
+    np.testing.assert_array_equal(create_codec(name).decode(result.data), result.reconstruction)
+    assert result.reconstruction.shape == image.shape
