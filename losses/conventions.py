@@ -20,14 +20,6 @@ class Convention:
     # sub-images (averaged here when a full image is given), not of the full image.
     structural_on_polyphase: bool
 
-    def describe(self) -> str:
-        low, high = self.value_range
-        where = "each polyphase sub-image" if self.structural_on_polyphase else "the full image"
-        return (
-            f"{self.name}: terms on [{low:g}, {high:g}], {self.reduction} of weighted terms, "
-            f"SSIM on {where}"
-        )
-
 
 # The clean convention: weights mean what they say, on [0, 1].
 PLAIN = Convention("plain", (0.0, 1.0), "sum", structural_on_polyphase=False)
