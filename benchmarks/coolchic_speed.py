@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from timing import median_decode_seconds
+
 CODECS = ("coolchic-v1", "coolchic-v2")
 
 
@@ -53,15 +55,10 @@ def measure(codec_name: str, image_path: str, threads: int, iterations: int, dev
             times.append(time.perf_counter() - start)
     codec = create_codec(codec_name, loss="mse", lmbda=4e-3, preset="debug", device=device)
     data = codec.encode(image).data
-    decode_times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        create_codec(codec_name).decode(data)
-        decode_times.append(time.perf_counter() - start)
     return {
         "codec": codec_name,
         "seconds_per_iteration": statistics.median(times),
-        "decode_seconds": statistics.median(decode_times),
+        "decode_seconds": median_decode_seconds(codec_name, data),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
         "threads": threads,
         "device": device,

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from timing import median_decode_seconds
+
 
 def payload_sizes(integers) -> dict[str, int]:
     import brotli
@@ -71,15 +73,10 @@ def measure(configuration: str, image_path: str, threads: int, iterations: int, 
     integers = [quantize(t, tensor_bound(t)) for t in tensors]
     codec = create_codec("nif", configuration=configuration, preset="debug", device=device)
     data = codec.encode(image).data
-    decode_times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        create_codec("nif").decode(data)
-        decode_times.append(time.perf_counter() - start)
     return {
         "configuration": configuration,
         "seconds_per_iteration": statistics.median(times),
-        "decode_seconds": statistics.median(decode_times),
+        "decode_seconds": median_decode_seconds("nif", data),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
         "mac_per_pixel": model.macs_per_pixel(),
         "parameters": sum(t.numel() for t in tensors),

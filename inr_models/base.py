@@ -11,6 +11,10 @@ class CodecError(ValueError):
     """A bitstream that cannot be decoded (truncated, corrupted, foreign) or an unusable input."""
 
 
+class DivergedError(RuntimeError):
+    """Fitting a network produced a non-finite loss."""
+
+
 @dataclass
 class Encoded:
     data: bytes

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import torch
 
-from inr_models import available_codecs, create_codec
+from inr_models import available_codecs, create_codec, get_codec_class
 from inr_models.base import CodecError
+from inr_models.fitted import FittedCodec
 from study.imageio import load_rgb, save_png
 from study.metrics import evaluate
 from study.rd import json_safe
 
-INR_CODECS = ("coolchic-v1", "coolchic-v2", "nif")
+# Every registered codec that fits a network to the image (not the classical baselines).
+INR_CODECS = tuple(n for n in available_codecs() if issubclass(get_codec_class(n), FittedCodec))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,13 +13,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from inr_models.base import DivergedError
 from inr_models.coolchic.model import CoolChic
 from inr_models.coolchic.presets import Architecture, Phase, Preset
 from inr_models.coolchic.quantization import QuantizedModule, freeze, greedy_quantize
-
-
-class DivergedError(RuntimeError):
-    """Training produced a non-finite loss."""
 
 
 @dataclass

@@ -14,15 +14,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from inr_models.base import DivergedError
 from inr_models.nif.model import Nif
 from inr_models.nif.presets import Perturbation, Preset, Stage
 from inr_models.nif.quantization import fake_quantize
 
 POLYPHASE = ((0, 0), (0, 1), (1, 0), (1, 1))
-
-
-class DivergedError(RuntimeError):
-    """Training produced a non-finite loss."""
 
 
 def polyphase(t: Tensor) -> list[Tensor]:
