@@ -36,6 +36,8 @@ class Codec(ABC):
     """
 
     name: ClassVar[str]
+    # The setting that moves a codec along its rate axis: "lmbda", "configuration" or "quality".
+    rate_parameter: ClassVar[str]
 
     @abstractmethod
     def encode(self, image: np.ndarray) -> Encoded: ...

@@ -18,6 +18,7 @@ from inr_models.registry import register_codec
 class PillowCodec(Codec):
     """A Pillow format at an integer quality setting (higher = better, more bytes)."""
 
+    rate_parameter = "quality"
     pillow_format: ClassVar[str]
     quality_range: ClassVar[tuple[int, int]]
     default_sweep: ClassVar[tuple[int, ...]]

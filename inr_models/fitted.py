@@ -32,6 +32,10 @@ class FittedCodec(Codec):
         # Called with each validation record (phase, iteration, figures): live logs.
         self.on_validation = on_validation or (lambda record: None)
 
+    @classmethod
+    def available_presets(cls) -> list[str]:
+        raise NotImplementedError
+
     def settings(self) -> dict:
         return {
             "loss": self.loss.name,

@@ -6,10 +6,11 @@ import sys
 
 from inr_models.base import CodecError
 from losses import LossSpecError
+from study.config import StudyConfigError
 from study.datasets import DatasetError
 from study.imageio import ImageLoadError
 
-USER_ERRORS = (CodecError, DatasetError, ImageLoadError, LossSpecError)
+USER_ERRORS = (CodecError, DatasetError, ImageLoadError, LossSpecError, StudyConfigError)
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -18,6 +19,9 @@ SUBCOMMANDS = {
     "baselines": ("study.baselines", "classical codecs over a dataset (sweeps, target bpp)"),
     "evaluate": ("study.evaluation", "metrics of a decoded image against its original (JSON)"),
     "fetch": ("study.fetch", "download or mirror a dataset and verify its checksums"),
+    "run": ("study.run", "run a study config on Ray Tune, tracked in MLflow"),
+    "resume": ("study.resume", "continue an interrupted study; finished trials are kept"),
+    "report": ("study.report", "R-D JSON, per-image CSV and BD-rate tables of a study"),
 }
 
 

@@ -17,7 +17,7 @@ from inr_models.coolchic.exact import (
     exact_laplace_parameters,
 )
 from inr_models.coolchic.model import CoolChic, grid_shapes
-from inr_models.coolchic.presets import ARCHITECTURES, Architecture, get_preset
+from inr_models.coolchic.presets import ARCHITECTURES, PRESETS, Architecture, get_preset
 from inr_models.coolchic.quantization import QuantizedGroup, QuantizedModule, load_group
 from inr_models.coolchic.training import Fitter
 from inr_models.entropy import (
@@ -33,7 +33,12 @@ from inr_models.registry import register_codec
 
 
 class CoolChicCodec(FittedCodec):
+    rate_parameter = "lmbda"
     version: int
+
+    @classmethod
+    def available_presets(cls) -> list[str]:
+        return list(PRESETS[cls.version])
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from inr_models.container import pack, unpack
 from inr_models.fitted import FittedCodec
 from inr_models.nif.bitstream import Header, pack_integers, unpack_integers
 from inr_models.nif.model import Nif, coordinate_grid
-from inr_models.nif.presets import get_preset, get_widths
+from inr_models.nif.presets import PRESETS, get_preset, get_widths
 from inr_models.nif.quantization import dequantize, quantize, tensor_bound
 from inr_models.nif.training import NifFitter
 from inr_models.registry import register_codec
@@ -44,6 +44,12 @@ def render(model: Nif, height: int, width: int) -> np.ndarray:
 
 @register_codec("nif")
 class NifCodec(FittedCodec):
+    rate_parameter = "configuration"
+
+    @classmethod
+    def available_presets(cls) -> list[str]:
+        return list(PRESETS)
+
     def __init__(
         self,
         loss: str = "lc_ssim",

@@ -1,0 +1,86 @@
+"""A live, readable status of a running study: one progress bar with done / running / failed counts
+and the best result so far, plus one line per failed trial. Replaces Ray Tune's tables."""
+
+import re
+
+from ray import tune
+from tqdm import tqdm
+
+from study.search import LOWER_IS_BETTER
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def last_error_line(text: str | None) -> str:
+    """The exception line of a traceback (Ray wraps it in colour codes and its own frames)."""
+    lines = [_ANSI.sub("", line).strip() for line in (text or "").splitlines()]
+    lines = [line for line in lines if line]
+    for line in reversed(lines):
+        if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", line):
+            return line
+    return lines[-1] if lines else "unknown error"
+
+
+class StudyProgress(tune.Callback):
+    """Counts trials and tracks the best value of ``metric`` among finished trials."""
+
+    def __init__(self, total: int, metric: str, label: str, describe, on_failure=None):
+        self.metric, self.describe, self.on_failure = metric, describe, on_failure
+        self.sign = -1 if metric in LOWER_IS_BETTER else 1
+        self.total, self.label = total, label
+        self.running, self.failed, self.done, self.best = 0, 0, 0, None
+        self.bar = None
+
+    def __getstate__(self) -> dict:
+        # Tune pickles its callbacks with the experiment state; a live bar is not picklable.
+        return {**self.__dict__, "bar": None}
+
+    def setup(self, **info):
+        self.bar = tqdm(total=self.total, desc=self.label, unit="trial", dynamic_ncols=True)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        best = "—" if self.best is None else f"{self.best[0]:.4g} ({self.best[1]})"
+        self.bar.set_postfix_str(
+            f"running {self.running}, failed {self.failed}, best {self.metric} {best}"
+        )
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.running += 1
+        self._refresh()
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self.running -= 1
+        attempt = trial.run_metadata.num_failures + 1
+        self.bar.write(
+            f"retrying {self.describe(trial.config)} after a failure (attempt {attempt})"
+        )
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.running -= 1
+        value = (trial.last_result or {}).get(self.metric)
+        if value is not None and (
+            self.best is None or self.sign * value > self.sign * self.best[0]
+        ):
+            self.best = (value, self.describe(trial.config))
+        self.done += 1
+        self.bar.update(1)
+        self._refresh()
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.running -= 1
+        self.failed += 1
+        error = trial.get_error()
+        self.bar.write(f"FAILED {self.describe(trial.config)}: {last_error_line(error)}")
+        if self.on_failure is not None:
+            self.on_failure(trial.config, error or "unknown error")
+        self.done += 1
+        self.bar.update(1)
+        self._refresh()
+
+    def on_experiment_end(self, trials, **info):
+        self.bar.close()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"finished": self.done - self.failed, "failed": self.failed}

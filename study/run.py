@@ -1,0 +1,67 @@
+"""``inr-study run CONFIG.yaml``: validate a study config, run its trials on Ray Tune (local or
+``--address`` of a cluster), record them in MLflow, then write the reports."""
+
+import argparse
+from pathlib import Path
+
+from study.config import load_config
+from study.engine import Study, StudyResult
+from study.layout import REPORTS_DIR
+from study.report import write_reports
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address", help="Ray cluster to join ('auto' on a cluster node); default: local Ray"
+    )
+    parser.add_argument("--no-report", action="store_true", help="skip the reports at the end")
+
+
+def print_where(result: StudyResult) -> None:
+    print(f"study folder: {result.folder}")
+    print(f"MLflow store: {result.tracking_uri} (experiment {result.experiment!r})")
+    if result.tracking_uri.startswith("sqlite:"):
+        print(
+            "  open it with: mlflow ui --backend-store-uri "
+            f"{result.tracking_uri} --host 127.0.0.1 --port 5000"
+        )
+    print(", ".join(f"{k}: {v}" for k, v in result.counts.items()) + " trials")
+
+
+def finish(study: Study, result: StudyResult, args: argparse.Namespace) -> int:
+    print_where(result)
+    if not args.no_report:
+        written = write_reports(study.folder)
+        print(f"reports: {study.folder / REPORTS_DIR} ({len(written)} files)")
+    return 0 if result.counts["failed"] == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inr-study run", description=__doc__)
+    parser.add_argument("config", type=Path, help="study YAML, e.g. study/configs/demo.yaml")
+    parser.add_argument("--name", help="study name (default: the config's)")
+    parser.add_argument("--storage", type=Path, help="parent folder of the study folder")
+    parser.add_argument("--mlflow-uri", help="tracking server, e.g. http://head:5000")
+    parser.add_argument("--max-concurrent", type=int, help="trials running at once")
+    parser.add_argument("--validate-only", action="store_true", help="check the config and stop")
+    add_engine_arguments(parser)
+    args = parser.parse_args(argv)
+    overrides = {
+        key: value
+        for key, value in {
+            "name": args.name,
+            "storage": args.storage and str(args.storage),
+            "max_concurrent": args.max_concurrent,
+        }.items()
+        if value is not None
+    }
+    config = load_config(args.config, overrides)
+    if args.mlflow_uri:
+        config = config.model_copy(
+            update={"tracking": config.tracking.model_copy(update={"uri": args.mlflow_uri})}
+        )
+    if args.validate_only:
+        print(f"{args.config}: valid")
+        return 0
+    study = Study(config)
+    return finish(study, study.run(args.address), args)

@@ -1,0 +1,161 @@
+"""One trial, as plain Python with no Ray in it: encode an image, write the real file, decode that
+file, measure. ``inr-study encode`` and a Ray Tune trial both run :func:`run_trial`, so a trial can
+be tested, debugged and profiled alone.
+"""
+
+import hashlib
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inr_models import create_codec
+from inr_models.base import CodecError
+from inr_models.fitted import FittedCodec
+from study.imageio import save_png
+from study.metrics import evaluate
+from study.rd import json_safe
+
+BITSTREAM_NAME = "bitstream.bin"
+DECODED_NAME = "decoded.png"
+SUMMARY_NAME = "trial.json"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that decides a trial's outcome; its key identifies the trial across resumes."""
+
+    codec: str
+    image: str
+    preset: str | None = None
+    loss: str | None = None
+    convention: str | None = None
+    lmbda: float | None = None
+    configuration: str | None = None
+    quality: int | None = None
+    seed: int = 0
+    # Which prepared version of the image ("" = full size, "256px center crops", ...).
+    image_variant: str = ""
+    # Search bookkeeping: the target this trial serves ("" in a grid study).
+    search: str = ""
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def codec_settings(self, device: str) -> dict:
+        """Keyword arguments of ``create_codec`` for this trial."""
+        if self.quality is not None:
+            return {"quality": self.quality}
+        settings = {"loss": self.loss, "preset": self.preset, "seed": self.seed, "device": device}
+        if self.convention:
+            settings["convention"] = self.convention
+        if self.lmbda is not None:
+            settings["lmbda"] = self.lmbda
+        if self.configuration is not None:
+            settings["configuration"] = self.configuration
+        return settings
+
+    def params(self) -> dict:
+        """The trial's parameters without the unset ones, for tables and MLflow."""
+        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+
+
+@dataclass
+class TrialOutcome:
+    spec: TrialSpec
+    # Figures: real and estimated bpp, quality metrics, seconds, MAC/pixel, parameters, memory.
+    metrics: dict[str, float | None]
+    # Codec settings as the codec reports them (loss name and spec, α, convention, device, ...).
+    settings: dict
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return json_safe(
+            {
+                "trial_key": self.spec.key,
+                **self.spec.params(),
+                **self.settings,
+                **self.metrics,
+                "files": {k: p.name for k, p in self.files.items()},
+            }
+        )
+
+
+def _peak_memory_mb(device: torch.device | None) -> float:
+    if device is not None and device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports kilobytes, macOS bytes.
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def run_trial(
+    spec: TrialSpec,
+    image: np.ndarray,
+    out_dir: Path,
+    *,
+    device: str = "cpu",
+    with_lpips: bool = True,
+    progress: bool = False,
+    on_validation: Callable[[dict], None] | None = None,
+) -> TrialOutcome:
+    """Fit/encode ``image``, write the file to ``out_dir``, decode it from disk and measure.
+
+    Raises ``CodecError`` if an INR decoder's output differs from what its encoder predicted, and
+    whatever the codec raises (``DivergedError`` on a NaN loss): the caller records failures.
+    """
+    settings = spec.codec_settings(device)
+    if spec.quality is None:
+        settings.update(progress=progress, on_validation=on_validation)
+    codec = create_codec(spec.codec, **settings)
+    torch_device = codec.device if isinstance(codec, FittedCodec) else None
+    if torch_device is not None and torch_device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(torch_device)
+
+    start = time.perf_counter()
+    encoded = codec.encode(image)
+    encode_seconds = time.perf_counter() - start
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bitstream = out_dir / BITSTREAM_NAME
+    bitstream.write_bytes(encoded.data)
+
+    start = time.perf_counter()
+    decoded = codec.decode(bitstream.read_bytes())
+    decode_seconds = time.perf_counter() - start
+    if encoded.reconstruction is not None and not np.array_equal(decoded, encoded.reconstruction):
+        raise CodecError(
+            f"{spec.codec}: decoding {bitstream} did not give the image its encoder predicted"
+        )
+    save_png(out_dir / DECODED_NAME, decoded)
+
+    height, width = image.shape[:2]
+    stats = {k: v for k, v in encoded.stats.items() if not isinstance(v, str)}
+    metrics = {
+        **stats,
+        "bpp": encoded.bpp(height, width),
+        "bytes": len(encoded.data),
+        **evaluate(image, decoded, with_lpips=with_lpips).as_dict(),
+        "encode_seconds": encode_seconds,
+        "decode_seconds": decode_seconds,
+        "peak_memory_mb": _peak_memory_mb(torch_device),
+        "height": height,
+        "width": width,
+    }
+    outcome = TrialOutcome(
+        spec,
+        metrics,
+        codec.settings(),
+        {"bitstream": bitstream, "decoded": out_dir / DECODED_NAME},
+    )
+    summary = out_dir / SUMMARY_NAME
+    summary.write_text(json.dumps(outcome.summary(), indent=2) + "\n")
+    outcome.files["summary"] = summary
+    return outcome

@@ -1,0 +1,139 @@
+"""The study engine end to end on local Ray with the SQLite MLflow store."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from study.cli import main
+from study.config import parse_config
+from study.engine import Study
+from study.layout import read_state
+from study.tracking import ERROR_TAG, KEY_TAG, KIND_TAG
+
+pytestmark = pytest.mark.slow
+
+
+def trial_runs(folder, status=None):
+    state = read_state(folder)
+    client = MlflowClient(state["tracking_uri"])
+    experiment = client.get_experiment_by_name(state["experiment"])
+    query = f"tags.`{KIND_TAG}` = 'trial'"
+    if status:
+        query += f" and attributes.status = '{status}'"
+    return client, client.search_runs([experiment.experiment_id], query, max_results=1000)
+
+
+def test_grid_study_records_every_trial_and_survives_a_diverging_one(
+    tmp_path, study_env, small_config, write_config, capsys
+):
+    config = small_config(
+        plugins=["diverging_codec"],
+        retries=1,
+        codecs=[
+            *small_config()["codecs"],
+            {"name": "always-diverges", "qualities": [50]},
+        ],
+    )
+    assert main(["run", str(write_config(config))]) == 1  # 1: some trials failed
+    out = capsys.readouterr()
+    assert "finished: 8, failed: 2" in out.out
+    assert (
+        "FAILED always-diverges quality=50 kodim01: inr_models.base.DivergedError: loss became NaN"
+        in out.out
+    )
+    assert "retrying always-diverges" in out.out  # retries: 1
+
+    folder = tmp_path / "studies" / "small"
+    client, finished = trial_runs(folder, "FINISHED")
+    assert len(finished) == 8
+    assert len({run.data.tags[KEY_TAG] for run in finished}) == 8
+    for run in finished:
+        metrics = run.data.metrics
+        assert metrics["bpp"] == pytest.approx(8 * metrics["bytes"] / (64 * 64))
+        assert metrics["psnr"] > 15 and metrics["encode_seconds"] > 0
+        assert "decode_seconds" in metrics and "peak_memory_mb" in metrics
+        assert "ms_ssim" in run.data.tags["inr_study.missing_metrics"]  # 64-px crops
+        assert run.data.tags["inr_study.study"] == "small"
+        assert {"git_commit", "device", "mlflow.parentRunId"} <= set(run.data.tags)
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert artifacts == {"bitstream.bin", "decoded.png", "trial.json"}
+    coolchic = [r for r in finished if r.data.params["codec"] == "coolchic-v1"]
+    assert {r.data.params["preset"] for r in coolchic} == {"debug"}
+    assert all("mac_per_pixel" in r.data.metrics for r in coolchic)
+
+    _, failed = trial_runs(folder, "FAILED")
+    assert len(failed) == 2
+    assert all("DivergedError" in run.data.tags[ERROR_TAG] for run in failed)
+
+    reports = folder / "reports"
+    assert (reports / "per_image.csv").read_text().count("\n") == 9
+    assert (reports / "coolchic-v1__mse.json").exists() and (reports / "jpeg.json").exists()
+
+
+def test_resume_after_the_driver_is_killed_runs_each_trial_exactly_once(
+    tmp_path, study_env, small_config, write_config
+):
+    config = small_config(name="killed", max_concurrent=1)
+    path = write_config(config)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "study.cli", "run", str(path), "--no-report"],
+        env=study_env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    folder = tmp_path / "studies" / "killed"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            if (folder / "study.json").exists() and trial_runs(folder, "FINISHED")[1]:
+                break
+            assert driver.poll() is None, "the study ended before it could be killed"
+            time.sleep(0.5)
+        else:
+            pytest.fail("no trial finished in time")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        driver.wait()
+    _, before = trial_runs(folder, "FINISHED")
+    assert 1 <= len(before) < 8
+
+    assert main(["resume", str(folder)]) == 0
+    _, runs = trial_runs(folder)
+    finished = Counter(r.data.tags[KEY_TAG] for r in runs if r.info.status == "FINISHED")
+    assert len(finished) == 8 and set(finished.values()) == {1}
+    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}
+    # Runs finished before the kill are the same runs afterwards, not redone.
+    assert {r.info.run_id for r in before} <= {r.info.run_id for r in runs}
+
+
+def test_search_returns_alpha_and_lambda_within_tolerance_or_says_it_could_not(
+    tmp_path, study_env, small_config
+):
+    config = small_config(
+        name="search",
+        images={"dataset": "kodak", "subset": ["kodim23"], "crop": 64},
+        codecs=[{"name": "coolchic-v1", "preset": "debug"}],
+        losses=["lc_ssim"],
+        search={"targets_bpp": [1.0], "trials": 4, "lmbda": [1e-3, 2e-2], "alpha": [0, 0.5]},
+    )
+    result = Study(parse_config(config)).run()
+    [recommendation] = result.recommendations
+    assert recommendation.metric == "psnr"  # no LPIPS; 64-px crops are too small for MS-SSIM
+    assert recommendation.samples == 4
+    if recommendation.reached:
+        assert abs(recommendation.bpp / 1.0 - 1) <= 0.05
+        assert 1e-3 <= recommendation.lmbda <= 2e-2 and 0 <= recommendation.alpha <= 0.5
+    else:
+        assert "target not reached" in recommendation.describe()
+    storage = optuna.storages.RDBStorage(f"sqlite:///{result.folder / 'optuna.db'}")
+    study = optuna.load_study(study_name="search/coolchic-v1/lc_ssim/1bpp", storage=storage)
+    assert len([t for t in study.trials if t.state.name == "COMPLETE"]) == 4
+    assert (result.folder / "recommendations.json").exists()
