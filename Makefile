@@ -8,9 +8,8 @@ BIN := $(VENV)/bin
 KODAK_MIRROR ?= $(wildcard $(abspath ../shared/kodak))
 MIRROR_ARG := $(if $(KODAK_MIRROR),--kodak-mirror $(KODAK_MIRROR))
 DEMO_DIR ?= results/demo
-KODAK_CACHE := $(or $(INR_STUDY_CACHE),$(HOME)/.cache/inr-study)/kodak
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo baselines system-packages test lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,20 +19,25 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
+# The demo study (study/configs/demo.yaml) on local Ray, MLflow in a SQLite file of the study folder.
 demo: setup
+	$(BIN)/inr-study fetch kodak $(MIRROR_ARG)
+	$(BIN)/inr-study run study/configs/demo.yaml --storage $(DEMO_DIR)
+
+# Classical codecs over the 24 Kodak images: sweeps and target bitrates (about 5 minutes).
+baselines: setup
 	$(BIN)/inr-study baselines $(MIRROR_ARG) --target-bpp 0.25,0.5,1.0 -o $(DEMO_DIR)/baselines
 	@echo "Baseline R-D files (CompressAI format) and per-image CSV: $(DEMO_DIR)/baselines"
-	$(BIN)/inr-study encode $(KODAK_CACHE)/kodim01.png -o $(DEMO_DIR)/coolchic-v1-kodim01.inr \
-		--codec coolchic-v1 --preset debug --loss "lc_ssim(0.01)" --lmbda 4e-3 --quiet \
-		--summary $(DEMO_DIR)/coolchic-v1-kodim01.json > /dev/null
-	$(BIN)/inr-study decode $(DEMO_DIR)/coolchic-v1-kodim01.inr -o $(DEMO_DIR)/coolchic-v1-kodim01.png
-	@echo "COOL-CHIC v1 (debug preset) file, decoded image and JSON summary: $(DEMO_DIR)/coolchic-v1-kodim01.*"
+
+# sshd and rsync for the cluster-launch test (installs with apt when run as root).
+system-packages:
+	scripts/install-system-packages.sh
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint system-packages
 	INR_STUDY_KODAK_MIRROR=$(KODAK_MIRROR) $(BIN)/pytest
 
 format: setup

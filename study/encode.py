@@ -1,21 +1,21 @@
 """``inr-study encode IMAGE -o FILE``: fit an INR codec to one image and write its bitstream.
 
-Prints a JSON summary: real bpp (from the file), the encoder's rate estimate, PSNR and MS-SSIM of
-the image the decoder will produce, iterations, encode time, MAC/pixel and parameters.
+Runs the same function as a study trial (``study.trial.run_trial``): fit, write the file, decode it
+from disk. Prints a JSON summary: real bpp (from the file), the encoder's rate estimate, PSNR,
+MS-SSIM (+dB), LPIPS of the decoded file, iterations, encode/decode time, MAC/pixel, parameters.
 """
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import torch
 
 from inr_models import available_codecs, create_codec, get_codec_class
-from inr_models.base import CodecError
 from inr_models.fitted import FittedCodec
-from study.imageio import load_rgb, save_png
-from study.metrics import evaluate
-from study.rd import json_safe
+from study.imageio import load_rgb
+from study.trial import TrialSpec, run_trial
 
 # Every registered codec that fits a network to the image (not the classical baselines).
 INR_CODECS = tuple(n for n in available_codecs() if issubclass(get_codec_class(n), FittedCodec))
@@ -47,21 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def codec_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
-    """The options that apply to the chosen codec; the others are refused, not ignored."""
+def trial_spec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrialSpec:
+    """The trial this command runs; options that do not apply to the codec are refused."""
     nif = args.codec == "nif"
     if nif and args.lmbda is not None:
         parser.error("--lmbda does not apply to nif: its rate is set by --config")
     if not nif and args.config is not None:
         parser.error(f"--config applies to nif only, not {args.codec}")
-    settings = {"loss": args.loss or ("lc_ssim" if nif else "mse")}
-    if args.convention:
-        settings["convention"] = args.convention
-    if nif:
-        settings["configuration"] = args.config or "0_31"
-    else:
-        settings["lmbda"] = 1e-3 if args.lmbda is None else args.lmbda
-    return settings
+    return TrialSpec(
+        codec=args.codec,
+        image=args.image.stem,
+        preset=args.preset,
+        loss=args.loss or ("lc_ssim" if nif else "mse"),
+        convention=args.convention,
+        lmbda=None if nif else (1e-3 if args.lmbda is None else args.lmbda),
+        configuration=(args.config or "0_31") if nif else None,
+        seed=args.seed,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown INR codec {args.codec!r}; valid: {', '.join(INR_CODECS)} "
             f"(all registered codecs: {', '.join(available_codecs())})"
         )
+    spec = trial_spec(args, parser)
+    try:  # settings are checked here, before any image is read or network fitted
+        create_codec(spec.codec, **spec.codec_settings(args.device))
+    except (KeyError, ValueError) as error:
+        parser.error(str(error).strip("'\""))
     if args.threads:
         torch.set_num_threads(args.threads)
     log = args.log.open("a") if args.log else None
@@ -81,39 +88,26 @@ def main(argv: list[str] | None = None) -> int:
             log.write(json.dumps(record) + "\n")
             log.flush()
 
-    try:
-        codec = create_codec(
-            args.codec,
-            **codec_settings(args, parser),
-            preset=args.preset,
+    image = load_rgb(args.image, drop_alpha=args.drop_alpha)
+    with tempfile.TemporaryDirectory(prefix="inr-study-encode-") as scratch:
+        outcome = run_trial(
+            spec,
+            image,
+            Path(scratch),
+            bitstream=args.output,
+            decoded_png=args.decoded,
             device=args.device,
-            seed=args.seed,
+            with_lpips=not args.no_lpips,
             progress=not args.quiet,
             on_validation=log_validation,
         )
-    except (KeyError, ValueError) as error:
-        parser.error(str(error).strip("'\""))
-    image = load_rgb(args.image, drop_alpha=args.drop_alpha)
-    encoded = codec.encode(image)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(encoded.data)
-    if encoded.reconstruction is None:
-        raise CodecError(f"{args.codec} did not report its reconstruction")
-    if args.decoded:
-        save_png(args.decoded, encoded.reconstruction)
-    height, width = image.shape[:2]
-    metrics = evaluate(image, encoded.reconstruction, with_lpips=not args.no_lpips).as_dict()
     summary = {
+        **outcome.summary(),
         "image": str(args.image),
-        "codec": args.codec,
-        **codec.settings(),
-        "bytes": len(encoded.data),
-        "bpp": encoded.bpp(height, width),
-        **metrics,
-        **encoded.stats,
         "threads": torch.get_num_threads(),
     }
-    text = json.dumps(json_safe(summary), indent=2)
+    del summary["files"]
+    text = json.dumps(summary, indent=2)
     if args.summary:
         args.summary.write_text(text + "\n")
     print(text)

@@ -128,6 +128,8 @@ def _execute(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder
         )
         files = {path.name: path.read_bytes() for path in outcome.files.values()}
     tags = {**context.tags, "device": outcome.settings.get("device", "cpu")}
+    if spec.preset:
+        tags["preset"] = spec.preset
     ray.get(
         recorder.record_trial.remote(
             spec, outcome.metrics, outcome.settings, files, context.parent_id, tags

@@ -102,12 +102,17 @@ def run_trial(
     image: np.ndarray,
     out_dir: Path,
     *,
+    bitstream: Path | None = None,
+    decoded_png: Path | None = None,
     device: str = "cpu",
     with_lpips: bool = True,
     progress: bool = False,
     on_validation: Callable[[dict], None] | None = None,
 ) -> TrialOutcome:
-    """Fit/encode ``image``, write the file to ``out_dir``, decode it from disk and measure.
+    """Fit/encode ``image``, write the file, decode it from disk and measure.
+
+    The bitstream, decoded PNG and JSON summary go to ``out_dir`` under fixed names, unless
+    ``bitstream`` / ``decoded_png`` give other paths.
 
     Raises ``CodecError`` if an INR decoder's output differs from what its encoder predicted, and
     whatever the codec raises (``DivergedError`` on a NaN loss): the caller records failures.
@@ -115,6 +120,7 @@ def run_trial(
     settings = spec.codec_settings(device)
     if spec.quality is None:
         settings.update(progress=progress, on_validation=on_validation)
+    trial_start = time.perf_counter()
     codec = create_codec(spec.codec, **settings)
     torch_device = codec.device if isinstance(codec, FittedCodec) else None
     if torch_device is not None and torch_device.type == "cuda":
@@ -124,7 +130,10 @@ def run_trial(
     encoded = codec.encode(image)
     encode_seconds = time.perf_counter() - start
     out_dir.mkdir(parents=True, exist_ok=True)
-    bitstream = out_dir / BITSTREAM_NAME
+    bitstream = bitstream or out_dir / BITSTREAM_NAME
+    decoded_png = decoded_png or out_dir / DECODED_NAME
+    for path in (bitstream, decoded_png):
+        path.parent.mkdir(parents=True, exist_ok=True)
     bitstream.write_bytes(encoded.data)
 
     start = time.perf_counter()
@@ -134,7 +143,7 @@ def run_trial(
         raise CodecError(
             f"{spec.codec}: decoding {bitstream} did not give the image its encoder predicted"
         )
-    save_png(out_dir / DECODED_NAME, decoded)
+    save_png(decoded_png, decoded)
 
     height, width = image.shape[:2]
     stats = {k: v for k, v in encoded.stats.items() if not isinstance(v, str)}
@@ -149,11 +158,13 @@ def run_trial(
         "height": height,
         "width": width,
     }
+    # Everything this function did: the codec's share of a study trial's wall time.
+    metrics["trial_seconds"] = time.perf_counter() - trial_start
     outcome = TrialOutcome(
         spec,
         metrics,
         codec.settings(),
-        {"bitstream": bitstream, "decoded": out_dir / DECODED_NAME},
+        {"bitstream": bitstream, "decoded": decoded_png},
     )
     summary = out_dir / SUMMARY_NAME
     summary.write_text(json.dumps(outcome.summary(), indent=2) + "\n")

@@ -1,0 +1,128 @@
+"""``ray up`` / ``ray submit`` / ``ray down`` with the local provider against 127.0.0.1.
+
+Needs root (sshd on 127.0.0.1:22) and sshd + rsync, which scripts/install-system-packages.sh
+installs (CI runs it as root through ``make test``); elsewhere the test skips, saying why. The ssh
+session gets a private HOME from our sshd (SetEnv), so no real shell profile is touched.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to start sshd on 127.0.0.1:22 (CI runs as root)"
+    if not (Path(SSHD).exists() and shutil.which("rsync")):
+        return "sshd/rsync missing: run scripts/install-system-packages.sh"
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 22)) == 0:
+            return "port 22 on 127.0.0.1 is taken by another sshd"
+    return None
+
+
+@pytest.fixture
+def ssh_head(tmp_path, study_env):
+    """An sshd on 127.0.0.1:22 that lets root in with a fresh key into a private HOME."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    key = tmp_path / "id_ed25519"
+    host_key = tmp_path / "host_ed25519"
+    for path in (key, host_key):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    # Ray's ssh commands run `bash --login -i` and source ~/.bashrc: both find this project's
+    # venv first on PATH (`ray submit` runs a bare `python`) and the Kodak mirror.
+    profile = (
+        f'export PATH="{Path(sys.executable).parent}:$PATH"\n'
+        "export RAY_AUTH_MODE=disabled\n"
+        f'export INR_STUDY_KODAK_MIRROR="{study_env["INR_STUDY_KODAK_MIRROR"]}"\n'
+        f'export INR_STUDY_CACHE="{study_env["INR_STUDY_CACHE"]}"\n'
+    )
+    for name in (".profile", ".bashrc"):
+        (home / name).write_text(profile)
+    authorized = tmp_path / "authorized_keys"
+    authorized.write_text(Path(f"{key}.pub").read_text())
+    config = tmp_path / "sshd_config"
+    config.write_text(
+        "ListenAddress 127.0.0.1\nPort 22\n"
+        f"HostKey {host_key}\nPidFile {tmp_path / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {authorized}\nSetEnv HOME={home}\n"
+        "PermitRootLogin prohibit-password\nAllowUsers root\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+    daemon = subprocess.Popen([SSHD, "-D", "-f", config, "-E", tmp_path / "sshd.log"])
+    try:
+        yield key
+    finally:
+        daemon.terminate()
+        daemon.wait()
+
+
+def _ray(*args, env) -> subprocess.CompletedProcess:
+    ray = Path(sys.executable).parent / "ray"
+    return subprocess.run(
+        [ray, *map(str, args)], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_ray_up_submit_down_runs_a_study_on_the_local_provider(tmp_path, ssh_head, study_env):
+    cluster = yaml.safe_load((ROOT / "study/cluster/local.yaml").read_text())
+    cluster["cluster_name"] = f"inr-study-test-{os.getpid()}"
+    cluster["auth"]["ssh_private_key"] = str(ssh_head)
+    cluster["auth"]["ssh_user"] = "root"
+    cluster_yaml = tmp_path / "cluster.yaml"
+    cluster_yaml.write_text(yaml.safe_dump(cluster))
+
+    shared = tmp_path / "shared"  # the cluster's "shared storage": one machine here
+    shared.mkdir()
+    study_config = shared / "tiny.yaml"
+    study_config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "storage": str(shared / "studies"),
+                "images": {"dataset": "kodak", "subset": ["kodim01"], "crop": 64},
+                "codecs": [{"name": "jpeg", "qualities": [30, 70]}],
+                "lpips": False,
+            }
+        )
+    )
+    env = {**study_env, "RAY_AUTH_MODE": "disabled"}
+    up = _ray("up", "-y", "--no-config-cache", cluster_yaml, env=env)
+    try:
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        submit = _ray(
+            "submit",
+            "--no-config-cache",
+            cluster_yaml,
+            ROOT / "study/cluster/submit_study.py",
+            "--",
+            "run",
+            study_config,
+            env=env,
+        )
+        assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
+        assert "finished: 2, failed: 0" in submit.stdout
+    finally:
+        down = _ray("down", "-y", cluster_yaml, env=env)
+    assert down.returncode == 0, down.stderr[-2000:]
+    client = MlflowClient(f"sqlite:///{shared / 'studies/tiny/mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'")
+    assert len([r for r in runs if r.data.tags.get("inr_study.kind") == "trial"]) == 2
