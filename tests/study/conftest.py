@@ -17,7 +17,8 @@ SHARED_KODAK = Path(__file__).resolve().parents[3] / "shared" / "kodak"
 @pytest.fixture
 def study_env(monkeypatch, tmp_path_factory):
     """Environment of a study run; Ray workers inherit it from the driver."""
-    mirror = os.environ.get(KODAK_MIRROR_ENV) or str(SHARED_KODAK)
+    # Absolute: trials may run in another working directory (the cluster test's head).
+    mirror = str(Path(os.environ.get(KODAK_MIRROR_ENV) or SHARED_KODAK).resolve())
     monkeypatch.setenv(KODAK_MIRROR_ENV, mirror)
     monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(PLUGINS), *sys.path])))
