@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages some tests need, installed from Debian/Ubuntu's apt when missing:
 #   openssh-server + rsync  - the `ray up` / `ray submit` / `ray down` test against 127.0.0.1
+#   chromium                - the dashboard test (headless, driven by Playwright)
 # Needs root; otherwise it prints what to install and exits 0, and the tests that need these
 # packages skip, saying why.
 set -euo pipefail
@@ -9,6 +10,7 @@ set -euo pipefail
 missing=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ "$(id -u)" != 0 ]; then
     if [ ${#missing[@]} -gt 0 ]; then

@@ -4,13 +4,21 @@ import importlib
 import logging
 import sys
 
+from dashboards.data import DashboardError
 from inr_models.base import CodecError
 from losses import LossSpecError
 from study.config import StudyConfigError
 from study.datasets import DatasetError
 from study.imageio import ImageLoadError
 
-USER_ERRORS = (CodecError, DatasetError, ImageLoadError, LossSpecError, StudyConfigError)
+USER_ERRORS = (
+    CodecError,
+    DashboardError,
+    DatasetError,
+    ImageLoadError,
+    LossSpecError,
+    StudyConfigError,
+)
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -22,6 +30,7 @@ SUBCOMMANDS = {
     "run": ("study.run", "run a study config on Ray Tune, tracked in MLflow"),
     "resume": ("study.resume", "continue an interrupted study; finished trials are kept"),
     "report": ("study.report", "R-D JSON, per-image CSV and BD-rate tables of a study"),
+    "dashboard": ("dashboards.cli", "interactive Plotly page of a study's runs (one HTML file)"),
 }
 
 

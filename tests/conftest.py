@@ -2,12 +2,14 @@
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from study.datasets import KODAK_MIRROR_ENV, crop, kodak
+from study.datasets import CACHE_ENV, KODAK_MIRROR_ENV, crop, kodak
 from study.imageio import load_rgb
 
 # The project's dev machines and CI carry Kodak beside the checkout; elsewhere it is downloaded.
@@ -52,3 +54,57 @@ def write_png(tmp_path):
 @pytest.fixture(autouse=True)
 def _capture_all_logs(caplog):
     caplog.set_level(logging.INFO)
+
+
+# --- study runs: environment, small configs ---------------------------------------------
+
+PLUGINS = Path(__file__).parent / "study" / "plugins"
+
+
+@pytest.fixture
+def study_env(monkeypatch, tmp_path_factory):
+    """Environment of a study run; Ray workers inherit it from the driver."""
+    # Absolute: trials may run in another working directory (the cluster test's head).
+    mirror = str(Path(os.environ.get(KODAK_MIRROR_ENV) or SHARED_KODAK).resolve())
+    monkeypatch.setenv(KODAK_MIRROR_ENV, mirror)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(PLUGINS), *sys.path])))
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    return os.environ.copy()
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    """A factory of small study configs (dicts); keyword arguments replace top-level keys."""
+
+    def make(**overrides) -> dict:
+        return {**_small(tmp_path), **overrides}
+
+    return make
+
+
+def _small(tmp_path: Path) -> dict:
+    """A study of seconds: two 64-px Kodak crops, COOL-CHIC v1 debug at two λ, JPEG at two
+    qualities."""
+    return {
+        "name": "small",
+        "storage": str(tmp_path / "studies"),
+        "images": {"dataset": "kodak", "subset": ["kodim01", "kodim23"], "crop": 64},
+        "codecs": [
+            {"name": "coolchic-v1", "preset": "debug", "lmbdas": [2e-2, 1e-3]},
+            {"name": "jpeg", "qualities": [30, 80]},
+        ],
+        "losses": ["mse"],
+        "lpips": False,
+        "retries": 0,
+    }
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    def write(config: dict) -> Path:
+        path = tmp_path / f"{config['name']}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    return write

@@ -1,0 +1,71 @@
+"""``inr-study dashboard STUDY_DIR | --experiment NAME -o OUT.html``: an interactive,
+self-contained Plotly page of a study's runs: R-D curves and Pareto fronts, BD-rate table,
+α tuning, decoded crops."""
+
+import argparse
+from pathlib import Path
+
+from dashboards.crops import decoded_crops, default_choice
+from dashboards.data import from_store, from_study
+from dashboards.page import reference_curves, render
+from study.config import load_config
+from study.layout import CONFIG_FILE
+from study.plan import load_images
+
+
+def _original(folder: Path | None, image: str):
+    """The original image as the study prepared it (crop included), when a study folder is given."""
+    if folder is None:
+        return None
+    config = load_config(folder / CONFIG_FILE)
+    config = config.model_copy(
+        update={"images": config.images.model_copy(update={"subset": [image]})}
+    )
+    return load_images(config)[image]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inr-study dashboard", description=__doc__)
+    parser.add_argument("folder", type=Path, nargs="?", help="a study folder (holds study.yaml)")
+    parser.add_argument("--experiment", help="an MLflow experiment instead of a study folder")
+    parser.add_argument("--mlflow-uri", help="tracking URI (default: the study's own store)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        action="append",
+        default=[],
+        help="CompressAI-format JSON to draw as a reference curve (repeatable)",
+    )
+    parser.add_argument(
+        "--mlflow-ui",
+        default="http://127.0.0.1:5000",
+        help="MLflow UI address that clicked points link to",
+    )
+    parser.add_argument("--crops-image", help="image of the decoded-crops panel (default: first)")
+    parser.add_argument("--crops-bpp", type=float, help="bitrate of the crops (default: median)")
+    parser.add_argument("--crop-size", type=int, default=160)
+    args = parser.parse_args(argv)
+    if (args.folder is None) == (args.experiment is None):
+        parser.error("give a study folder or --experiment NAME (with --mlflow-uri)")
+    if args.folder is not None:
+        data = from_study(args.folder, args.mlflow_uri)
+    else:
+        if not args.mlflow_uri:
+            parser.error("--experiment needs --mlflow-uri")
+        data = from_store(args.mlflow_uri, args.experiment)
+    image, bpp = default_choice(data)
+    image, bpp = args.crops_image or image, args.crops_bpp or bpp
+    crops = decoded_crops(data, image, bpp, args.crop_size, _original(args.folder, image))
+    page = render(
+        data,
+        references=reference_curves(args.reference),
+        crops=crops,
+        crops_image=image,
+        crops_bpp=bpp,
+        mlflow_ui=args.mlflow_ui,
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(page)
+    print(f"dashboard: {args.output.resolve()} ({args.output.stat().st_size / 2**20:.1f} MiB)")
+    return 0

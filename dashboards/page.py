@@ -1,0 +1,131 @@
+"""One self-contained HTML page: plotly.js, the study's data as JSON and our script, inlined, so
+the file works offline and can be mailed or archived with the study."""
+
+import html
+import json
+from importlib import resources
+from pathlib import Path
+
+from plotly.offline import get_plotlyjs
+
+from dashboards.crops import Crop
+from dashboards.data import StudyData
+from study.rd import COMPRESSAI_KEYS, json_safe
+
+AGGREGATION_RULE = (
+    "Dataset curves: each point is the mean over all images of the per-image bpp and metric at one "
+    "rate setting (λ, NIF width or quality; MS-SSIM dB is the mean of per-image dB); a setting "
+    "missing for some image is left out. The Pareto front joins the shown points that no other "
+    "shown point beats in both rate and quality."
+)
+# CompressAI JSON keys -> the page's metric names.
+REFERENCE_KEYS = {COMPRESSAI_KEYS[k]: k for k in ("bpp", "psnr", "ms_ssim_db", "lpips")}
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+section { margin: 1.5em 0; }
+#controls label { margin-right: 0.8em; white-space: nowrap; }
+#controls div { margin: 0.3em 0; }
+table { border-collapse: collapse; }
+td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child, td:nth-child(2), td:nth-child(3) { text-align: left; }
+.crops { display: flex; flex-wrap: wrap; gap: 0.8em; }
+.crops figure { margin: 0; }
+.crops img { image-rendering: pixelated; width: 240px; height: 240px; }
+.crops figcaption { font-size: 0.8em; max-width: 240px; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def reference_curves(paths: list[Path]) -> list[dict]:
+    """CompressAI-format files as ``{name, bpp, psnr, ms_ssim_db, lpips}``; absent metrics are
+    left out."""
+    curves = []
+    for path in paths:
+        document = json.loads(Path(path).read_text())
+        results = document.get("results", {})
+        curve = {"name": document.get("name", Path(path).stem)}
+        for theirs, ours in REFERENCE_KEYS.items():
+            if theirs in results:
+                curve[ours] = results[theirs]
+        if "bpp" in curve:
+            curves.append(curve)
+    return curves
+
+
+def _bd_table(rows: list[dict]) -> str:
+    if not rows:
+        return "<p class=note>No BD-rate: it needs each codec's original loss and another loss.</p>"
+
+    def cell(value) -> str:
+        return "n/a" if value is None else f"{value:+.2f} %"
+
+    body = "".join(
+        f"<tr><td>{html.escape(r['codec'])}</td><td>{html.escape(r['loss'])}</td>"
+        f"<td>{html.escape(r['anchor'])}</td><td>{cell(r['bd_rate_psnr'])}</td>"
+        f"<td>{cell(r['bd_rate_ms_ssim_db'])}</td><td>{cell(r['bd_rate_lpips'])}</td></tr>"
+        for r in rows
+    )
+    return (
+        "<table id=bd-rate><tr><th>codec</th><th>loss</th><th>anchor</th><th>PSNR</th>"
+        f"<th>MS-SSIM dB</th><th>LPIPS</th></tr>{body}</table>"
+        "<p class=note>BD-rate against the codec's original loss (negative: fewer bits for the "
+        "same quality), PCHIP on the overlapping range of the dataset curves.</p>"
+    )
+
+
+def _crops(crops: list[Crop], image: str, bpp: float) -> str:
+    figures = "".join(
+        f"<figure><img alt='{html.escape(c.caption)}' src='data:image/png;base64,{c.png_base64}'>"
+        f"<figcaption>{html.escape(c.caption)}</figcaption></figure>"
+        for c in crops
+    )
+    return (
+        f"<p class=note>{html.escape(image)}, runs closest to {bpp:.3f} bpp "
+        f"(choose with --crops-image / --crops-bpp).</p><div class=crops>{figures}</div>"
+    )
+
+
+def render(
+    data: StudyData,
+    *,
+    references: list[dict],
+    crops: list[Crop],
+    crops_image: str,
+    crops_bpp: float,
+    mlflow_ui: str,
+) -> str:
+    payload = json_safe(
+        {
+            "records": data.records,
+            "recommendations": data.recommendations,
+            "references": references,
+            "mlflow_ui": mlflow_ui.rstrip("/"),
+        }
+    )
+    # "</" inside a script element would end it early.
+    data_json = json.dumps(payload).replace("</", "<\\/")
+    script = resources.files("dashboards").joinpath("static/dashboard.js").read_text()
+    title = html.escape(data.title)
+    return f"""<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>inr-study: {title}</title>
+<style>{STYLE}</style>
+<script>{get_plotlyjs()}</script></head>
+<body>
+<h1>inr-study: {title}</h1>
+<p class=note>{len(data.records)} finished trials. {AGGREGATION_RULE}</p>
+<section id=controls>
+<div><label>metric <select id=metric></select></label>
+<label>image <select id=image></select></label></div>
+<div id=codecs>codecs: </div>
+<div id=losses>losses: </div>
+</section>
+<div id=rd-plot style="height: 620px"></div>
+<p id=selected-run>Selected run (click a point of one image's curve): <a id=run-link></a></p>
+<section><h2>BD-rate</h2>{_bd_table(data.bd_rates)}</section>
+<section><h2>α tuning</h2><div id=alpha-plot style="min-height: 80px"></div></section>
+<section><h2>Decoded crops</h2>{_crops(crops, crops_image, crops_bpp)}</section>
+<script id=study-data type=application/json>{data_json}</script>
+<script>{script}</script>
+</body></html>
+"""
