@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 KODAK_MIRROR ?= $(wildcard $(abspath ../shared/kodak))
 MIRROR_ARG := $(if $(KODAK_MIRROR),--kodak-mirror $(KODAK_MIRROR))
 DEMO_DIR ?= results/demo
+# CompressAI's published JPEG curve on Kodak, drawn as a reference where a local copy exists.
+REFERENCE_JSON := $(wildcard $(abspath ../shared/reference/InterDigitalInc_CompressAI/results/image/kodak/jpeg.json))
+REFERENCE_ARG := $(if $(REFERENCE_JSON),--reference $(REFERENCE_JSON))
 
 .PHONY: setup demo baselines system-packages test lint format clean
 
@@ -23,6 +26,8 @@ setup: $(BIN)/.installed
 demo: setup
 	$(BIN)/inr-study fetch kodak $(MIRROR_ARG)
 	$(BIN)/inr-study run study/configs/demo.yaml --storage $(DEMO_DIR)
+	$(BIN)/inr-study dashboard $(DEMO_DIR)/demo -o $(DEMO_DIR)/demo/dashboard.html $(REFERENCE_ARG)
+	@echo "Open it in a browser (works offline): $(abspath $(DEMO_DIR)/demo/dashboard.html)"
 
 # Classical codecs over the 24 Kodak images: sweeps and target bitrates (about 5 minutes).
 baselines: setup

@@ -268,6 +268,7 @@ class Study:
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=config.max_concurrent,
                 trial_dirname_creator=lambda trial: trial.trial_id,
+                reuse_actors=True,
                 **tune_config,
             ),
             run_config=tune.RunConfig(

@@ -89,9 +89,24 @@ class TrialOutcome:
         )
 
 
-def _peak_memory_mb(device: torch.device | None) -> float:
+def _reset_peak_rss() -> bool:
+    """Start a new peak-RSS window for this process (Linux ≥ 4.0); False where unsupported.
+
+    Study workers run many trials each, so the process-lifetime peak would mix trials."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_memory_mb(device: torch.device | None, window_reset: bool) -> float:
     if device is not None and device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    if window_reset:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports kilobytes, macOS bytes.
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
@@ -121,6 +136,7 @@ def run_trial(
     if spec.quality is None:
         settings.update(progress=progress, on_validation=on_validation)
     trial_start = time.perf_counter()
+    window_reset = _reset_peak_rss()
     codec = create_codec(spec.codec, **settings)
     torch_device = codec.device if isinstance(codec, FittedCodec) else None
     if torch_device is not None and torch_device.type == "cuda":
@@ -154,7 +170,7 @@ def run_trial(
         **evaluate(image, decoded, with_lpips=with_lpips).as_dict(),
         "encode_seconds": encode_seconds,
         "decode_seconds": decode_seconds,
-        "peak_memory_mb": _peak_memory_mb(torch_device),
+        "peak_memory_mb": _peak_memory_mb(torch_device, window_reset),
         "height": height,
         "width": width,
     }
