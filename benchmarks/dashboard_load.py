@@ -19,7 +19,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from dashboards.crops import Crop, png_base64
+from dashboards.crops import Crop, encode_png
 from dashboards.data import StudyData
 from dashboards.page import render
 from study.imageio import load_rgb
@@ -71,7 +71,7 @@ def main() -> None:
     records = synthetic_records()
     kodak = Path(os.environ.get("INR_STUDY_KODAK_MIRROR", "../shared/kodak"))
     pixels = load_rgb(kodak / "kodim23.png")
-    crops = [Crop(f"crop {i}", png_base64(pixels[i * 10 : i * 10 + 160, :160])) for i in range(16)]
+    crops = [Crop(f"crop {i}", encode_png(pixels[i * 10 : i * 10 + 160, :160])) for i in range(16)]
     data = StudyData(
         "icip24 (synthetic)", "sqlite:///x.db", records, bd_rate_rows(rd_points(records))
     )

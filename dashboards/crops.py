@@ -22,7 +22,7 @@ class Crop:
     png_base64: str
 
 
-def png_base64(pixels: np.ndarray) -> str:
+def encode_png(pixels: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
     return base64.b64encode(buffer.getvalue()).decode()
@@ -68,7 +68,7 @@ def decoded_crops(
     crops = []
     if original is not None:
         rows, cols = _window(original.shape, size)
-        crops.append(Crop(f"original {image}", png_base64(original[rows, cols])))
+        crops.append(Crop(f"original {image}", encode_png(original[rows, cols])))
     with tempfile.TemporaryDirectory(prefix="inr-study-crops-") as scratch:
         for (codec, loss), (_, record) in sorted(closest.items()):
             pixels = _decoded(data, record, Path(scratch))
@@ -78,5 +78,5 @@ def decoded_crops(
             caption = f"{name}: {record['bpp']:.3f} bpp" + (
                 f", {psnr:.2f} dB" if psnr is not None else ""
             )
-            crops.append(Crop(caption, png_base64(pixels[rows, cols])))
+            crops.append(Crop(caption, encode_png(pixels[rows, cols])))
     return crops
