@@ -9,6 +9,7 @@ import os
 import subprocess
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -84,7 +85,19 @@ class Recorder(RunStore):
 
     def __init__(self, tracking_uri: str, experiment: str, folder: str):
         self.folder = Path(folder)
+        # Latest traceback of each failing trial, sent by the trial itself: Tune's error file can
+        # lag behind its error callback.
+        self.errors: dict[str, str] = {}
         super().__init__(tracking_uri, experiment, self.folder / "mlartifacts")
+
+    def note_error(self, key: str, text: str) -> None:
+        self.errors[key] = text
+
+    def record_trial_failure(self, spec, parent_id: str, error: str, tags: dict) -> str:
+        """A FAILED run with the trial's own traceback when it sent one; returns the text kept."""
+        text = self.errors.pop(spec.key, error)
+        self.record_failure(spec, parent_id, text, tags)
+        return text
 
     def record_trial(
         self, spec, metrics: dict, settings: dict, files: dict[str, bytes], parent_id, tags
@@ -123,9 +136,17 @@ def _execute(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder
         return {**done, "resumed": 1}
     torch.set_num_threads(context.threads)
     with tempfile.TemporaryDirectory(prefix="inr-study-trial-") as scratch:
-        outcome = run_trial(
-            spec, image, Path(scratch), device=context.torch_device(), with_lpips=context.with_lpips
-        )
+        try:
+            outcome = run_trial(
+                spec,
+                image,
+                Path(scratch),
+                device=context.torch_device(),
+                with_lpips=context.with_lpips,
+            )
+        except Exception:
+            ray.get(recorder.note_error.remote(spec.key, traceback.format_exc()))
+            raise
         files = {path.name: path.read_bytes() for path in outcome.files.values()}
     tags = {**context.tags, "device": outcome.settings.get("device", "cpu")}
     if spec.preset:
@@ -292,9 +313,11 @@ class Study:
         if not pending:
             return {"finished": len(trials), "failed": 0}
 
-        def record_failure(trial_config: dict, error: str) -> None:
+        def record_failure(trial_config: dict, error: str) -> str:
             spec = TrialSpec(**trial_config["spec"])
-            ray.get(recorder.record_failure.remote(spec, context.parent_id, error, context.tags))
+            return ray.get(
+                recorder.record_trial_failure.remote(spec, context.parent_id, error, context.tags)
+            )
 
         progress = StudyProgress(
             len(pending),

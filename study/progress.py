@@ -22,7 +22,10 @@ def last_error_line(text: str | None) -> str:
 
 
 class StudyProgress(tune.Callback):
-    """Counts trials and tracks the best value of ``metric`` among finished trials."""
+    """Counts trials and tracks the best value of ``metric`` among finished trials.
+
+    ``on_failure(trial_config, tune_error_text)`` records a failed trial and returns the error text
+    to show."""
 
     def __init__(self, total: int, metric: str, label: str, describe, on_failure=None):
         self.metric, self.describe, self.on_failure = metric, describe, on_failure
@@ -70,10 +73,10 @@ class StudyProgress(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self.running -= 1
         self.failed += 1
-        error = trial.get_error()
-        self.bar.write(f"FAILED {self.describe(trial.config)}: {last_error_line(error)}")
+        error = trial.get_error() or "unknown error"
         if self.on_failure is not None:
-            self.on_failure(trial.config, error or "unknown error")
+            error = self.on_failure(trial.config, error)
+        self.bar.write(f"FAILED {self.describe(trial.config)}: {last_error_line(error)}")
         self.done += 1
         self.bar.update(1)
         self._refresh()

@@ -70,7 +70,8 @@ def test_grid_study_records_every_trial_and_survives_a_diverging_one(
 
     _, failed = trial_runs(folder, "FAILED")
     assert len(failed) == 2
-    assert all("DivergedError" in run.data.tags[ERROR_TAG] for run in failed)
+    errors = [run.data.tags[ERROR_TAG] for run in failed]
+    assert all("DivergedError" in error for error in errors), errors
 
     reports = folder / "reports"
     assert (reports / "per_image.csv").read_text().count("\n") == 9
