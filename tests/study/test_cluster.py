@@ -83,7 +83,7 @@ def _ray(*args, env) -> subprocess.CompletedProcess:
 
 def test_ray_up_submit_down_runs_a_study_on_the_local_provider(tmp_path, ssh_head, study_env):
     cluster = yaml.safe_load((ROOT / "study/cluster/local.yaml").read_text())
-    cluster["cluster_name"] = f"inr-study-test-{os.getpid()}"
+    cluster["cluster_name"] = name = f"inr-study-test-{os.getpid()}"
     cluster["auth"]["ssh_private_key"] = str(ssh_head)
     cluster["auth"]["ssh_user"] = "root"
     cluster_yaml = tmp_path / "cluster.yaml"
@@ -121,6 +121,8 @@ def test_ray_up_submit_down_runs_a_study_on_the_local_provider(tmp_path, ssh_hea
         assert "finished: 2, failed: 0" in submit.stdout
     finally:
         down = _ray("down", "-y", cluster_yaml, env=env)
+        for leftover in Path("/tmp/ray").glob(f"cluster-{name}.*"):  # the launcher's state
+            leftover.unlink()
     assert down.returncode == 0, down.stderr[-2000:]
     client = MlflowClient(f"sqlite:///{shared / 'studies/tiny/mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
