@@ -54,9 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.mlflow_uri:
             parser.error("--experiment needs --mlflow-uri")
         data = from_store(args.mlflow_uri, args.experiment)
-    image, bpp = default_choice(data)
+    image, bpp = default_choice(data) or (None, None)
     image, bpp = args.crops_image or image, args.crops_bpp or bpp
-    crops = decoded_crops(data, image, bpp, args.crop_size, _original(args.folder, image))
+    crops = []
+    if image is not None:
+        crops = decoded_crops(data, image, bpp, args.crop_size, _original(args.folder, image))
     page = render(
         data,
         references=reference_curves(args.reference),

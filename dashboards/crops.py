@@ -43,9 +43,11 @@ def _decoded(data: StudyData, record: dict, scratch: Path) -> np.ndarray:
     return load_rgb(path)
 
 
-def default_choice(data: StudyData) -> tuple[str, float]:
-    """The first image, at the median rate of its grid runs."""
+def default_choice(data: StudyData) -> tuple[str, float] | None:
+    """The first image, at the median rate of its grid runs; None without grid runs."""
     grid = [r for r in data.records if not r.get("search")]
+    if not grid:
+        return None
     image = sorted({r["image"] for r in grid})[0]
     return image, statistics.median(r["bpp"] for r in grid if r["image"] == image)
 

@@ -74,7 +74,9 @@ def _bd_table(rows: list[dict]) -> str:
     )
 
 
-def _crops(crops: list[Crop], image: str, bpp: float) -> str:
+def _crops(crops: list[Crop], image: str | None, bpp: float | None) -> str:
+    if not crops:
+        return "<p class=note>No decoded crops: the study has no grid runs.</p>"
     figures = "".join(
         f"<figure><img alt='{html.escape(c.caption)}' src='data:image/png;base64,{c.png_base64}'>"
         f"<figcaption>{html.escape(c.caption)}</figcaption></figure>"
@@ -91,8 +93,8 @@ def render(
     *,
     references: list[dict],
     crops: list[Crop],
-    crops_image: str,
-    crops_bpp: float,
+    crops_image: str | None,
+    crops_bpp: float | None,
     mlflow_ui: str,
 ) -> str:
     payload = json_safe(

@@ -11,6 +11,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from dashboards.cli import main as dashboard
 from study.cli import main
 from study.config import parse_config
 from study.engine import Study
@@ -138,3 +139,9 @@ def test_search_returns_alpha_and_lambda_within_tolerance_or_says_it_could_not(
     study = optuna.load_study(study_name="search/coolchic-v1/lc_ssim/1bpp", storage=storage)
     assert len([t for t in study.trials if t.state.name == "COMPLETE"]) == 4
     assert (result.folder / "recommendations.json").exists()
+
+    # The α-tuning view of the dashboard gets the samples and the recommendation.
+    page = tmp_path / "search.html"
+    assert dashboard([str(result.folder), "-o", str(page)]) == 0
+    text = page.read_text()
+    assert '"search": "coolchic-v1/lc_ssim/1bpp"' in text and '"recommendations": [{' in text
