@@ -125,7 +125,7 @@ def render(
 <div id=rd-plot style="height: 620px"></div>
 <p id=selected-run>Selected run (click a point of one image's curve): <a id=run-link></a></p>
 <section><h2>BD-rate</h2>{_bd_table(data.bd_rates)}</section>
-<section><h2>α tuning</h2><div id=alpha-plot style="min-height: 80px"></div></section>
+<section><h2>α tuning</h2><div id=alpha-plot style="height: 450px"></div></section>
 <section><h2>Decoded crops</h2>{_crops(crops, crops_image, crops_bpp)}</section>
 <script id=study-data type=application/json>{data_json}</script>
 <script>{script}</script>

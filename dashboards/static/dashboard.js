@@ -182,6 +182,7 @@ function drawRd() {
 function drawAlpha() {
   const box = document.getElementById("alpha-plot");
   if (!searchRecords.length) {
+    box.style.height = "auto";
     box.textContent = "This study has no search runs (no `search:` section in its config).";
     return;
   }
@@ -230,6 +231,7 @@ function drawAlpha() {
       xaxis: { title: { text: "α (weight of 1 − SSIM)" } },
       yaxis: { title: { text: METRICS[metric].label } },
       hovermode: "closest",
+      showlegend: true,
     },
     { responsive: true, displaylogo: false }
   );
