@@ -3,11 +3,13 @@ self-contained Plotly page of a study's runs: R-D curves and Pareto fronts, BD-r
 α tuning, decoded crops."""
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 from dashboards.crops import decoded_crops, default_choice
 from dashboards.data import from_store, from_study
 from dashboards.page import reference_curves, render
+from dashboards.serve import make_server
 from study.config import load_config
 from study.layout import CONFIG_FILE
 from study.plan import load_images
@@ -29,7 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, nargs="?", help="a study folder (holds study.yaml)")
     parser.add_argument("--experiment", help="an MLflow experiment instead of a study folder")
     parser.add_argument("--mlflow-uri", help="tracking URI (default: the study's own store)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    parser.add_argument("-o", "--output", type=Path, help="HTML file to write")
+    parser.add_argument(
+        "--serve", action="store_true", help="serve a live page that refreshes as runs finish"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="--serve address (default loopback)")
+    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument(
+        "--refresh", type=float, default=10.0, help="--serve: seconds between looks"
+    )
     parser.add_argument(
         "--reference",
         type=Path,
@@ -48,18 +58,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.folder is None) == (args.experiment is None):
         parser.error("give a study folder or --experiment NAME (with --mlflow-uri)")
-    if args.folder is not None:
-        data = from_study(args.folder, args.mlflow_uri)
-    else:
-        if not args.mlflow_uri:
-            parser.error("--experiment needs --mlflow-uri")
-        data = from_store(args.mlflow_uri, args.experiment)
+    if args.experiment is not None and not args.mlflow_uri:
+        parser.error("--experiment needs --mlflow-uri")
+    if not (args.output or args.serve):
+        parser.error("give -o OUT.html, --serve, or both")
+
+    def load():
+        if args.folder is not None:
+            return from_study(args.folder, args.mlflow_uri)
+        return from_store(args.mlflow_uri, args.experiment)
+
+    data = load()
     image, bpp = default_choice(data) or (None, None)
     image, bpp = args.crops_image or image, args.crops_bpp or bpp
     crops = []
     if image is not None:
         crops = decoded_crops(data, image, bpp, args.crop_size, _original(args.folder, image))
-    page = render(
+    page = partial(
+        render,
         data,
         references=reference_curves(args.reference),
         crops=crops,
@@ -67,7 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         crops_bpp=bpp,
         mlflow_ui=args.mlflow_ui,
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(page)
-    print(f"dashboard: {args.output.resolve()} ({args.output.stat().st_size / 2**20:.1f} MiB)")
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(page(live_seconds=None))
+        print(f"dashboard: {args.output.resolve()} ({args.output.stat().st_size / 2**20:.1f} MiB)")
+    if args.serve:
+        server = make_server(page(live_seconds=args.refresh), load, args.host, args.port)
+        print(f"live dashboard: http://{args.host}:{server.server_port}/ (Ctrl-C stops it)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0

@@ -88,6 +88,11 @@ def _crops(crops: list[Crop], image: str | None, bpp: float | None) -> str:
     )
 
 
+def live_payload(data: StudyData) -> dict:
+    """What a live page refreshes: the runs and the search recommendations."""
+    return json_safe({"records": data.records, "recommendations": data.recommendations})
+
+
 def render(
     data: StudyData,
     *,
@@ -96,13 +101,15 @@ def render(
     crops_image: str | None,
     crops_bpp: float | None,
     mlflow_ui: str,
+    live_seconds: float | None = None,
 ) -> str:
+    """The page; with ``live_seconds`` it polls ``data.json`` (see :func:`live_payload`)."""
     payload = json_safe(
         {
-            "records": data.records,
-            "recommendations": data.recommendations,
+            **live_payload(data),
             "references": references,
             "mlflow_ui": mlflow_ui.rstrip("/"),
+            "live_seconds": live_seconds,
         }
     )
     # "</" inside a script element would end it early.
@@ -115,7 +122,7 @@ def render(
 <script>{get_plotlyjs()}</script></head>
 <body>
 <h1>inr-study: {title}</h1>
-<p class=note>{len(data.records)} finished trials. {AGGREGATION_RULE}</p>
+<p class=note><span id=run-count>{len(data.records)}</span> finished trials. {AGGREGATION_RULE}</p>
 <section id=controls>
 <div><label>metric <select id=metric></select></label>
 <label>image <select id=image></select></label></div>

@@ -16,9 +16,13 @@ const CODEC_MARKER_VARIANTS = ["", "-open", "-dot"];
 
 const state = { metric: "psnr", image: DATASET, codecs: new Set(), losses: new Set() };
 
-const gridRecords = DATA.records.filter((r) => !r.search);
-const searchRecords = DATA.records.filter((r) => r.search);
-const inrCodecs = [...new Set(gridRecords.filter((r) => r.loss).map((r) => r.codec))].sort();
+let gridRecords, searchRecords, inrCodecs;
+function indexRecords() {
+  gridRecords = DATA.records.filter((r) => !r.search);
+  searchRecords = DATA.records.filter((r) => r.search);
+  inrCodecs = [...new Set(gridRecords.filter((r) => r.loss).map((r) => r.codec))].sort();
+}
+indexRecords();
 
 function family(loss) {
   return loss ? loss.split("(")[0] : null;
@@ -237,9 +241,12 @@ function drawAlpha() {
   );
 }
 
+// Adds a checked box for each value not shown yet (a live page gains codecs and losses).
 function checkboxes(containerId, values, selected, label) {
   const box = document.getElementById(containerId);
+  const shown = new Set([...box.querySelectorAll("input")].map((input) => input.value));
   for (const value of values) {
+    if (shown.has(value)) continue;
     selected.add(value);
     const item = document.createElement("label");
     const input = document.createElement("input");
@@ -255,6 +262,30 @@ function checkboxes(containerId, values, selected, label) {
   }
 }
 
+function addControls() {
+  const imageSelect = document.getElementById("image");
+  const listed = new Set([...imageSelect.options].map((o) => o.value));
+  for (const image of [...new Set(gridRecords.map((r) => r.image))].sort()) {
+    if (!listed.has(image)) imageSelect.add(new Option(image, image));
+  }
+  checkboxes("codecs", [...new Set(gridRecords.map((r) => r.codec))].sort(), state.codecs, (c) => c);
+  checkboxes("losses", [...new Set(gridRecords.filter((r) => r.loss).map((r) => r.loss))].sort(), state.losses, (l) => l);
+}
+
+// Live mode (inr-study dashboard --serve): runs finished since the last look, from the server.
+async function refresh() {
+  const response = await fetch("data.json", { cache: "no-store" });
+  if (!response.ok) return;
+  const fresh = await response.json();
+  DATA.records = fresh.records;
+  DATA.recommendations = fresh.recommendations;
+  indexRecords();
+  addControls();
+  drawRd();
+  drawAlpha();
+  document.getElementById("run-count").textContent = DATA.records.length;
+}
+
 function setUp() {
   const metricSelect = document.getElementById("metric");
   for (const [key, m] of Object.entries(METRICS)) metricSelect.add(new Option(m.label, key));
@@ -265,15 +296,14 @@ function setUp() {
   });
   const imageSelect = document.getElementById("image");
   imageSelect.add(new Option("dataset mean", DATASET));
-  for (const image of [...new Set(gridRecords.map((r) => r.image))].sort()) imageSelect.add(new Option(image, image));
   imageSelect.addEventListener("change", () => {
     state.image = imageSelect.value;
     drawRd();
   });
-  checkboxes("codecs", [...new Set(gridRecords.map((r) => r.codec))].sort(), state.codecs, (c) => c);
-  checkboxes("losses", [...new Set(gridRecords.filter((r) => r.loss).map((r) => r.loss))].sort(), state.losses, (l) => l);
+  addControls();
   drawRd();
   drawAlpha();
+  if (DATA.live_seconds) setInterval(refresh, DATA.live_seconds * 1000);
   const plot = document.getElementById("rd-plot");
   plot.on("plotly_click", (event) => {
     const url = event.points[0].customdata;

@@ -1,12 +1,16 @@
 """The dashboard of a real (small) study, opened in headless Chromium."""
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from dashboards.cli import main as dashboard
+from dashboards.data import from_study
+from dashboards.page import render
+from dashboards.serve import make_server
 from study.config import parse_config
 from study.engine import Study
 
@@ -92,4 +96,27 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     assert page.locator(".crops img").count() == 1 + 3  # original + v1 mse, v1 lc_ssim, jpeg
     page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
     print(f"screenshot: {tmp_path / 'dashboard.png'}")
+    assert errors == []
+
+    # The live page (--serve) on the loopback: served, and refreshed from MLflow.
+    html = render(
+        from_study(result.folder),
+        references=[],
+        crops=[],
+        crops_image=None,
+        crops_bpp=None,
+        mlflow_ui="http://127.0.0.1:5000",
+        live_seconds=3600,
+    )
+    server = make_server(html, lambda: from_study(result.folder), port=0)
+    assert server.server_address[0] == "127.0.0.1"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_port}/")
+        page.wait_for_selector("body[data-ready=true]")
+        page.evaluate("refresh()")
+        page.wait_for_function("document.getElementById('run-count').textContent === '12'")
+    finally:
+        server.shutdown()
+        server.server_close()
     assert errors == []

@@ -1,0 +1,45 @@
+"""``inr-study dashboard … --serve``: the same page from a small local web server, which re-reads
+MLflow for each ``data.json`` request, so curves grow as trials finish."""
+
+import json
+import logging
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from dashboards.data import StudyData
+from dashboards.page import live_payload
+
+log = logging.getLogger(__name__)
+
+
+def make_server(
+    page: str, load: Callable[[], StudyData], host: str = "127.0.0.1", port: int = 8050
+) -> ThreadingHTTPServer:
+    """A server for ``page`` at ``/`` and fresh runs at ``/data.json``; bind it with care: the
+    default is the loopback interface only."""
+    page_bytes = page.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path in ("/", "/index.html"):
+                body, kind = page_bytes, "text/html; charset=utf-8"
+            elif self.path.split("?")[0] == "/data.json":
+                body, kind = json.dumps(live_payload(load())).encode(), "application/json"
+            elif self.path == "/favicon.ico":  # browsers ask; "none" is not an error
+                self.send_response(204)
+                self.end_headers()
+                return
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args) -> None:
+            log.debug(format, *args)
+
+    return ThreadingHTTPServer((host, port), Handler)
