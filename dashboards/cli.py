@@ -10,8 +10,7 @@ from dashboards.crops import decoded_crops, default_choice
 from dashboards.data import from_store, from_study
 from dashboards.page import reference_curves, render
 from dashboards.serve import make_server
-from study.config import load_config
-from study.layout import CONFIG_FILE
+from study.layout import load_study_config
 from study.plan import load_images
 
 
@@ -19,7 +18,7 @@ def _original(folder: Path | None, image: str):
     """The original image as the study prepared it (crop included), when a study folder is given."""
     if folder is None:
         return None
-    config = load_config(folder / CONFIG_FILE)
+    config = load_study_config(folder)
     config = config.model_copy(
         update={"images": config.images.model_copy(update={"subset": [image]})}
     )

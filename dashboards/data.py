@@ -4,10 +4,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from study.config import load_config
-from study.layout import CONFIG_FILE, RECOMMENDATIONS_FILE, TRIALS_DIR, read_state
+from study.layout import RECOMMENDATIONS_FILE, TRIALS_DIR, load_study_config, tracking_location
 from study.report import bd_rate_rows, rd_points
-from study.tracking import RunStore, default_tracking_uri
+from study.tracking import RunStore
 
 # Only these travel to the page: enough for curves, hover text and links.
 RECORD_KEYS = (
@@ -67,12 +66,9 @@ def from_store(tracking_uri: str, experiment: str, title: str | None = None) -> 
 
 def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
     folder = Path(folder)
-    if not (folder / CONFIG_FILE).exists():
-        raise DashboardError(f"{folder}: not a study folder (no {CONFIG_FILE})")
-    config = load_config(folder / CONFIG_FILE)
-    state = read_state(folder)
-    uri = tracking_uri or state.get("tracking_uri") or default_tracking_uri(folder)
-    data = from_store(uri, state.get("experiment") or config.name, config.name)
+    config = load_study_config(folder)
+    uri, experiment = tracking_location(folder, config)
+    data = from_store(tracking_uri or uri, experiment, config.name)
     recommendations = folder / RECOMMENDATIONS_FILE
     if recommendations.exists():
         data.recommendations = json.loads(recommendations.read_text())

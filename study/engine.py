@@ -23,7 +23,14 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from study.config import StudyConfig, dump_config, import_plugins
-from study.layout import CONFIG_FILE, RECOMMENDATIONS_FILE, TRIALS_DIR, read_state, write_state
+from study.layout import (
+    CONFIG_FILE,
+    RECOMMENDATIONS_FILE,
+    TRIALS_DIR,
+    read_state,
+    tracking_location,
+    write_state,
+)
 from study.metrics import lpips_available
 from study.plan import grid_trials, image_options, load_images
 from study.progress import StudyProgress
@@ -37,7 +44,7 @@ from study.search import (
     score,
     search_tasks,
 )
-from study.tracking import RunStore, default_tracking_uri
+from study.tracking import RunStore
 from study.trial import TrialOutcome, TrialSpec, run_trial
 
 log = logging.getLogger(__name__)
@@ -129,11 +136,8 @@ class TrialContext:
 
 
 def _execute(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) -> dict:
-    """Run one trial unless MLflow already holds its finished run (a resumed study)."""
+    """Run one trial and send its outcome to the recorder; returns its metrics."""
     import_plugins(context.plugins)
-    done = ray.get(recorder.finished_metrics.remote(spec.key))
-    if done is not None:
-        return {**done, "resumed": 1}
     torch.set_num_threads(context.threads)
     with tempfile.TemporaryDirectory(prefix="inr-study-trial-") as scratch:
         try:
@@ -180,10 +184,12 @@ def search_trial(
     variant: str,
     seed: int,
 ) -> None:
-    results = [
-        _execute(task.trial_spec(config, name, variant, seed), image, context, recorder)
-        for name, image in images.items()
-    ]
+    results = []
+    for name, image in images.items():
+        spec = task.trial_spec(config, name, variant, seed)
+        # Samples are drawn anew on each run: one may repeat, or be finished by an earlier run.
+        done = ray.get(recorder.finished_metrics.remote(spec.key))
+        results.append(done if done is not None else _execute(spec, image, context, recorder))
     values = [r.get(metric) for r in results]
     if any(v is None for v in values):
         raise ValueError(f"metric {metric} is missing for some images; pick another metric")
@@ -191,13 +197,6 @@ def search_trial(
     tune.report(
         {"bpp": bpp, metric: value, "score": score(metric, value, bpp, task.target_bpp, tolerance)}
     )
-
-
-def describe_spec(spec: dict) -> str:
-    rate = next(
-        f"{k}={spec[k]}" for k in ("lmbda", "configuration", "quality") if spec.get(k) is not None
-    )
-    return " ".join(str(x) for x in (spec["codec"], spec.get("loss"), rate, spec["image"]) if x)
 
 
 def git_commit() -> str:
@@ -228,8 +227,7 @@ class Study:
     def __init__(self, config: StudyConfig, folder: Path | None = None):
         self.config = config
         self.folder = Path(folder or config.folder).resolve()
-        self.tracking_uri = config.tracking.uri or default_tracking_uri(self.folder)
-        self.experiment = config.tracking.experiment or config.name
+        self.tracking_uri, self.experiment = tracking_location(self.folder, config)
 
     def run(self, address: str | None = None) -> StudyResult:
         config = self.config
@@ -323,7 +321,7 @@ class Study:
             len(pending),
             "psnr",
             self.config.name,
-            lambda c: describe_spec(c["spec"]),
+            lambda c: TrialSpec(**c["spec"]).label(),
             record_failure,
         )
         trainable = tune.with_parameters(
@@ -385,7 +383,7 @@ class Study:
 
 
 def _trial_name(trial) -> str:
-    return describe_spec(trial.config["spec"]).replace(" ", "_")
+    return TrialSpec(**trial.config["spec"]).label().replace(" ", "_")
 
 
 def _describe_sample(sample: dict) -> str:

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import bjontegaard
 
-from study.config import StudyConfigError, load_config
-from study.layout import CONFIG_FILE, REPORTS_DIR, read_state
+from study.layout import REPORTS_DIR, load_study_config, tracking_location
 from study.metrics import aggregate
 from study.rd import compressai_document, write_json
-from study.tracking import RunStore, default_tracking_uri
+from study.tracking import RunStore
 
 # The loss each codec's reference implementation trains with: the BD-rate anchor.
 ORIGINAL_LOSS = {"coolchic-v1": "mse", "coolchic-v2": "mse", "nif": "lc_ssim(0.01)"}
@@ -52,14 +51,8 @@ CSV_COLUMNS = (
 
 def study_records(folder: Path) -> tuple[list[dict], str]:
     """Finished trial records of a study folder and its name."""
-    config_path = folder / CONFIG_FILE
-    if not config_path.exists():
-        raise StudyConfigError(f"{folder}: not a study folder (no {CONFIG_FILE})")
-    config = load_config(config_path)
-    state = read_state(folder)
-    uri = state.get("tracking_uri") or config.tracking.uri or default_tracking_uri(folder)
-    experiment = state.get("experiment") or config.tracking.experiment or config.name
-    store = RunStore(uri, experiment, folder / "mlartifacts")
+    config = load_study_config(folder)
+    store = RunStore(*tracking_location(folder, config), folder / "mlartifacts")
     return store.records(), config.name
 
 
@@ -78,8 +71,12 @@ def rd_points(records: list[dict]) -> dict[str, list[dict]]:
     for record in records:
         if record.get("search"):
             continue  # search samples are not a designed R-D curve
-        row = {**record, "encode_s": record.get("encode_seconds")}
-        row["decode_s"] = record.get("decode_seconds")
+        # CompressAI's time keys are those of the baselines runner: encode_s, decode_s.
+        row = {
+            **record,
+            "encode_s": record.get("encode_seconds"),
+            "decode_s": record.get("decode_seconds"),
+        }
         curves[curve_label(record)][rate_setting(record), record.get("seed", 0)].append(row)
     result = {}
     for label, by_setting in curves.items():

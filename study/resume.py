@@ -4,9 +4,8 @@ MLflow run are not redone; runs a killed driver left open are closed as KILLED."
 import argparse
 from pathlib import Path
 
-from study.config import StudyConfigError, load_config
 from study.engine import Study
-from study.layout import CONFIG_FILE
+from study.layout import load_study_config
 from study.run import add_engine_arguments, finish
 
 
@@ -15,8 +14,5 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="the study folder (holds study.yaml)")
     add_engine_arguments(parser)
     args = parser.parse_args(argv)
-    config_path = args.folder / CONFIG_FILE
-    if not config_path.exists():
-        raise StudyConfigError(f"{args.folder}: not a study folder (no {CONFIG_FILE})")
-    study = Study(load_config(config_path), args.folder)
+    study = Study(load_study_config(args.folder), args.folder)
     return finish(study, study.run(args.address), args)

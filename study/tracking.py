@@ -53,10 +53,6 @@ def run_record(run) -> dict:
     }
 
 
-def default_tracking_uri(folder: Path) -> str:
-    return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
-
-
 class RunStore:
     """Reads and writes the MLflow runs of one study."""
 
@@ -110,11 +106,9 @@ class RunStore:
 
     def records(self, params: dict[str, str] | None = None) -> list[dict]:
         """Finished trial runs as flat dicts: typed parameters, metrics, run and experiment ids."""
-        query = " and ".join(f"params.`{k}` = '{v}'" for k, v in (params or {}).items())
-        runs = self._trial_runs(
-            " and ".join(["attributes.status = 'FINISHED'", query][: 1 + bool(query)])
-        )
-        return [run_record(run) for run in runs]
+        query = ["attributes.status = 'FINISHED'"]
+        query += [f"params.`{k}` = '{v}'" for k, v in (params or {}).items()]
+        return [run_record(run) for run in self._trial_runs(" and ".join(query))]
 
     def finished_keys(self) -> set[str]:
         return {run.data.tags[KEY_TAG] for run in self.finished_runs()}
@@ -167,11 +161,9 @@ class RunStore:
         return {KIND_TAG: "trial", KEY_TAG: spec.key, PARENT_TAG: parent_id}
 
     def _start(self, spec: TrialSpec, tags: dict) -> str:
-        name = "-".join(
-            str(v) for v in (spec.codec, spec.loss, spec.lmbda, spec.configuration, spec.quality)
-        )
-        name = name.replace("-None", "") + f"-{spec.image}"
-        return self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        return self.client.create_run(
+            self.experiment_id, run_name=spec.label(), tags=tags
+        ).info.run_id
 
     def _log(self, run_id: str, params: dict, metrics: dict) -> None:
         now = int(time.time() * 1000)

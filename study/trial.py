@@ -63,6 +63,19 @@ class TrialSpec:
             settings["configuration"] = self.configuration
         return settings
 
+    def label(self) -> str:
+        """Short human name: codec, loss, rate setting, image."""
+        rate = next(
+            f"{name}={value}"
+            for name, value in (
+                ("lmbda", self.lmbda),
+                ("configuration", self.configuration),
+                ("quality", self.quality),
+            )
+            if value is not None
+        )
+        return " ".join(x for x in (self.codec, self.loss, rate, self.image) if x)
+
     def params(self) -> dict:
         """The trial's parameters without the unset ones, for tables and MLflow."""
         return {k: v for k, v in asdict(self).items() if v not in (None, "")}

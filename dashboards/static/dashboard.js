@@ -16,11 +16,13 @@ const CODEC_MARKER_VARIANTS = ["", "-open", "-dot"];
 
 const state = { metric: "psnr", image: DATASET, codecs: new Set(), losses: new Set() };
 
-let gridRecords, searchRecords, inrCodecs;
+let gridRecords, searchRecords, inrCodecs, otherLosses;
 function indexRecords() {
   gridRecords = DATA.records.filter((r) => !r.search);
   searchRecords = DATA.records.filter((r) => r.search);
   inrCodecs = [...new Set(gridRecords.filter((r) => r.loss).map((r) => r.codec))].sort();
+  // Losses outside the paper's five, in a stable order, for the extra colours.
+  otherLosses = [...new Set(gridRecords.map((r) => family(r.loss)))].filter((n) => n && !LOSS_COLOURS[n]);
 }
 indexRecords();
 
@@ -42,8 +44,7 @@ function rateSetting(r) {
 function lossColour(loss) {
   const name = family(loss);
   if (LOSS_COLOURS[name]) return LOSS_COLOURS[name];
-  const others = [...new Set(gridRecords.map((r) => family(r.loss)))].filter((n) => n && !LOSS_COLOURS[n]);
-  return EXTRA_COLOURS[others.indexOf(name) % EXTRA_COLOURS.length];
+  return EXTRA_COLOURS[otherLosses.indexOf(name) % EXTRA_COLOURS.length];
 }
 function runUrl(r) {
   return `${DATA.mlflow_ui}/#/experiments/${r.experiment_id}/runs/${r.run_id}`;
