@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from study.baselines import BaselineJob, run_baselines
-from study.datasets import ImageOptions, kodak
-from study.rd import interpolate_at_bpp
+from study.data.datasets import ImageOptions, kodak
+from study.engine.baselines import BaselineJob, run_baselines
+from study.results.rd import interpolate_at_bpp
 
 RATES = (0.5, 1.0)
 QUALITIES = tuple(range(5, 100, 5))

@@ -30,7 +30,7 @@ def measure(codec_name: str, image_path: str, threads: int, iterations: int, dev
     from inr_models.coolchic.presets import ARCHITECTURES, get_preset
     from inr_models.coolchic.training import Fitter
     from losses import COOLCHIC, build_loss
-    from study.imageio import load_rgb
+    from study.data.imageio import load_rgb
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

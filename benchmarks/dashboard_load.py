@@ -22,8 +22,9 @@ from playwright.sync_api import sync_playwright
 from dashboards.crops import Crop, encode_png
 from dashboards.data import StudyData
 from dashboards.page import render
-from study.imageio import load_rgb
-from study.report import bd_rate_rows, rd_points
+from losses import parse_loss_spec
+from study.data.imageio import load_rgb
+from study.results.report import bd_rate_rows, rd_points
 
 LOSSES = ["l1", "mse", "logcosh", "lc_ssim(0.01)", "l1_ssim(0.2)"]
 CODECS = {
@@ -49,10 +50,10 @@ def synthetic_records(seed: int = 0) -> list[dict]:
                             "trial_key": f"{rng.getrandbits(64):016x}",
                             "codec": codec,
                             "loss": loss,
+                            "loss_family": parse_loss_spec(loss).family,
                             "alpha": 0.01 if loss.startswith("lc") else None,
-                            "lmbda": point if parameter == "lmbda" else None,
-                            "configuration": point if parameter == "configuration" else None,
-                            "quality": None,
+                            "rate_parameter": parameter,
+                            "rate": point,
                             "preset": "paper",
                             "image": f"kodim{image:02d}",
                             "seed": 0,
@@ -72,9 +73,8 @@ def main() -> None:
     kodak = Path(os.environ.get("INR_STUDY_KODAK_MIRROR", "../shared/kodak"))
     pixels = load_rgb(kodak / "kodim23.png")
     crops = [Crop(f"crop {i}", encode_png(pixels[i * 10 : i * 10 + 160, :160])) for i in range(16)]
-    data = StudyData(
-        "icip24 (synthetic)", "sqlite:///x.db", records, bd_rate_rows(rd_points(records))
-    )
+    # No MLflow store: the crops are made here, not read from run artifacts.
+    data = StudyData("icip24 (synthetic)", None, records, bd_rate_rows(rd_points(records)))
     with tempfile.TemporaryDirectory() as folder:
         page_path = Path(folder) / "dashboard.html"
         start = time.perf_counter()

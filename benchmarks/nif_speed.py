@@ -51,7 +51,7 @@ def measure(configuration: str, image_path: str, threads: int, iterations: int, 
     from inr_models.nif.quantization import quantize, tensor_bound
     from inr_models.nif.training import NifFitter
     from losses import NIF, build_loss
-    from study.imageio import load_rgb
+    from study.data.imageio import load_rgb
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from study.config import load_config
-from study.engine import Study
-from study.tracking import RunStore
+from study.engine.runner import Study
+from study.engine.tracking import RunStore
 
 
 def measure(config_path: Path, concurrency: int) -> dict:

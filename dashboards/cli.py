@@ -1,17 +1,19 @@
-"""``inr-study dashboard STUDY_DIR | --experiment NAME -o OUT.html``: an interactive,
-self-contained Plotly page of a study's runs: R-D curves and Pareto fronts, BD-rate table,
-α tuning, decoded crops."""
+"""Interactive Plotly page of a study's runs (one self-contained HTML file).
+
+``inr-study dashboard STUDY_DIR | --experiment NAME -o OUT.html``: R-D curves and Pareto fronts,
+BD-rate table, α tuning, decoded crops.
+"""
 
 import argparse
 from functools import partial
 from pathlib import Path
 
 from dashboards.crops import decoded_crops, default_choice
-from dashboards.data import from_store, from_study
+from dashboards.data import from_experiment, from_study
 from dashboards.page import reference_curves, render
 from dashboards.serve import make_server
+from study.engine.plan import load_images
 from study.layout import load_study_config
-from study.plan import load_images
 
 
 def _original(folder: Path | None, image: str):
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     def load():
         if args.folder is not None:
             return from_study(args.folder, args.mlflow_uri)
-        return from_store(args.mlflow_uri, args.experiment)
+        return from_experiment(args.mlflow_uri, args.experiment)
 
     data = load()
     image, bpp = default_choice(data) or (None, None)

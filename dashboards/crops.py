@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from dashboards.data import StudyData
-from study.imageio import load_rgb
+from dashboards.data import StudyData, plotted_metrics
+from study.data.imageio import load_rgb
+from study.engine.trial import DECODED_NAME
+from study.results.table import get_metric
 
 
 @dataclass
@@ -36,11 +37,7 @@ def _window(shape: tuple[int, ...], size: int) -> tuple[slice, slice]:
 
 
 def _decoded(data: StudyData, record: dict, scratch: Path) -> np.ndarray:
-    path = data.decoded.get(record["trial_key"])
-    if path is None:  # no study folder: fetch the artifact from MLflow
-        client = MlflowClient(data.tracking_uri)
-        path = Path(client.download_artifacts(record["run_id"], "decoded.png", str(scratch)))
-    return load_rgb(path)
+    return load_rgb(data.store.artifact(record, DECODED_NAME, scratch))
 
 
 def default_choice(data: StudyData) -> tuple[str, float] | None:
@@ -67,6 +64,8 @@ def decoded_crops(
         distance = abs(np.log(record["bpp"] / target_bpp))
         if curve not in closest or distance < closest[curve][0]:
             closest[curve] = (distance, record)
+    # Captions quote the first metric the dashboards plot.
+    metric = get_metric(plotted_metrics()[0])
     crops = []
     if original is not None:
         rows, cols = _window(original.shape, size)
@@ -75,10 +74,10 @@ def decoded_crops(
         for (codec, loss), (_, record) in sorted(closest.items()):
             pixels = _decoded(data, record, Path(scratch))
             rows, cols = _window(pixels.shape, size)
-            psnr = record.get("psnr")
+            value = record.get(metric.key)
             name = f"{codec} {loss}" if loss else codec
             caption = f"{name}: {record['bpp']:.3f} bpp" + (
-                f", {psnr:.2f} dB" if psnr is not None else ""
+                f", {metric.label} {value:.4g} {metric.unit}" if value is not None else ""
             )
             crops.append(Crop(caption, encode_png(pixels[rows, cols])))
     return crops

@@ -1,79 +1,111 @@
-"""What a dashboard shows, read from MLflow (and a study folder's files when one is given)."""
+"""What a dashboard shows, read from MLflow through the study engine's tracking module."""
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from study.layout import RECOMMENDATIONS_FILE, TRIALS_DIR, load_study_config, tracking_location
-from study.report import bd_rate_rows, rd_points
-from study.tracking import RunStore
+from inr_models import available_codecs, get_codec_class
+from losses import available_families, get_family
+from study.engine.tracking import RunStore, study_location
+from study.errors import InputError
+from study.layout import ARTIFACTS_DIR, RECOMMENDATIONS_FILE, load_study_config
+from study.results.report import bd_metrics, bd_rate_rows, rd_points
+from study.results.table import get_metric, metric_table
 
-# Only these travel to the page: enough for curves, hover text and links.
+# Only these travel to the page with each run, beside its metrics: enough for curves, hover text
+# and links.
 RECORD_KEYS = (
-    "run_id",
-    "experiment_id",
-    "trial_key",
-    "codec",
-    "loss",
-    "alpha",
-    "lmbda",
-    "configuration",
-    "quality",
-    "preset",
-    "image",
-    "seed",
-    "search",
-    "bpp",
-    "psnr",
-    "ms_ssim",
-    "ms_ssim_db",
-    "lpips",
-)
+    "run_id", "experiment_id", "trial_key", "codec", "loss", "loss_family", "alpha",
+    "rate_parameter", "rate", "preset", "image", "seed", "search",
+)  # fmt: skip
 
 
-class DashboardError(ValueError):
+class DashboardError(InputError):
     """No runs to show, or a study folder / experiment that cannot be read."""
 
 
 @dataclass
 class StudyData:
     title: str
-    tracking_uri: str
+    store: RunStore
     records: list[dict]
-    # BD-rate rows as study.report computes them, and search recommendations (study folder only).
+    # BD-rate rows as study.results.report computes them, and search recommendations.
     bd_rates: list[dict] = field(default_factory=list)
     recommendations: list[dict] = field(default_factory=list)
-    # Where each trial's decoded PNG is on this machine, by trial key (study folder only).
-    decoded: dict[str, Path] = field(default_factory=dict)
+
+
+def plotted_metrics() -> list[str]:
+    return [m.key for m in metric_table() if m.plotted]
 
 
 def _slim(record: dict) -> dict:
-    return {k: record.get(k) for k in RECORD_KEYS}
+    return {k: record.get(k) for k in (*RECORD_KEYS, "bpp", *plotted_metrics())}
 
 
-def from_store(tracking_uri: str, experiment: str, title: str | None = None) -> StudyData:
-    store = RunStore(tracking_uri, experiment)
+def vocabulary(records: list[dict]) -> dict:
+    """The declarations the page styles and labels with: metrics, codecs and loss families.
+
+    Codecs and families keep their registration order, so a study's colours and markers do not
+    depend on which runs happen to be shown.
+    """
+    codecs = {r["codec"] for r in records}
+    families = {r.get("loss_family") for r in records if r.get("loss_family")}
+    known = [name for name in available_codecs() if name in codecs]
+    return {
+        "metrics": [
+            {"key": m.key, "label": m.display, "higher_is_better": m.higher_is_better}
+            for m in metric_table()
+            if m.plotted
+        ],
+        "bd_metrics": [{"key": key, "label": get_metric(key).display} for key in bd_metrics()],
+        "codecs": [
+            {
+                "name": name,
+                "fits_network": get_codec_class(name).fits_network,
+                "rate_label": get_codec_class(name).rate_axis.label,
+            }
+            for name in known
+        ]
+        # A codec this process has no class for (a plugin not imported) still gets a style.
+        + [
+            {"name": name, "fits_network": True, "rate_label": "rate"}
+            for name in sorted(codecs - set(known))
+        ],
+        "loss_families": [
+            {
+                "name": name,
+                "label": get_family(name).label,
+                "structural": get_family(name).structural,
+                "takes_alpha": get_family(name).takes_alpha,
+            }
+            for name in available_families()
+        ]
+        + [
+            {"name": name, "label": name, "structural": False, "takes_alpha": False}
+            for name in sorted(families - set(available_families()))
+        ],
+    }
+
+
+def from_store(store: RunStore, title: str) -> StudyData:
     records = store.records()
     if not records:
-        raise DashboardError(f"experiment {experiment!r} at {tracking_uri} has no finished trials")
-    return StudyData(
-        title or experiment,
-        tracking_uri,
-        [_slim(r) for r in records],
-        bd_rate_rows(rd_points(records)),
-    )
+        raise DashboardError(f"{title}: no finished trials in {store.tracking_uri}")
+    return StudyData(title, store, [_slim(r) for r in records], bd_rate_rows(rd_points(records)))
+
+
+def from_experiment(tracking_uri: str, experiment: str) -> StudyData:
+    return from_store(RunStore(tracking_uri, experiment), experiment)
 
 
 def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
     folder = Path(folder)
     config = load_study_config(folder)
-    uri, experiment = tracking_location(folder, config)
-    data = from_store(tracking_uri or uri, experiment, config.name)
+    uri, experiment = study_location(folder, config)
+    data = from_store(
+        RunStore(tracking_uri or uri, experiment, folder / ARTIFACTS_DIR), config.name
+    )
     recommendations = folder / RECOMMENDATIONS_FILE
     if recommendations.exists():
         data.recommendations = json.loads(recommendations.read_text())
-    for record in data.records:
-        png = folder / TRIALS_DIR / str(record["trial_key"]) / "decoded.png"
-        if png.exists():
-            data.decoded[record["trial_key"]] = png
     return data

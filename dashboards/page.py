@@ -9,17 +9,24 @@ from pathlib import Path
 from plotly.offline import get_plotlyjs
 
 from dashboards.crops import Crop
-from dashboards.data import StudyData
-from study.rd import COMPRESSAI_KEYS, json_safe
+from dashboards.data import StudyData, plotted_metrics, vocabulary
+from study.results.rd import json_safe
+from study.results.table import MEAN_OF_IMAGES, get_metric, metric_table
 
-AGGREGATION_RULE = (
-    "Dataset curves: each point is the mean over all images of the per-image bpp and metric at one "
-    "rate setting (λ, NIF width or quality; MS-SSIM dB is the mean of per-image dB); a setting "
-    "missing for some image is left out. The Pareto front joins the shown points that no other "
-    "shown point beats in both rate and quality."
-)
-# CompressAI JSON keys -> the page's metric names.
-REFERENCE_KEYS = {COMPRESSAI_KEYS[k]: k for k in ("bpp", "psnr", "ms_ssim_db", "lpips")}
+
+def aggregation_rule() -> str:
+    special = [
+        f"{m.display}: {m.aggregation}"
+        for m in metric_table()
+        if m.plotted and m.aggregation != MEAN_OF_IMAGES
+    ]
+    return (
+        "Dataset curves: each point is the mean over all images of the per-image bpp and metric at "
+        f"one rate setting of a codec{' (' + '; '.join(special) + ')' if special else ''}; a "
+        "setting missing for some image is left out. The Pareto front joins the shown points that "
+        "no other shown point beats in both rate and quality."
+    )
+
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -38,14 +45,15 @@ th:first-child, td:first-child, td:nth-child(2), td:nth-child(3) { text-align: l
 
 
 def reference_curves(paths: list[Path]) -> list[dict]:
-    """CompressAI-format files as ``{name, bpp, psnr, ms_ssim_db, lpips}``; absent metrics are
-    left out."""
+    """CompressAI-format files as ``{name, bpp, <plotted metric>: values, ...}``; absent metrics
+    are left out."""
+    keys = {get_metric(key).compressai_key: key for key in ("bpp", *plotted_metrics())}
     curves = []
     for path in paths:
         document = json.loads(Path(path).read_text())
         results = document.get("results", {})
         curve = {"name": document.get("name", Path(path).stem)}
-        for theirs, ours in REFERENCE_KEYS.items():
+        for theirs, ours in keys.items():
             if theirs in results:
                 curve[ours] = results[theirs]
         if "bpp" in curve:
@@ -53,24 +61,28 @@ def reference_curves(paths: list[Path]) -> list[dict]:
     return curves
 
 
-def _bd_table(rows: list[dict]) -> str:
+def _bd_table(rows: list[dict], metrics: list[dict]) -> str:
     if not rows:
-        return "<p class=note>No BD-rate: it needs each codec's original loss and another loss.</p>"
+        return (
+            "<p class=note>No BD-rate: it needs each codec's published loss and another loss.</p>"
+        )
 
     def cell(value) -> str:
         return "n/a" if value is None else f"{value:+.2f} %"
 
     body = "".join(
         f"<tr><td>{html.escape(r['codec'])}</td><td>{html.escape(r['loss'])}</td>"
-        f"<td>{html.escape(r['anchor'])}</td><td>{cell(r['bd_rate_psnr'])}</td>"
-        f"<td>{cell(r['bd_rate_ms_ssim_db'])}</td><td>{cell(r['bd_rate_lpips'])}</td></tr>"
+        f"<td>{html.escape(r['anchor'])}</td>"
+        + "".join(f"<td>{cell(r['bd_rate_' + m['key']])}</td>" for m in metrics)
+        + "</tr>"
         for r in rows
     )
+    heads = "".join(f"<th>{html.escape(m['label'])}</th>" for m in metrics)
     return (
-        "<table id=bd-rate><tr><th>codec</th><th>loss</th><th>anchor</th><th>PSNR</th>"
-        f"<th>MS-SSIM dB</th><th>LPIPS</th></tr>{body}</table>"
-        "<p class=note>BD-rate against the codec's original loss (negative: fewer bits for the "
-        "same quality), PCHIP on the overlapping range of the dataset curves.</p>"
+        f"<table id=bd-rate><tr><th>codec</th><th>loss</th><th>anchor</th>{heads}</tr>{body}"
+        "</table><p class=note>BD-rate against the loss the codec was published with (negative: "
+        "fewer bits for the same quality), PCHIP on the overlapping range of the dataset "
+        "curves.</p>"
     )
 
 
@@ -89,8 +101,15 @@ def _crops(crops: list[Crop], image: str | None, bpp: float | None) -> str:
 
 
 def live_payload(data: StudyData) -> dict:
-    """What a live page refreshes: the runs and the search recommendations."""
-    return json_safe({"records": data.records, "recommendations": data.recommendations})
+    """What a live page refreshes: the runs, the search recommendations and the declarations of
+    the metrics, codecs and loss families they use."""
+    return json_safe(
+        {
+            "records": data.records,
+            "recommendations": data.recommendations,
+            **vocabulary(data.records),
+        }
+    )
 
 
 def render(
@@ -104,9 +123,10 @@ def render(
     live_seconds: float | None = None,
 ) -> str:
     """The page; with ``live_seconds`` it polls ``data.json`` (see :func:`live_payload`)."""
+    live = live_payload(data)
     payload = json_safe(
         {
-            **live_payload(data),
+            **live,
             "references": references,
             "mlflow_ui": mlflow_ui.rstrip("/"),
             "live_seconds": live_seconds,
@@ -122,7 +142,8 @@ def render(
 <script>{get_plotlyjs()}</script></head>
 <body>
 <h1>inr-study: {title}</h1>
-<p class=note><span id=run-count>{len(data.records)}</span> finished trials. {AGGREGATION_RULE}</p>
+<p class=note><span id=run-count>{len(data.records)}</span> finished trials.
+{aggregation_rule()}</p>
 <section id=controls>
 <div><label>metric <select id=metric></select></label>
 <label>image <select id=image></select></label></div>
@@ -131,7 +152,7 @@ def render(
 </section>
 <div id=rd-plot style="height: 620px"></div>
 <p id=selected-run>Selected run (click a point of one image's curve): <a id=run-link></a></p>
-<section><h2>BD-rate</h2>{_bd_table(data.bd_rates)}</section>
+<section><h2>BD-rate</h2>{_bd_table(data.bd_rates, live["bd_metrics"])}</section>
 <section><h2>α tuning</h2><div id=alpha-plot style="height: 450px"></div></section>
 <section><h2>Decoded crops</h2>{_crops(crops, crops_image, crops_bpp)}</section>
 <script id=study-data type=application/json>{data_json}</script>

@@ -1,8 +1,10 @@
 """The one interface every codec implements, INR or classical."""
 
+import argparse
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -28,16 +30,108 @@ class Encoded:
         return 8.0 * len(self.data) / (height * width)
 
 
+RateValue = float | int | str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateAxis:
+    """The one setting that moves a codec along its rate axis, as the codec declares it.
+
+    The study reads everything about a rate setting from here: config validation, trial specs,
+    MLflow parameters, search spaces, reports, the ``encode`` command line and the dashboards.
+    """
+
+    name: str  # keyword of the codec's constructor, MLflow parameter, command-line option
+    config_key: str  # the list of grid values in a study config, e.g. "lmbdas"
+    label: str  # for people: "λ", "width", "quality"
+    kind: type[RateValue]  # float, int or str
+    default: RateValue
+    help: str
+    choices: tuple[RateValue, ...] | None = None  # the valid values of a discrete axis
+    low: float | None = None  # closed valid range of a numeric axis (None: unbounded)
+    high: float | None = None
+    search_range: tuple[float, float] | None = None  # default range a search samples
+    log: bool = False  # searched on a log scale
+    flag: str | None = None  # command-line option; default --<name>
+
+    @property
+    def option(self) -> str:
+        return self.flag or f"--{self.name}"
+
+    def check(self, value: Any) -> RateValue:
+        """``value`` as this axis's type; ValueError saying what is valid otherwise."""
+        if self.kind is str and not isinstance(value, str):
+            raise ValueError(
+                f"{self.config_key} are names; quote them in YAML, e.g. ['{self.default}'] "
+                f"(got {value!r})"
+            )
+        if self.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{self.label} must be an integer, got {value!r}")
+        if self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{self.label} must be a number, got {value!r}")
+            value = float(value)
+        if self.choices is not None and value not in self.choices:
+            valid = ", ".join(map(str, self.choices))
+            raise ValueError(f"unknown {self.config_key} [{value!r}]; valid: {valid}")
+        if self.kind is not str:
+            if not math.isfinite(value):
+                raise ValueError(f"every {self.label} must be finite, got {value}")
+            low = -math.inf if self.low is None else self.low
+            high = math.inf if self.high is None else self.high
+            if not low <= value <= high:
+                raise ValueError(f"{self.label} {value} outside the valid range [{low}, {high}]")
+        return value
+
+    def parse(self, text: str) -> RateValue:
+        """A value as written in an MLflow parameter or on the command line."""
+        return self.check(self.kind(text))
+
+    def describe(self, value: RateValue) -> str:
+        return f"{self.label} {value:g}" if isinstance(value, float) else f"{self.label} {value}"
+
+
 class Codec(ABC):
     """Encode an RGB image to bytes, decode bytes back to an RGB image.
 
     A codec instance carries its settings (quality, loss, λ, preset, ...); ``decode`` needs nothing
     but the bytes. Images are (H, W, 3) uint8 arrays.
+
+    A codec class declares what the study needs to know about it; nothing outside its package
+    names the codec or its settings.
     """
 
     name: ClassVar[str]
-    # The setting that moves a codec along its rate axis: "lmbda", "configuration" or "quality".
-    rate_parameter: ClassVar[str]
+    rate_axis: ClassVar[RateAxis]
+    # Fits a network per image, so it takes a loss, a preset, a seed and a device.
+    fits_network: ClassVar[bool] = False
+    # The loss its reference implementation trains with: the anchor of BD-rate tables.
+    published_loss: ClassVar[str | None] = None
+    # Id written into our container (inr_models.container); None for foreign formats.
+    file_id: ClassVar[int | None] = None
+
+    @classmethod
+    def presets(cls) -> tuple[str, ...]:
+        """Named settings bundles (training schedules); the first is the default."""
+        return ()
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """The codec's own command-line options (the rate setting, by default)."""
+        axis = cls.rate_axis
+        parser.add_argument(
+            axis.option,
+            dest=axis.name,
+            type=axis.kind,
+            choices=axis.choices,
+            default=axis.default,
+            help=f"{axis.help} (default: {axis.default})",
+        )
+
+    @classmethod
+    def settings_from_arguments(cls, args: argparse.Namespace) -> dict[str, Any]:
+        """Constructor keywords from the options ``add_arguments`` declared."""
+        return {cls.rate_axis.name: getattr(args, cls.rate_axis.name)}
 
     @abstractmethod
     def encode(self, image: np.ndarray) -> Encoded: ...

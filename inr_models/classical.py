@@ -11,25 +11,21 @@ import numpy as np
 import pillow_jxl  # noqa: F401  (registers the JPEG XL plugin with Pillow)
 from PIL import Image, UnidentifiedImageError
 
-from inr_models.base import Codec, CodecError, Encoded, check_rgb_image
+from inr_models.base import Codec, CodecError, Encoded, RateAxis, check_rgb_image
 from inr_models.registry import register_codec
 
 
 class PillowCodec(Codec):
     """A Pillow format at an integer quality setting (higher = better, more bytes)."""
 
-    rate_parameter = "quality"
     pillow_format: ClassVar[str]
-    quality_range: ClassVar[tuple[int, int]]
     default_sweep: ClassVar[tuple[int, ...]]
 
     def __init__(self, quality: int):
-        low, high = self.quality_range
-        if not (isinstance(quality, int) and low <= quality <= high):
-            raise ValueError(
-                f"{self.name}: quality must be an integer in [{low}, {high}], got {quality!r}"
-            )
-        self.quality = quality
+        try:
+            self.quality = self.rate_axis.check(quality)
+        except ValueError as error:
+            raise ValueError(f"{self.name}: {error}") from None
 
     def settings(self) -> dict[str, int]:
         return {"quality": self.quality}
@@ -60,26 +56,64 @@ class PillowCodec(Codec):
 @register_codec("jpeg")
 class Jpeg(PillowCodec):
     pillow_format = "JPEG"
-    quality_range = (1, 95)  # libjpeg above 95 wastes bytes for nothing, per Pillow's docs
+    # libjpeg above 95 wastes bytes for nothing, per Pillow's docs.
+    rate_axis = RateAxis(
+        name="quality",
+        config_key="qualities",
+        label="quality",
+        kind=int,
+        default=75,
+        low=1,
+        high=95,
+        help="encoder quality setting (higher: more bytes)",
+    )
     default_sweep = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
 @register_codec("webp")
 class WebP(PillowCodec):
     pillow_format = "WEBP"
-    quality_range = (0, 100)
+    rate_axis = RateAxis(
+        name="quality",
+        config_key="qualities",
+        label="quality",
+        kind=int,
+        default=75,
+        low=0,
+        high=100,
+        help="encoder quality setting (higher: more bytes)",
+    )
     default_sweep = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
 @register_codec("avif")
 class Avif(PillowCodec):
     pillow_format = "AVIF"
-    quality_range = (0, 100)
+    rate_axis = RateAxis(
+        name="quality",
+        config_key="qualities",
+        label="quality",
+        kind=int,
+        default=75,
+        low=0,
+        high=100,
+        help="encoder quality setting (higher: more bytes)",
+    )
     default_sweep = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
 @register_codec("jxl")
 class JpegXl(PillowCodec):
     pillow_format = "JXL"
-    quality_range = (0, 99)  # 100 switches pillow-jxl to lossless
+    # 100 switches pillow-jxl to lossless.
+    rate_axis = RateAxis(
+        name="quality",
+        config_key="qualities",
+        label="quality",
+        kind=int,
+        default=75,
+        low=0,
+        high=99,
+        help="encoder quality setting (higher: more bytes)",
+    )
     default_sweep = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95)

@@ -16,8 +16,6 @@ from inr_models.base import CodecError
 
 MAGIC = b"INRS"
 FORMAT_VERSION = 1
-# Stable ids written into files: never renumber, only append.
-CODEC_IDS = {"coolchic-v1": 1, "coolchic-v2": 2, "nif": 3}
 _CRC_BYTES = 4
 
 
@@ -118,12 +116,13 @@ class ByteReader:
         return value
 
 
-def pack(codec: str, header: bytes, payload: bytes) -> bytes:
+def pack(file_id: int, header: bytes, payload: bytes) -> bytes:
+    """The file of a codec whose class declares ``file_id`` (stable: never renumbered)."""
     body = (
         ByteWriter()
         .raw(MAGIC)
         .u8(FORMAT_VERSION)
-        .u8(CODEC_IDS[codec])
+        .u8(file_id)
         .varint(len(header))
         .raw(header)
         .raw(payload)
@@ -132,7 +131,14 @@ def pack(codec: str, header: bytes, payload: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def unpack(data: bytes, codec: str) -> tuple[bytes, bytes]:
+def _codec_name(file_id: int) -> str:
+    from inr_models.registry import codec_for_file_id
+
+    found = codec_for_file_id(file_id)
+    return found.name if found is not None else f"an unknown codec (id {file_id})"
+
+
+def unpack(data: bytes, file_id: int, codec: str) -> tuple[bytes, bytes]:
     """(header, payload) of a file written by ``pack`` for ``codec``; CodecError otherwise."""
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise CodecError("not an inr-study file (its first bytes are not the 'INRS' magic)")
@@ -142,15 +148,13 @@ def unpack(data: bytes, codec: str) -> tuple[bytes, bytes]:
     if zlib.crc32(body) != crc:
         raise CodecError("truncated or corrupted inr-study file (CRC-32 mismatch)")
     reader = ByteReader(body[len(MAGIC) :], "container")
-    version, codec_id = reader.u8(), reader.u8()
+    version, found_id = reader.u8(), reader.u8()
     if version != FORMAT_VERSION:
         raise CodecError(
             f"inr-study file format version {version}; this decoder reads version {FORMAT_VERSION}"
         )
-    names = {v: k for k, v in CODEC_IDS.items()}
-    if codec_id != CODEC_IDS[codec]:
-        found = names.get(codec_id, f"an unknown codec (id {codec_id})")
-        raise CodecError(f"this file was written by {found}, not {codec}")
+    if found_id != file_id:
+        raise CodecError(f"this file was written by {_codec_name(found_id)}, not {codec}")
     header = reader.raw(reader.varint())
     return header, reader.rest()
 
@@ -159,8 +163,10 @@ def codec_of(data: bytes) -> str:
     """The codec name recorded in a file, for decoders that dispatch on it."""
     if len(data) < len(MAGIC) + 2 or data[: len(MAGIC)] != MAGIC:
         raise CodecError("not an inr-study file (its first bytes are not the 'INRS' magic)")
-    names = {v: k for k, v in CODEC_IDS.items()}
-    codec_id = data[len(MAGIC) + 1]
-    if codec_id not in names:
-        raise CodecError(f"unknown codec id {codec_id} in file")
-    return names[codec_id]
+    from inr_models.registry import codec_for_file_id
+
+    file_id = data[len(MAGIC) + 1]
+    found = codec_for_file_id(file_id)
+    if found is None:
+        raise CodecError(f"unknown codec id {file_id} in file")
+    return found.name

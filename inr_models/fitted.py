@@ -13,6 +13,8 @@ class FittedCodec(Codec):
     """A codec that fits a network to each image; ``preset`` must have ``name`` and
     ``total_iterations``."""
 
+    fits_network = True
+
     def __init__(
         self,
         *,
@@ -32,13 +34,10 @@ class FittedCodec(Codec):
         # Called with each validation record (phase, iteration, figures): live logs.
         self.on_validation = on_validation or (lambda record: None)
 
-    @classmethod
-    def available_presets(cls) -> list[str]:
-        raise NotImplementedError
-
     def settings(self) -> dict:
         return {
             "loss": self.loss.name,
+            "loss_family": self.loss.family,
             "loss_spec": self.loss.spec,
             "alpha": self.loss.alpha,
             "convention": self.loss.convention.name,

@@ -1,11 +1,18 @@
-"""Training losses for INR codecs: components, composites, paper losses and scaling conventions.
+"""Training losses for INR codecs: components, composites, loss families and scaling conventions.
 
 This package depends on nothing else in the project, so codecs can import it freely.
 """
 
 from losses.components import DistortionComponent, available_components, register_component
 from losses.conventions import CONVENTIONS, COOLCHIC, NIF, PLAIN, Convention, get_convention
-from losses.spec import CompositeLoss, LossSpecError, LossTerm, build_loss, parse_loss_spec
+from losses.families import (
+    LossFamily,
+    LossTerm,
+    available_families,
+    get_family,
+    register_loss_family,
+)
+from losses.spec import CompositeLoss, LossSpecError, build_loss, parse_loss_spec
 
 __all__ = [
     "CONVENTIONS",
@@ -15,11 +22,15 @@ __all__ = [
     "CompositeLoss",
     "Convention",
     "DistortionComponent",
+    "LossFamily",
     "LossSpecError",
     "LossTerm",
     "available_components",
+    "available_families",
     "build_loss",
     "get_convention",
+    "get_family",
     "parse_loss_spec",
     "register_component",
+    "register_loss_family",
 ]

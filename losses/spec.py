@@ -1,61 +1,40 @@
-"""Composite losses from a spec string or a config list, and the paper's named losses.
+"""Composite losses from a spec string or a config list.
 
 Spec grammar (whitespace ignored)::
 
     spec := term ("+" term)*
     term := COMPONENT [":" WEIGHT]            e.g. "l1:0.8+ssim:0.2", "mse"
-          | PAPER_LOSS ["(" [alpha=]ALPHA ")"]  e.g. "lc_ssim(0.01)", "l1_ssim"
+          | FAMILY ["(" [alpha=]ALPHA ")"]      e.g. "lc_ssim(0.01)", "l1_ssim"
 
 Config form: a list of ``{"component": name, "weight": w}`` mappings, or one
-``{"name": paper_loss, "alpha": a}`` mapping.
+``{"name": family, "alpha": a}`` mapping (families: ``losses.families``).
 """
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import torch
 
 from losses.components import STRUCTURAL_COMPONENTS, available_components, get_component
 from losses.conventions import PLAIN, Convention
+from losses.families import LossFamily, LossTerm, available_families, get_family
 
 
 class LossSpecError(ValueError):
     """A loss spec that cannot be parsed; the message lists what is valid."""
 
 
-@dataclass(frozen=True)
-class LossTerm:
-    component: str
-    weight: float
-
-
-def _lc_ssim(alpha: float) -> tuple[LossTerm, ...]:
-    return (LossTerm("logcosh", 1.0), LossTerm("ssim", alpha))
-
-
-def _l1_ssim(alpha: float) -> tuple[LossTerm, ...]:
-    return (LossTerm("l1", 1.0 - alpha), LossTerm("ssim", alpha))
-
-
-# The paper's five losses: name -> (default α or None, terms builder).
-PAPER_LOSSES: dict[str, tuple[float | None, Callable[[float], tuple[LossTerm, ...]]]] = {
-    "l1": (None, lambda _: (LossTerm("l1", 1.0),)),
-    "mse": (None, lambda _: (LossTerm("mse", 1.0),)),
-    "logcosh": (None, lambda _: (LossTerm("logcosh", 1.0),)),
-    "lc_ssim": (0.01, _lc_ssim),
-    "l1_ssim": (0.2, _l1_ssim),
-}
-
-_PAPER_CALL = re.compile(r"^(?P<name>[a-z0-9_]+)\((?:alpha=)?(?P<alpha>[^()]*)\)$")
+_FAMILY_CALL = re.compile(r"^(?P<name>[a-z0-9_]+)\((?:alpha=)?(?P<alpha>[^()]*)\)$")
 
 
 def _valid_names() -> str:
-    with_alpha = [f"{n}(α)" for n, (a, _) in PAPER_LOSSES.items() if a is not None]
+    families = [get_family(n) for n in available_families()]
+    with_alpha = [f"{f.name}(α)" for f in families if f.takes_alpha]
     return (
         f"components: {', '.join(available_components())}; "
-        f"paper losses: {', '.join(sorted(PAPER_LOSSES))} ({', '.join(with_alpha)} take α)"
+        f"loss families: {', '.join(sorted(available_families()))} ({', '.join(with_alpha)} take α)"
     )
 
 
@@ -69,16 +48,15 @@ def _parse_number(text: str, what: str, spec: str) -> float:
     return value
 
 
-def _paper_terms(name: str, alpha: float | None, spec: str) -> tuple[LossTerm, ...]:
-    default_alpha, build = PAPER_LOSSES[name]
-    if default_alpha is None:
+def _family_terms(family: LossFamily, alpha: float | None, spec: str) -> tuple[LossTerm, ...]:
+    if not family.takes_alpha:
         if alpha is not None:
-            raise LossSpecError(f"loss spec {spec!r}: the paper loss {name!r} takes no α")
-        return build(0.0)
-    alpha = default_alpha if alpha is None else alpha
-    if not 0.0 <= alpha <= 1.0:
-        raise LossSpecError(f"loss spec {spec!r}: α must lie in [0, 1], got {alpha}")
-    return build(alpha)
+            raise LossSpecError(f"loss spec {spec!r}: the loss {family.name!r} takes no α")
+        return family.terms(0.0)
+    low, high = family.alpha_range
+    if not low <= alpha <= high:
+        raise LossSpecError(f"loss spec {spec!r}: α must lie in [{low:g}, {high:g}], got {alpha}")
+    return family.terms(alpha)
 
 
 @dataclass(frozen=True)
@@ -90,7 +68,7 @@ class CompositeLoss:
 
     terms: tuple[LossTerm, ...]
     convention: Convention = PLAIN
-    # Paper loss name and α when built from one ("lc_ssim", 0.01); for the study's bookkeeping.
+    # Family name and α when built from a family ("lc_ssim", 0.01); for the study's bookkeeping.
     family: str | None = None
     alpha: float | None = None
 
@@ -147,18 +125,18 @@ def parse_loss_spec(spec: str, convention: Convention = PLAIN) -> CompositeLoss:
         raise LossSpecError(f"empty loss spec; valid {_valid_names()}")
     parts = text.split("+")
     if len(parts) == 1:
-        call = _PAPER_CALL.match(text)
+        call = _FAMILY_CALL.match(text)
         name, alpha_text = (call["name"], call["alpha"]) if call else (text, None)
-        if name in PAPER_LOSSES:
-            alpha = _parse_number(alpha_text, "α", spec) if alpha_text else None
-            terms = _paper_terms(name, alpha, spec)
-            resolved_alpha = alpha if alpha is not None else PAPER_LOSSES[name][0]
-            return CompositeLoss(terms, convention, family=name, alpha=resolved_alpha)
+        family = get_family(name)
+        if family is not None:
+            alpha = _parse_number(alpha_text, "α", spec) if alpha_text else family.alpha_default
+            terms = _family_terms(family, alpha, spec)
+            return CompositeLoss(terms, convention, family=name, alpha=alpha)
     terms = []
     for part in parts:
         name, _, weight_text = part.partition(":")
         if name not in available_components():
-            hint = " (paper losses stand alone, not in a sum)" if name in PAPER_LOSSES else ""
+            hint = " (loss families stand alone, not in a sum)" if get_family(name) else ""
             raise LossSpecError(
                 f"loss spec {spec!r}: unknown component {name!r}{hint}; valid {_valid_names()}"
             )
@@ -206,7 +184,7 @@ def _from_config(config: Sequence[Mapping] | Mapping, convention: Convention) ->
 def build_loss(
     spec: str | Sequence[Mapping] | Mapping, convention: Convention = PLAIN
 ) -> CompositeLoss:
-    """A loss from a spec string, a list of weighted components, or a paper-loss mapping."""
+    """A loss from a spec string, a list of weighted components, or a loss-family mapping."""
     if isinstance(spec, str):
         return parse_loss_spec(spec, convention)
     return _from_config(spec, convention)

@@ -5,7 +5,6 @@ not a cluster allocation.
 """
 
 import importlib
-import math
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -22,18 +21,14 @@ from pydantic import (
 )
 
 from inr_models import available_codecs, get_codec_class
-from inr_models.fitted import FittedCodec
-from inr_models.nif.presets import WIDTHS as NIF_WIDTHS
-from losses import LossSpecError, parse_loss_spec
-from losses.spec import PAPER_LOSSES
-from study.datasets import ANCHORS
-
-# The smallest short side pytorch-msssim's MS-SSIM accepts with its 11-px window.
-MS_SSIM_MIN_SIDE = 161
-SEARCH_METRICS = ("auto", "lpips", "ms_ssim_db", "psnr")
+from inr_models.base import RateValue
+from losses import LossSpecError, available_families, parse_loss_spec
+from study.data.datasets import ANCHORS
+from study.errors import InputError
+from study.results.table import get_metric, searchable_metrics
 
 
-class StudyConfigError(ValueError):
+class StudyConfigError(InputError):
     """An invalid study configuration; the message names the file and the fields."""
 
 
@@ -68,28 +63,47 @@ class Images(_Strict):
         return anchor
 
 
-# A codec's rate parameter -> the config field listing its grid values.
-RATE_FIELDS = {"lmbda": "lmbdas", "configuration": "configs", "quality": "qualities"}
-
-
 def import_plugins(modules: list[str]) -> None:
-    """Import modules whose ``@register_codec`` / ``@register_component`` add codecs or losses."""
+    """Import (run) modules whose registrations add codecs, loss families or metrics."""
     for module in modules:
         importlib.import_module(module)
 
 
+def _rate_keys() -> dict[str, str]:
+    """Every registered codec's rate-list key in a config -> the codec declaring it."""
+    return {get_codec_class(n).rate_axis.config_key: n for n in available_codecs()}
+
+
 class CodecEntry(_Strict):
-    """A codec and its rate points: λ (COOL-CHIC), widths (NIF) or quality (classical)."""
+    """A codec and its rate points, under the key its rate axis declares (``lmbdas`` for λ, ...)."""
 
     name: str
-    preset: str = "paper"
-    lmbdas: list[float] | None = None
-    configs: list[str] | None = None
-    qualities: list[int] | None = None
+    # None: the codec's first preset.
+    preset: str | None = None
+    # Grid values of the codec's rate axis; in a search, the candidates of a discrete axis.
+    rates: list[RateValue] | None = None
+    # The range a search samples on a numeric axis (default: the axis's own).
+    search_range: tuple[float, float] | None = None
     # Overrides the study's loss list for this codec (INR codecs only).
     losses: list[LossSpec] | None = None
     # Loss scaling convention; None = the codec's own (what the paper's code ran).
     convention: Literal["coolchic", "nif", "plain"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rates_under_the_axis_key(cls, data):
+        if not isinstance(data, dict) or data.get("name") not in available_codecs():
+            return data  # the name's own validator reports it
+        axis = get_codec_class(data["name"]).rate_axis
+        data = dict(data)
+        for key in _rate_keys():
+            if key != axis.config_key and key in data:
+                raise ValueError(
+                    f"{key} does not apply to {data['name']} (it takes {axis.config_key})"
+                )
+        if axis.config_key in data:
+            data["rates"] = data.pop(axis.config_key)
+        return data
 
     @field_validator("name")
     @classmethod
@@ -98,60 +112,53 @@ class CodecEntry(_Strict):
             raise ValueError(f"unknown codec {name!r}; valid: {', '.join(available_codecs())}")
         return name
 
-    @field_validator("configs", mode="before")
-    @classmethod
-    def _quoted_configs(cls, configs):
-        # YAML reads 0_31 as the integer 31 and 280 as a number: names must be quoted strings.
-        if isinstance(configs, list) and any(not isinstance(c, str) for c in configs):
-            raise ValueError(
-                f"NIF config names are strings; quote them in YAML, e.g. ['0_31', '280'] "
-                f"(got {configs})"
-            )
-        return configs
-
-    @field_validator("lmbdas")
-    @classmethod
-    def _positive(cls, lmbdas: list[float] | None) -> list[float] | None:
-        if lmbdas is not None and not all(math.isfinite(x) and x > 0 for x in lmbdas):
-            raise ValueError(f"every λ must be finite and > 0, got {lmbdas}")
-        return lmbdas
-
     @model_validator(mode="after")
     def _settings_fit_the_codec(self) -> "CodecEntry":
-        codec = get_codec_class(self.name)
-        allowed = RATE_FIELDS[codec.rate_parameter]
-        for field in RATE_FIELDS.values():
-            if field != allowed and getattr(self, field) is not None:
-                raise ValueError(f"{field} does not apply to {self.name} (it takes {allowed})")
+        codec = self.codec_class
+        axis = codec.rate_axis
+        checked = []
+        for value in self.rates or ():
+            try:
+                checked.append(axis.check(value))
+            except ValueError as error:
+                raise ValueError(f"{axis.config_key}: {error}") from None
+        if self.rates is not None:
+            object.__setattr__(self, "rates", checked)
+        if self.search_range is not None:
+            low, high = self.search_range
+            if axis.choices is not None or not low < high:
+                raise ValueError(
+                    f"search_range: expected [low, high] of {axis.label} with low < high"
+                )
+            for bound in self.search_range:
+                axis.check(axis.kind(bound))
         if not self.fitted:
-            if self.losses or self.convention:
-                raise ValueError(f"{self.name} is a classical codec: it takes no losses")
-            low, high = codec.quality_range
-            bad = [q for q in self.qualities or () if not low <= q <= high]
-            if bad:
-                raise ValueError(f"qualities {bad} outside {self.name}'s range [{low}, {high}]")
+            if self.losses or self.convention or self.preset:
+                raise ValueError(f"{self.name} is a classical codec: it takes no losses or preset")
             return self
-        presets = codec.available_presets()
+        presets = codec.presets()
+        if self.preset is None:
+            object.__setattr__(self, "preset", presets[0])
         if self.preset not in presets:
             raise ValueError(f"unknown preset {self.preset!r}; valid: {', '.join(presets)}")
-        unknown = [c for c in self.configs or () if c not in NIF_WIDTHS]
-        if unknown:
-            raise ValueError(f"unknown NIF configs {unknown}; valid: {', '.join(NIF_WIDTHS)}")
         return self
+
+    @property
+    def codec_class(self):
+        return get_codec_class(self.name)
 
     @property
     def fitted(self) -> bool:
         """An INR codec (fits a network, takes a loss and a preset), not a classical one."""
-        return issubclass(get_codec_class(self.name), FittedCodec)
+        return self.codec_class.fits_network
 
     @property
     def rate_field(self) -> str:
-        return RATE_FIELDS[get_codec_class(self.name).rate_parameter]
+        return self.codec_class.rate_axis.config_key
 
-    def rate_points(self) -> list[dict]:
-        """The codec's rate settings of a grid study, one dict per point."""
-        parameter = get_codec_class(self.name).rate_parameter
-        return [{parameter: value} for value in getattr(self, self.rate_field) or ()]
+    def rate_points(self) -> list:
+        """The values of the codec's rate axis in a grid study."""
+        return list(self.rates or ())
 
 
 class Resources(_Strict):
@@ -168,15 +175,25 @@ class Tracking(_Strict):
 
 
 class Search(_Strict):
-    """Optuna search of λ (NIF: its width) and α per codec × loss family × target bitrate."""
+    """Optuna search of each codec's rate setting and the loss family's α per codec × loss family
+    × target bitrate."""
 
     targets_bpp: list[float] = Field(min_length=1)
-    metric: Literal["auto", "lpips", "ms_ssim_db", "psnr"] = "auto"
+    # A searchable metric of the table (study.results.table), or "auto".
+    metric: str = "auto"
     tolerance: float = Field(default=0.05, gt=0, lt=1)
     trials: int = Field(default=20, ge=1)
-    alpha: tuple[float, float] = (0.0, 1.0)
-    lmbda: tuple[float, float] = (1e-4, 2e-2)
+    # None: each loss family's declared α range.
+    alpha: tuple[float, float] | None = None
     seed: int = 0
+
+    @field_validator("metric")
+    @classmethod
+    def _searchable(cls, metric: str) -> str:
+        valid = ["auto", *searchable_metrics()]
+        if metric not in valid:
+            raise ValueError(f"unknown search metric {metric!r}; valid: {', '.join(valid)}")
+        return metric
 
     @field_validator("targets_bpp")
     @classmethod
@@ -185,16 +202,13 @@ class Search(_Strict):
             raise ValueError(f"target bitrates must be > 0, got {targets}")
         return targets
 
-    @field_validator("alpha", "lmbda")
+    @field_validator("alpha")
     @classmethod
-    def _ordered_range(cls, bounds: tuple[float, float], info) -> tuple[float, float]:
-        low, high = bounds
-        if not low < high:
-            raise ValueError(f"expected [low, high] with low < high, got {list(bounds)}")
-        if info.field_name == "alpha" and not (low >= 0 and high <= 1):
-            raise ValueError(f"α must lie in [0, 1], got {list(bounds)}")
-        if info.field_name == "lmbda" and low <= 0:
-            raise ValueError(f"λ must be > 0, got {list(bounds)}")
+    def _ordered_range(cls, bounds: tuple[float, float] | None) -> tuple[float, float] | None:
+        if bounds is not None and not 0 <= bounds[0] < bounds[1] <= 1:
+            raise ValueError(
+                f"expected [low, high] within [0, 1] with low < high, got {list(bounds)}"
+            )
         return bounds
 
 
@@ -244,22 +258,26 @@ class StudyConfig(_Strict):
                     raise ValueError(f"codecs.{i}: a grid study needs {entry.rate_field}")
             return self
         for i, entry in enumerate(self.codecs):
+            axis = entry.codec_class.rate_axis
             if not entry.fitted:
                 raise ValueError(f"codecs.{i}: the search tunes INR codecs; drop {entry.name}")
-            if entry.lmbdas is not None:
-                raise ValueError(f"codecs.{i}.lmbdas: λ is searched; give search.lmbda instead")
-        for spec in self.losses:
-            family = spec.split("(")[0].strip().lower()
-            if family not in PAPER_LOSSES:
+            if entry.rates is not None and axis.choices is None:
                 raise ValueError(
-                    f"losses: a search takes loss families ({', '.join(PAPER_LOSSES)}), "
+                    f"codecs.{i}.{axis.config_key}: {axis.label} is searched; "
+                    f"give codecs.{i}.search_range instead"
+                )
+            if axis.choices is None and (entry.search_range or axis.search_range) is None:
+                raise ValueError(f"codecs.{i}: give search_range (the {axis.label} to search)")
+        for spec in self.losses:
+            if parse_loss_spec(spec).family is None:
+                raise ValueError(
+                    f"losses: a search takes loss families ({', '.join(available_families())}), "
                     f"got {spec!r}"
                 )
-        crop = self.images.crop
-        if self.search.metric == "ms_ssim_db" and crop is not None and crop < MS_SSIM_MIN_SIDE:
-            raise ValueError(
-                f"search.metric ms_ssim_db needs images.crop >= {MS_SSIM_MIN_SIDE}, got {crop}"
-            )
+        crop, metric = self.images.crop, self.search.metric
+        min_side = None if metric == "auto" else get_metric(metric).min_side
+        if min_side and crop is not None and crop < min_side:
+            raise ValueError(f"search.metric {metric} needs images.crop >= {min_side}, got {crop}")
         return self
 
     @property
@@ -303,4 +321,8 @@ def load_config(path: Path, overrides: dict | None = None) -> StudyConfig:
 
 
 def dump_config(config: StudyConfig) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    data = config.model_dump(mode="json", exclude_none=True)
+    for entry, dumped in zip(config.codecs, data["codecs"], strict=True):
+        if "rates" in dumped:  # under the key the codec's rate axis declares, as users write it
+            dumped[entry.rate_field] = dumped.pop("rates")
+    return yaml.safe_dump(data, sort_keys=False)

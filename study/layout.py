@@ -1,4 +1,9 @@
-"""What a study folder holds, in one place."""
+"""What a study folder holds, in one place.
+
+A study folder is portable: it records no absolute path of its own, so it can be copied or moved
+(and the original deleted) and every command works on the copy. Its own MLflow store is found from
+the folder's location; a tracking server given by the user is recorded as given.
+"""
 
 import json
 from pathlib import Path
@@ -6,10 +11,13 @@ from pathlib import Path
 from study.config import StudyConfig, StudyConfigError, load_config
 
 CONFIG_FILE = "study.yaml"  # the validated config the study ran with (resume reads it)
-STATE_FILE = "study.json"  # MLflow URI, experiment and parent run id
+STATE_FILE = "study.json"  # experiment, parent run id and, for a server, its tracking URI
 REPORTS_DIR = "reports"
-TRIALS_DIR = "trials"  # per-trial bitstream, decoded PNG and JSON, by trial key
 RECOMMENDATIONS_FILE = "recommendations.json"
+MLFLOW_DB = "mlflow.db"  # the study's own MLflow store (SQLite), unless a server was given
+ARTIFACTS_DIR = "mlartifacts"  # the runs' files: bitstream, decoded image, summary
+OPTUNA_DB = "optuna.db"
+RAY_DIR = "ray"  # Ray Tune's experiment files
 
 
 def read_state(folder: Path) -> dict:
@@ -28,15 +36,32 @@ def load_study_config(folder: Path) -> StudyConfig:
     return load_config(path)
 
 
+def sqlite_uri(path: Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
 def default_tracking_uri(folder: Path) -> str:
-    return f"sqlite:///{(Path(folder) / 'mlflow.db').resolve()}"
+    return sqlite_uri(Path(folder) / MLFLOW_DB)
+
+
+def _recorded_uri(folder: Path, state: dict) -> str | None:
+    """The tracking URI the study recorded, None for its own store. Folders written before
+    studies became portable recorded their own store's absolute path: read it as their own."""
+    recorded = state.get("tracking_uri")
+    own_store_elsewhere = (
+        recorded is not None
+        and recorded.startswith("sqlite:")
+        and recorded.endswith(f"/{MLFLOW_DB}")
+        and (Path(folder) / MLFLOW_DB).exists()
+    )
+    return None if own_store_elsewhere else recorded
 
 
 def tracking_location(folder: Path, config: StudyConfig) -> tuple[str, str]:
     """The study's MLflow tracking URI and experiment: as recorded when it ran, else as its config
     says (default: a SQLite file in the folder, an experiment named after the study)."""
     state = read_state(folder)
-    recorded, asked = state.get("tracking_uri"), config.tracking.uri
+    recorded, asked = _recorded_uri(folder, state), config.tracking.uri
     if recorded and asked and recorded != asked:
         raise StudyConfigError(
             f"{folder}: this study's runs are in {recorded}, not {asked}; "
@@ -44,3 +69,8 @@ def tracking_location(folder: Path, config: StudyConfig) -> tuple[str, str]:
         )
     uri = recorded or asked or default_tracking_uri(folder)
     return uri, state.get("experiment") or config.tracking.experiment or config.name
+
+
+def recorded_tracking_uri(folder: Path, uri: str) -> str | None:
+    """What ``study.json`` keeps of a tracking URI: nothing for the folder's own store."""
+    return None if uri == default_tracking_uri(folder) else uri

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from study.datasets import CACHE_ENV, KODAK_MIRROR_ENV, crop, kodak
-from study.imageio import load_rgb
+from study.data.datasets import CACHE_ENV, KODAK_MIRROR_ENV, crop, kodak
+from study.data.imageio import load_rgb
 
 # The project's dev machines and CI carry Kodak beside the checkout; elsewhere it is downloaded.
 SHARED_KODAK = Path(__file__).resolve().parents[2] / "shared" / "kodak"

@@ -43,7 +43,7 @@ def test_encode_then_decode_through_the_cli(crop256, write_png, tmp_path, capsys
     for key in ("psnr", "ms_ssim", "bpp_estimate", "iterations", "encode_seconds", "mac_per_pixel"):
         assert summary[key] is not None, key
     assert cli.main(["decode", str(bitstream), "-o", str(decoded)]) == 0
-    from study.imageio import load_rgb
+    from study.data.imageio import load_rgb
 
     assert (load_rgb(decoded) == load_rgb(tmp_path / "encoder-side.png")).all()
 

@@ -2,49 +2,49 @@
 "use strict";
 
 const DATA = JSON.parse(document.getElementById("study-data").textContent);
-const METRICS = {
-  psnr: { label: "PSNR (dB)", higherIsBetter: true },
-  ms_ssim_db: { label: "MS-SSIM (dB)", higherIsBetter: true },
-  lpips: { label: "LPIPS (lower is better)", higherIsBetter: false },
-};
 const DATASET = "__dataset__";
-// Paper Fig. 2 style: a colour per loss, a marker per point-wise distortion, SSIM mixes dotted.
-const LOSS_COLOURS = { l1: "#1f77b4", mse: "#d62728", logcosh: "#2ca02c", lc_ssim: "#9467bd", l1_ssim: "#ff7f0e" };
-const EXTRA_COLOURS = ["#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
-const DISTORTION_MARKERS = { l1: "circle", mse: "square", logcosh: "diamond" };
-const CODEC_MARKER_VARIANTS = ["", "-open", "-dot"];
+// Styles come from the declarations in the payload (registration order), never from names:
+// a colour per loss family, a marker per codec, dotted lines for families with a structural term.
+const FAMILY_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
+const CODEC_MARKERS = ["square", "circle", "diamond", "triangle-up", "star", "hexagon", "cross", "pentagon", "triangle-down"];
+const CLASSICAL_MARKERS = ["x", "asterisk", "y-up", "hourglass", "bowtie"];
 
-const state = { metric: "psnr", image: DATASET, codecs: new Set(), losses: new Set() };
+let METRICS, CODECS, FAMILIES;
+const state = { metric: null, image: DATASET, codecs: new Set(), losses: new Set() };
 
-let gridRecords, searchRecords, inrCodecs, otherLosses;
+let gridRecords, searchRecords;
 function indexRecords() {
+  METRICS = Object.fromEntries(DATA.metrics.map((m) => [m.key, m]));
+  CODECS = Object.fromEntries(DATA.codecs.map((c, i) => [c.name, { ...c, index: i }]));
+  FAMILIES = Object.fromEntries(DATA.loss_families.map((f, i) => [f.name, { ...f, index: i }]));
+  state.metric = state.metric || DATA.metrics[0].key;
   gridRecords = DATA.records.filter((r) => !r.search);
   searchRecords = DATA.records.filter((r) => r.search);
-  inrCodecs = [...new Set(gridRecords.filter((r) => r.loss).map((r) => r.codec))].sort();
-  // Losses outside the paper's five, in a stable order, for the extra colours.
-  otherLosses = [...new Set(gridRecords.map((r) => family(r.loss)))].filter((n) => n && !LOSS_COLOURS[n]);
 }
 indexRecords();
 
-function family(loss) {
-  return loss ? loss.split("(")[0] : null;
-}
-function distortion(loss) {
-  const name = family(loss);
-  if (name === "lc_ssim") return "logcosh";
-  if (name === "l1_ssim") return "l1";
-  return name.split(":")[0];
-}
 function curveName(r) {
   return r.loss ? `${r.codec} · ${r.loss}` : r.codec;
 }
-function rateSetting(r) {
-  return r.lmbda ?? r.configuration ?? r.quality;
+function rateText(r) {
+  const label = CODECS[r.codec] ? CODECS[r.codec].rate_label : r.rate_parameter;
+  return `${label} ${r.rate}`;
 }
-function lossColour(loss) {
-  const name = family(loss);
-  if (LOSS_COLOURS[name]) return LOSS_COLOURS[name];
-  return EXTRA_COLOURS[otherLosses.indexOf(name) % EXTRA_COLOURS.length];
+function lineStyle(r) {
+  const codec = CODECS[r.codec];
+  if (!codec.fits_network) return { color: "#555", dash: "dash", width: 1.5 };
+  const family = FAMILIES[r.loss_family];
+  const colour = family ? FAMILY_COLOURS[family.index % FAMILY_COLOURS.length] : "#7f7f7f";
+  return { color: colour, dash: family && family.structural ? "dot" : "solid", width: 2 };
+}
+function markerStyle(r) {
+  const codec = CODECS[r.codec];
+  const inr = DATA.codecs.filter((c) => c.fits_network).map((c) => c.name);
+  if (!codec.fits_network) {
+    const classical = DATA.codecs.filter((c) => !c.fits_network).map((c) => c.name);
+    return { symbol: CLASSICAL_MARKERS[classical.indexOf(r.codec) % CLASSICAL_MARKERS.length], size: 7, color: "#555" };
+  }
+  return { symbol: CODEC_MARKERS[inr.indexOf(r.codec) % CODEC_MARKERS.length], size: 8 };
 }
 function runUrl(r) {
   return `${DATA.mlflow_ui}/#/experiments/${r.experiment_id}/runs/${r.run_id}`;
@@ -58,7 +58,7 @@ function curvePoints(records, image, metric) {
   const groups = new Map();
   for (const r of records) {
     if (image !== DATASET && r.image !== image) continue;
-    const key = `${rateSetting(r)}|${r.seed}`;
+    const key = `${r.rate}|${r.seed}`;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(r);
   }
@@ -80,9 +80,7 @@ function hoverText(point) {
   const r = point.rows[0];
   const head = [`<b>${curveName(r)}</b>`];
   if (r.alpha !== null && r.alpha !== undefined) head.push(`α = ${r.alpha}`);
-  if (r.lmbda !== null) head.push(`λ = ${r.lmbda}`);
-  if (r.configuration !== null) head.push(`width ${r.configuration}`);
-  if (r.quality !== null) head.push(`quality ${r.quality}`);
+  head.push(rateText(r));
   const values = Object.keys(METRICS)
     .map((m) => (r[m] === null ? `${m}: missing` : `${m}: ${mean(point.rows.map((x) => x[m])).toFixed(4)}`));
   if (point.rows.length === 1) {
@@ -107,8 +105,6 @@ function rdTraces() {
     if (!points.length) continue;
     all.push(...points);
     const r = records[0];
-    const classical = !r.loss;
-    const variant = CODEC_MARKER_VARIANTS[Math.max(0, inrCodecs.indexOf(r.codec)) % 3];
     traces.push({
       type: "scatter",
       mode: "lines+markers",
@@ -118,12 +114,8 @@ function rdTraces() {
       text: points.map(hoverText),
       hovertemplate: "%{text}<extra></extra>",
       customdata: points.map((p) => (p.rows.length === 1 ? runUrl(p.rows[0]) : null)),
-      line: classical
-        ? { color: "#555", dash: "dash", width: 1.5 }
-        : { color: lossColour(r.loss), dash: family(r.loss).includes("ssim") ? "dot" : "solid", width: 2 },
-      marker: classical
-        ? { symbol: "x", size: 7, color: "#555" }
-        : { symbol: (DISTORTION_MARKERS[distortion(r.loss)] || "triangle-up") + variant, size: 8 },
+      line: lineStyle(r),
+      marker: markerStyle(r),
     });
   }
   if (all.length) traces.push(paretoTrace(all, metric));
@@ -133,7 +125,7 @@ function rdTraces() {
 
 // Non-dominated points among everything shown: less rate and better quality than any other.
 function paretoTrace(points, metric) {
-  const sign = METRICS[metric].higherIsBetter ? 1 : -1;
+  const sign = METRICS[metric].higher_is_better ? 1 : -1;
   const front = [];
   let best = -Infinity;
   for (const p of [...points].sort((a, b) => a.bpp - b.bpp || sign * (b.value - a.value))) {
@@ -195,7 +187,7 @@ function drawAlpha() {
   const bySearch = new Map();
   for (const r of searchRecords) {
     if (!bySearch.has(r.search)) bySearch.set(r.search, new Map());
-    const key = `${r.alpha}|${r.lmbda}|${r.configuration}`;
+    const key = `${r.alpha}|${r.rate}`;
     const samples = bySearch.get(r.search);
     if (!samples.has(key)) samples.set(key, []);
     samples.get(key).push(r);
@@ -212,7 +204,7 @@ function drawAlpha() {
       name: task,
       x: points.map((p) => p.alpha),
       y: points.map((p) => p.value),
-      text: points.map((p) => `${task}<br>α ${p.alpha}<br>${p.r.lmbda !== null ? "λ " + p.r.lmbda : "width " + p.r.configuration}<br>bpp ${p.bpp.toFixed(4)}`),
+      text: points.map((p) => `${task}<br>α ${p.alpha}<br>${rateText(p.r)}<br>bpp ${p.bpp.toFixed(4)}`),
       hovertemplate: "%{text}<br>" + metric + " %{y:.4f}<extra></extra>",
     });
     const chosen = DATA.recommendations.find((rec) => rec.task === task && rec.reached && rec.metric === metric);
@@ -233,7 +225,7 @@ function drawAlpha() {
     traces,
     {
       title: { text: `${METRICS[metric].label} vs α per codec, loss family and target bitrate` },
-      xaxis: { title: { text: "α (weight of 1 − SSIM)" } },
+      xaxis: { title: { text: "α (the loss family's mixing weight)" } },
       yaxis: { title: { text: METRICS[metric].label } },
       hovermode: "closest",
       showlegend: true,
@@ -278,8 +270,7 @@ async function refresh() {
   const response = await fetch("data.json", { cache: "no-store" });
   if (!response.ok) return;
   const fresh = await response.json();
-  DATA.records = fresh.records;
-  DATA.recommendations = fresh.recommendations;
+  Object.assign(DATA, fresh);
   indexRecords();
   addControls();
   drawRd();
@@ -289,7 +280,7 @@ async function refresh() {
 
 function setUp() {
   const metricSelect = document.getElementById("metric");
-  for (const [key, m] of Object.entries(METRICS)) metricSelect.add(new Option(m.label, key));
+  for (const m of DATA.metrics) metricSelect.add(new Option(m.label, m.key));
   metricSelect.addEventListener("change", () => {
     state.metric = metricSelect.value;
     drawRd();

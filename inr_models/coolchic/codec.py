@@ -6,9 +6,9 @@ import time
 import numpy as np
 import torch
 
-from inr_models.base import CodecError, Encoded, check_rgb_image
+from inr_models.base import CodecError, Encoded, RateAxis, check_rgb_image
 from inr_models.container import pack, unpack
-from inr_models.coolchic.bitstream import GroupHeader, Header
+from inr_models.coolchic.bitstream import GroupHeader, Header, ModuleGroups
 from inr_models.coolchic.exact import (
     LATENT_LIMIT,
     WavefrontArm,
@@ -19,7 +19,7 @@ from inr_models.coolchic.exact import (
 from inr_models.coolchic.model import CoolChic, grid_shapes
 from inr_models.coolchic.presets import ARCHITECTURES, PRESETS, Architecture, get_preset
 from inr_models.coolchic.quantization import QuantizedGroup, QuantizedModule, load_group
-from inr_models.coolchic.training import Fitter
+from inr_models.coolchic.training import FitResult, Fitter
 from inr_models.entropy import (
     decode_laplace,
     encode_laplace,
@@ -33,12 +33,25 @@ from inr_models.registry import register_codec
 
 
 class CoolChicCodec(FittedCodec):
-    rate_parameter = "lmbda"
+    # J = D + λ·R: a larger λ buys fewer bits with more distortion.
+    rate_axis = RateAxis(
+        name="lmbda",
+        config_key="lmbdas",
+        label="λ",
+        kind=float,
+        default=1e-3,
+        low=1e-8,
+        high=10.0,
+        search_range=(1e-4, 2e-2),
+        log=True,
+        help="rate weight λ in J = D + λ·R (larger: fewer bits)",
+    )
+    published_loss = "mse"
     version: int
 
     @classmethod
-    def available_presets(cls) -> list[str]:
-        return list(PRESETS[cls.version])
+    def presets(cls) -> tuple[str, ...]:
+        return tuple(PRESETS[cls.version])
 
     def __init__(
         self,
@@ -73,8 +86,15 @@ class CoolChicCodec(FittedCodec):
 
     def encode(self, image: np.ndarray) -> Encoded:
         check_rgb_image(image)
-        height, width = image.shape[:2]
         start = time.perf_counter()
+        fit = self._fit(image)
+        quantised = _quantise(fit)
+        data = self._write(quantised)
+        reconstruction = exact_image(quantised.model, quantised.latents)
+        return Encoded(data, _stats(fit, start), reconstruction)
+
+    def _fit(self, image: np.ndarray) -> FitResult:
+        """Latents and network fitted to ``image``, the network already quantised; on the CPU."""
         torch.manual_seed(self.seed)
         target = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
         with self.progress_bar() as bar:
@@ -82,64 +102,45 @@ class CoolChicCodec(FittedCodec):
                 self.architecture,
                 self.preset,
                 target.to(self.device),
-                self.loss,
-                self.lmbda,
-                bar.update,
-                self.on_validation,
+                distortion=self.loss,
+                lmbda=self.lmbda,
+                on_iteration=bar.update,
+                on_validation=self.on_validation,
             ).fit()
-        model = fit.model.cpu()
-        latents = [
-            torch.round(grid * gain).clamp(-LATENT_LIMIT, LATENT_LIMIT).detach()
-            for grid, gain in zip(model.latents, model.gains().detach(), strict=True)
-        ]
-        exact_model = _exact_copy(model, fit.network)
-        latents64 = [grid.double() for grid in latents]
-        mu, scale = exact_laplace_parameters(exact_model, latents64)
+        fit.model = fit.model.cpu()
+        return fit
 
+    def _write(self, quantised: "Quantised") -> bytes:
+        """The file: range-codes the network then the latents, and heads them with the header."""
+        arch, model = self.architecture, quantised.model
         encoder = new_encoder()
-        module_headers = {
-            name: _encode_module(encoder, quantized) for name, quantized in fit.network.items()
-        }
-        bounds = encode_latents(
-            encoder, [g[0, 0].numpy() for g in latents64], mu, scale, self.architecture.arm_rowcol
-        )
-        arch = self.architecture
+        modules = _write_network(encoder, quantised.network)
+        latent_bounds = _write_latents(encoder, quantised, arch.arm_rowcol)
         header = Header(
-            height,
-            width,
-            arch.n_grids,
-            arch.arm_rowcol,
-            arch.arm_fraction_bits,
-            arch.arm_hidden,
-            arch.synthesis,
-            arch.learned_upsampling,
-            module_headers,
-            tuple(bounds),
+            height=model.height,
+            width=model.width,
+            n_grids=arch.n_grids,
+            arm_rowcol=arch.arm_rowcol,
+            arm_fraction_bits=arch.arm_fraction_bits,
+            arm_hidden=arch.arm_hidden,
+            synthesis=arch.synthesis,
+            learned_upsampling=arch.learned_upsampling,
+            modules=modules,
+            latent_bounds=latent_bounds,
         )
-        data = pack(self.name, header.write(), finish(encoder))
-        reconstruction = exact_image(exact_model, latents64)
-        macs = model.macs_per_pixel()
-        last = fit.validation_history[-1]
-        stats = {
-            "iterations": fit.iterations,
-            "encode_seconds": time.perf_counter() - start,
-            "bpp_estimate": last["bpp_estimate"]
-            + sum(m.rate_bits() for m in fit.network.values()) / (height * width),
-            "mac_per_pixel": macs["total"],
-            "mac_per_pixel_arm": macs["arm"],
-            "mac_per_pixel_synthesis": macs["synthesis"],
-            "mac_per_pixel_upsampling": macs["upsampling"],
-            "network_parameters": sum(
-                p.numel() for m in model.network_modules().values() for p in m.parameters()
-            ),
-            "latent_values": model.n_latents(),
-            "final_loss": last["loss"],
-        }
-        return Encoded(data, stats, reconstruction)
+        return pack(self.file_id, header.write(), finish(encoder))
 
     def decode(self, data: bytes) -> np.ndarray:
-        header_bytes, payload = unpack(data, self.name)
+        header_bytes, payload = unpack(data, self.file_id, self.name)
         header = Header.read(header_bytes)
+        model = self._model_of(header)
+        decoder = new_decoder(payload)
+        _read_network(decoder, header, model)
+        latents = _read_latents(decoder, header, WavefrontArm(model))
+        return exact_image(model, latents)
+
+    def _model_of(self, header: Header) -> CoolChic:
+        """The float64 model, its network still empty, of the architecture the header describes."""
         arch = dataclasses.replace(
             ARCHITECTURES[self.version],
             n_grids=header.n_grids,
@@ -150,67 +151,109 @@ class CoolChicCodec(FittedCodec):
             arm_fraction_bits=header.arm_fraction_bits,
         )
         try:
-            model = CoolChic(arch, header.height, header.width).double()
+            return CoolChic(arch, header.height, header.width).double()
         except ValueError as error:
             raise CodecError(f"corrupted header: {error}") from None
-        decoder = new_decoder(payload)
-        for name, module in model.network_modules().items():
-            weights_header, biases_header = header.modules[name]
-            load_group(list(module.weights), _decode_group(decoder, weights_header, module.weights))
-            if biases_header is not None:
-                load_group(
-                    list(module.biases), _decode_group(decoder, biases_header, module.biases)
-                )
-        arm = WavefrontArm(model)
-        shapes = grid_shapes(header.height, header.width, header.n_grids)
-        latents = [
-            torch.from_numpy(arm.decode_grid(decoder, h, w, bound))[None, None]
-            for (h, w), bound in zip(shapes, header.latent_bounds, strict=True)
-        ]
-        return exact_image(model, latents)
 
 
-def _exact_copy(model: CoolChic, network: dict[str, QuantizedModule]) -> CoolChic:
-    """A float64 twin of ``model`` whose network holds exactly the quantised values."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Quantised:
+    """What the file holds, and the float64 model that decodes it exactly."""
+
+    latents: list[torch.Tensor]  # integer values in float64, finest grid first
+    model: CoolChic  # float64; its network holds exactly the quantised values
+    network: dict[str, QuantizedModule]
+
+
+def _quantise(fit: FitResult) -> Quantised:
+    model = fit.model
+    latents = [
+        torch.round(grid * gain).clamp(-LATENT_LIMIT, LATENT_LIMIT).detach().double()
+        for grid, gain in zip(model.latents, model.gains().detach(), strict=True)
+    ]
     exact = CoolChic(model.architecture, model.height, model.width).double()
     for name, module in exact.network_modules().items():
-        load_group(list(module.weights), network[name].weights)
-        load_group(list(module.biases), network[name].biases)
-    return exact
+        load_group(list(module.weights), fit.network[name].weights)
+        load_group(list(module.biases), fit.network[name].biases)
+    return Quantised(latents=latents, model=exact, network=fit.network)
 
 
-def _encode_module(encoder, quantized: QuantizedModule) -> tuple[GroupHeader, GroupHeader | None]:
-    headers = []
-    for group in (quantized.weights, quantized.biases):
-        if group.integers.size == 0:
-            headers.append(None)
-            continue
-        bound, scale = int(np.abs(group.integers).max()), laplace_scale_of(group.integers)
-        zeros = np.zeros(group.integers.size)
-        encode_laplace(
-            encoder,
-            group.integers,
-            zeros,
-            np.full(group.integers.size, scale, np.float64),
-            -bound,
-            bound,
-        )
-        headers.append(GroupHeader(group.exponent, bound, float(scale)))
-    return headers[0], headers[1]
+def _stats(fit: FitResult, start: float) -> dict:
+    model, last = fit.model, fit.validation_history[-1]
+    network_bits = sum(m.rate_bits() for m in fit.network.values())
+    macs = model.macs_per_pixel()
+    return {
+        "iterations": fit.iterations,
+        "encode_seconds": time.perf_counter() - start,
+        "bpp_estimate": last["bpp_estimate"] + network_bits / (model.height * model.width),
+        "mac_per_pixel": macs["total"],
+        "mac_per_pixel_arm": macs["arm"],
+        "mac_per_pixel_synthesis": macs["synthesis"],
+        "mac_per_pixel_upsampling": macs["upsampling"],
+        "network_parameters": sum(
+            p.numel() for m in model.network_modules().values() for p in m.parameters()
+        ),
+        "latent_values": model.n_latents(),
+        "final_loss": last["loss"],
+    }
 
 
-def _decode_group(decoder, header: GroupHeader, tensors) -> QuantizedGroup:
+def _write_network(encoder, network: dict[str, QuantizedModule]) -> ModuleGroups:
+    """Range-codes each module's weights then biases; returns how each group was coded."""
+    return {
+        name: (_write_group(encoder, module.weights), _write_group(encoder, module.biases))
+        for name, module in network.items()
+    }
+
+
+def _write_group(encoder, group: QuantizedGroup) -> GroupHeader | None:
+    count = group.integers.size
+    if count == 0:
+        return None  # v2's upsampling has no biases
+    bound, scale = int(np.abs(group.integers).max()), laplace_scale_of(group.integers)
+    encode_laplace(
+        encoder, group.integers, np.zeros(count), np.full(count, scale, np.float64), -bound, bound
+    )
+    return GroupHeader(exponent=group.exponent, bound=bound, scale=float(scale))
+
+
+def _write_latents(encoder, quantised: Quantised, arm_rowcol: int) -> tuple[int, ...]:
+    """Range-codes the non-zero grids under the ARM's Laplace; returns each grid's bound."""
+    mu, scale = exact_laplace_parameters(quantised.model, quantised.latents)
+    grids = [grid[0, 0].numpy() for grid in quantised.latents]
+    return tuple(encode_latents(encoder, grids, mu, scale, arm_rowcol))
+
+
+def _read_network(decoder, header: Header, model: CoolChic) -> None:
+    for name, module in model.network_modules().items():
+        weights, biases = header.modules[name]
+        load_group(list(module.weights), _read_group(decoder, weights, module.weights))
+        if biases is not None:
+            load_group(list(module.biases), _read_group(decoder, biases, module.biases))
+
+
+def _read_group(decoder, group: GroupHeader, tensors) -> QuantizedGroup:
     count = sum(t.numel() for t in tensors)
-    scale = np.full(count, np.float32(header.scale), np.float64)
-    integers = decode_laplace(decoder, np.zeros(count), scale, -header.bound, header.bound)
-    return QuantizedGroup(header.exponent, integers)
+    scale = np.full(count, np.float32(group.scale), np.float64)
+    integers = decode_laplace(decoder, np.zeros(count), scale, -group.bound, group.bound)
+    return QuantizedGroup(exponent=group.exponent, integers=integers)
+
+
+def _read_latents(decoder, header: Header, arm: WavefrontArm) -> list[torch.Tensor]:
+    shapes = grid_shapes(header.height, header.width, header.n_grids)
+    return [
+        torch.from_numpy(arm.decode_grid(decoder, height, width, bound))[None, None]
+        for (height, width), bound in zip(shapes, header.latent_bounds, strict=True)
+    ]
 
 
 @register_codec("coolchic-v1")
 class CoolChicV1(CoolChicCodec):
     version = 1
+    file_id = 1
 
 
 @register_codec("coolchic-v2")
 class CoolChicV2(CoolChicCodec):
     version = 2
+    file_id = 2

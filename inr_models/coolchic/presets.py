@@ -12,7 +12,7 @@ from inr_models.coolchic.layers import SynthesisLayer
 ModuleGroup = Literal["all", "latent", "arm", "synthesis"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Architecture:
     version: Literal[1, 2]
     n_grids: int
@@ -34,9 +34,9 @@ V1_ARCHITECTURE = Architecture(
     arm_rowcol=2,
     arm_hidden=(12, 12),
     synthesis=(
-        SynthesisLayer(12, 1, residual=False, relu=True),
-        SynthesisLayer(12, 1, residual=True, relu=True),
-        SynthesisLayer(3, 1, residual=False, relu=False),
+        SynthesisLayer(out_channels=12, kernel_size=1, residual=False, relu=True),
+        SynthesisLayer(out_channels=12, kernel_size=1, residual=True, relu=True),
+        SynthesisLayer(out_channels=3, kernel_size=1, residual=False, relu=False),
     ),
     learned_upsampling=False,
     arm_fraction_bits=8,
@@ -51,10 +51,10 @@ V2_ARCHITECTURE = Architecture(
     arm_rowcol=3,
     arm_hidden=(24, 24),
     synthesis=(
-        SynthesisLayer(40, 1, residual=False, relu=True),
-        SynthesisLayer(3, 1, residual=False, relu=True),
-        SynthesisLayer(3, 3, residual=True, relu=True),
-        SynthesisLayer(3, 3, residual=True, relu=False),
+        SynthesisLayer(out_channels=40, kernel_size=1, residual=False, relu=True),
+        SynthesisLayer(out_channels=3, kernel_size=1, residual=False, relu=True),
+        SynthesisLayer(out_channels=3, kernel_size=3, residual=True, relu=True),
+        SynthesisLayer(out_channels=3, kernel_size=3, residual=True, relu=False),
     ),
     learned_upsampling=True,
     arm_fraction_bits=6,
@@ -64,7 +64,7 @@ V2_ARCHITECTURE = Architecture(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Phase:
     iterations: int
     learning_rate: float
@@ -74,7 +74,7 @@ class Phase:
     quantize_network_after: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preset:
     name: str
     # Candidates alive in each warm-up round; each round trains every survivor for
@@ -114,7 +114,15 @@ V1_PAPER = Preset(
     warmup_learning_rate=1e-2,
     # ReduceLROnPlateau(patience 15) cannot fire within 1000 iterations validated every 100:
     # the reference ran at a constant 1e-2 with the noise quantiser throughout.
-    phases=(Phase(1000, 1e-2, "all", "noise", quantize_network_after=True),),
+    phases=(
+        Phase(
+            iterations=1000,
+            learning_rate=1e-2,
+            trained="all",
+            quantizer="noise",
+            quantize_network_after=True,
+        ),
+    ),
     gradient_clip=10.0,
     validate_every=100,
     keep="best",
@@ -126,17 +134,23 @@ V2_PAPER = Preset(
     warmup_iterations=200,
     warmup_learning_rate=1e-2,
     phases=(
-        Phase(4000, 1e-2, "all", "noise"),
-        Phase(500, 5e-3, "all", "noise"),
-        Phase(100, 5e-3, "latent", "noise"),
-        Phase(100, 5e-3, "arm", "noise"),
-        Phase(100, 5e-3, "synthesis", "noise"),
-        Phase(500, 1e-3, "all", "noise"),
-        Phase(500, 5e-4, "all", "noise"),
-        Phase(200, 5e-4, "all", "ste"),
-        Phase(100, 5e-4, "arm", "ste"),
-        Phase(100, 5e-4, "synthesis", "ste", quantize_network_after=True),
-        Phase(100, 2e-3, "latent", "ste"),
+        Phase(iterations=4000, learning_rate=1e-2, trained="all", quantizer="noise"),
+        Phase(iterations=500, learning_rate=5e-3, trained="all", quantizer="noise"),
+        Phase(iterations=100, learning_rate=5e-3, trained="latent", quantizer="noise"),
+        Phase(iterations=100, learning_rate=5e-3, trained="arm", quantizer="noise"),
+        Phase(iterations=100, learning_rate=5e-3, trained="synthesis", quantizer="noise"),
+        Phase(iterations=500, learning_rate=1e-3, trained="all", quantizer="noise"),
+        Phase(iterations=500, learning_rate=5e-4, trained="all", quantizer="noise"),
+        Phase(iterations=200, learning_rate=5e-4, trained="all", quantizer="ste"),
+        Phase(iterations=100, learning_rate=5e-4, trained="arm", quantizer="ste"),
+        Phase(
+            iterations=100,
+            learning_rate=5e-4,
+            trained="synthesis",
+            quantizer="ste",
+            quantize_network_after=True,
+        ),
+        Phase(iterations=100, learning_rate=2e-3, trained="latent", quantizer="ste"),
     ),
     gradient_clip=0.1,
     validate_every=100,

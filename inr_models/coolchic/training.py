@@ -101,7 +101,12 @@ class Fitter:
 
     def warm_up(self, height: int, width: int) -> CoolChic:
         preset = self.preset
-        phase = Phase(preset.warmup_iterations, preset.warmup_learning_rate, "all", "noise")
+        phase = Phase(
+            iterations=preset.warmup_iterations,
+            learning_rate=preset.warmup_learning_rate,
+            trained="all",
+            quantizer="noise",
+        )
         candidates = [
             CoolChic(self.architecture, height, width).to(self.target.device)
             for _ in range(preset.warmup_candidates[0])

@@ -5,12 +5,12 @@ import time
 import numpy as np
 import torch
 
-from inr_models.base import Encoded, check_rgb_image
+from inr_models.base import Encoded, RateAxis, check_rgb_image
 from inr_models.container import pack, unpack
 from inr_models.fitted import FittedCodec
 from inr_models.nif.bitstream import Header, pack_integers, unpack_integers
 from inr_models.nif.model import Nif, coordinate_grid
-from inr_models.nif.presets import PRESETS, get_preset, get_widths
+from inr_models.nif.presets import PRESETS, WIDTHS, get_preset, get_widths
 from inr_models.nif.quantization import dequantize, quantize, tensor_bound
 from inr_models.nif.training import NifFitter
 from inr_models.registry import register_codec
@@ -44,11 +44,23 @@ def render(model: Nif, height: int, width: int) -> np.ndarray:
 
 @register_codec("nif")
 class NifCodec(FittedCodec):
-    rate_parameter = "configuration"
+    # NIF's rate is set by its network's widths, one of the published configurations.
+    rate_axis = RateAxis(
+        name="configuration",
+        config_key="configs",
+        label="width",
+        kind=str,
+        default="0_31",
+        choices=tuple(WIDTHS),
+        flag="--config",
+        help="width configuration (the network's size sets the rate)",
+    )
+    published_loss = "lc_ssim(0.01)"
+    file_id = 3
 
     @classmethod
-    def available_presets(cls) -> list[str]:
-        return list(PRESETS)
+    def presets(cls) -> tuple[str, ...]:
+        return tuple(PRESETS)
 
     def __init__(
         self,
@@ -102,7 +114,7 @@ class NifCodec(FittedCodec):
         bounds = [tensor_bound(t) for t in tensors]
         integers = [quantize(t, b) for t, b in zip(tensors, bounds, strict=True)]
         header = Header(height, width, self.widths, tuple(float(b) for b in bounds))
-        data = pack("nif", header.write(), pack_integers(integers))
+        data = pack(self.file_id, header.write(), pack_integers(integers))
         decoder_model = _dequantized_model(self.widths, integers, bounds)
         stats = {
             "iterations": fitter.iterations,
@@ -114,7 +126,7 @@ class NifCodec(FittedCodec):
         return Encoded(data, stats, render(decoder_model, height, width))
 
     def decode(self, data: bytes) -> np.ndarray:
-        header_bytes, payload = unpack(data, "nif")
+        header_bytes, payload = unpack(data, self.file_id, self.name)
         header = Header.read(header_bytes, _tensor_count)
         shapes = [t.shape for t in _tensors(Nif(header.widths))]
         integers = unpack_integers(payload, shapes)

@@ -28,7 +28,7 @@ WIDTHS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Perturbation:
     """Restart perturbation between steps: amount and range interpolate from start to end
     along progress^smoothing."""
@@ -41,7 +41,7 @@ class Perturbation:
     range_smoothing: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Stage:
     steps: int
     iterations: int  # per step; one iteration = one AdamW step on each polyphase sub-image
@@ -53,7 +53,7 @@ class Stage:
     perturbation: Perturbation
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preset:
     name: str
     fitting: Stage
@@ -67,10 +67,40 @@ class Preset:
 PAPER = Preset(
     name="paper",
     fitting=Stage(
-        10, 150, 1e-3, 1e-4, 20, 6e-4, 0.99, Perturbation(0.125, 0.7, 0.05, 0.9, 0.2, 0.2)
+        steps=10,
+        iterations=150,
+        learning_rate=1e-3,
+        weight_decay=1e-4,
+        warmup_iterations=20,
+        min_learning_rate=6e-4,
+        peak_decay=0.99,
+        perturbation=Perturbation(
+            amount_start=0.125,
+            amount_end=0.7,
+            amount_smoothing=0.05,
+            range_start=0.9,
+            range_end=0.2,
+            range_smoothing=0.2,
+        ),
     ),
-    # The reference sets no weight decay here, so AdamW's default (0.01) applies.
-    quantization=Stage(5, 40, 5e-5, 1e-2, 5, 2e-5, 1.0, Perturbation(0.005, 0.005, 1, 0, 0.005, 1)),
+    quantization=Stage(
+        steps=5,
+        iterations=40,
+        learning_rate=5e-5,
+        # The reference sets no weight decay here, so AdamW's default (0.01) applies.
+        weight_decay=1e-2,
+        warmup_iterations=5,
+        min_learning_rate=2e-5,
+        peak_decay=1.0,
+        perturbation=Perturbation(
+            amount_start=0.005,
+            amount_end=0.005,
+            amount_smoothing=1,
+            range_start=0,
+            range_end=0.005,
+            range_smoothing=1,
+        ),
+    ),
 )
 
 DEBUG = replace(

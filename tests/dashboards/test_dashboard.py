@@ -12,7 +12,7 @@ from dashboards.data import from_study
 from dashboards.page import render
 from dashboards.serve import make_server
 from study.config import parse_config
-from study.engine import Study
+from study.engine.runner import Study
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from inr_models import CodecError, available_codecs, create_codec, get_codec_class
-from study.metrics import psnr
+from study.results.metrics import psnr
 
 CLASSICAL = ["avif", "jpeg", "jxl", "webp"]
 
@@ -39,7 +39,7 @@ def test_damaged_or_foreign_bitstreams_give_codec_errors(name, crop256):
 
 
 def test_quality_out_of_range_is_named():
-    with pytest.raises(ValueError, match=r"jpeg: quality must be an integer in \[1, 95\]"):
+    with pytest.raises(ValueError, match=r"jpeg: quality 100 outside the valid range \[1, 95\]"):
         create_codec("jpeg", quality=100)
 
 

@@ -53,7 +53,7 @@ def test_rate_comes_from_the_file_and_tracks_the_estimate(encoded):
 
 
 def test_training_moves_towards_the_target(encoded, crop256):
-    from study.metrics import psnr
+    from study.results.metrics import psnr
 
     for result in encoded.values():
         assert psnr(crop256, result.reconstruction) > 20

@@ -37,7 +37,7 @@ def test_fresh_process_decode_equals_encoder_reconstruction(
 
 
 def test_rate_from_file_and_training_progress(encoded, crop256):
-    from study.metrics import psnr
+    from study.results.metrics import psnr
 
     for result in encoded.values():
         assert result.bpp(256, 256) == 8 * len(result.data) / 256**2

@@ -26,7 +26,7 @@ def test_composite_spec_and_config_list_agree():
     ("spec", "message"),
     [
         ("l2", r"unknown component 'l2'.*components: l1, logcosh, ms_ssim, mse, ssim"),
-        ("l1+lc_ssim", r"paper losses stand alone"),
+        ("l1+lc_ssim", r"loss families stand alone"),
         ("l1:abc", r"weight 'abc' is not a number"),
         ("l1:-1", r"must be finite and >= 0"),
         ("l1_ssim(1.5)", r"α must lie in \[0, 1\]"),
@@ -42,7 +42,7 @@ def test_bad_specs_say_what_is_valid(spec, message):
 
 
 def test_bad_config_entries_are_named():
-    with pytest.raises(LossSpecError, match=r"unknown component 'foo'.*paper losses"):
+    with pytest.raises(LossSpecError, match=r"unknown component 'foo'.*loss families"):
         build_loss([{"component": "foo", "weight": 1}])
     with pytest.raises(LossSpecError, match=r"expected \{'component'"):
         build_loss([{"type": "l1"}])

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from inr_models import get_codec_class
-from study import baselines
-from study.baselines import quality_for_target_bpp
+from study.commands import baselines
+from study.engine.baselines import quality_for_target_bpp
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_sweep_and_targets_write_rows_and_compressai_json(run):
     sweep = json.loads((out / "jpeg.json").read_text())
     assert sweep["name"] == "jpeg"
     assert sweep["results"]["quality"] == [20, 60]
-    for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb", "ssim-rgb"):
+    for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "msssim-db-rgb", "ssim-rgb"):
         assert len(sweep["results"][key]) == 2
     assert "lpips" not in sweep["results"] and "Not available: lpips" in sweep["description"]
     jpeg_q20 = [float(r["psnr"]) for r in rows if r["codec"] == "jpeg" and r["quality"] == "20"]
@@ -54,7 +54,7 @@ def test_target_search_picks_the_highest_quality_under_the_rate(crop256):
 
 
 def test_bad_codec_and_quality_are_refused_before_work(run):
-    with pytest.raises(SystemExit, match=r"unknown classical codec 'bpg'; valid: jpeg, webp"):
+    with pytest.raises(SystemExit, match=r"unknown classical codec 'bpg'; valid: avif, jpeg, jxl, webp"):
         run("--codecs", "bpg")
     with pytest.raises(SystemExit, match=r"jpeg quality must lie in \[1, 95\]; got \[99\]"):
         run("--codecs", "jpeg", "--qualities", "50,99")

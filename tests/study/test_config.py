@@ -6,9 +6,9 @@ import pytest
 import ray
 
 from study.config import StudyConfigError, load_config, parse_config
-from study.engine import Study
-from study.imageio import ImageLoadError
-from study.plan import grid_trials
+from study.data.imageio import ImageLoadError
+from study.engine.plan import grid_trials
+from study.engine.runner import Study
 
 CONFIGS = Path(__file__).resolve().parents[2] / "study" / "configs"
 
@@ -61,10 +61,10 @@ def base(**changes) -> dict:
         ({"codecs": [{"name": "coolchic-v9", "lmbdas": [1]}]}, "codecs.0.name: unknown codec"),
         ({"codecs": [{"name": "nif", "lmbdas": [1e-3]}]}, "lmbdas does not apply to nif"),
         ({"codecs": [{"name": "nif", "configs": [31]}]}, "quote them in YAML"),
-        ({"codecs": [{"name": "nif", "configs": ["0_32"]}]}, "unknown NIF configs"),
+        ({"codecs": [{"name": "nif", "configs": ["0_32"]}]}, "configs: unknown configs ['0_32']; valid: 0_31"),
         ({"codecs": [{"name": "coolchic-v1"}]}, "a grid study needs lmbdas"),
-        ({"codecs": [{"name": "coolchic-v1", "lmbdas": [-1]}]}, "must be finite and > 0"),
-        ({"codecs": [{"name": "jpeg", "qualities": [120]}]}, "outside jpeg's range"),
+        ({"codecs": [{"name": "coolchic-v1", "lmbdas": [-1]}]}, "lmbdas: λ -1.0 outside the valid range"),
+        ({"codecs": [{"name": "jpeg", "qualities": [120]}]}, "qualities: quality 120 outside the valid range [1, 95]"),
         ({"codecs": [{"name": "coolchic-v1", "lmbdas": [1], "preset": "x"}]}, "unknown preset"),
         ({"losses": ["mse", "l3"]}, "losses.1: loss spec 'l3': unknown component"),
         ({"images": {"crop": 8}}, "images.crop"),

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from study import datasets
-from study.datasets import DatasetError, crop, image_folder, kodak, resolve_dataset, select
-from study.imageio import load_rgb
+from study.data import datasets
+from study.data.datasets import DatasetError, crop, image_folder, kodak, resolve_dataset, select
+from study.data.imageio import load_rgb
 
 
 def test_kodak_mirror_is_copied_and_verified(kodak_records):

@@ -14,16 +14,16 @@ from mlflow.tracking import MlflowClient
 from dashboards.cli import main as dashboard
 from study.cli import main
 from study.config import parse_config
-from study.engine import Study
-from study.layout import read_state
-from study.tracking import ERROR_TAG, KEY_TAG, KIND_TAG
+from study.engine.runner import Study
+from study.engine.tracking import ERROR_TAG, KEY_TAG, KIND_TAG
+from study.layout import default_tracking_uri, read_state
 
 pytestmark = pytest.mark.slow
 
 
 def trial_runs(folder, status=None):
     state = read_state(folder)
-    client = MlflowClient(state["tracking_uri"])
+    client = MlflowClient(default_tracking_uri(folder))
     experiment = client.get_experiment_by_name(state["experiment"])
     query = f"tags.`{KIND_TAG}` = 'trial'"
     if status:
@@ -122,9 +122,9 @@ def test_search_returns_alpha_and_lambda_within_tolerance_or_says_it_could_not(
     config = small_config(
         name="search",
         images={"dataset": "kodak", "subset": ["kodim23"], "crop": 64},
-        codecs=[{"name": "coolchic-v1", "preset": "debug"}],
+        codecs=[{"name": "coolchic-v1", "preset": "debug", "search_range": [1e-3, 2e-2]}],
         losses=["lc_ssim"],
-        search={"targets_bpp": [1.0], "trials": 4, "lmbda": [1e-3, 2e-2], "alpha": [0, 0.5]},
+        search={"targets_bpp": [1.0], "trials": 4, "alpha": [0, 0.5]},
     )
     result = Study(parse_config(config)).run()
     [recommendation] = result.recommendations
@@ -132,7 +132,8 @@ def test_search_returns_alpha_and_lambda_within_tolerance_or_says_it_could_not(
     assert recommendation.samples == 4
     if recommendation.reached:
         assert abs(recommendation.bpp / 1.0 - 1) <= 0.05
-        assert 1e-3 <= recommendation.lmbda <= 2e-2 and 0 <= recommendation.alpha <= 0.5
+        assert recommendation.rate_parameter == "lmbda"
+        assert 1e-3 <= recommendation.rate <= 2e-2 and 0 <= recommendation.alpha <= 0.5
     else:
         assert "target not reached" in recommendation.describe()
     storage = optuna.storages.RDBStorage(f"sqlite:///{result.folder / 'optuna.db'}")

@@ -1,4 +1,4 @@
-"""Each input rule of study.imageio, checked on real pixels and by its message."""
+"""Each input rule of study.data.imageio, checked on real pixels and by its message."""
 
 import struct
 import zlib
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from study.imageio import ImageLoadError, load_rgb, save_png
+from study.data.imageio import ImageLoadError, load_rgb, save_png
 
 
 def write_png16(path, array: np.ndarray) -> None:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from study import metrics
-from study.metrics import (
+from study.results import metrics
+from study.results.metrics import (
     aggregate,
     evaluate,
     lpips_distance,
@@ -50,8 +50,8 @@ def test_ms_ssim_on_a_small_image_is_missing_with_one_warning(crop64, fresh_metr
     warnings = [r for r in caplog.records if "MS-SSIM needs a short side" in r.message]
     assert len(warnings) == 1
     assert "64x64 get MS-SSIM recorded as missing" in warnings[0].message
-    result = evaluate(crop64, crop64, with_lpips=False)
-    assert result.ms_ssim is None and result.ms_ssim_db is None and result.ssim == 1.0
+    result = evaluate(crop64, crop64, optional=False)
+    assert result["ms_ssim"] is None and result["ms_ssim_db"] is None and result["ssim"] == 1.0
 
 
 def test_lpips_without_weights_is_missing_with_one_warning(
@@ -68,7 +68,7 @@ def test_lpips_without_weights_is_missing_with_one_warning(
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(torch.hub, "urlopen", no_network)
     assert lpips_distance(crop64, crop64) is None
-    assert evaluate(crop64, crop64).lpips is None
+    assert evaluate(crop64, crop64)["lpips"] is None
     warnings = [r for r in caplog.records if "LPIPS is recorded as missing" in r.message]
     assert len(warnings) == 1
     assert "alexnet-owt-7be5be79.pth" in warnings[0].message

@@ -4,14 +4,16 @@ import math
 
 import pytest
 
-from study.report import bd_rate, bd_rate_rows, rd_points
+from study.results.report import bd_rate, bd_rate_rows, rd_points
 
 
 def record(codec, loss, lmbda, image, bpp, psnr, lpips=None):
     return {
         "codec": codec,
         "loss": loss,
+        "rate_parameter": "lmbda",
         "lmbda": lmbda,
+        "rate": lmbda,
         "image": image,
         "bpp": bpp,
         "psnr": psnr,

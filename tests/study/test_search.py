@@ -3,7 +3,7 @@
 import pytest
 
 from study.config import parse_config
-from study.search import recommend, score, search_tasks
+from study.engine.search import recommend, score, search_tasks
 
 
 def test_score_penalises_only_rate_outside_the_tolerance():
@@ -28,8 +28,7 @@ def task():
 
 
 def sample(alpha, lmbda, bpp, psnr, image="a"):
-    return {"alpha": alpha, "lmbda": lmbda, "configuration": None, "bpp": bpp, "psnr": psnr,
-            "image": image}  # fmt: skip
+    return {"alpha": alpha, "rate": lmbda, "bpp": bpp, "psnr": psnr, "image": image}
 
 
 def test_recommendation_is_the_best_sample_on_target(task):
@@ -39,7 +38,7 @@ def test_recommendation_is_the_best_sample_on_target(task):
         sample(0.3, 3e-3, 0.70, 35.0),  # better but off target
     ]
     best = recommend(task, runs, "psnr", 0.05)
-    assert best.reached and (best.alpha, best.lmbda) == (0.2, 2e-3)
+    assert best.reached and (best.alpha, best.rate_parameter, best.rate) == (0.2, "lmbda", 2e-3)
     assert "(best of 3 samples)" in best.describe()
 
 
@@ -59,6 +58,6 @@ def test_samples_missing_an_image_are_not_compared(task):
 
 
 def test_search_specs_round_alpha_and_lambda(task):
-    spec = task.trial_spec({"alpha": 0.123456, "lmbda": 0.00123456}, "kodim01", "", 0)
-    assert spec.loss == "lc_ssim(0.1235)" and spec.lmbda == 0.001235
+    spec = task.trial_spec({"alpha": 0.123456, "rate": 0.00123456}, "kodim01", "", 0)
+    assert spec.loss == "lc_ssim(0.1235)" and spec.rate == 0.001235
     assert spec.search == "coolchic-v1/lc_ssim/0.5bpp"

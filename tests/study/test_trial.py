@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from inr_models.base import DivergedError
-from study.imageio import load_rgb
-from study.trial import TrialSpec, run_trial
+from study.data.imageio import load_rgb
+from study.engine.trial import TrialSpec, run_trial
 
 
 @pytest.mark.parametrize(
     "spec",
     [
-        TrialSpec("coolchic-v1", "kodim01", "debug", "lc_ssim(0.01)", lmbda=4e-3),
-        TrialSpec("jpeg", "kodim01", quality=40),
+        TrialSpec("coolchic-v1", "kodim01", 4e-3, "debug", "lc_ssim(0.01)"),
+        TrialSpec("jpeg", "kodim01", 40),
     ],
     ids=["coolchic-v1", "jpeg"],
 )
@@ -33,15 +33,16 @@ def test_trial_writes_decodes_and_measures_the_real_file(spec, crop64, tmp_path)
 
 
 def test_trial_keys_identify_trials():
-    a = TrialSpec("coolchic-v1", "kodim01", "paper", "mse", lmbda=4e-3)
-    assert a.key == TrialSpec("coolchic-v1", "kodim01", "paper", "mse", lmbda=4e-3).key
-    assert a.key != TrialSpec("coolchic-v1", "kodim01", "paper", "mse", lmbda=4e-3, seed=1).key
-    assert a.key != TrialSpec("coolchic-v1", "kodim02", "paper", "mse", lmbda=4e-3).key
+    a = TrialSpec("coolchic-v1", "kodim01", 4e-3, "paper", "mse")
+    assert a.key == TrialSpec("coolchic-v1", "kodim01", 4e-3, "paper", "mse").key
+    assert a.key != TrialSpec("coolchic-v1", "kodim01", 4e-3, "paper", "mse", seed=1).key
+    assert a.key != TrialSpec("coolchic-v1", "kodim02", 4e-3, "paper", "mse").key
     assert a.params() == {
         "codec": "coolchic-v1",
         "image": "kodim01",
         "preset": "paper",
         "loss": "mse",
+        "rate_parameter": "lmbda",
         "lmbda": 4e-3,
         "seed": 0,
     }
@@ -55,4 +56,4 @@ def test_a_diverging_codec_raises_for_the_caller_to_record(crop64, tmp_path, mon
 
     monkeypatch.setattr(CoolChicV1, "encode", diverge)
     with pytest.raises(DivergedError):
-        run_trial(TrialSpec("coolchic-v1", "x", "debug", "mse", lmbda=1e-3), crop64, tmp_path)
+        run_trial(TrialSpec("coolchic-v1", "x", 1e-3, "debug", "mse"), crop64, tmp_path)

@@ -7,18 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Our per-image metric names -> CompressAI's JSON keys.
-COMPRESSAI_KEYS = {
-    "bpp": "bpp",
-    "psnr": "psnr-rgb",
-    "ssim": "ssim-rgb",
-    "ms_ssim": "ms-ssim-rgb",
-    "ms_ssim_db": "ms-ssim-db-rgb",
-    "lpips": "lpips",
-    "encode_s": "encoding_time",
-    "decode_s": "decoding_time",
-}
-
+from study.results.table import metric_table
 
 def json_safe(value):
     """Non-finite floats become None so files stay standard JSON."""
@@ -41,7 +30,8 @@ def compressai_document(
     """
     points = sorted(points, key=lambda p: p["bpp"])
     results, missing = {}, []
-    for ours, theirs in [*COMPRESSAI_KEYS.items(), *((k, k) for k in extra_keys)]:
+    keys = [(m.key, m.compressai_key) for m in metric_table()]
+    for ours, theirs in [*keys, *((k, k) for k in extra_keys)]:
         values = [p.get(ours) for p in points]
         if any(v is None for v in values):
             missing.append(theirs)

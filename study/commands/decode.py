@@ -1,26 +1,30 @@
-"""``inr-study decode FILE -o OUT.png``: rebuild the image from an inr-study bitstream alone."""
+"""Rebuild an image from an inr-study bitstream alone."""
 
 import argparse
 import time
 from pathlib import Path
 
-import torch
-
-from inr_models import create_codec
-from inr_models.container import codec_of
-from study.imageio import save_png
-
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="inr-study decode", description=__doc__)
-    parser.add_argument("bitstream", type=Path)
-    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser = argparse.ArgumentParser(
+        prog="inr-study decode",
+        description="Rebuild the image from an inr-study bitstream alone and write it as PNG.",
+    )
+    parser.add_argument("bitstream", type=Path, help="a file written by inr-study encode")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     parser.add_argument("--threads", type=int, help="torch CPU threads (the output is identical)")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if not args.bitstream.is_file():
         parser.error(f"{args.bitstream}: no such file")
+
+    import torch
+
+    from inr_models import create_codec
+    from inr_models.container import codec_of
+    from study.data.imageio import save_png
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data = args.bitstream.read_bytes()
     start = time.perf_counter()
     name = codec_of(data)

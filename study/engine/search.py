@@ -1,11 +1,12 @@
-"""Optuna search of λ (NIF: its width configuration) and α to hit target bitrates.
+"""Optuna search of each codec's rate setting and the loss family's α to hit target bitrates.
 
-One search task per codec × loss family × target bpp. A sample (α, λ) is evaluated on every
-study image; its score is the chosen quality metric (oriented so higher is better) minus a penalty
-growing with the relative rate error beyond the tolerance, so the search first gets onto the target
-and then improves quality there. Optuna's study lives in an RDB file (``optuna.db`` in the study
-folder), so a search can be inspected (``optuna-dashboard``) and continued; recommendations are
-computed from the MLflow runs, which hold every finished sample, earlier sessions' included.
+One search task per codec × loss family × target bpp. A sample (α, rate setting) is evaluated on
+every study image; its score is the chosen quality metric (oriented so higher is better) minus a
+penalty growing with the relative rate error beyond the tolerance (the metric table's
+``search_penalty``), so the search first gets onto the target and then improves quality there.
+Optuna's study lives in an RDB file (``optuna.db`` in the study folder), so a search can be
+inspected (``optuna-dashboard``) and continued; recommendations are computed from the MLflow runs,
+which hold every finished sample, earlier sessions' included.
 """
 
 import math
@@ -14,34 +15,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from inr_models.nif.presets import WIDTHS as NIF_WIDTHS
-from losses.spec import PAPER_LOSSES
-from study.config import MS_SSIM_MIN_SIDE, CodecEntry, Search, StudyConfig
-from study.trial import TrialSpec
+from losses import get_family, parse_loss_spec
+from study.config import CodecEntry, Search, StudyConfig
+from study.engine.trial import TrialSpec
+from study.layout import OPTUNA_DB, sqlite_uri
+from study.results.table import automatic_search_metric, get_metric
 
-# Score lost per unit of |ln(bpp / target)| beyond the tolerance: 10 % off costs ~10 dB or ~1 LPIPS,
-# far more than any quality difference between two samples on target.
-RATE_PENALTY = {"psnr": 100.0, "ms_ssim_db": 100.0, "lpips": 10.0}
-LOWER_IS_BETTER = {"lpips"}
+# Samples of a numeric rate setting and α are rounded to this many significant digits: short loss
+# names and stable trial keys.
+SIGNIFICANT_DIGITS = 4
 
 
 def resolve_metric(search: Search, crop: int | None, lpips_ok: bool) -> str:
-    """``auto`` means LPIPS when its weights are available, else MS-SSIM in dB (PSNR on crops too
-    small for MS-SSIM)."""
+    """``auto`` means the table's preferred searchable metric that this study can compute (LPIPS
+    when its weights are available, else MS-SSIM in dB, PSNR on crops too small for MS-SSIM)."""
     if search.metric != "auto":
         return search.metric
-    if lpips_ok:
-        return "lpips"
-    return "psnr" if crop is not None and crop < MS_SSIM_MIN_SIDE else "ms_ssim_db"
+    return automatic_search_metric(crop, lpips_ok)
 
 
 def score(metric: str, value: float, bpp: float, target: float, tolerance: float) -> float:
-    oriented = -value if metric in LOWER_IS_BETTER else value
+    row = get_metric(metric)
     excess = max(0.0, abs(math.log(bpp / target)) - math.log1p(tolerance))
-    return oriented - RATE_PENALTY[metric] * excess
+    return row.oriented(value) - row.search_penalty * excess
+
+
+def _rounded(value: float) -> float:
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
 @dataclass(frozen=True)
@@ -56,33 +59,35 @@ class SearchTask:
 
     @property
     def has_alpha(self) -> bool:
-        return PAPER_LOSSES[self.family][0] is not None
+        return get_family(self.family).takes_alpha
 
     def space(self, search: Search) -> dict:
-        space = {}
-        if self.codec.rate_field == "configs":
-            space["configuration"] = CategoricalDistribution(self.codec.configs or list(NIF_WIDTHS))
+        axis = self.codec.codec_class.rate_axis
+        if axis.choices is not None:
+            rate = CategoricalDistribution(self.codec.rates or list(axis.choices))
         else:
-            space["lmbda"] = FloatDistribution(*search.lmbda, log=True)
+            low, high = self.codec.search_range or axis.search_range
+            kind = IntDistribution if axis.kind is int else FloatDistribution
+            rate = kind(axis.kind(low), axis.kind(high), log=axis.log)
+        space = {"rate": rate}
         if self.has_alpha:
-            space["alpha"] = FloatDistribution(*search.alpha)
+            space["alpha"] = FloatDistribution(
+                *(search.alpha or get_family(self.family).alpha_range)
+            )
         return space
 
     def trial_spec(self, sample: dict, image: str, variant: str, seed: int) -> TrialSpec:
-        # α and λ rounded to 4 significant digits: short loss names, stable trial keys.
         loss = self.family
         if self.has_alpha:
-            alpha = float(f"{sample['alpha']:.4g}")
-            loss = f"{self.family}({alpha:g})"
-        lmbda = sample.get("lmbda")
+            loss = f"{self.family}({_rounded(sample['alpha']):g})"
+        rate = sample["rate"]
         return TrialSpec(
             codec=self.codec.name,
             image=image,
+            rate=_rounded(rate) if isinstance(rate, float) else rate,
             preset=self.codec.preset,
             loss=loss,
             convention=self.codec.convention,
-            lmbda=None if lmbda is None else float(f"{lmbda:.4g}"),
-            configuration=sample.get("configuration"),
             seed=seed,
             image_variant=variant,
             search=self.name,
@@ -90,7 +95,7 @@ class SearchTask:
 
 
 def search_tasks(config: StudyConfig) -> list[SearchTask]:
-    families = [spec.split("(")[0].strip().lower() for spec in config.losses]
+    families = [parse_loss_spec(spec).family for spec in config.losses]
     return [
         SearchTask(entry, family, target)
         for entry in config.codecs
@@ -100,7 +105,7 @@ def search_tasks(config: StudyConfig) -> list[SearchTask]:
 
 
 def optuna_storage(folder: Path) -> optuna.storages.RDBStorage:
-    return optuna.storages.RDBStorage(f"sqlite:///{(folder / 'optuna.db').resolve()}")
+    return optuna.storages.RDBStorage(sqlite_uri(folder / OPTUNA_DB))
 
 
 def finished_samples(storage: optuna.storages.RDBStorage, study_name: str) -> int:
@@ -124,16 +129,19 @@ class Recommendation:
     target_bpp: float
     reached: bool
     alpha: float | None
-    lmbda: float | None
-    configuration: str | None
+    rate_parameter: str
+    rate: float | int | str
     bpp: float
     value: float
     samples: int
 
     def describe(self) -> str:
         setting = (
-            f"λ={self.lmbda:g}" if self.lmbda is not None else f"config={self.configuration}"
-        ) + ("" if self.alpha is None else f" α={self.alpha:g}")
+            f"{self.rate_parameter}={self.rate:g}"
+            if isinstance(self.rate, float)
+            else (f"{self.rate_parameter}={self.rate}")
+        )
+        setting += "" if self.alpha is None else f" α={self.alpha:g}"
         if self.reached:
             return (
                 f"{self.task}: {setting} → {self.bpp:.4f} bpp, {self.metric} {self.value:.4f} "
@@ -150,41 +158,40 @@ def recommend(task: SearchTask, runs: list[dict], metric: str, tolerance: float)
     finished trial records (params and metrics) of this task, one per image per sample."""
     by_sample = defaultdict(list)
     for run in runs:
-        sample = (run.get("alpha"), run.get("lmbda"), run.get("configuration"))
-        by_sample[sample].append(run)
+        by_sample[run.get("alpha"), run["rate"]].append(run)
     if not by_sample:
         return None
     image_count = max(len(v) for v in by_sample.values())
     candidates = []
-    for (alpha, lmbda, configuration), records in by_sample.items():
+    for (alpha, rate), records in by_sample.items():
         values = [r.get(metric) for r in records]
         if len(records) < image_count or any(v is None for v in values):
             continue  # a sample not measured on every image is not comparable
         bpp = sum(r["bpp"] for r in records) / len(records)
         value = sum(values) / len(values)
-        candidates.append((alpha, lmbda, configuration, bpp, value))
+        candidates.append((alpha, rate, bpp, value))
     if not candidates:
         return None
 
     def relative_error(candidate) -> float:
-        return abs(candidate[3] / task.target_bpp - 1)
+        return abs(candidate[2] / task.target_bpp - 1)
 
     on_target = [c for c in candidates if relative_error(c) <= tolerance]
     if on_target:
-        sign = -1 if metric in LOWER_IS_BETTER else 1
-        best, reached = max(on_target, key=lambda c: sign * c[4]), True
+        row = get_metric(metric)
+        best, reached = max(on_target, key=lambda c: row.oriented(c[3])), True
     else:
         best, reached = min(candidates, key=relative_error), False
-    alpha, lmbda, configuration, bpp, value = best
+    alpha, rate, bpp, value = best
     return Recommendation(
-        task.name,
-        metric,
-        task.target_bpp,
-        reached,
-        alpha,
-        lmbda,
-        configuration,
-        bpp,
-        value,
-        len(candidates),
+        task=task.name,
+        metric=metric,
+        target_bpp=task.target_bpp,
+        reached=reached,
+        alpha=alpha,
+        rate_parameter=task.codec.codec_class.rate_axis.name,
+        rate=rate,
+        bpp=bpp,
+        value=value,
+        samples=len(candidates),
     )

@@ -1,13 +1,10 @@
-"""``inr-study run CONFIG.yaml``: validate a study config, run its trials on Ray Tune (local or
-``--address`` of a cluster), record them in MLflow, then write the reports."""
+"""Run a study config on Ray Tune (local or a cluster), tracked in MLflow, then write its reports.
+
+The config is validated first; trials run on local Ray or the cluster at ``--address``.
+"""
 
 import argparse
 from pathlib import Path
-
-from study.config import load_config
-from study.engine import Study, StudyResult
-from study.layout import REPORTS_DIR
-from study.report import write_reports
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +14,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the reports at the end")
 
 
-def print_where(result: StudyResult) -> None:
+def print_where(result) -> None:
     print(f"study folder: {result.folder}")
     print(f"MLflow store: {result.tracking_uri} (experiment {result.experiment!r})")
     if result.tracking_uri.startswith("sqlite:"):
@@ -28,10 +25,15 @@ def print_where(result: StudyResult) -> None:
     print(", ".join(f"{k}: {v}" for k, v in result.counts.items()) + " trials")
 
 
-def finish(study: Study, result: StudyResult, args: argparse.Namespace) -> int:
+def finish(study, result, args: argparse.Namespace) -> int:
+    from study.engine.tracking import study_store
+    from study.layout import REPORTS_DIR
+    from study.results.report import write_reports
+
     print_where(result)
     if not args.no_report:
-        written = write_reports(study.folder)
+        records = study_store(study.folder, study.config).records()
+        written = write_reports(records, study.config.name, study.folder / REPORTS_DIR)
         print(f"reports: {study.folder / REPORTS_DIR} ({len(written)} files)")
     return 0 if result.counts["failed"] == 0 else 1
 
@@ -40,12 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inr-study run", description=__doc__)
     parser.add_argument("config", type=Path, help="study YAML, e.g. study/configs/demo.yaml")
     parser.add_argument("--name", help="study name (default: the config's)")
-    parser.add_argument("--storage", type=Path, help="parent folder of the study folder")
+    parser.add_argument(
+        "--storage", type=Path, help="parent folder of the study folder (default: the config's)"
+    )
     parser.add_argument("--mlflow-uri", help="tracking server, e.g. http://head:5000")
     parser.add_argument("--max-concurrent", type=int, help="trials running at once")
     parser.add_argument("--validate-only", action="store_true", help="check the config and stop")
     add_engine_arguments(parser)
     args = parser.parse_args(argv)
+
+    from study.config import load_config
+
     overrides = {
         key: value
         for key, value in {
@@ -63,5 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.validate_only:
         print(f"{args.config}: valid")
         return 0
+    from study.engine.runner import Study
+
     study = Study(config)
     return finish(study, study.run(args.address), args)

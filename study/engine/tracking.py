@@ -7,15 +7,20 @@ exactly-once.
 """
 
 import logging
+import sqlite3
 import tempfile
 import time
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from study.trial import TrialOutcome, TrialSpec
+from inr_models import get_codec_class
+from study.config import StudyConfig
+from study.engine.trial import RATE_PARAMETER, TrialOutcome, TrialSpec
+from study.layout import ARTIFACTS_DIR, MLFLOW_DB, default_tracking_uri, tracking_location
 
 # SQLAlchemy 2.1 deprecation noise raised through MLflow's store; harmless.
 warnings.filterwarnings("ignore", message=".*noload.*")
@@ -31,19 +36,31 @@ MISSING_TAG = "inr_study.missing_metrics"
 PAGE = 1000
 
 
-FLOAT_PARAMS = {"lmbda", "alpha"}
-INT_PARAMS = {"quality", "seed"}
+# Parameters every trial may have, with their types; the rate setting is typed by its codec's axis.
+TYPED_PARAMS = {"alpha": float, "seed": int}
+
+
+def _rate_value(codec: str | None, name: str, text: str):
+    try:
+        return get_codec_class(codec).rate_axis.parse(text)
+    except (KeyError, ValueError):
+        # A codec this process does not know (a plugin not imported): a number if it reads as one.
+        try:
+            return float(text)
+        except ValueError:
+            return text
 
 
 def run_record(run) -> dict:
+    """A trial run as a flat dict: typed parameters, metrics, ids; ``rate`` holds the value of the
+    codec's rate setting (also under its own name)."""
     params = {}
     for key, text in run.data.params.items():
-        if key in FLOAT_PARAMS:
-            params[key] = float(text)
-        elif key in INT_PARAMS:
-            params[key] = int(text)
-        else:
-            params[key] = None if text == "None" else text
+        params[key] = None if text == "None" else TYPED_PARAMS.get(key, str)(text)
+    rate_name = params.get(RATE_PARAMETER)
+    if rate_name in params:
+        params[rate_name] = _rate_value(params.get("codec"), rate_name, params[rate_name])
+        params["rate"] = params[rate_name]
     return {
         **params,
         **run.data.metrics,
@@ -51,6 +68,35 @@ def run_record(run) -> dict:
         "experiment_id": run.info.experiment_id,
         "trial_key": run.data.tags.get(KEY_TAG),
     }
+
+
+def _relocate_artifacts(database: Path, experiment: str, artifact_root: Path) -> None:
+    """Point a moved study's experiment and runs at the folder's own artifact store.
+
+    MLflow keeps absolute artifact URIs in its database; a copied study folder would otherwise
+    read (and show in ``mlflow ui``) the original's files, or nothing once the original is gone.
+    """
+    if not database.exists():
+        return
+    new = artifact_root.resolve().as_uri()
+    with closing(sqlite3.connect(database)) as db, db:
+        found = db.execute(
+            "SELECT experiment_id, artifact_location FROM experiments WHERE name = ?",
+            (experiment,),
+        ).fetchone()
+        if found is None or found[1] == new:
+            return
+        experiment_id, old = found
+        db.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+            (new, experiment_id),
+        )
+        db.execute(
+            "UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
+            "WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
+            (new, len(old) + 1, experiment_id, len(old), old),
+        )
+        log.info("study folder moved: artifact URIs now point into %s", artifact_root)
 
 
 class RunStore:
@@ -65,6 +111,10 @@ class RunStore:
         else:
             location = artifact_root.resolve().as_uri() if artifact_root else None
             self.experiment_id = self.client.create_experiment(experiment, location)
+
+    def artifact(self, record: dict, name: str, scratch: Path) -> Path:
+        """A file of a trial run on this machine (downloaded into ``scratch`` if remote)."""
+        return Path(self.client.download_artifacts(record["run_id"], name, str(scratch)))
 
     # --- the study's parent run -------------------------------------------------------------
 
@@ -173,3 +223,18 @@ class RunStore:
             params=[Param(k, str(v)) for k, v in params.items() if v is not None],
             tags=[RunTag("mlflow.source.type", "JOB")],
         )
+
+
+def study_location(folder: Path, config: StudyConfig) -> tuple[str, str]:
+    """A study's tracking URI and experiment, its own store pointed at the folder wherever the
+    folder now is."""
+    folder = Path(folder)
+    uri, experiment = tracking_location(folder, config)
+    if uri == default_tracking_uri(folder):
+        _relocate_artifacts(folder / MLFLOW_DB, experiment, folder / ARTIFACTS_DIR)
+    return uri, experiment
+
+
+def study_store(folder: Path, config: StudyConfig) -> RunStore:
+    """The MLflow runs of a study folder."""
+    return RunStore(*study_location(folder, config), Path(folder) / ARTIFACTS_DIR)

@@ -15,16 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inr_models import create_codec
-from inr_models.base import CodecError
+from inr_models import create_codec, get_codec_class
+from inr_models.base import CodecError, RateAxis, RateValue
 from inr_models.fitted import FittedCodec
-from study.imageio import save_png
-from study.metrics import evaluate
-from study.rd import json_safe
+from study.data.imageio import save_png
+from study.results.metrics import evaluate
+from study.results.rd import json_safe
 
 BITSTREAM_NAME = "bitstream.bin"
 DECODED_NAME = "decoded.png"
 SUMMARY_NAME = "trial.json"
+# The parameter naming which parameter holds a trial's rate setting.
+RATE_PARAMETER = "rate_parameter"
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,11 @@ class TrialSpec:
 
     codec: str
     image: str
+    # The value of the codec's rate axis (λ, width, quality, ...: the codec declares which).
+    rate: RateValue
     preset: str | None = None
     loss: str | None = None
     convention: str | None = None
-    lmbda: float | None = None
-    configuration: str | None = None
-    quality: int | None = None
     seed: int = 0
     # Which prepared version of the image ("" = full size, "256px center crops", ...).
     image_variant: str = ""
@@ -50,35 +51,29 @@ class TrialSpec:
         canonical = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
+    @property
+    def rate_axis(self) -> RateAxis:
+        return get_codec_class(self.codec).rate_axis
+
     def codec_settings(self, device: str) -> dict:
         """Keyword arguments of ``create_codec`` for this trial."""
-        if self.quality is not None:
-            return {"quality": self.quality}
-        settings = {"loss": self.loss, "preset": self.preset, "seed": self.seed, "device": device}
-        if self.convention:
-            settings["convention"] = self.convention
-        if self.lmbda is not None:
-            settings["lmbda"] = self.lmbda
-        if self.configuration is not None:
-            settings["configuration"] = self.configuration
+        settings = {self.rate_axis.name: self.rate}
+        if get_codec_class(self.codec).fits_network:
+            settings.update(loss=self.loss, preset=self.preset, seed=self.seed, device=device)
+            if self.convention:
+                settings["convention"] = self.convention
         return settings
 
     def label(self) -> str:
         """Short human name: codec, loss, rate setting, image."""
-        rate = next(
-            f"{name}={value}"
-            for name, value in (
-                ("lmbda", self.lmbda),
-                ("configuration", self.configuration),
-                ("quality", self.quality),
-            )
-            if value is not None
-        )
+        rate = f"{self.rate_axis.name}={self.rate}"
         return " ".join(x for x in (self.codec, self.loss, rate, self.image) if x)
 
     def params(self) -> dict:
-        """The trial's parameters without the unset ones, for tables and MLflow."""
-        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+        """The trial's parameters without the unset ones, for tables and MLflow; the rate under
+        its axis's name, which ``rate_parameter`` names."""
+        params = {k: v for k, v in asdict(self).items() if v not in (None, "") and k != "rate"}
+        return {**params, RATE_PARAMETER: self.rate_axis.name, self.rate_axis.name: self.rate}
 
 
 @dataclass
@@ -146,7 +141,7 @@ def run_trial(
     whatever the codec raises (``DivergedError`` on a NaN loss): the caller records failures.
     """
     settings = spec.codec_settings(device)
-    if spec.quality is None:
+    if get_codec_class(spec.codec).fits_network:
         settings.update(progress=progress, on_validation=on_validation)
     trial_start = time.perf_counter()
     window_reset = _reset_peak_rss()
@@ -180,7 +175,7 @@ def run_trial(
         **stats,
         "bpp": encoded.bpp(height, width),
         "bytes": len(encoded.data),
-        **evaluate(image, decoded, with_lpips=with_lpips).as_dict(),
+        **evaluate(image, decoded, optional=with_lpips),
         "encode_seconds": encode_seconds,
         "decode_seconds": decode_seconds,
         "peak_memory_mb": _peak_memory_mb(torch_device, window_reset),

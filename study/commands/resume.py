@@ -1,12 +1,13 @@
-"""``inr-study resume STUDY_DIR``: continue a study whose driver stopped. Trials with a finished
-MLflow run are not redone; runs a killed driver left open are closed as KILLED."""
+"""Continue an interrupted study; finished trials are kept.
+
+Trials with a finished MLflow run are not redone; runs a killed driver left open are closed as
+KILLED.
+"""
 
 import argparse
 from pathlib import Path
 
-from study.engine import Study
-from study.layout import load_study_config
-from study.run import add_engine_arguments, finish
+from study.commands.run import add_engine_arguments, finish
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,5 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="the study folder (holds study.yaml)")
     add_engine_arguments(parser)
     args = parser.parse_args(argv)
+
+    from study.engine.runner import Study
+    from study.layout import load_study_config
+
     study = Study(load_study_config(args.folder), args.folder)
     return finish(study, study.run(args.address), args)

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from study.datasets import (
+from study.data.datasets import (
     ANCHORS,
     KODAK_MIRROR_ENV,
     ImageOptions,

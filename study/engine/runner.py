@@ -1,6 +1,6 @@
 """Ray Tune wiring of a study: trials on local Ray or a cluster, Optuna search through
 OptunaSearch, every result recorded in MLflow by one recorder actor. The trial itself is
-:func:`study.trial.run_trial`.
+:func:`study.engine.trial.run_trial`.
 """
 
 import json
@@ -23,18 +23,9 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from study.config import StudyConfig, dump_config, import_plugins
-from study.layout import (
-    CONFIG_FILE,
-    RECOMMENDATIONS_FILE,
-    TRIALS_DIR,
-    read_state,
-    tracking_location,
-    write_state,
-)
-from study.metrics import lpips_available
-from study.plan import grid_trials, image_options, load_images
-from study.progress import StudyProgress
-from study.search import (
+from study.engine.plan import grid_trials, image_options, load_images
+from study.engine.progress import StudyProgress
+from study.engine.search import (
     Recommendation,
     SearchTask,
     finished_samples,
@@ -44,8 +35,18 @@ from study.search import (
     score,
     search_tasks,
 )
-from study.tracking import RunStore
-from study.trial import TrialOutcome, TrialSpec, run_trial
+from study.engine.tracking import RunStore, study_location
+from study.engine.trial import TrialOutcome, TrialSpec, run_trial
+from study.layout import (
+    ARTIFACTS_DIR,
+    CONFIG_FILE,
+    RAY_DIR,
+    RECOMMENDATIONS_FILE,
+    read_state,
+    recorded_tracking_uri,
+    write_state,
+)
+from study.results.metrics import lpips_available
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +87,21 @@ def ray_session(address: str | None) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
+class TuneProgress(StudyProgress, tune.Callback):
+    """The study's progress bar, as Ray Tune calls it."""
+
+
 class Recorder(RunStore):
     """The study's single MLflow writer; trials send it their files as bytes, so it works the same
     when they run on other machines."""
 
-    def __init__(self, tracking_uri: str, experiment: str, folder: str):
-        self.folder = Path(folder)
+    def __init__(self, tracking_uri: str, experiment: str, folder: str, plugins: tuple[str, ...]):
+        # Trial specs name their rate setting through the codec's declaration, plugins' included.
+        import_plugins(plugins)
         # Latest traceback of each failing trial, sent by the trial itself: Tune's error file can
         # lag behind its error callback.
         self.errors: dict[str, str] = {}
-        super().__init__(tracking_uri, experiment, self.folder / "mlartifacts")
+        super().__init__(tracking_uri, experiment, Path(folder) / ARTIFACTS_DIR)
 
     def note_error(self, key: str, text: str) -> None:
         self.errors[key] = text
@@ -109,13 +115,13 @@ class Recorder(RunStore):
     def record_trial(
         self, spec, metrics: dict, settings: dict, files: dict[str, bytes], parent_id, tags
     ) -> str:
-        out = self.folder / TRIALS_DIR / spec.key
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for name, data in files.items():
-            (out / name).write_bytes(data)
-            paths[name] = out / name
-        return self.record(TrialOutcome(spec, metrics, settings, paths), parent_id, tags)
+        """Record a trial's outcome; its files are stored once, as the run's artifacts."""
+        with tempfile.TemporaryDirectory(prefix="inr-study-record-") as scratch:
+            paths = {}
+            for name, data in files.items():
+                paths[name] = Path(scratch) / name
+                paths[name].write_bytes(data)
+            return self.record(TrialOutcome(spec, metrics, settings, paths), parent_id, tags)
 
 
 @dataclass(frozen=True)
@@ -227,7 +233,7 @@ class Study:
     def __init__(self, config: StudyConfig, folder: Path | None = None):
         self.config = config
         self.folder = Path(folder or config.folder).resolve()
-        self.tracking_uri, self.experiment = tracking_location(self.folder, config)
+        self.tracking_uri, self.experiment = study_location(self.folder, config)
 
     def run(self, address: str | None = None) -> StudyResult:
         config = self.config
@@ -245,7 +251,7 @@ class Study:
                     max_concurrency=1,
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
                 )
-                .remote(self.tracking_uri, self.experiment, str(self.folder))
+                .remote(self.tracking_uri, self.experiment, str(self.folder), tuple(config.plugins))
             )
             tags = {"inr_study.study": config.name, "git_commit": git_commit()}
             parent_id = ray.get(
@@ -254,7 +260,9 @@ class Study:
                 )
             )
             state.update(
-                parent_run_id=parent_id, tracking_uri=self.tracking_uri, experiment=self.experiment
+                parent_run_id=parent_id,
+                tracking_uri=recorded_tracking_uri(self.folder, self.tracking_uri),
+                experiment=self.experiment,
             )
             write_state(self.folder, state)
             interrupted = ray.get(recorder.close_interrupted.remote())
@@ -277,7 +285,7 @@ class Study:
         return StudyResult(self.folder, self.tracking_uri, self.experiment, counts, recommendations)
 
     def _tuner(
-        self, trainable, name: str, progress: StudyProgress, space=None, **tune_config
+        self, trainable, name: str, progress: TuneProgress, space=None, **tune_config
     ) -> tune.Tuner:
         config = self.config
         resources = {"cpu": config.resources.cpus, "gpu": config.resources.gpus}
@@ -292,7 +300,7 @@ class Study:
             ),
             run_config=tune.RunConfig(
                 name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                storage_path=str(self.folder / "ray"),
+                storage_path=str(self.folder / RAY_DIR),
                 verbose=0,
                 callbacks=[progress],
                 failure_config=tune.FailureConfig(max_failures=config.retries),
@@ -317,7 +325,7 @@ class Study:
                 recorder.record_trial_failure.remote(spec, context.parent_id, error, context.tags)
             )
 
-        progress = StudyProgress(
+        progress = TuneProgress(
             len(pending),
             "psnr",
             self.config.name,
@@ -353,7 +361,7 @@ class Study:
                     storage=storage,
                     seed=search.seed + search.trials - remaining,
                 )
-                progress = StudyProgress(
+                progress = TuneProgress(
                     remaining, metric, task.name, lambda c: _describe_sample(c), None
                 )
                 trainable = tune.with_parameters(

@@ -5,8 +5,8 @@ from itertools import product
 import numpy as np
 
 from study.config import StudyConfig
-from study.datasets import ImageOptions, load_image, resolve_dataset, select
-from study.trial import TrialSpec
+from study.data.datasets import ImageOptions, load_image, resolve_dataset, select
+from study.engine.trial import TrialSpec
 
 
 def image_options(config: StudyConfig) -> ImageOptions:
@@ -16,7 +16,8 @@ def image_options(config: StudyConfig) -> ImageOptions:
 
 def load_images(config: StudyConfig) -> dict[str, np.ndarray]:
     """The study's images, decoded and cropped: bad files fail here, before any trial starts."""
-    records = select(resolve_dataset(config.images.dataset), config.images.subset)
+    subset = config.images.subset
+    records = select(resolve_dataset(config.images.dataset, subset=subset), subset)
     options = image_options(config)
     return {record.name: load_image(record, options) for record in records}
 
@@ -27,20 +28,19 @@ def grid_trials(config: StudyConfig, image_names: list[str]) -> list[TrialSpec]:
     trials = []
     for entry in config.codecs:
         losses = config.losses_for(entry) or [None]
-        for point, loss, image, seed in product(
+        for rate, loss, image, seed in product(
             entry.rate_points(), losses, image_names, config.seeds
         ):
-            inr = entry.fitted
             trials.append(
                 TrialSpec(
                     codec=entry.name,
                     image=image,
-                    preset=entry.preset if inr else None,
+                    rate=rate,
+                    preset=entry.preset,
                     loss=loss,
                     convention=entry.convention,
-                    seed=seed if inr else 0,
+                    seed=seed if entry.fitted else 0,
                     image_variant=variant,
-                    **point,
                 )
             )
     # Classical codecs are deterministic: several seeds would repeat the same trial.

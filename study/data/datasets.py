@@ -14,7 +14,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from study.imageio import load_rgb
+from study.data.imageio import load_rgb
+from study.errors import InputError
 
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
 KODAK_MIRROR_ENV = "INR_STUDY_KODAK_MIRROR"
@@ -26,7 +27,7 @@ Anchor = Literal["center", "top-left", "top-right", "bottom-left", "bottom-right
 ANCHORS: tuple[Anchor, ...] = ("center", "top-left", "top-right", "bottom-left", "bottom-right")
 
 
-class DatasetError(RuntimeError):
+class DatasetError(InputError):
     """A dataset that cannot be fetched, verified or read; the message says what to do."""
 
 
@@ -97,10 +98,18 @@ def _download(url: str, destination: Path) -> None:
     partial.replace(destination)
 
 
+def _kodak_stems() -> set[str]:
+    return {Path(name).stem for name in kodak_checksums()}
+
+
 def kodak(
-    cache_dir: Path | None = None, mirror: str | Path | None = None, progress: bool = True
+    cache_dir: Path | None = None,
+    mirror: str | Path | None = None,
+    progress: bool = True,
+    only: list[str] | None = None,
 ) -> list[ImageRecord]:
-    """The 24 Kodak images in ``cache_dir/kodak``, fetched on first use and always verified.
+    """The 24 Kodak images (or the ``only`` ones, by stem) in ``cache_dir/kodak``, fetched on
+    first use and always verified.
 
     ``mirror`` (or the INR_STUDY_KODAK_MIRROR variable) is a local folder to copy from instead of
     the original site.
@@ -110,7 +119,12 @@ def kodak(
     target.mkdir(parents=True, exist_ok=True)
     records = []
     checksums = kodak_checksums()
-    names = tqdm(sorted(checksums), desc="kodak", unit="img", disable=not progress, leave=False)
+    wanted = sorted(checksums)
+    if only is not None:
+        wanted = [name for name in wanted if Path(name).stem in set(only)]
+    # A bar only where verifying is slow enough to notice: the whole set.
+    shown = progress and len(wanted) > 4
+    names = tqdm(wanted, desc="kodak", unit="img", disable=not shown, leave=False)
     for name in names:
         destination = target / name
         expected = checksums[name]
@@ -155,11 +169,17 @@ def image_folder(path: str | Path) -> list[ImageRecord]:
 
 
 def resolve_dataset(
-    name: str, *, mirror: str | Path | None = None, cache_dir: Path | None = None
+    name: str,
+    *,
+    mirror: str | Path | None = None,
+    cache_dir: Path | None = None,
+    subset: list[str] | int | None = None,
 ) -> list[ImageRecord]:
-    """``"kodak"`` or a path to a folder of images."""
+    """``"kodak"`` or a path to a folder of images; with a ``subset`` of names, Kodak fetches and
+    verifies only those (``select`` then picks and orders them)."""
     if name == "kodak":
-        return kodak(cache_dir=cache_dir, mirror=mirror)
+        only = subset if isinstance(subset, list) and set(subset) <= _kodak_stems() else None
+        return kodak(cache_dir=cache_dir, mirror=mirror, only=only)
     if Path(name).is_dir():
         return image_folder(name)
     raise DatasetError(f"unknown dataset {name!r}: use 'kodak' or the path of a folder of images")

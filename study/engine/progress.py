@@ -1,12 +1,15 @@
 """A live, readable status of a running study: one progress bar with done / running / failed counts
-and the best result so far, plus one line per failed trial. Replaces Ray Tune's tables."""
+and the best result so far, plus one line per failed trial. Replaces Ray Tune's tables.
+
+Its methods have the names and signatures of Ray Tune's callback hooks; the runner mixes it into a
+``tune.Callback``, so this module needs no Ray.
+"""
 
 import re
 
-from ray import tune
 from tqdm import tqdm
 
-from study.search import LOWER_IS_BETTER
+from study.results.table import get_metric
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -21,7 +24,7 @@ def last_error_line(text: str | None) -> str:
     return lines[-1] if lines else "unknown error"
 
 
-class StudyProgress(tune.Callback):
+class StudyProgress:
     """Counts trials and tracks the best value of ``metric`` among finished trials.
 
     ``on_failure(trial_config, tune_error_text)`` records a failed trial and returns the error text
@@ -29,7 +32,7 @@ class StudyProgress(tune.Callback):
 
     def __init__(self, total: int, metric: str, label: str, describe, on_failure=None):
         self.metric, self.describe, self.on_failure = metric, describe, on_failure
-        self.sign = -1 if metric in LOWER_IS_BETTER else 1
+        self.oriented = get_metric(metric).oriented
         self.total, self.label = total, label
         self.running, self.failed, self.done, self.best = 0, 0, 0, None
         self.bar = None
@@ -63,7 +66,7 @@ class StudyProgress(tune.Callback):
         self.running -= 1
         value = (trial.last_result or {}).get(self.metric)
         if value is not None and (
-            self.best is None or self.sign * value > self.sign * self.best[0]
+            self.best is None or self.oriented(value) > self.oriented(self.best[0])
         ):
             self.best = (value, self.describe(trial.config))
         self.done += 1

@@ -1,14 +1,14 @@
-"""``inr-study fetch kodak``: download (or copy from a mirror) and verify a dataset."""
+"""Download (or copy from a mirror) and verify a dataset."""
 
 import argparse
 from pathlib import Path
 
-from study.datasets import KODAK_MIRROR_ENV, default_cache_dir, kodak
-
 
 def main(argv: list[str] | None = None) -> int:
+    from study.data.datasets import KODAK_MIRROR_ENV, default_cache_dir, kodak
+
     parser = argparse.ArgumentParser(prog="inr-study fetch", description=__doc__)
-    parser.add_argument("dataset", choices=["kodak"])
+    parser.add_argument("dataset", choices=["kodak"], help="the dataset to fetch")
     parser.add_argument("--kodak-mirror", metavar="DIR", help=f"local copy (or {KODAK_MIRROR_ENV})")
     parser.add_argument("--cache-dir", type=Path, help=f"default: {default_cache_dir()}")
     args = parser.parse_args(argv)

@@ -12,7 +12,6 @@ import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from functools import cache
 
 import numpy as np
@@ -142,27 +141,18 @@ def lpips_distance(original: np.ndarray, decoded: np.ndarray, model=None) -> flo
         return float(model(prepare(original), prepare(decoded)).item())
 
 
-@dataclass(frozen=True)
-class ImageMetrics:
-    psnr: float
-    ssim: float
-    ms_ssim: float | None
-    ms_ssim_db: float | None
-    lpips: float | None
+def evaluate(original: np.ndarray, decoded: np.ndarray, optional: bool = True) -> dict:
+    """Every quality metric of the table (``study.results.table``) for one image pair; the
+    optional ones (LPIPS) only when ``optional``."""
+    from study.results.table import quality_metrics
 
-    def as_dict(self) -> dict[str, float | None]:
-        return asdict(self)
-
-
-def evaluate(original: np.ndarray, decoded: np.ndarray, with_lpips: bool = True) -> ImageMetrics:
-    multiscale = ms_ssim_rgb(original, decoded)
-    return ImageMetrics(
-        psnr=psnr(original, decoded),
-        ssim=ssim_rgb(original, decoded),
-        ms_ssim=multiscale,
-        ms_ssim_db=ms_ssim_db(multiscale),
-        lpips=lpips_distance(original, decoded) if with_lpips else None,
-    )
+    values: dict[str, float | None] = {}
+    for metric in quality_metrics():
+        if metric.optional and not optional:
+            values[metric.key] = None
+        else:
+            values[metric.key] = metric.compute(original, decoded, values)
+    return values
 
 
 def mean_of_images(values: Iterable[float | None]) -> float | None:

@@ -4,10 +4,8 @@ Writes ``per_image.csv`` (one row per codec × image × setting) and, per codec,
 JSON of dataset means (``<codec>.json`` for the sweep, ``<codec>-target-bpp.json`` for targets).
 """
 
-import argparse
 import csv
 import logging
-import os
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -19,24 +17,18 @@ from tqdm import tqdm
 
 from inr_models import get_codec_class
 from inr_models.classical import PillowCodec
-from study.cliargs import (
-    add_dataset_arguments,
-    comma_list,
-    dataset_from_arguments,
-    image_options_from_arguments,
-)
-from study.datasets import ImageOptions, ImageRecord, load_image
-from study.metrics import aggregate, evaluate, lpips_available
-from study.rd import compressai_document, write_json
+from study.data.datasets import ImageOptions, ImageRecord, load_image
+from study.results.metrics import aggregate, evaluate
+from study.results.rd import compressai_document, write_json
+from study.results.table import metric_table
 
 log = logging.getLogger(__name__)
 
-CLASSICAL_CODECS = ("jpeg", "webp", "avif", "jxl")
-CSV_COLUMNS = (
-    "codec", "image", "mode", "target_bpp", "quality", "bytes", "bpp",
-    "psnr", "ssim", "ms_ssim", "ms_ssim_db", "lpips", "encode_s", "decode_s",
-)  # fmt: skip
-MEAN_KEYS = ("bpp", "psnr", "ssim", "ms_ssim", "ms_ssim_db", "lpips", "encode_s", "decode_s")
+ROW_KEYS = ("codec", "image", "mode", "target_bpp", "quality", "bytes")
+
+
+def csv_columns() -> list[str]:
+    return [*ROW_KEYS, *(m.key for m in metric_table())]
 
 
 @dataclass(frozen=True)
@@ -61,9 +53,9 @@ def _measure(codec: PillowCodec, image: np.ndarray, with_lpips: bool) -> dict:
         "quality": codec.quality,
         "bytes": len(encoded.data),
         "bpp": encoded.bpp(height, width),
-        **evaluate(image, decoded, with_lpips).as_dict(),
-        "encode_s": encode_s,
-        "decode_s": decode_s,
+        **evaluate(image, decoded, optional=with_lpips),
+        "encode_seconds": encode_s,
+        "decode_seconds": decode_s,
     }
 
 
@@ -74,7 +66,7 @@ def quality_for_target_bpp(
 
     Assumes size grows with quality, which holds for these encoders up to rare one-step wobbles.
     """
-    low, high = codec_cls.quality_range
+    low, high = int(codec_cls.rate_axis.low), int(codec_cls.rate_axis.high)
     height, width = image.shape[:2]
     best = None
     while low <= high:
@@ -140,7 +132,7 @@ def write_outputs(rows: list[dict], output_dir: Path, dataset_label: str) -> lis
     output_dir.mkdir(parents=True, exist_ok=True)
     csv_path = output_dir / "per_image.csv"
     with csv_path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=csv_columns())
         writer.writeheader()
         writer.writerows(rows)
     written = [csv_path]
@@ -157,7 +149,8 @@ def write_outputs(rows: list[dict], output_dir: Path, dataset_label: str) -> lis
         for setting, setting_rows in sorted(by_setting.items()):
             if len(setting_rows) != len(images):
                 continue  # a target some images could not reach: a mean over a subset misleads
-            points.append({**aggregate(setting_rows, MEAN_KEYS), "setting": setting})
+            keys = [m.key for m in metric_table()]
+            points.append({**aggregate(setting_rows, keys), "setting": setting})
         label = "quality" if mode == "quality" else "target_bpp"
         description = (
             f"{codec} via Pillow on {dataset_label} ({len(images)} images); each point is the mean "
@@ -170,72 +163,3 @@ def write_outputs(rows: list[dict], output_dir: Path, dataset_label: str) -> lis
         write_json(path, document)
         written.append(path)
     return written
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="inr-study baselines",
-        description="Classical codecs (JPEG, WebP, AVIF, JPEG XL) over a dataset: quality sweeps "
-        "and target-bpp encodes, with all metrics.",
-    )
-    parser.add_argument("--codecs", type=comma_list, default=list(CLASSICAL_CODECS))
-    parser.add_argument(
-        "--qualities",
-        type=lambda s: tuple(int(q) for q in comma_list(s)),
-        help="comma-separated quality settings for every codec (default: each codec's own sweep)",
-    )
-    parser.add_argument(
-        "--no-sweep", action="store_true", help="skip the quality sweep (only --target-bpp)"
-    )
-    parser.add_argument(
-        "--target-bpp",
-        type=lambda s: tuple(float(b) for b in comma_list(s)),
-        default=(),
-        help="comma-separated bitrates: pick the highest quality at or under each",
-    )
-    parser.add_argument("--no-lpips", action="store_true", help="do not compute LPIPS")
-    parser.add_argument(
-        "--workers", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes"
-    )
-    parser.add_argument("-o", "--output-dir", type=Path, default=Path("results/baselines"))
-    add_dataset_arguments(parser)
-    return parser
-
-
-def _sweep(name: str, args: argparse.Namespace) -> tuple[int, ...]:
-    if args.no_sweep:
-        return ()
-    codec_cls = get_codec_class(name)
-    qualities = args.qualities or codec_cls.default_sweep
-    low, high = codec_cls.quality_range
-    outside = [q for q in qualities if not low <= q <= high]
-    if outside:
-        raise SystemExit(
-            f"inr-study baselines: {name} quality must lie in [{low}, {high}]; got {outside}"
-        )
-    return qualities
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    unknown = [name for name in args.codecs if name not in CLASSICAL_CODECS]
-    if unknown:
-        raise SystemExit(
-            f"inr-study baselines: unknown classical codec {', '.join(map(repr, unknown))}; "
-            f"valid: {', '.join(CLASSICAL_CODECS)}"
-        )
-    sweeps = {name: _sweep(name, args) for name in args.codecs}
-    records = dataset_from_arguments(args)
-    # Decided once here, so worker processes neither retry the weights nor repeat the warning.
-    with_lpips = not args.no_lpips and lpips_available()
-    options = image_options_from_arguments(args)
-    jobs = [
-        BaselineJob(name, record, sweeps[name], args.target_bpp, options, with_lpips)
-        for name in args.codecs
-        for record in records
-    ]
-    rows = run_baselines(jobs, args.workers)
-    label = ", ".join(filter(None, [args.dataset, options.label()]))
-    for path in write_outputs(rows, args.output_dir, label):
-        print(f"wrote {path}")
-    return 0

@@ -18,6 +18,8 @@ import numpy as np
 import pillow_jxl  # noqa: F401  (registers JPEG XL with Pillow so .jxl files open too)
 from PIL import Image, UnidentifiedImageError
 
+from study.errors import InputError
+
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 16
@@ -27,7 +29,7 @@ _SIXTEEN_BIT_GRAY_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 _CONVERTIBLE_MODES = {"CMYK", "YCbCr", "LAB", "HSV"}
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(InputError):
     """An input image that cannot be used; the message names the file and the problem."""
 
 

@@ -1,0 +1,113 @@
+"""Classical codecs over a dataset: quality sweeps and target bitrates.
+
+Writes ``per_image.csv`` (one row per codec × image × setting) and, per codec, a CompressAI-format
+JSON of dataset means (``<codec>.json`` for the sweep, ``<codec>-target-bpp.json`` for targets).
+"""
+
+import argparse
+import os
+from pathlib import Path
+
+from study.commands.cliargs import (
+    add_dataset_arguments,
+    comma_list,
+    dataset_from_arguments,
+    image_options_from_arguments,
+)
+
+
+def classical_codecs() -> list[str]:
+    """Registered codecs that do not fit a network (JPEG, WebP, AVIF, JPEG XL, plugins' own)."""
+    from inr_models import available_codecs, get_codec_class
+
+    return [n for n in available_codecs() if not get_codec_class(n).fits_network]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inr-study baselines",
+        description="Classical codecs (JPEG, WebP, AVIF, JPEG XL) over a dataset: quality sweeps "
+        "and target-bpp encodes, with all metrics.",
+    )
+    parser.add_argument(
+        "--codecs",
+        type=comma_list,
+        help="comma-separated classical codecs (default: all of them: jpeg, webp, avif, jxl and "
+        "any a plugin registered)",
+    )
+    parser.add_argument(
+        "--qualities",
+        type=lambda s: tuple(int(q) for q in comma_list(s)),
+        help="comma-separated quality settings for every codec (default: each codec's own sweep)",
+    )
+    parser.add_argument(
+        "--no-sweep", action="store_true", help="skip the quality sweep (only --target-bpp)"
+    )
+    parser.add_argument(
+        "--target-bpp",
+        type=lambda s: tuple(float(b) for b in comma_list(s)),
+        default=(),
+        help="comma-separated bitrates: pick the highest quality at or under each",
+    )
+    parser.add_argument("--no-lpips", action="store_true", help="do not compute LPIPS")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="parallel encoding processes, one image × codec each (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        default=Path("results/baselines"),
+        help="folder for per_image.csv and the JSON files (default: %(default)s)",
+    )
+    add_dataset_arguments(parser)
+    return parser
+
+
+def _sweep(name: str, args: argparse.Namespace) -> tuple[int, ...]:
+    from inr_models import get_codec_class
+
+    if args.no_sweep:
+        return ()
+    codec_cls = get_codec_class(name)
+    qualities = args.qualities or codec_cls.default_sweep
+    low, high = int(codec_cls.rate_axis.low), int(codec_cls.rate_axis.high)
+    outside = [q for q in qualities if not low <= q <= high]
+    if outside:
+        raise SystemExit(
+            f"inr-study baselines: {name} quality must lie in [{low}, {high}]; got {outside}"
+        )
+    return qualities
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from study.engine.baselines import BaselineJob, run_baselines, write_outputs
+    from study.results.metrics import lpips_available
+
+    classical = classical_codecs()
+    args.codecs = args.codecs or classical
+    unknown = [name for name in args.codecs if name not in classical]
+    if unknown:
+        raise SystemExit(
+            f"inr-study baselines: unknown classical codec {', '.join(map(repr, unknown))}; "
+            f"valid: {', '.join(classical)}"
+        )
+    sweeps = {name: _sweep(name, args) for name in args.codecs}
+    records = dataset_from_arguments(args)
+    # Decided once here, so worker processes neither retry the weights nor repeat the warning.
+    with_lpips = not args.no_lpips and lpips_available()
+    options = image_options_from_arguments(args)
+    jobs = [
+        BaselineJob(name, record, sweeps[name], args.target_bpp, options, with_lpips)
+        for name in args.codecs
+        for record in records
+    ]
+    rows = run_baselines(jobs, args.workers)
+    label = ", ".join(filter(None, [args.dataset, options.label()]))
+    for path in write_outputs(rows, args.output_dir, label):
+        print(f"wrote {path}")
+    return 0

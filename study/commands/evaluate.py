@@ -1,0 +1,45 @@
+"""Quality metrics of a decoded image against its original, as JSON."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="inr-study evaluate",
+        description="Print the study's quality metrics of DECODED against ORIGINAL as JSON. "
+        "A metric that cannot be computed is null, with the reason on stderr.",
+    )
+    parser.add_argument("original", type=Path, help="the reference image")
+    parser.add_argument("decoded", type=Path, help="the image to measure, of the same size")
+    parser.add_argument(
+        "--drop-alpha",
+        action="store_true",
+        help="discard alpha channels instead of refusing RGBA images",
+    )
+    parser.add_argument(
+        "--no-lpips", action="store_true", help="skip LPIPS (and other optional metrics)"
+    )
+    args = parser.parse_args(argv)
+
+    from study.data.imageio import load_rgb
+    from study.results.metrics import evaluate
+    from study.results.rd import json_safe
+
+    original = load_rgb(args.original, drop_alpha=args.drop_alpha)
+    decoded = load_rgb(args.decoded, drop_alpha=args.drop_alpha)
+    if original.shape != decoded.shape:
+        parser.error(
+            f"{args.decoded}: size {decoded.shape[1]}x{decoded.shape[0]} differs from "
+            f"{args.original} ({original.shape[1]}x{original.shape[0]})"
+        )
+    metrics = evaluate(original, decoded, optional=not args.no_lpips)
+    if (original == decoded).all():
+        print(
+            "the images are identical: PSNR is infinite (written as null)",
+            file=sys.stderr,
+        )
+    print(json.dumps(json_safe(metrics), indent=2))
+    return 0
