@@ -1,7 +1,7 @@
 """Interactive Plotly page of a study's runs (one self-contained HTML file).
 
-``inr-study dashboard STUDY_DIR | --experiment NAME -o OUT.html``: R-D curves and Pareto fronts,
-BD-rate table, α tuning, decoded crops.
+From a study folder or an MLflow experiment: R-D curves and Pareto fronts, the BD-rate table,
+α tuning and decoded crops, in one HTML file that works offline; or a live page (--serve).
 """
 
 import argparse
@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         "--serve", action="store_true", help="serve a live page that refreshes as runs finish"
     )
     parser.add_argument("--host", default="127.0.0.1", help="--serve address (default loopback)")
-    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument(
+        "--port", type=int, default=8050, help="--serve port (default: %(default)s; 0: any free)"
+    )
     parser.add_argument(
         "--refresh", type=float, default=10.0, help="--serve: seconds between looks"
     )
@@ -55,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--crops-image", help="image of the decoded-crops panel (default: first)")
     parser.add_argument("--crops-bpp", type=float, help="bitrate of the crops (default: median)")
-    parser.add_argument("--crop-size", type=int, default=160)
+    parser.add_argument(
+        "--crop-size",
+        type=int,
+        default=160,
+        help="side in pixels of the decoded crops' window (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if (args.folder is None) == (args.experiment is None):
         parser.error("give a study folder or --experiment NAME (with --mlflow-uri)")

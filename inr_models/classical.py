@@ -15,6 +15,20 @@ from inr_models.base import Codec, CodecError, Encoded, RateAxis, check_rgb_imag
 from inr_models.registry import register_codec
 
 
+def quality_axis(low: int, high: int) -> RateAxis:
+    """An encoder's integer quality setting in [low, high] (higher: more bytes)."""
+    return RateAxis(
+        name="quality",
+        config_key="qualities",
+        label="quality",
+        kind=int,
+        default=75,
+        low=low,
+        high=high,
+        help="encoder quality setting (higher: more bytes)",
+    )
+
+
 class PillowCodec(Codec):
     """A Pillow format at an integer quality setting (higher = better, more bytes)."""
 
@@ -57,48 +71,21 @@ class PillowCodec(Codec):
 class Jpeg(PillowCodec):
     pillow_format = "JPEG"
     # libjpeg above 95 wastes bytes for nothing, per Pillow's docs.
-    rate_axis = RateAxis(
-        name="quality",
-        config_key="qualities",
-        label="quality",
-        kind=int,
-        default=75,
-        low=1,
-        high=95,
-        help="encoder quality setting (higher: more bytes)",
-    )
+    rate_axis = quality_axis(1, 95)
     default_sweep = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
 @register_codec("webp")
 class WebP(PillowCodec):
     pillow_format = "WEBP"
-    rate_axis = RateAxis(
-        name="quality",
-        config_key="qualities",
-        label="quality",
-        kind=int,
-        default=75,
-        low=0,
-        high=100,
-        help="encoder quality setting (higher: more bytes)",
-    )
+    rate_axis = quality_axis(0, 100)
     default_sweep = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
 @register_codec("avif")
 class Avif(PillowCodec):
     pillow_format = "AVIF"
-    rate_axis = RateAxis(
-        name="quality",
-        config_key="qualities",
-        label="quality",
-        kind=int,
-        default=75,
-        low=0,
-        high=100,
-        help="encoder quality setting (higher: more bytes)",
-    )
+    rate_axis = quality_axis(0, 100)
     default_sweep = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
@@ -106,14 +93,5 @@ class Avif(PillowCodec):
 class JpegXl(PillowCodec):
     pillow_format = "JXL"
     # 100 switches pillow-jxl to lossless.
-    rate_axis = RateAxis(
-        name="quality",
-        config_key="qualities",
-        label="quality",
-        kind=int,
-        default=75,
-        low=0,
-        high=99,
-        help="encoder quality setting (higher: more bytes)",
-    )
+    rate_axis = quality_axis(0, 99)
     default_sweep = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95)

@@ -22,7 +22,7 @@ from pydantic import (
 
 from inr_models import available_codecs, get_codec_class
 from inr_models.base import RateValue
-from losses import LossSpecError, available_families, parse_loss_spec
+from losses import CONVENTIONS, LossSpecError, available_families, parse_loss_spec
 from study.data.datasets import ANCHORS
 from study.errors import InputError
 from study.results.table import get_metric, searchable_metrics
@@ -87,7 +87,16 @@ class CodecEntry(_Strict):
     # Overrides the study's loss list for this codec (INR codecs only).
     losses: list[LossSpec] | None = None
     # Loss scaling convention; None = the codec's own (what the paper's code ran).
-    convention: Literal["coolchic", "nif", "plain"] | None = None
+    convention: str | None = None
+
+    @field_validator("convention")
+    @classmethod
+    def _known_convention(cls, convention: str | None) -> str | None:
+        if convention is not None and convention not in CONVENTIONS:
+            raise ValueError(
+                f"unknown convention {convention!r}; valid: {', '.join(sorted(CONVENTIONS))}"
+            )
+        return convention
 
     @model_validator(mode="before")
     @classmethod

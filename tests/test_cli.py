@@ -14,12 +14,33 @@ def test_unknown_command_is_refused(capsys):
     assert "unknown command 'trian'" in capsys.readouterr().err
 
 
+def test_evaluate_says_when_the_images_are_identical(crop256, write_png, capsys):
+    image = str(write_png(crop256, "a.png"))
+    assert cli.main(["evaluate", image, image, "--no-lpips"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["psnr"] is None
+    assert "identical: PSNR is infinite (written as null)" in captured.err
+
+
+def test_help_lists_every_command_without_heavy_imports():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from study import cli; cli.main(['--help']); "
+        "print(sorted(m for m in ('torch', 'ray', 'mlflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert "dashboard" in out and "encode" in out and out.strip().endswith("[]")
+
+
 def test_evaluate_prints_json_metrics(crop256, write_png, capsys):
     original = write_png(crop256, "a.png")
     decoded = write_png(255 - crop256, "b.png")
     assert cli.main(["evaluate", str(original), str(decoded), "--no-lpips"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert set(metrics) == {"psnr", "ssim", "ms_ssim", "ms_ssim_db", "lpips"}
+    # Every metric of the table (a plugin imported earlier in this process may have added one).
+    assert {"psnr", "ssim", "ms_ssim", "ms_ssim_db", "lpips"} <= set(metrics)
     assert metrics["lpips"] is None and metrics["psnr"] < 15
 
 

@@ -11,18 +11,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-DEFAULT_CODEC = "coolchic-v1"
 
-
-def _codec_name(argv: list[str] | None) -> str:
+def _codec_name(argv: list[str] | None, default: str) -> str:
     """The --codec value, read first because the codec adds its own options to the parser."""
     early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--codec", default=DEFAULT_CODEC)
+    early.add_argument("--codec", default=default)
     return early.parse_known_args(argv)[0].codec
 
 
 def build_parser(codec_cls) -> argparse.ArgumentParser:
     from inr_models import inr_codecs
+    from losses import CONVENTIONS
 
     parser = argparse.ArgumentParser(
         prog="inr-study encode",
@@ -33,9 +32,9 @@ def build_parser(codec_cls) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, required=True, help="bitstream file to write")
     parser.add_argument(
         "--codec",
-        default=DEFAULT_CODEC,
+        default=inr_codecs()[0],
         choices=inr_codecs(),
-        help=f"the INR codec (default: {DEFAULT_CODEC})",
+        help=f"the INR codec (default: {inr_codecs()[0]}, the first registered)",
     )
     training = parser.add_argument_group(f"{codec_cls.name} options")
     training.add_argument(
@@ -54,7 +53,7 @@ def build_parser(codec_cls) -> argparse.ArgumentParser:
     codec_cls.add_arguments(training)
     training.add_argument(
         "--convention",
-        choices=("coolchic", "nif", "plain"),
+        choices=sorted(CONVENTIONS),
         help="loss scaling convention (default: the codec's own, as its paper's code ran it)",
     )
     run = parser.add_argument_group("run")
@@ -77,7 +76,7 @@ def build_parser(codec_cls) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from inr_models import get_codec_class, inr_codecs
 
-    name = _codec_name(argv)
+    name = _codec_name(argv, default=inr_codecs()[0])
     if name not in inr_codecs():
         valid = ", ".join(inr_codecs())
         print(

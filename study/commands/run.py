@@ -1,6 +1,6 @@
 """Run a study config on Ray Tune (local or a cluster), tracked in MLflow, then write its reports.
 
-The config is validated first; trials run on local Ray or the cluster at ``--address``.
+The config is validated first; trials run on local Ray or on the cluster given by --address.
 """
 
 import argparse

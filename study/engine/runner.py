@@ -47,6 +47,7 @@ from study.layout import (
     write_state,
 )
 from study.results.metrics import lpips_available
+from study.results.table import quality_metrics
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +328,8 @@ class Study:
 
         progress = TuneProgress(
             len(pending),
-            "psnr",
+            # The bar's "best" quotes the table's first quality metric.
+            quality_metrics()[0].key,
             self.config.name,
             lambda c: TrialSpec(**c["spec"]).label(),
             record_failure,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils.file_utils import local_file_uri_to_path
 
 from inr_models import get_codec_class
 from study.config import StudyConfig
@@ -113,7 +114,13 @@ class RunStore:
             self.experiment_id = self.client.create_experiment(experiment, location)
 
     def artifact(self, record: dict, name: str, scratch: Path) -> Path:
-        """A file of a trial run on this machine (downloaded into ``scratch`` if remote)."""
+        """A file of a trial run on this machine: where it lies in a local artifact store, else
+        downloaded into ``scratch``."""
+        uri = self.client.get_run(record["run_id"]).info.artifact_uri
+        if uri.startswith("file:"):
+            local = Path(local_file_uri_to_path(uri)) / name
+            if local.is_file():
+                return local
         return Path(self.client.download_artifacts(record["run_id"], name, str(scratch)))
 
     # --- the study's parent run -------------------------------------------------------------

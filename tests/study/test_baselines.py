@@ -54,7 +54,9 @@ def test_target_search_picks_the_highest_quality_under_the_rate(crop256):
 
 
 def test_bad_codec_and_quality_are_refused_before_work(run):
-    with pytest.raises(SystemExit, match=r"unknown classical codec 'bpg'; valid: avif, jpeg, jxl, webp"):
+    with pytest.raises(
+        SystemExit, match=r"unknown classical codec 'bpg'; valid: avif, jpeg, jxl, webp"
+    ):
         run("--codecs", "bpg")
     with pytest.raises(SystemExit, match=r"jpeg quality must lie in \[1, 95\]; got \[99\]"):
         run("--codecs", "jpeg", "--qualities", "50,99")

@@ -1,21 +1,13 @@
 """A study plugin for tests: a registered codec whose every encode diverges, as a NaN loss would."""
 
-from inr_models.base import Codec, DivergedError, RateAxis
+from inr_models.base import Codec, DivergedError
+from inr_models.classical import quality_axis
 from inr_models.registry import register_codec
 
 
 @register_codec("always-diverges")
 class AlwaysDiverges(Codec):
-    rate_axis = RateAxis(
-        name="quality",
-        config_key="qualities",
-        label="quality",
-        kind=int,
-        default=50,
-        low=0,
-        high=100,
-        help="ignored: every encode diverges",
-    )
+    rate_axis = quality_axis(0, 100)
 
     def __init__(self, quality: int):
         self.quality = quality
