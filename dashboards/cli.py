@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(page(live_seconds=None))
         print(f"dashboard: {args.output.resolve()} ({args.output.stat().st_size / 2**20:.1f} MiB)")
+        if args.folder is not None and data.parent_run_id:
+            # The page is part of the study's record: keep it with the parent run.
+            data.store.log_parent_artifacts(data.parent_run_id, [args.output], "dashboard")
     if args.serve:
         server = make_server(page(live_seconds=args.refresh), load, args.host, args.port)
         print(f"live dashboard: http://{args.host}:{server.server_port}/ (Ctrl-C stops it)")

@@ -8,7 +8,7 @@ from inr_models import available_codecs, get_codec_class
 from losses import available_families, get_family
 from study.engine.tracking import RunStore, study_location
 from study.errors import InputError
-from study.layout import ARTIFACTS_DIR, RECOMMENDATIONS_FILE, load_study_config
+from study.layout import ARTIFACTS_DIR, RECOMMENDATIONS_FILE, load_study_config, read_state
 from study.results.report import bd_metrics, bd_rate_rows, rd_points
 from study.results.table import get_metric, metric_table
 
@@ -32,6 +32,8 @@ class StudyData:
     # BD-rate rows as study.results.report computes them, and search recommendations.
     bd_rates: list[dict] = field(default_factory=list)
     recommendations: list[dict] = field(default_factory=list)
+    # The study's parent run (study folder only), which keeps the page as an artifact.
+    parent_run_id: str | None = None
 
 
 def plotted_metrics() -> list[str]:
@@ -105,6 +107,7 @@ def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
     data = from_store(
         RunStore(tracking_uri or uri, experiment, folder / ARTIFACTS_DIR), config.name
     )
+    data.parent_run_id = read_state(folder).get("parent_run_id")
     recommendations = folder / RECOMMENDATIONS_FILE
     if recommendations.exists():
         data.recommendations = json.loads(recommendations.read_text())

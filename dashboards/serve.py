@@ -12,15 +12,29 @@ from dashboards.page import live_payload
 log = logging.getLogger(__name__)
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def allowed_hosts(host: str, port: int) -> set[str]:
+    """``Host`` header values a request to this server may carry: the address it serves and, on
+    the loopback, the loopback names. Anything else (a DNS-rebinding page, say) is refused."""
+    names = set(LOOPBACK_NAMES) if host in LOOPBACK_NAMES else {host}
+    return {f"{name}:{port}" for name in names} | names
+
+
 def make_server(
     page: str, load: Callable[[], StudyData], host: str = "127.0.0.1", port: int = 8050
 ) -> ThreadingHTTPServer:
     """A server for ``page`` at ``/`` and fresh runs at ``/data.json``; bind it with care: the
     default is the loopback interface only."""
     page_bytes = page.encode()
+    hosts: set[str] = set()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.headers.get("Host", "").lower() not in hosts:
+                self.send_error(403, "unexpected Host header")
+                return
             if self.path in ("/", "/index.html"):
                 body, kind = page_bytes, "text/html; charset=utf-8"
             elif self.path.split("?")[0] == "/data.json":
@@ -42,4 +56,6 @@ def make_server(
         def log_message(self, format: str, *args) -> None:
             log.debug(format, *args)
 
-    return ThreadingHTTPServer((host, port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
+    hosts.update(allowed_hosts(host, server.server_port))  # port 0: the one the OS chose
+    return server

@@ -6,6 +6,7 @@ not a cluster allocation.
 
 import importlib
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -24,8 +26,11 @@ from inr_models import available_codecs, get_codec_class
 from inr_models.base import RateValue
 from losses import CONVENTIONS, LossSpecError, available_families, parse_loss_spec
 from study.data.datasets import ANCHORS
+from study.data.imageio import why_unreadable
 from study.errors import InputError
 from study.results.table import get_metric, searchable_metrics
+
+MAX_CONFIG_BYTES = 4 << 20
 
 
 class StudyConfigError(InputError):
@@ -47,6 +52,20 @@ def _check_loss(spec: str) -> str:
 LossSpec = Annotated[str, AfterValidator(_check_loss)]
 
 
+def _not_empty(values: list) -> list:
+    if not values:
+        raise ValueError(
+            "empty list: give at least one value, or leave the key out for its default"
+        )
+    return values
+
+
+# A list that, given at all, names something: an empty one would silently run nothing.
+NonEmpty = AfterValidator(_not_empty)
+# What torch.manual_seed and NumPy both take.
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
+
+
 class Images(_Strict):
     dataset: str = "kodak"
     # The first N images, or their names; None = all.
@@ -54,6 +73,27 @@ class Images(_Strict):
     crop: int | None = Field(default=None, ge=16)
     crop_anchor: str = "center"
     drop_alpha: bool = False
+
+    @field_validator("subset", mode="before")
+    @classmethod
+    def _count_or_names(cls, subset: object) -> object:
+        # Checked here: pydantic would report a bad value once for each reading of the union.
+        if subset is None:
+            return subset
+        if isinstance(subset, int) and not isinstance(subset, bool):
+            if subset < 1:
+                raise ValueError(f"expected a count >= 1 (the first N images), got {subset}")
+            return subset
+        if not isinstance(subset, list) or not all(isinstance(n, str) for n in subset):
+            raise ValueError(
+                "expected a count (the first N images) or a list of image names "
+                "(quote names that YAML would read as numbers)"
+            )
+        _not_empty(subset)
+        repeated = sorted({name for name in subset if subset.count(name) > 1})
+        if repeated:
+            raise ValueError(f"images named more than once: {', '.join(repeated)}")
+        return subset
 
     @field_validator("crop_anchor")
     @classmethod
@@ -85,7 +125,7 @@ class CodecEntry(_Strict):
     # The range a search samples on a numeric axis (default: the axis's own).
     search_range: tuple[float, float] | None = None
     # Overrides the study's loss list for this codec (INR codecs only).
-    losses: list[LossSpec] | None = None
+    losses: Annotated[list[LossSpec], NonEmpty] | None = None
     # Loss scaling convention; None = the codec's own (what the paper's code ran).
     convention: str | None = None
 
@@ -101,8 +141,11 @@ class CodecEntry(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _rates_under_the_axis_key(cls, data):
-        if not isinstance(data, dict) or data.get("name") not in available_codecs():
-            return data  # the name's own validator reports it
+        if not isinstance(data, dict):
+            return data
+        if data.get("name") not in available_codecs():
+            # The name's own validator reports it; its rate list is no second problem.
+            return {key: value for key, value in data.items() if key not in _rate_keys()}
         axis = get_codec_class(data["name"]).rate_axis
         data = dict(data)
         for key in _rate_keys():
@@ -125,6 +168,8 @@ class CodecEntry(_Strict):
     def _settings_fit_the_codec(self) -> "CodecEntry":
         codec = self.codec_class
         axis = codec.rate_axis
+        if self.rates == []:
+            raise ValueError(f"{axis.config_key}: empty list: give at least one {axis.label}")
         checked = []
         for value in self.rates or ():
             try:
@@ -175,6 +220,16 @@ class Resources(_Strict):
 
     cpus: float = Field(default=1, gt=0)
     gpus: float = Field(default=0, ge=0)
+    # Ray custom resources, e.g. {"a100": 1} to place trials on the nodes that offer them.
+    custom: dict[str, float] = {}
+
+    @field_validator("custom")
+    @classmethod
+    def _positive_amounts(cls, custom: dict[str, float]) -> dict[str, float]:
+        bad = {name: amount for name, amount in custom.items() if not amount > 0}
+        if bad:
+            raise ValueError(f"custom resource amounts must be > 0, got {bad}")
+        return custom
 
 
 class Tracking(_Strict):
@@ -229,8 +284,8 @@ class StudyConfig(_Strict):
     storage: Path = Path("results/studies")
     images: Images = Images()
     codecs: list[CodecEntry] = Field(min_length=1)
-    losses: list[LossSpec] = ["mse"]
-    seeds: list[int] = [0]
+    losses: Annotated[list[LossSpec], NonEmpty] = ["mse"]
+    seeds: Annotated[list[Seed], NonEmpty] = [0]
     resources: Resources = Resources()
     # Trials running at once; None = as many as the resources allow.
     max_concurrent: int | None = Field(default=None, ge=1)
@@ -240,6 +295,8 @@ class StudyConfig(_Strict):
     lpips: bool = True
     tracking: Tracking = Tracking()
     search: Search | None = None
+    # The file the config came from, for messages about it found after validation.
+    _source: str = PrivateAttr(default="<config>")
 
     @field_validator("plugins")
     @classmethod
@@ -293,37 +350,77 @@ class StudyConfig(_Strict):
     def folder(self) -> Path:
         return self.storage / self.name
 
+    @property
+    def source(self) -> str:
+        return self._source
+
     def losses_for(self, entry: CodecEntry) -> list[str]:
         return (entry.losses or self.losses) if entry.fitted else []
 
 
-def _describe(error: ValidationError) -> str:
+def _problems(error: ValidationError) -> list[str]:
+    """One ``field: message`` line per problem, e.g. ``codecs.0: lmbdas does not apply ...``."""
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        where = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
+        lines.append(f"{where}: {message}" if where else message)
+    return lines
 
 
 def parse_config(data: object, source: str = "<config>") -> StudyConfig:
     if not isinstance(data, dict):
         raise StudyConfigError(f"{source}: expected a YAML mapping at the top level")
     try:
-        return StudyConfig.model_validate(data)
+        config = StudyConfig.model_validate(data)
     except ValidationError as error:
-        raise StudyConfigError(f"{source}: invalid study config\n{_describe(error)}") from None
+        problems = _problems(error)
+        detail = (
+            f": {problems[0]}"
+            if len(problems) == 1
+            else f" ({len(problems)} problems)\n" + "\n".join(f"  {line}" for line in problems)
+        )
+        raise StudyConfigError(f"{source}: invalid study config{detail}") from None
+    config._source = source
+    return config
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if stat.S_ISDIR(path.stat().st_mode):
+            raise StudyConfigError(f"{path}: is a directory, not a study YAML file")
+        with path.open("rb") as file:  # bounded: the path may be a pipe or a device
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as error:
+        raise StudyConfigError(f"{path}: {why_unreadable(path, error)}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise StudyConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; a study config is a few kB"
+        )
+    if b"\0" in data:
+        raise StudyConfigError(f"{path}: has NUL bytes (a binary file or UTF-16?), not UTF-8 YAML")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise StudyConfigError(
+            f"{path}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); "
+            "save it as UTF-8"
+        ) from None
 
 
 def load_config(path: Path, overrides: dict | None = None) -> StudyConfig:
     """Read and validate a study YAML; ``overrides`` (top-level keys) replace the file's values."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise StudyConfigError(f"{path}: cannot read ({error.strerror})") from None
+        data = yaml.safe_load(_read_text(path))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise StudyConfigError(f"{path}: not valid YAML ({error.problem}{where})") from None
     except yaml.YAMLError as error:
         raise StudyConfigError(f"{path}: not valid YAML ({error})") from None
+    except RecursionError:
+        raise StudyConfigError(f"{path}: not valid YAML (nested too deeply)") from None
     if isinstance(data, dict) and overrides:
         data = {**data, **overrides}
     return parse_config(data, str(path))

@@ -18,6 +18,9 @@ MLFLOW_DB = "mlflow.db"  # the study's own MLflow store (SQLite), unless a serve
 ARTIFACTS_DIR = "mlartifacts"  # the runs' files: bitstream, decoded image, summary
 OPTUNA_DB = "optuna.db"
 RAY_DIR = "ray"  # Ray Tune's experiment files
+LOCK_FILE = "study.lock"  # held by the driver running the study
+LOCK_HOLDER_FILE = "study.lock.json"  # who holds it: pid, host, since
+RAY_SESSION_FILE = "ray-session.json"  # the local Ray session a driver started, for clean-up
 
 
 def read_state(folder: Path) -> dict:

@@ -11,6 +11,7 @@ from study.data.datasets import (
     resolve_dataset,
     select,
 )
+from study.data.imageio import MIN_SIDE
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,18 +29,27 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         "--images",
         help="a count (first N images) or comma-separated names, e.g. kodim01,kodim08",
     )
-    group.add_argument("--crop", type=int, metavar="PX", help="crop every image to PX x PX")
+    group.add_argument("--crop", type=_crop_size, metavar="PX", help="crop every image to PX x PX")
     group.add_argument("--crop-anchor", default="center", choices=ANCHORS)
     group.add_argument(
         "--drop-alpha", action="store_true", help="discard alpha channels instead of refusing"
     )
 
 
+def _crop_size(text: str) -> int:
+    if not text.isdigit() or int(text) < MIN_SIDE:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {MIN_SIDE}, got {text!r}")
+    return int(text)
+
+
 def dataset_from_arguments(args: argparse.Namespace) -> list[ImageRecord]:
-    records = resolve_dataset(args.dataset, mirror=args.kodak_mirror, cache_dir=args.cache_dir)
-    if args.images is None:
-        return records
-    subset = int(args.images) if args.images.isdigit() else args.images.split(",")
+    """The images --dataset and --images name; Kodak fetches only those."""
+    subset = None
+    if args.images is not None:
+        subset = int(args.images) if args.images.isdigit() else comma_list(args.images)
+    records = resolve_dataset(
+        args.dataset, mirror=args.kodak_mirror, cache_dir=args.cache_dir, subset=subset
+    )
     return select(records, subset)
 
 

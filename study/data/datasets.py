@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from study.data.imageio import load_rgb
+from study.data.imageio import ImageLoadError, load_rgb, why_unreadable
 from study.errors import InputError
 
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
@@ -64,9 +63,8 @@ def _sha256_file(path: Path) -> str:
 
 def _pixel_sha256(path: Path) -> str | None:
     try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except OSError:
+        pixels = load_rgb(path)
+    except ImageLoadError:  # not the published image, whatever it is
         return None
     return hashlib.sha256(pixels.tobytes()).hexdigest()
 
@@ -98,8 +96,8 @@ def _download(url: str, destination: Path) -> None:
     partial.replace(destination)
 
 
-def _kodak_stems() -> set[str]:
-    return {Path(name).stem for name in kodak_checksums()}
+def _kodak_stems() -> list[str]:
+    return sorted(Path(name).stem for name in kodak_checksums())
 
 
 def kodak(
@@ -155,9 +153,12 @@ def _fetch_one(name: str, destination: Path, mirror: str | Path | None) -> None:
 def image_folder(path: str | Path) -> list[ImageRecord]:
     """Every image file directly in ``path``, sorted by name."""
     folder = Path(path)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: not a folder of images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except NotADirectoryError:
+        raise DatasetError(f"{folder}: not a folder of images") from None
+    except OSError as error:
+        raise DatasetError(f"{folder}: {why_unreadable(folder, error)}") from None
     if not files:
         raise DatasetError(
             f"{folder}: no image files (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
@@ -175,31 +176,57 @@ def resolve_dataset(
     cache_dir: Path | None = None,
     subset: list[str] | int | None = None,
 ) -> list[ImageRecord]:
-    """``"kodak"`` or a path to a folder of images; with a ``subset`` of names, Kodak fetches and
-    verifies only those (``select`` then picks and orders them)."""
+    """``"kodak"`` or a path to a folder of images; with a ``subset``, Kodak fetches and verifies
+    only those images (``select`` then picks and orders them)."""
     if name == "kodak":
-        only = subset if isinstance(subset, list) and set(subset) <= _kodak_stems() else None
+        only = None if subset is None else _pick(_kodak_stems(), subset)
         return kodak(cache_dir=cache_dir, mirror=mirror, only=only)
-    if Path(name).is_dir():
+    if os.path.lexists(name):
         return image_folder(name)
-    raise DatasetError(f"unknown dataset {name!r}: use 'kodak' or the path of a folder of images")
+    raise DatasetError(
+        f"unknown dataset {name!r}: neither 'kodak' nor an existing folder of images"
+    )
 
 
 def select(records: list[ImageRecord], subset: list[str] | int | None) -> list[ImageRecord]:
     """The first ``subset`` images, or the named ones, in the order given."""
-    if subset is None:
-        return records
-    if isinstance(subset, int):
-        if subset < 1:
-            raise DatasetError(f"image subset must be >= 1, got {subset}")
-        return records[:subset]
     by_name = {r.name: r for r in records}
-    unknown = [s for s in subset if s not in by_name]
+    return records if subset is None else [by_name[name] for name in _pick(list(by_name), subset)]
+
+
+def _pick(names: list[str], subset: list[str] | int) -> list[str]:
+    if isinstance(subset, int):
+        if not 1 <= subset <= len(names):
+            raise DatasetError(
+                f"image subset {subset}: this dataset has {len(names)} images, so give 1 to "
+                f"{len(names)} or their names"
+            )
+        return names[:subset]
+    if not subset:
+        raise DatasetError("empty image subset: name at least one image, or leave it out for all")
+    unknown = [name for name in subset if name not in names]
     if unknown:
         raise DatasetError(
-            f"unknown images {', '.join(unknown)}; this dataset has {', '.join(by_name)}"
+            f"unknown images {', '.join(unknown)}; this dataset has {_listing(names)}"
         )
-    return [by_name[s] for s in subset]
+    repeated = sorted({name for name in subset if subset.count(name) > 1})
+    if repeated:
+        raise DatasetError(f"images named more than once: {', '.join(repeated)}")
+    return list(subset)
+
+
+def _listing(names: list[str], shown: int = 30) -> str:
+    more = f", … ({len(names)} in all)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def check_crop_fits(path: Path, width: int, height: int, size: int | tuple[int, int]) -> None:
+    """Refuse a crop larger than the ``width`` x ``height`` image ``path``, naming both."""
+    crop_height, crop_width = (size, size) if isinstance(size, int) else size
+    if crop_height > height or crop_width > width:
+        raise DatasetError(
+            f"{path}: image is {width}x{height}, too small for the {crop_width}x{crop_height} crop"
+        )
 
 
 def crop(image: np.ndarray, size: int | tuple[int, int], anchor: Anchor = "center") -> np.ndarray:
@@ -232,4 +259,7 @@ class ImageOptions:
 
 def load_image(record: ImageRecord, options: ImageOptions = ImageOptions()) -> np.ndarray:
     image = load_rgb(record.path, drop_alpha=options.drop_alpha)
-    return image if options.crop is None else crop(image, options.crop, options.crop_anchor)
+    if options.crop is None:
+        return image
+    check_crop_fits(record.path, image.shape[1], image.shape[0], options.crop)
+    return crop(image, options.crop, options.crop_anchor)

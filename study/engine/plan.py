@@ -1,11 +1,22 @@
 """From a validated config to the study's work: its images and its trials."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import product
 
 import numpy as np
 
 from study.config import StudyConfig
-from study.data.datasets import ImageOptions, load_image, resolve_dataset, select
+from study.data.datasets import (
+    DatasetError,
+    ImageOptions,
+    ImageRecord,
+    check_crop_fits,
+    load_image,
+    resolve_dataset,
+    select,
+)
+from study.data.imageio import ImageHeader, read_header
 from study.engine.trial import TrialSpec
 
 
@@ -16,10 +27,38 @@ def image_options(config: StudyConfig) -> ImageOptions:
 
 def load_images(config: StudyConfig) -> dict[str, np.ndarray]:
     """The study's images, decoded and cropped: bad files fail here, before any trial starts."""
-    subset = config.images.subset
-    records = select(resolve_dataset(config.images.dataset, subset=subset), subset)
     options = image_options(config)
-    return {record.name: load_image(record, options) for record in records}
+    with _naming_the_config(config):
+        return {record.name: load_image(record, options) for record in _records(config)}
+
+
+def check_images(config: StudyConfig) -> dict[str, ImageHeader]:
+    """``load_images``'s checks from each image's header alone, decoding no pixels: the
+    dataset, the subset, each file and the crop (``run --validate-only``)."""
+    options = image_options(config)
+    headers = {}
+    with _naming_the_config(config):
+        for record in _records(config):
+            header = read_header(record.path, drop_alpha=options.drop_alpha)
+            # Config crops are square, so an EXIF rotation cannot change whether one fits.
+            if options.crop is not None:
+                check_crop_fits(record.path, header.width, header.height, options.crop)
+            headers[record.name] = header
+    return headers
+
+
+def _records(config: StudyConfig) -> list[ImageRecord]:
+    subset = config.images.subset
+    return select(resolve_dataset(config.images.dataset, subset=subset), subset)
+
+
+@contextmanager
+def _naming_the_config(config: StudyConfig) -> Iterator[None]:
+    """Dataset errors (dataset, subset, crop) name the config file and its ``images`` section."""
+    try:
+        yield
+    except DatasetError as error:
+        raise DatasetError(f"{config.source}: images: {error}") from None
 
 
 def grid_trials(config: StudyConfig, image_names: list[str]) -> list[TrialSpec]:

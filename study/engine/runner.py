@@ -3,16 +3,18 @@ OptunaSearch, every result recorded in MLflow by one recorder actor. The trial i
 :func:`study.engine.trial.run_trial`.
 """
 
+import hashlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import tempfile
 import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,8 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from study.config import StudyConfig, dump_config, import_plugins
+from study.engine import local_cluster
+from study.engine.lock import study_lock
 from study.engine.plan import grid_trials, image_options, load_images
 from study.engine.progress import StudyProgress
 from study.engine.search import (
@@ -35,8 +39,9 @@ from study.engine.search import (
     score,
     search_tasks,
 )
-from study.engine.tracking import RunStore, study_location
+from study.engine.tracking import ImageInput, RunStore, study_location
 from study.engine.trial import TrialOutcome, TrialSpec, run_trial
+from study.errors import InputError
 from study.layout import (
     ARTIFACTS_DIR,
     CONFIG_FILE,
@@ -51,7 +56,6 @@ from study.results.table import quality_metrics
 
 log = logging.getLogger(__name__)
 
-AUTH_ENV = "RAY_AUTH_MODE"
 # Tune's legacy output engine honours verbose=0; the new one still prints tables. Our progress bar
 # replaces both.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -61,21 +65,30 @@ QUIETED_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.tune")
 
 
 @contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
-    """Local Ray (loopback, no token needed) or a running cluster (token auth unless the user set
+def ray_session(address: str | None, folder: Path) -> Iterator[None]:
+    """A local Ray instance of this study's own (token-authenticated, see
+    ``study.engine.local_cluster``) or a running cluster (token authentication unless the user set
     ``RAY_AUTH_MODE`` otherwise)."""
+    session = None
     if address is None:
-        os.environ.setdefault(AUTH_ENV, "disabled")
-        ray.init(
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        session = local_cluster.prepare(folder)
+        _reload_ray_auth_settings()
+        try:
+            ray.init(
+                address="local",
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                _temp_dir=str(session.temp_dir),
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except Exception as error:
+            raise RayStartError(f"local Ray did not start: {error}") from error
     else:
-        if AUTH_ENV not in os.environ:
-            log.info("%s is not set: using 'token', Ray's cluster default", AUTH_ENV)
-            os.environ[AUTH_ENV] = "token"
+        if local_cluster.AUTH_MODE_ENV not in os.environ:
+            log.info("RAY_AUTH_MODE is not set: using 'token', Ray's cluster default")
+            os.environ[local_cluster.AUTH_MODE_ENV] = "token"
+        _reload_ray_auth_settings()
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     levels = {name: logging.getLogger(name).level for name in QUIETED_LOGGERS}
     for name in QUIETED_LOGGERS:
@@ -84,8 +97,23 @@ def ray_session(address: str | None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+        if session is not None:
+            local_cluster.finish(session)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+def _reload_ray_auth_settings() -> None:
+    """Make this process see the authentication settings just put in its environment: Ray reads
+    them once, when it is imported (the pinned Ray's own way to refresh them)."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+class RayStartError(InputError):
+    """Ray could not be started on this machine; the message says why."""
 
 
 class TuneProgress(StudyProgress, tune.Callback):
@@ -104,25 +132,27 @@ class Recorder(RunStore):
         self.errors: dict[str, str] = {}
         super().__init__(tracking_uri, experiment, Path(folder) / ARTIFACTS_DIR)
 
-    def note_error(self, key: str, text: str) -> None:
-        self.errors[key] = text
+    def fail_trial_attempt(self, key: str, run_id: str, error: str) -> None:
+        """An attempt that raised: its run becomes FAILED with the trial's own traceback."""
+        self.errors[key] = error
+        self.fail_trial(run_id, error)
 
     def record_trial_failure(self, spec, parent_id: str, error: str, tags: dict) -> str:
-        """A FAILED run with the trial's own traceback when it sent one; returns the text kept."""
-        text = self.errors.pop(spec.key, error)
-        self.record_failure(spec, parent_id, text, tags)
-        return text
+        """After the last attempt: the trial's own traceback (its run is already FAILED), else a
+        FAILED run with Tune's error (the worker died before it could report)."""
+        if spec.key in self.errors:
+            return self.errors.pop(spec.key)
+        self.record_failure(spec, parent_id, error, tags)
+        return error
 
-    def record_trial(
-        self, spec, metrics: dict, settings: dict, files: dict[str, bytes], parent_id, tags
-    ) -> str:
-        """Record a trial's outcome; its files are stored once, as the run's artifacts."""
+    def finish_trial_run(self, run_id: str, spec, metrics: dict, settings: dict, files) -> str:
+        """Close a trial's run; its files are stored once, as the run's artifacts."""
         with tempfile.TemporaryDirectory(prefix="inr-study-record-") as scratch:
             paths = {}
             for name, data in files.items():
                 paths[name] = Path(scratch) / name
                 paths[name].write_bytes(data)
-            return self.record(TrialOutcome(spec, metrics, settings, paths), parent_id, tags)
+            return self.finish_trial(run_id, TrialOutcome(spec, metrics, settings, paths))
 
 
 @dataclass(frozen=True)
@@ -135,6 +165,8 @@ class TrialContext:
     with_lpips: bool
     threads: int
     plugins: tuple[str, ...] = ()
+    # Each image as an MLflow dataset input, by name.
+    inputs: dict[str, ImageInput] = field(default_factory=dict)
 
     def torch_device(self) -> str:
         if self.device == "auto":
@@ -142,30 +174,45 @@ class TrialContext:
         return self.device
 
 
-def _execute(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) -> dict:
-    """Run one trial and send its outcome to the recorder; returns its metrics."""
+def _execute(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) -> dict | None:
+    """Run one trial, live in its MLflow run (opened now, validations as step metrics, closed
+    with the outcome); returns its metrics, None if an earlier run already finished it."""
     import_plugins(context.plugins)
     torch.set_num_threads(context.threads)
+    device = context.torch_device()
+    tags = {
+        **context.tags,
+        "device": device,
+        # Where it ran: on a cluster, which machine and Ray node fitted it.
+        "host": socket.gethostname(),
+        "ray_node": ray.get_runtime_context().get_node_id(),
+        **({"preset": spec.preset} if spec.preset else {}),
+    }
+    run_id = ray.get(
+        recorder.start_trial.remote(spec, context.parent_id, tags, context.inputs.get(spec.image))
+    )
+    if run_id is None:
+        return None
+
+    def log_validation(record: dict) -> None:
+        recorder.log_validation.remote(run_id, record)  # the actor keeps the order of calls
+
     with tempfile.TemporaryDirectory(prefix="inr-study-trial-") as scratch:
         try:
             outcome = run_trial(
                 spec,
                 image,
                 Path(scratch),
-                device=context.torch_device(),
+                device=device,
                 with_lpips=context.with_lpips,
+                on_validation=log_validation,
             )
         except Exception:
-            ray.get(recorder.note_error.remote(spec.key, traceback.format_exc()))
+            ray.get(recorder.fail_trial_attempt.remote(spec.key, run_id, traceback.format_exc()))
             raise
         files = {path.name: path.read_bytes() for path in outcome.files.values()}
-    tags = {**context.tags, "device": outcome.settings.get("device", "cpu")}
-    if spec.preset:
-        tags["preset"] = spec.preset
     ray.get(
-        recorder.record_trial.remote(
-            spec, outcome.metrics, outcome.settings, files, context.parent_id, tags
-        )
+        recorder.finish_trial_run.remote(run_id, spec, outcome.metrics, outcome.settings, files)
     )
     return outcome.metrics
 
@@ -176,7 +223,8 @@ def _numbers(metrics: dict) -> dict:
 
 def grid_trial(config: dict, *, images: dict, recorder, context: TrialContext) -> None:
     spec = TrialSpec(**config["spec"])
-    tune.report(_numbers(_execute(spec, images[spec.image], context, recorder)))
+    # None: a run of an earlier driver finished it meanwhile; nothing left to report.
+    tune.report(_numbers(_execute(spec, images[spec.image], context, recorder) or {}))
 
 
 def search_trial(
@@ -196,7 +244,11 @@ def search_trial(
         spec = task.trial_spec(config, name, variant, seed)
         # Samples are drawn anew on each run: one may repeat, or be finished by an earlier run.
         done = ray.get(recorder.finished_metrics.remote(spec.key))
-        results.append(done if done is not None else _execute(spec, image, context, recorder))
+        if done is None:
+            done = _execute(spec, image, context, recorder) or ray.get(
+                recorder.finished_metrics.remote(spec.key)
+            )
+        results.append(done)
     values = [r.get(metric) for r in results]
     if any(v is None for v in values):
         raise ValueError(f"metric {metric} is missing for some images; pick another metric")
@@ -206,7 +258,14 @@ def search_trial(
     )
 
 
+GIT_COMMIT_ENV = "INR_STUDY_GIT_COMMIT"
+
+
 def git_commit() -> str:
+    """The code's commit: INR_STUDY_GIT_COMMIT when the submitter set it (``ray job submit``
+    uploads the working tree without ``.git``), else ``git rev-parse HEAD`` of this checkout."""
+    if os.environ.get(GIT_COMMIT_ENV):
+        return os.environ[GIT_COMMIT_ENV]
     try:
         return subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -237,13 +296,18 @@ class Study:
         self.tracking_uri, self.experiment = study_location(self.folder, config)
 
     def run(self, address: str | None = None) -> StudyResult:
+        """Run the study's pending trials; StudyBusyError at once if another driver runs it."""
+        # Before anything is written or started: bad images fail fast and leave no folder behind.
+        images = load_images(self.config)
+        with study_lock(self.folder):
+            return self._run(address, images)
+
+    def _run(self, address: str | None, images: dict[str, np.ndarray]) -> StudyResult:
         config = self.config
-        self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / CONFIG_FILE).write_text(dump_config(config))
-        images = load_images(config)  # before Ray starts: bad images fail fast
         with_lpips = config.lpips and lpips_available()
         state = read_state(self.folder)
-        with ray_session(address):
+        with ray_session(address, self.folder):
             node = ray.get_runtime_context().get_node_id()
             recorder = (
                 ray.remote(Recorder)
@@ -254,7 +318,12 @@ class Study:
                 )
                 .remote(self.tracking_uri, self.experiment, str(self.folder), tuple(config.plugins))
             )
-            tags = {"inr_study.study": config.name, "git_commit": git_commit()}
+            commit = git_commit()
+            tags = {
+                "inr_study.study": config.name,
+                "git_commit": commit,
+                "mlflow.source.git.commit": commit,
+            }
             parent_id = ray.get(
                 recorder.open_parent.remote(
                     state.get("parent_run_id"), config.name, _flat_params(config), tags
@@ -270,12 +339,13 @@ class Study:
             if interrupted:
                 log.info("closed %d trial runs left open by an interrupted driver", interrupted)
             context = TrialContext(
-                parent_id,
-                tags,
-                config.device,
-                with_lpips,
-                max(1, int(config.resources.cpus)),
-                tuple(config.plugins),
+                parent_id=parent_id,
+                tags=tags,
+                device=config.device,
+                with_lpips=with_lpips,
+                threads=max(1, int(config.resources.cpus)),
+                plugins=tuple(config.plugins),
+                inputs=self._image_inputs(images),
             )
             if config.search is None:
                 counts, recommendations = self._run_grid(images, recorder, context), []
@@ -285,11 +355,27 @@ class Study:
             ray.get(recorder.close_parent.remote(parent_id, status, counts))
         return StudyResult(self.folder, self.tracking_uri, self.experiment, counts, recommendations)
 
+    def _image_inputs(self, images: dict[str, np.ndarray]) -> dict[str, ImageInput]:
+        variant = image_options(self.config).label()
+        return {
+            name: ImageInput(
+                name=name,
+                variant=variant,
+                digest=hashlib.sha256(pixels.tobytes()).hexdigest()[:16],
+                source=self.config.images.dataset,
+            )
+            for name, pixels in images.items()
+        }
+
     def _tuner(
         self, trainable, name: str, progress: TuneProgress, space=None, **tune_config
     ) -> tune.Tuner:
         config = self.config
-        resources = {"cpu": config.resources.cpus, "gpu": config.resources.gpus}
+        resources = {
+            "cpu": config.resources.cpus,
+            "gpu": config.resources.gpus,
+            **config.resources.custom,
+        }
         return tune.Tuner(
             tune.with_resources(trainable, resources),
             param_space=space,

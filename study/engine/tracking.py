@@ -7,14 +7,16 @@ exactly-once.
 """
 
 import logging
+import math
 import sqlite3
 import tempfile
 import time
 import warnings
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.file_utils import local_file_uri_to_path
 
@@ -34,11 +36,31 @@ STUDY_TAG = "inr_study.study"
 PARENT_TAG = "mlflow.parentRunId"
 ERROR_TAG = "inr_study.error"
 MISSING_TAG = "inr_study.missing_metrics"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+SOURCE_TAGS = {"mlflow.source.type": "JOB"}
+VALIDATION_PREFIX = "validation."
+ERROR_NAME = "error.txt"
 PAGE = 1000
 
 
 # Parameters every trial may have, with their types; the rate setting is typed by its codec's axis.
 TYPED_PARAMS = {"alpha": float, "seed": int}
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """A trial's image as an MLflow dataset input: which image, prepared how, with which pixels."""
+
+    name: str  # e.g. "kodim01"
+    variant: str  # "" for full size, else the crop ("192px center crops")
+    digest: str  # of the prepared pixels
+    source: str  # the dataset: "kodak" or a folder
+
+    def dataset_input(self) -> DatasetInput:
+        name = f"{self.name} ({self.variant})" if self.variant else self.name
+        dataset = Dataset(name=name, digest=self.digest, source_type="local", source=self.source)
+        return DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])
 
 
 def _rate_value(codec: str | None, name: str, text: str):
@@ -112,6 +134,9 @@ class RunStore:
         else:
             location = artifact_root.resolve().as_uri() if artifact_root else None
             self.experiment_id = self.client.create_experiment(experiment, location)
+        # MLflow 3's UI opens an experiment without this tag as a GenAI project (traces).
+        if found is None or EXPERIMENT_KIND_TAG not in found.tags:
+            self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
 
     def artifact(self, record: dict, name: str, scratch: Path) -> Path:
         """A file of a trial run on this machine: where it lies in a local artifact store, else
@@ -181,37 +206,76 @@ class RunStore:
             self.client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
         return len(stale)
 
-    def record(self, outcome: TrialOutcome, parent_id: str, tags: dict) -> str:
-        """One FINISHED run with the trial's parameters, metrics and files; idempotent per key."""
-        key = outcome.spec.key
-        existing = self._trial_runs(
-            f"attributes.status = 'FINISHED' and tags.`{KEY_TAG}` = '{key}'"
-        )
-        if existing:
-            return existing[0].info.run_id
+    def start_trial(
+        self, spec: TrialSpec, parent_id: str, tags: dict, image: ImageInput | None = None
+    ) -> str | None:
+        """Open a RUNNING run for a trial that starts now, with its parameters and its image as
+        a dataset input; None when the trial already has a FINISHED run (exactly once)."""
+        if self._finished_run(spec.key) is not None:
+            return None
+        run_id = self._start(spec, {**tags, **self._trial_tags(spec, parent_id)})
+        self._log(run_id, spec.params(), {})
+        if image is not None:
+            self.client.log_inputs(run_id, [image.dataset_input()])
+        return run_id
+
+    def log_validation(self, run_id: str, record: dict) -> None:
+        """A fit's validation as step metrics (step = training iteration)."""
+        now, step = int(time.time() * 1000), int(record.get("iteration", 0))
+        metrics = [
+            Metric(f"{VALIDATION_PREFIX}{k}", float(v), now, step)
+            for k, v in record.items()
+            if k != "iteration" and isinstance(v, int | float) and math.isfinite(v)
+        ]
+        self.client.log_batch(run_id, metrics=metrics)
+
+    def finish_trial(self, run_id: str, outcome: TrialOutcome) -> str:
+        """Close a trial's run as FINISHED with its metrics, settings and files."""
         metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, int | float)}
         missing = sorted(k for k, v in outcome.metrics.items() if v is None)
-        run_tags = {**tags, **self._trial_tags(outcome.spec, parent_id)}
-        if missing:
-            run_tags[MISSING_TAG] = ",".join(missing)
-        run_id = self._start(outcome.spec, run_tags)
-        params = {**outcome.spec.params(), **outcome.settings}
+        params = {k: v for k, v in outcome.settings.items() if k not in outcome.spec.params()}
         self._log(run_id, params, metrics)
+        if missing:
+            self.client.set_tag(run_id, MISSING_TAG, ",".join(missing))
         for path in outcome.files.values():
             self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return run_id
 
-    def record_failure(self, spec: TrialSpec, parent_id: str, error: str, tags: dict) -> str:
-        run_tags = {**tags, **self._trial_tags(spec, parent_id), ERROR_TAG: error[-4000:]}
-        run_id = self._start(spec, run_tags)
-        self._log(run_id, spec.params(), {})
+    def fail_trial(self, run_id: str, error: str) -> None:
+        """Close a trial's run as FAILED with its traceback (tag and ``error.txt``)."""
+        self.client.set_tag(run_id, ERROR_TAG, error[-4000:])
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "error.txt"
+            path = Path(folder) / ERROR_NAME
             path.write_text(error)
             self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+
+    def record(
+        self, outcome: TrialOutcome, parent_id: str, tags: dict, image: ImageInput | None = None
+    ) -> str:
+        """A finished trial in one go (its run spans only the recording); idempotent per key."""
+        existing = self._finished_run(outcome.spec.key)
+        if existing is not None:
+            return existing
+        run_id = self.start_trial(outcome.spec, parent_id, tags, image)
+        return self.finish_trial(run_id, outcome)
+
+    def record_failure(self, spec: TrialSpec, parent_id: str, error: str, tags: dict) -> str:
+        """A FAILED run for a trial that could not report itself (its worker died)."""
+        run_id = self._start(spec, {**tags, **self._trial_tags(spec, parent_id)})
+        self._log(run_id, spec.params(), {})
+        self.fail_trial(run_id, error)
         return run_id
+
+    def _finished_run(self, key: str) -> str | None:
+        runs = self._trial_runs(f"attributes.status = 'FINISHED' and tags.`{KEY_TAG}` = '{key}'")
+        return runs[0].info.run_id if runs else None
+
+    def log_parent_artifacts(self, run_id: str, paths: list[Path], folder: str) -> None:
+        """Files of the whole study (config, reports, dashboard) on its parent run."""
+        for path in paths:
+            self.client.log_artifact(run_id, str(path), folder)
 
     @staticmethod
     def _trial_tags(spec: TrialSpec, parent_id: str) -> dict:
@@ -219,7 +283,7 @@ class RunStore:
 
     def _start(self, spec: TrialSpec, tags: dict) -> str:
         return self.client.create_run(
-            self.experiment_id, run_name=spec.label(), tags=tags
+            self.experiment_id, run_name=spec.label(), tags={**tags, **SOURCE_TAGS}
         ).info.run_id
 
     def _log(self, run_id: str, params: dict, metrics: dict) -> None:
@@ -228,7 +292,6 @@ class RunStore:
             run_id,
             metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
             params=[Param(k, str(v)) for k, v in params.items() if v is not None],
-            tags=[RunTag("mlflow.source.type", "JOB")],
         )
 
 

@@ -7,9 +7,11 @@ LPIPS is AlexNet v0.1 on [-1, 1] inputs; when its ImageNet backbone weights cann
 (offline machine, no cached copy) it is ``None`` (missing), with one warning per process.
 """
 
+import contextlib
 import logging
 import math
 import os
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -103,7 +105,9 @@ def _build_lpips_model():
     import lpips
 
     try:
-        with warnings.catch_warnings():
+        # torch.hub announces a weight download on stdout, which must stay JSON-only for the
+        # commands that print JSON: send it to stderr with the other diagnostics.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             # torchvision's deprecation notice for lpips's `pretrained=` call; not actionable here.
             warnings.simplefilter("ignore", UserWarning)
             model = lpips.LPIPS(net="alex", version="0.1", verbose=False)

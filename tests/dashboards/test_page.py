@@ -67,3 +67,30 @@ def test_the_script_names_no_codec_metric_or_loss():
     script = resources.files("dashboards").joinpath("static/dashboard.js").read_text()
     for name in ("psnr", "lpips", "ms_ssim", "coolchic", "nif", "jpeg", "mse", "ssim", "lmbda"):
         assert name not in script.lower(), name
+
+
+def test_the_live_server_answers_only_its_own_host_names():
+    import http.client
+    import threading
+
+    from dashboards.serve import make_server
+
+    rows = records()
+    data = StudyData("t", None, rows, [])
+    server = make_server("<html>page</html>", lambda: data, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_port
+
+    def status(host: str, path: str = "/") -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", path, headers={"Host": host})
+        return connection.getresponse().status
+
+    try:
+        assert status(f"127.0.0.1:{port}") == 200
+        assert status(f"localhost:{port}", "/data.json") == 200
+        assert status(f"attacker.example:{port}") == 403  # DNS rebinding
+        assert status(f"localhost:{port}", "/../study.yaml") == 404
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -5,6 +5,7 @@ installs (CI runs it as root through ``make test``); elsewhere the test skips, s
 session gets a private HOME from our sshd (SetEnv), so no real shell profile is touched.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -128,3 +129,100 @@ def test_ray_up_submit_down_runs_a_study_on_the_local_provider(tmp_path, ssh_hea
     experiment = client.get_experiment_by_name("tiny")
     runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'")
     assert len([r for r in runs if r.data.tags.get("inr_study.kind") == "trial"]) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def token_env(study_env, monkeypatch):
+    """Token authentication for a cluster of this test; the driver in this process uses it too."""
+    token = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex()}
+    for name, value in token.items():
+        monkeypatch.setenv(name, value)
+    yield {**study_env, **token}
+    _ray("stop", "--force", env={**study_env, **token})
+
+
+def test_trials_on_a_second_node_reach_the_recorder_on_the_head(
+    tmp_path, token_env, small_config, write_config
+):
+    port = _free_port()
+    node_ip = "--node-ip-address=127.0.0.1"
+    head = _ray("start", "--head", f"--port={port}", "--num-cpus=1", node_ip,
+                "--include-dashboard=false", env=token_env)  # fmt: skip
+    assert head.returncode == 0, head.stderr[-2000:]
+    second = _ray("start", f"--address=127.0.0.1:{port}", "--num-cpus=2", node_ip,
+                  '--resources={"second_node": 2}', env=token_env)  # fmt: skip
+    assert second.returncode == 0, second.stderr[-2000:]
+
+    config = small_config(name="two-nodes", resources={"cpus": 1, "custom": {"second_node": 1}})
+    from study.cli import main
+
+    assert main(["run", str(write_config(config)), "--address", f"127.0.0.1:{port}"]) == 0
+
+    import ray
+
+    ray.init(address=f"127.0.0.1:{port}")
+    try:
+        [second_node] = [n["NodeID"] for n in ray.nodes() if "second_node" in n["Resources"]]
+    finally:
+        ray.shutdown()
+    folder = tmp_path / "studies" / "two-nodes"
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("two-nodes")
+    runs = client.search_runs([experiment.experiment_id], "tags.`inr_study.kind` = 'trial'")
+    assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags["ray_node"] for r in runs} == {second_node}
+    for run in runs:  # the files crossed to the recorder's node
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert artifacts == {"bitstream.bin", "decoded.png", "trial.json"}
+
+
+def test_ray_job_submit_keeps_the_study_where_asked_with_the_code_version(tmp_path, token_env):
+    port, dashboard = _free_port(), _free_port()
+    head = _ray(
+        "start",
+        "--head",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--node-ip-address=127.0.0.1",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard}",
+        env=token_env,
+    )
+    assert head.returncode == 0, head.stderr[-2000:]
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "images": {"dataset": "kodak", "subset": ["kodim01"], "crop": 64},
+                "codecs": [{"name": "jpeg", "qualities": [30, 70]}],
+                "lpips": False,
+            }
+        )
+    )
+    storage = tmp_path / "durable"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    runtime_env = {"env_vars": {"INR_STUDY_GIT_COMMIT": commit, "INR_STUDY_STORAGE": str(storage)}}
+    submit = _ray(
+        "job", "submit", f"--address=http://127.0.0.1:{dashboard}", f"--working-dir={ROOT}",
+        f"--runtime-env-json={json.dumps(runtime_env)}", "--",
+        sys.executable,
+        "study/cluster/submit_study.py", "run", config,
+        env=token_env,
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
+    folder = storage / "tiny"
+    assert f"study folder: {folder}" in submit.stdout
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id])
+    assert {r.data.tags["mlflow.source.git.commit"] for r in runs} == {commit}
+    trials = [r for r in runs if r.data.tags.get("inr_study.kind") == "trial"]
+    assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}

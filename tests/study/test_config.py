@@ -95,22 +95,89 @@ def base(**changes) -> dict:
             },
             "needs images.crop >= 161",
         ),
+        # Empty lists would run nothing, or fail every trial.
+        ({"losses": []}, "losses: empty list: give at least one value, or leave the key out"),
+        ({"seeds": []}, "seeds: empty list"),
+        ({"seeds": [-1]}, "seeds.0: Input should be greater than or equal to 0"),
+        ({"codecs": [{"name": "coolchic-v1", "lmbdas": []}]}, "codecs.0: lmbdas: empty list"),
+        (
+            {"codecs": [{"name": "nif", "configs": ["0_31"], "losses": []}]},
+            "codecs.0.losses: empty list",
+        ),
+        (
+            {
+                "codecs": [{"name": "nif", "configs": []}],
+                "losses": ["lc_ssim(0.01)"],
+                "search": {"targets_bpp": [0.5]},
+            },
+            "codecs.0: configs: empty list: give at least one width",
+        ),
+        ({"images": {"subset": []}}, "images.subset: empty list"),
+        ({"images": {"subset": 0}}, "images.subset: expected a count >= 1 (the first N images)"),
+        ({"images": {"subset": ["kodim01", "kodim01"]}}, "images named more than once: kodim01"),
+        ({"images": {"subset": [1, 8]}}, "quote names that YAML would read as numbers"),
     ],
 )
 def test_invalid_configs_name_the_field(changes, expected):
     with pytest.raises(StudyConfigError, match="invalid study config") as caught:
         parse_config(base(**changes), "study.yaml")
     assert expected in str(caught.value)
-    assert str(caught.value).startswith("study.yaml:")
+    assert str(caught.value).startswith("study.yaml: invalid study config: ")
+    assert "\n" not in str(caught.value)  # one problem, one line
 
 
-def test_unreadable_files_are_reported(tmp_path):
-    with pytest.raises(StudyConfigError, match="cannot read"):
-        load_config(tmp_path / "missing.yaml")
-    broken = tmp_path / "broken.yaml"
-    broken.write_text("name: [unclosed\n")
-    with pytest.raises(StudyConfigError, match="not valid YAML"):
-        load_config(broken)
+def test_several_problems_are_listed_one_per_line():
+    with pytest.raises(StudyConfigError) as caught:
+        parse_config(base(losses=[], seeds=[]), "study.yaml")
+    assert str(caught.value).splitlines() == [
+        "study.yaml: invalid study config (2 problems)",
+        "  losses: empty list: give at least one value, or leave the key out for its default",
+        "  seeds: empty list: give at least one value, or leave the key out for its default",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such file"),
+        (b"name: t\xff\n", "not UTF-8 text (byte 0xff at offset 7); save it as UTF-8"),
+        (
+            b"\x7fELF\x02\x01\x01\x00\x00",
+            "has NUL bytes (a binary file or UTF-16?), not UTF-8 YAML",
+        ),
+        (
+            b"name: [unclosed\n",
+            "not valid YAML (expected ',' or ']', but got '<stream end>' at line 2, column 1)",
+        ),
+        (b"a: " + b"[" * 100_000 + b"]" * 100_000, "not valid YAML (nested too deeply)"),
+        (b"[1, 2]", "expected a YAML mapping at the top level"),
+    ],
+)
+def test_unreadable_files_are_reported(tmp_path, content, expected):
+    path = tmp_path / "study.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(StudyConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: {expected}"
+
+
+def test_directories_loops_and_endless_files_are_reported(tmp_path):
+    with pytest.raises(StudyConfigError, match=r": is a directory, not a study YAML file$"):
+        load_config(tmp_path)
+    (tmp_path / "loop.yaml").symlink_to("loop.yaml")
+    with pytest.raises(StudyConfigError, match=r"loop\.yaml: symlink loop$"):
+        load_config(tmp_path / "loop.yaml")
+    with pytest.raises(StudyConfigError, match=r"/dev/zero: larger than 4 MiB; a study config is"):
+        load_config(Path("/dev/zero"))
+
+
+def test_utf8_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_bytes(
+        "\ufeffname: t\nstorage: résultats\ncodecs: [{name: jpeg, qualities: [50]}]\n".encode()
+    )
+    assert load_config(path).storage == Path("résultats")
 
 
 def test_an_invalid_config_fails_before_ray_starts(tmp_path, capsys, study_env):
@@ -120,7 +187,10 @@ def test_an_invalid_config_fails_before_ray_starts(tmp_path, capsys, study_env):
 
     assert main(["run", str(path)]) == 2
     error = capsys.readouterr().err
-    assert "bad.yaml: invalid study config" in error and "codecs.0: lmbdas does not apply" in error
+    assert error == (
+        f"inr-study run: error: {path}: invalid study config: codecs.0: lmbdas does not apply to "
+        "nif (it takes configs)\n"
+    )
     assert not ray.is_initialized()
 
 

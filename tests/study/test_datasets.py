@@ -1,9 +1,24 @@
+import argparse
+import os
+
 import numpy as np
 import pytest
 
+from study.commands.cliargs import add_dataset_arguments, dataset_from_arguments
 from study.data import datasets
-from study.data.datasets import DatasetError, crop, image_folder, kodak, resolve_dataset, select
+from study.data.datasets import (
+    DatasetError,
+    ImageOptions,
+    ImageRecord,
+    crop,
+    image_folder,
+    kodak,
+    load_image,
+    resolve_dataset,
+    select,
+)
 from study.data.imageio import load_rgb
+from tests.study.test_imageio import unprivileged, write_png_claiming
 
 
 def test_kodak_mirror_is_copied_and_verified(kodak_records):
@@ -65,10 +80,73 @@ def test_folder_dataset_and_subsets(crop64, write_png, tmp_path):
     assert [r.name for r in records] == ["a", "b", "c"]
     assert [r.name for r in select(records, 2)] == ["a", "b"]
     assert [r.name for r in select(records, ["c", "a"])] == ["c", "a"]
-    with pytest.raises(DatasetError, match=r"unknown images z; this dataset has a, b, c"):
+    with pytest.raises(DatasetError, match=r"unknown images z; this dataset has a, b, c$"):
         select(records, ["z"])
-    with pytest.raises(DatasetError, match=r"unknown dataset 'nowhere'"):
+    with pytest.raises(
+        DatasetError,
+        match=r"unknown dataset 'nowhere': neither 'kodak' nor an existing folder of images$",
+    ):
         resolve_dataset("nowhere")
+
+
+@pytest.mark.parametrize(
+    ("subset", "expected"),
+    [
+        (4, r"image subset 4: this dataset has 3 images, so give 1 to 3 or their names$"),
+        (0, r"image subset 0: this dataset has 3 images"),
+        ([], r"empty image subset: name at least one image, or leave it out for all$"),
+        (["a", "b", "a"], r"images named more than once: a$"),
+    ],
+)
+def test_bad_subsets_are_errors(tmp_path, subset, expected):
+    records = [ImageRecord(name, tmp_path / f"{name}.png") for name in "abc"]
+    with pytest.raises(DatasetError, match=expected):
+        select(records, subset)
+
+
+def test_kodak_subset_fetches_only_those_and_refuses_unknown_names_first(kodak_records, tmp_path):
+    mirror = kodak_records[0].path.parent
+    records = resolve_dataset("kodak", mirror=mirror, cache_dir=tmp_path, subset=2)
+    assert [r.name for r in records] == ["kodim01", "kodim02"]
+    assert sorted(p.name for p in (tmp_path / "kodak").iterdir()) == ["kodim01.png", "kodim02.png"]
+    with pytest.raises(DatasetError, match=r"unknown images kodim99; this dataset has kodim01, "):
+        resolve_dataset(
+            "kodak", mirror=mirror, cache_dir=tmp_path / "other", subset=["kodim03", "kodim99"]
+        )
+    assert not list((tmp_path / "other").rglob("*.png"))  # refused before fetching anything
+
+
+def test_bad_dataset_folders_are_errors(tmp_path, crop64, write_png):
+    path = write_png(crop64)
+    with pytest.raises(DatasetError, match=r"image\.png: not a folder of images$"):
+        resolve_dataset(str(path))
+    (tmp_path / "loop").symlink_to("loop")
+    with pytest.raises(DatasetError, match=r"loop: symlink loop$"):
+        resolve_dataset(str(tmp_path / "loop"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    with unprivileged(), pytest.raises(DatasetError, match=r"locked: cannot read \(Permission"):
+        image_folder(locked)
+
+
+def test_crop_larger_than_the_image_names_both(crop64, write_png):
+    record = ImageRecord("strip", write_png(crop64[:40], "strip.png"))
+    assert load_image(record, ImageOptions(crop=40)).shape == (40, 40, 3)
+    with pytest.raises(DatasetError) as caught:
+        load_image(record, ImageOptions(crop=48))
+    assert str(caught.value) == f"{record.path}: image is 64x40, too small for the 48x48 crop"
+
+
+def test_bomb_in_the_kodak_mirror_is_a_checksum_mismatch(kodak_records, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for record in kodak_records:
+        os.symlink(record.path, mirror / record.path.name)
+    (mirror / "kodim05.png").unlink()
+    write_png_claiming(mirror / "kodim05.png", 60000, 60000)
+    with pytest.raises(DatasetError, match=r"kodim05\.png: checksum mismatch"):
+        kodak(cache_dir=tmp_path / "cache", mirror=mirror, progress=False, only=["kodim05"])
 
 
 def test_crop_anchors(kodim01):
@@ -78,3 +156,22 @@ def test_crop_anchors(kodim01):
     np.testing.assert_array_equal(crop(kodim01, 16, "center"), kodim01[248:264, 376:392])
     with pytest.raises(ValueError, match=r"crop 600x600 does not fit in a 512x768 image"):
         crop(kodim01, 600)
+
+
+def test_command_line_crop_and_image_subset_are_checked(kodak_records, tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="tool")
+    add_dataset_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--crop", "8"])
+    assert "argument --crop: expected a whole number >= 16, got '8'" in capsys.readouterr().err
+    kodak_options = [
+        "--kodak-mirror",
+        str(kodak_records[0].path.parent),
+        "--cache-dir",
+        str(tmp_path),
+    ]
+    args = parser.parse_args([*kodak_options, "--images", "kodim02, kodim01"])
+    assert [r.name for r in dataset_from_arguments(args)] == ["kodim02", "kodim01"]
+    assert sorted(p.name for p in (tmp_path / "kodak").iterdir()) == ["kodim01.png", "kodim02.png"]
+    with pytest.raises(DatasetError, match=r"empty image subset"):
+        dataset_from_arguments(parser.parse_args([*kodak_options, "--images", ","]))

@@ -1,5 +1,6 @@
 """The study engine end to end on local Ray with the SQLite MLflow store."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,9 +15,10 @@ from mlflow.tracking import MlflowClient
 from dashboards.cli import main as dashboard
 from study.cli import main
 from study.config import parse_config
+from study.engine import local_cluster
 from study.engine.runner import Study
 from study.engine.tracking import ERROR_TAG, KEY_TAG, KIND_TAG
-from study.layout import default_tracking_uri, read_state
+from study.layout import RAY_SESSION_FILE, default_tracking_uri, read_state
 
 pytestmark = pytest.mark.slow
 
@@ -70,13 +72,37 @@ def test_grid_study_records_every_trial_and_survives_a_diverging_one(
     assert all("mac_per_pixel" in r.data.metrics for r in coolchic)
 
     _, failed = trial_runs(folder, "FAILED")
-    assert len(failed) == 2
+    assert len(failed) == 4  # each attempt is a run: 2 trials × (1 + 1 retry)
+    assert len({run.data.tags[KEY_TAG] for run in failed}) == 2
     errors = [run.data.tags[ERROR_TAG] for run in failed]
     assert all("DivergedError" in error for error in errors), errors
 
     reports = folder / "reports"
     assert (reports / "per_image.csv").read_text().count("\n") == 9
     assert (reports / "coolchic-v1__mse.json").exists() and (reports / "jpeg.json").exists()
+
+    # A run a researcher can browse: live history, real span, dataset input, code version.
+    run = coolchic[0]
+    history = client.get_metric_history(run.info.run_id, "validation.loss")
+    assert len({m.step for m in history}) >= 2
+    span = (run.info.end_time - run.info.start_time) / 1000
+    assert run.data.metrics["trial_seconds"] <= span <= run.data.metrics["trial_seconds"] + 5
+    [dataset] = run.inputs.dataset_inputs
+    assert dataset.dataset.name == f"{run.data.params['image']} (64px center crops)"
+    assert run.data.tags["mlflow.source.git.commit"] == run.data.tags["git_commit"] != "unknown"
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    parent = run.data.tags["mlflow.parentRunId"]
+    assert {a.path for a in client.list_artifacts(parent)} >= {"study.yaml", "reports"}
+    assert "reports/bd_rate.md" in {a.path for a in client.list_artifacts(parent, "reports")}
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_resume_after_the_driver_is_killed_runs_each_trial_exactly_once(
@@ -101,13 +127,20 @@ def test_resume_after_the_driver_is_killed_runs_each_trial_exactly_once(
             time.sleep(0.5)
         else:
             pytest.fail("no trial finished in time")
+        session = json.loads((folder / RAY_SESSION_FILE).read_text())
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        os.kill(driver.pid, signal.SIGKILL)  # the driver alone: its Ray processes stay behind
         driver.wait()
     _, before = trial_runs(folder, "FINISHED")
     assert 1 <= len(before) < 8
 
-    assert main(["resume", str(folder)]) == 0
+    try:
+        assert main(["resume", str(folder)]) == 0
+        # The resumed run stopped what the killed driver's Ray had left running.
+        assert local_cluster.processes_using(session["temp_dir"]) == []
+    finally:
+        if _group_alive(driver.pid):  # never leave processes behind for the next tests
+            os.killpg(driver.pid, signal.SIGKILL)
     _, runs = trial_runs(folder)
     finished = Counter(r.data.tags[KEY_TAG] for r in runs if r.info.status == "FINISHED")
     assert len(finished) == 8 and set(finished.values()) == {1}

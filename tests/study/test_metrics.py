@@ -93,3 +93,26 @@ def test_dataset_value_is_mean_of_per_image_values():
     rows = [{"psnr": 30.0, "ms_ssim_db": 10.0}, {"psnr": 32.0, "ms_ssim_db": 20.0}]
     assert aggregate(rows, ["psnr", "ms_ssim_db"]) == {"psnr": 31.0, "ms_ssim_db": 15.0}
     assert mean_of_images([1.0, None]) is None
+
+
+def test_a_weight_download_notice_never_reaches_stdout(
+    crop64, write_png, fresh_metric_state, capsys, monkeypatch, tmp_path
+):
+    """``evaluate`` prints JSON on stdout: torch.hub's download notice goes to stderr."""
+    import json
+    import urllib.error
+
+    import torch.hub
+
+    from study.cli import main
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network in this test")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "urlopen", no_network)
+    image = str(write_png(crop64))
+    assert main(["evaluate", image, image]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["lpips"] is None
+    assert "Downloading" in captured.err
