@@ -24,7 +24,7 @@ from dashboards.data import StudyData
 from dashboards.page import render
 from losses import parse_loss_spec
 from study.data.imageio import load_rgb
-from study.results.report import bd_rate_rows, rd_points
+from study.results.report import bd_rate_rows
 
 LOSSES = ["l1", "mse", "logcosh", "lc_ssim(0.01)", "l1_ssim(0.2)"]
 CODECS = {
@@ -74,7 +74,7 @@ def main() -> None:
     pixels = load_rgb(kodak / "kodim23.png")
     crops = [Crop(f"crop {i}", encode_png(pixels[i * 10 : i * 10 + 160, :160])) for i in range(16)]
     # No MLflow store: the crops are made here, not read from run artifacts.
-    data = StudyData("icip24 (synthetic)", None, records, bd_rate_rows(rd_points(records)))
+    data = StudyData("icip24 (synthetic)", None, records, bd_rate_rows(records))
     with tempfile.TemporaryDirectory() as folder:
         page_path = Path(folder) / "dashboard.html"
         start = time.perf_counter()

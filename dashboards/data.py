@@ -9,14 +9,14 @@ from losses import available_families, get_family
 from study.engine.tracking import RunStore, study_location
 from study.errors import InputError
 from study.layout import ARTIFACTS_DIR, RECOMMENDATIONS_FILE, load_study_config, read_state
-from study.results.report import bd_metrics, bd_rate_rows, rd_points
+from study.results.report import bd_metrics, bd_rate_rows
 from study.results.table import get_metric, metric_table
 
 # Only these travel to the page with each run, beside its metrics: enough for curves, hover text
 # and links.
 RECORD_KEYS = (
     "run_id", "experiment_id", "trial_key", "codec", "loss", "loss_family", "alpha",
-    "rate_parameter", "rate", "preset", "image", "seed", "search",
+    "rate_parameter", "rate", "preset", "image", "seed", "search", "match",
 )  # fmt: skip
 
 
@@ -51,9 +51,15 @@ def vocabulary(records: list[dict]) -> dict:
     depend on which runs happen to be shown.
     """
     codecs = {r["codec"] for r in records}
+    # A search task matched rates (some fit of it was chosen for an image) or sampled a front.
+    tasks = sorted({r["search"] for r in records if r.get("search")})
+    matched = {r["search"] for r in records if r.get("match")}
     families = {r.get("loss_family") for r in records if r.get("loss_family")}
     known = [name for name in available_codecs() if name in codecs]
     return {
+        "search_tasks": [
+            {"name": task, "mode": "match" if task in matched else "pareto"} for task in tasks
+        ],
         "metrics": [
             {"key": m.key, "label": m.display, "higher_is_better": m.higher_is_better}
             for m in metric_table()
@@ -93,7 +99,7 @@ def from_store(store: RunStore, title: str) -> StudyData:
     records = store.records()
     if not records:
         raise DashboardError(f"{title}: no finished trials in {store.tracking_uri}")
-    return StudyData(title, store, [_slim(r) for r in records], bd_rate_rows(rd_points(records)))
+    return StudyData(title, store, [_slim(r) for r in records], bd_rate_rows(records))
 
 
 def from_experiment(tracking_uri: str, experiment: str) -> StudyData:

@@ -11,6 +11,7 @@ from plotly.offline import get_plotlyjs
 from dashboards.crops import Crop
 from dashboards.data import StudyData, plotted_metrics, vocabulary
 from study.results.rd import json_safe
+from study.results.statistics import PairedSummary
 from study.results.table import MEAN_OF_IMAGES, get_metric, metric_table
 
 
@@ -67,13 +68,18 @@ def _bd_table(rows: list[dict], metrics: list[dict]) -> str:
             "<p class=note>No BD-rate: it needs each codec's published loss and another loss.</p>"
         )
 
-    def cell(value) -> str:
-        return "n/a" if value is None else f"{value:+.2f} %"
+    def cell(row: dict, key: str) -> str:
+        curve = row[f"bd_rate_{key}"]
+        images = row[f"bd_rate_{key}_images"]
+        text = "n/a" if curve is None else f"{curve:+.2f} %"
+        if images is not None:
+            text += f"<br><small>{html.escape(PairedSummary(**images).describe())}</small>"
+        return f"<td>{text}</td>"
 
     body = "".join(
         f"<tr><td>{html.escape(r['codec'])}</td><td>{html.escape(r['loss'])}</td>"
         f"<td>{html.escape(r['anchor'])}</td>"
-        + "".join(f"<td>{cell(r['bd_rate_' + m['key']])}</td>" for m in metrics)
+        + "".join(cell(r, m["key"]) for m in metrics)
         + "</tr>"
         for r in rows
     )
@@ -81,8 +87,10 @@ def _bd_table(rows: list[dict], metrics: list[dict]) -> str:
     return (
         f"<table id=bd-rate><tr><th>codec</th><th>loss</th><th>anchor</th>{heads}</tr>{body}"
         "</table><p class=note>BD-rate against the loss the codec was published with (negative: "
-        "fewer bits for the same quality), PCHIP on the overlapping range of the dataset "
-        "curves.</p>"
+        "fewer bits for the same quality), PCHIP on the overlapping range: between the dataset "
+        "curves (first line) and image by image (second line: mean of the per-image BD-rates "
+        "[95 % bootstrap interval], two-sided Wilcoxon signed-rank p-value, number of images)."
+        "</p>"
     )
 
 
@@ -153,7 +161,8 @@ def render(
 <div id=rd-plot style="height: 620px"></div>
 <p id=selected-run>Selected run (click a point of one image's curve): <a id=run-link></a></p>
 <section><h2>BD-rate</h2>{_bd_table(data.bd_rates, live["bd_metrics"])}</section>
-<section><h2>α tuning</h2><div id=alpha-plot style="height: 450px"></div></section>
+<section><h2>α tuning at matched rate</h2><div id=alpha-plot style="height: 450px"></div></section>
+<section><h2>Search Pareto fronts</h2><div id=pareto-plot style="height: 450px"></div></section>
 <section><h2>Decoded crops</h2>{_crops(crops, crops_image, crops_bpp)}</section>
 <script id=study-data type=application/json>{data_json}</script>
 <script>{script}</script>

@@ -239,17 +239,38 @@ class Tracking(_Strict):
 
 
 class Search(_Strict):
-    """Optuna search of each codec's rate setting and the loss family's α per codec × loss family
-    × target bitrate."""
+    """Loss-weight tuning with Optuna, per codec × loss family.
 
-    targets_bpp: list[float] = Field(min_length=1)
+    ``match``: per target bitrate, each sampled α is compared at matched rate — on every image the
+    codec's rate setting is searched until the file lands within ``tolerance`` of the target (at
+    most ``fit_budget`` fits) — so α is judged on quality alone. ``pareto``: α and the rate
+    setting are sampled together and the (bpp, metric) Pareto front is kept.
+    """
+
+    mode: Literal["match", "pareto"] = "match"
+    # Targets of ``match``; ``pareto`` takes none.
+    targets_bpp: list[float] = []
     # A searchable metric of the table (study.results.table), or "auto".
     metric: str = "auto"
     tolerance: float = Field(default=0.05, gt=0, lt=1)
+    # Samples per codec × loss family (× target): α values (match), (α, rate) pairs (pareto).
     trials: int = Field(default=20, ge=1)
+    # Fits per image to match one target at one α.
+    fit_budget: int = Field(default=8, ge=1)
+    # Samples of one task in flight at once: more fill a cluster, fewer let Optuna learn more from
+    # each result.
+    concurrent_samples: int = Field(default=2, ge=1)
     # None: each loss family's declared α range.
     alpha: tuple[float, float] | None = None
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _targets_fit_the_mode(self) -> "Search":
+        if self.mode == "match" and not self.targets_bpp:
+            raise ValueError("targets_bpp: match mode needs at least one target bitrate")
+        if self.mode == "pareto" and self.targets_bpp:
+            raise ValueError("targets_bpp: pareto mode searches the whole rate range; drop them")
+        return self
 
     @field_validator("metric")
     @classmethod

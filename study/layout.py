@@ -13,7 +13,8 @@ from study.config import StudyConfig, StudyConfigError, load_config
 CONFIG_FILE = "study.yaml"  # the validated config the study ran with (resume reads it)
 STATE_FILE = "study.json"  # experiment, parent run id and, for a server, its tracking URI
 REPORTS_DIR = "reports"
-RECOMMENDATIONS_FILE = "recommendations.json"
+RECOMMENDATIONS_FILE = "recommendations.json"  # match-mode searches: α per task
+PARETO_FILE = "pareto.json"  # pareto-mode searches: each task's (bpp, metric) front
 MLFLOW_DB = "mlflow.db"  # the study's own MLflow store (SQLite), unless a server was given
 ARTIFACTS_DIR = "mlartifacts"  # the runs' files: bitstream, decoded image, summary
 OPTUNA_DB = "optuna.db"

@@ -58,7 +58,7 @@ function curvePoints(records, image, metric) {
   const groups = new Map();
   for (const r of records) {
     if (image !== DATASET && r.image !== image) continue;
-    const key = `${r.rate}|${r.seed}`;
+    const key = `${r.rate}`;  // seeds are averaged, like images
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(r);
   }
@@ -86,7 +86,7 @@ function hoverText(point) {
   if (point.rows.length === 1) {
     return [...head, `image ${r.image}`, `bpp ${r.bpp.toFixed(4)}`, ...values, `run ${r.run_id}`].join("<br>");
   }
-  return [...head, `mean of ${point.rows.length} images`, `bpp ${point.bpp.toFixed(4)}`, ...values].join("<br>");
+  return [...head, `mean of ${point.rows.length} runs (images × seeds)`, `bpp ${point.bpp.toFixed(4)}`, ...values].join("<br>");
 }
 
 function rdTraces() {
@@ -184,19 +184,20 @@ function drawAlpha() {
     return;
   }
   const metric = state.metric;
-  const bySearch = new Map();
-  for (const r of searchRecords) {
-    if (!bySearch.has(r.search)) bySearch.set(r.search, new Map());
-    const key = `${r.alpha}|${r.rate}`;
-    const samples = bySearch.get(r.search);
-    if (!samples.has(key)) samples.set(key, []);
-    samples.get(key).push(r);
-  }
+  // Match mode: each α at matched rate, from the fit chosen on each image.
+  const bySearch = groupSamples(searchRecords.filter((r) => r.match), (r) => `${r.alpha}`);
   const traces = [];
   for (const [task, samples] of [...bySearch.entries()].sort()) {
+    const images = Math.max(...[...samples.values()].map((rows) => rows.length));
     const points = [...samples.values()]
-      .filter((rows) => rows.every((r) => r[metric] !== null && r.alpha !== null))
-      .map((rows) => ({ alpha: rows[0].alpha, value: mean(rows.map((r) => r[metric])), bpp: mean(rows.map((r) => r.bpp)), r: rows[0] }))
+      .filter((rows) => rows.length === images && rows.every((r) => r[metric] !== null && r.alpha !== null))
+      .map((rows) => ({
+        alpha: rows[0].alpha,
+        value: mean(rows.map((r) => r[metric])),
+        bpp: mean(rows.map((r) => r.bpp)),
+        onTarget: rows.filter((r) => r.match === "reached").length,
+        images: rows.length,
+      }))
       .sort((a, b) => a.alpha - b.alpha);
     traces.push({
       type: "scatter",
@@ -204,7 +205,9 @@ function drawAlpha() {
       name: task,
       x: points.map((p) => p.alpha),
       y: points.map((p) => p.value),
-      text: points.map((p) => `${task}<br>α ${p.alpha}<br>${rateText(p.r)}<br>bpp ${p.bpp.toFixed(4)}`),
+      // Open markers: the rate could not be matched on every image.
+      marker: { symbol: points.map((p) => (p.onTarget === p.images ? "circle" : "circle-open")), size: 9 },
+      text: points.map((p) => `${task}<br>α ${p.alpha}<br>mean bpp ${p.bpp.toFixed(4)} (matched on ${p.onTarget}/${p.images} images)`),
       hovertemplate: "%{text}<br>" + metric + " %{y:.4f}<extra></extra>",
     });
     const chosen = DATA.recommendations.find((rec) => rec.task === task && rec.reached && rec.metric === metric);
@@ -229,6 +232,59 @@ function drawAlpha() {
       yaxis: { title: { text: METRICS[metric].label } },
       hovermode: "closest",
       showlegend: true,
+    },
+    { responsive: true, displaylogo: false }
+  );
+}
+
+// Search records by task, then by a sample key; each group holds one fit per image.
+function groupSamples(records, sampleKey) {
+  const byTask = new Map();
+  for (const r of records) {
+    if (!byTask.has(r.search)) byTask.set(r.search, new Map());
+    const samples = byTask.get(r.search);
+    const key = sampleKey(r);
+    if (!samples.has(key)) samples.set(key, []);
+    samples.get(key).push(r);
+  }
+  return byTask;
+}
+
+// Pareto mode: every sampled (α, rate setting) of a task, mean over images, and its front.
+function drawSearchPareto() {
+  const box = document.getElementById("pareto-plot");
+  const tasks = new Set(DATA.search_tasks.filter((t) => t.mode === "pareto").map((t) => t.name));
+  if (!tasks.size) {
+    box.style.height = "auto";
+    box.textContent = "This study has no Pareto-mode search.";
+    return;
+  }
+  const metric = state.metric;
+  const byTask = groupSamples(searchRecords.filter((r) => tasks.has(r.search)), (r) => `${r.alpha}|${r.rate}`);
+  const traces = [];
+  for (const [task, samples] of [...byTask.entries()].sort()) {
+    const points = [...samples.values()]
+      .filter((rows) => rows.every((r) => r[metric] !== null))
+      .map((rows) => ({ bpp: mean(rows.map((r) => r.bpp)), value: mean(rows.map((r) => r[metric])), rows: rows }));
+    traces.push({
+      type: "scatter",
+      mode: "markers",
+      name: `${task} samples`,
+      x: points.map((p) => p.bpp),
+      y: points.map((p) => p.value),
+      text: points.map((p) => `${task}<br>α ${p.rows[0].alpha}<br>${rateText(p.rows[0])}`),
+      hovertemplate: "%{text}<br>bpp %{x:.4f}<br>" + metric + " %{y:.4f}<extra></extra>",
+    });
+    if (points.length) traces.push({ ...paretoTrace(points, metric), name: `${task} front`, line: { width: 3 } });
+  }
+  Plotly.react(
+    "pareto-plot",
+    traces,
+    {
+      title: { text: `${METRICS[metric].label} vs rate: searched samples and their Pareto front per codec and loss family` },
+      xaxis: { title: { text: "bits per pixel (mean over images)" } },
+      yaxis: { title: { text: METRICS[metric].label } },
+      hovermode: "closest",
     },
     { responsive: true, displaylogo: false }
   );
@@ -275,6 +331,7 @@ async function refresh() {
   addControls();
   drawRd();
   drawAlpha();
+  drawSearchPareto();
   document.getElementById("run-count").textContent = DATA.records.length;
 }
 
@@ -285,6 +342,7 @@ function setUp() {
     state.metric = metricSelect.value;
     drawRd();
     drawAlpha();
+    drawSearchPareto();
   });
   const imageSelect = document.getElementById("image");
   imageSelect.add(new Option("dataset mean", DATASET));
@@ -295,6 +353,7 @@ function setUp() {
   addControls();
   drawRd();
   drawAlpha();
+  drawSearchPareto();
   if (DATA.live_seconds) setInterval(refresh, DATA.live_seconds * 1000);
   const plot = document.getElementById("rd-plot");
   plot.on("plotly_click", (event) => {

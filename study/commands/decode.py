@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from inr_models import create_codec
+    from inr_models import CodecError, create_codec
     from inr_models.container import codec_of
     from study.data.imageio import save_png
 
@@ -27,8 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     data = args.bitstream.read_bytes()
     start = time.perf_counter()
-    name = codec_of(data)
-    image = create_codec(name).decode(data)
+    try:
+        name = codec_of(data)
+        image = create_codec(name).decode(data)
+    except CodecError as error:
+        raise CodecError(f"{args.bitstream}: {error}") from None
     seconds = time.perf_counter() - start
     save_png(args.output, image)
     height, width = image.shape[:2]

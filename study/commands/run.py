@@ -11,6 +11,11 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--address", help="Ray cluster to join ('auto' on a cluster node); default: local Ray"
     )
+    parser.add_argument(
+        "--local-cpus",
+        type=int,
+        help="CPUs the local Ray may use (default: all); ignored with --address",
+    )
     parser.add_argument("--no-report", action="store_true", help="skip the reports at the end")
 
 
@@ -80,4 +85,4 @@ def main(argv: list[str] | None = None) -> int:
 
     study = Study(config)
     print(f"study folder: {study.folder}", flush=True)
-    return finish(study, study.run(args.address), args)
+    return finish(study, study.run(args.address, args.local_cpus), args)

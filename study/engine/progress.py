@@ -64,14 +64,17 @@ class StudyProgress:
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.running -= 1
-        value = (trial.last_result or {}).get(self.metric)
-        if value is not None and (
-            self.best is None or self.oriented(value) > self.oriented(self.best[0])
-        ):
-            self.best = (value, self.describe(trial.config))
+        self._consider(trial.last_result or {}, trial.config)
         self.done += 1
         self.bar.update(1)
         self._refresh()
+
+    def _consider(self, result: dict, config: dict) -> None:
+        value = result.get(self.metric)
+        if value is not None and (
+            self.best is None or self.oriented(value) > self.oriented(self.best[0])
+        ):
+            self.best = (value, self.describe(config))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.running -= 1
@@ -90,3 +93,27 @@ class StudyProgress:
     @property
     def counts(self) -> dict[str, int]:
         return {"finished": self.done - self.failed, "failed": self.failed}
+
+
+class SearchProgress(StudyProgress):
+    """The search's bar: samples done, how many landed on target on every image, and the best
+    sample among those (never an off-target one); each task's unreachable target said once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.on_target, self.told_unreachable = 0, set()
+
+    def _refresh(self) -> None:
+        best = "—" if self.best is None else f"{self.best[0]:.4g} ({self.best[1]})"
+        self.bar.set_postfix_str(
+            f"running {self.running}, failed {self.failed}, on target {self.on_target}/"
+            f"{self.done - self.failed}, best on target {self.metric} {best}"
+        )
+
+    def _consider(self, result: dict, config: dict) -> None:
+        if result.get("unreachable") and config["task"] not in self.told_unreachable:
+            self.told_unreachable.add(config["task"])
+            self.bar.write(f"{config['task']}: target unreachable ({result['unreachable']})")
+        if result.get("on_target", True):  # pareto samples have no target
+            self.on_target += "on_target" in result
+            super()._consider(result, config)

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import traceback
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,23 +22,30 @@ import numpy as np
 import ray
 import torch
 from ray import tune
-from ray.tune.search.optuna import OptunaSearch
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from ray.tune.search import Searcher
+from ray.util.scheduling_strategies import (
+    NodeAffinitySchedulingStrategy,
+    PlacementGroupSchedulingStrategy,
+)
 
 from study.config import StudyConfig, dump_config, import_plugins
 from study.engine import local_cluster
 from study.engine.lock import study_lock
 from study.engine.plan import grid_trials, image_options, load_images
-from study.engine.progress import StudyProgress
+from study.engine.progress import SearchProgress, StudyProgress
 from study.engine.search import (
     Recommendation,
     SearchTask,
     finished_samples,
     optuna_storage,
+    optuna_study,
+    pareto_front,
     recommend,
     resolve_metric,
-    score,
+    run_image,
+    sample_result,
     search_tasks,
+    tell,
 )
 from study.engine.tracking import ImageInput, RunStore, study_location
 from study.engine.trial import TrialOutcome, TrialSpec, run_trial
@@ -45,6 +53,7 @@ from study.errors import InputError
 from study.layout import (
     ARTIFACTS_DIR,
     CONFIG_FILE,
+    PARETO_FILE,
     RAY_DIR,
     RECOMMENDATIONS_FILE,
     read_state,
@@ -65,7 +74,7 @@ QUIETED_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.tune")
 
 
 @contextmanager
-def ray_session(address: str | None, folder: Path) -> Iterator[None]:
+def ray_session(address: str | None, folder: Path, local_cpus: int | None = None) -> Iterator[None]:
     """A local Ray instance of this study's own (token-authenticated, see
     ``study.engine.local_cluster``) or a running cluster (token authentication unless the user set
     ``RAY_AUTH_MODE`` otherwise)."""
@@ -76,6 +85,7 @@ def ray_session(address: str | None, folder: Path) -> Iterator[None]:
         try:
             ray.init(
                 address="local",
+                num_cpus=local_cpus,
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
                 _temp_dir=str(session.temp_dir),
@@ -118,6 +128,10 @@ class RayStartError(InputError):
 
 class TuneProgress(StudyProgress, tune.Callback):
     """The study's progress bar, as Ray Tune calls it."""
+
+
+class TuneSearchProgress(SearchProgress, tune.Callback):
+    """The search's progress bar, as Ray Tune calls it."""
 
 
 class Recorder(RunStore):
@@ -227,35 +241,90 @@ def grid_trial(config: dict, *, images: dict, recorder, context: TrialContext) -
     tune.report(_numbers(_execute(spec, images[spec.image], context, recorder) or {}))
 
 
-def search_trial(
+def _fit(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) -> dict:
+    """A fit's metrics: from MLflow when an earlier run finished it (samples repeat, drivers get
+    killed), else fitted now."""
+    done = ray.get(recorder.finished_metrics.remote(spec.key))
+    if done is None:
+        done = _execute(spec, image, context, recorder) or ray.get(
+            recorder.finished_metrics.remote(spec.key)
+        )
+    return done
+
+
+def _image_job(task: SearchTask, sample: dict, name: str, image, context, recorder, **settings):
+    """One sample on one image, as its own Ray task (its own resources, beside the others)."""
+    outcome = run_image(
+        task, sample, name, lambda spec: _fit(spec, image, context, recorder), **settings
+    )
+    if task.target_bpp is not None:
+        ray.get(recorder.mark_match.remote(outcome.key, outcome.reached, outcome.reason))
+    return outcome
+
+
+def search_sample(
     config: dict,
     *,
     images: dict,
     recorder,
     context: TrialContext,
-    task: SearchTask,
+    tasks: dict[str, SearchTask],
+    search,
     metric: str,
-    tolerance: float,
     variant: str,
-    seed: int,
+    fit_resources: dict,
 ) -> None:
-    results = []
-    for name, image in images.items():
-        spec = task.trial_spec(config, name, variant, seed)
-        # Samples are drawn anew on each run: one may repeat, or be finished by an earlier run.
-        done = ray.get(recorder.finished_metrics.remote(spec.key))
-        if done is None:
-            done = _execute(spec, image, context, recorder) or ray.get(
-                recorder.finished_metrics.remote(spec.key)
-            )
-        results.append(done)
-    values = [r.get(metric) for r in results]
-    if any(v is None for v in values):
-        raise ValueError(f"metric {metric} is missing for some images; pick another metric")
-    bpp, value = float(np.mean([r["bpp"] for r in results])), float(np.mean(values))
-    tune.report(
-        {"bpp": bpp, metric: value, "score": score(metric, value, bpp, task.target_bpp, tolerance)}
-    )
+    """A Tune trial for one sample of one task: its images run side by side as Ray tasks."""
+    task = tasks[config["task"]]
+    job = ray.remote(_image_job).options(**fit_resources)
+    settings = {"search": search, "metric": metric, "variant": variant}
+    futures = [
+        job.remote(task, config["sample"], name, image, context, recorder, **settings)
+        for name, image in images.items()
+    ]
+    tune.report(sample_result(task, ray.get(futures), metric, search.tolerance))
+
+
+class MultiTaskSearcher(Searcher):
+    """Feeds one Tune run with the samples of every search task, each from its own Optuna study,
+    so all tasks share the cluster; at most ``concurrent`` samples of a task are in flight, so
+    Optuna learns from earlier samples before it proposes many more."""
+
+    def __init__(self, tasks, studies: dict, spaces: dict, remaining: dict, concurrent: int):
+        super().__init__()
+        self.tasks, self.studies, self.spaces = tasks, studies, spaces
+        self.remaining, self.concurrent = dict(remaining), concurrent
+        self.pending: dict[str, tuple] = {}  # Tune trial id -> (task name, Optuna trial)
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True  # objectives are the tasks' own, told to Optuna directly
+
+    def suggest(self, trial_id: str):
+        in_flight = Counter(name for name, _ in self.pending.values())
+        open_tasks = [
+            t
+            for t in self.tasks
+            if self.remaining[t.name] > 0 and in_flight[t.name] < self.concurrent
+        ]
+        if not open_tasks:
+            return Searcher.FINISHED if not any(self.remaining.values()) else None
+        task = min(open_tasks, key=lambda t: (in_flight[t.name], -self.remaining[t.name]))
+        trial = self.studies[task.name].ask(self.spaces[task.name])
+        self.remaining[task.name] -= 1
+        self.pending[trial_id] = (task.name, trial)
+        return {"task": task.name, "sample": dict(trial.params)}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        name, trial = self.pending.pop(trial_id)
+        objective = None if error or not result else result.get("objective")
+        tell(self.studies[name], trial, objective)
+
+    def save(self, checkpoint_path: str) -> None:
+        # Everything worth keeping is in the tasks' Optuna studies (optuna.db) and MLflow.
+        Path(checkpoint_path).write_text(json.dumps(self.remaining))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.remaining = json.loads(Path(checkpoint_path).read_text())
 
 
 GIT_COMMIT_ENV = "INR_STUDY_GIT_COMMIT"
@@ -295,19 +364,23 @@ class Study:
         self.folder = Path(folder or config.folder).resolve()
         self.tracking_uri, self.experiment = study_location(self.folder, config)
 
-    def run(self, address: str | None = None) -> StudyResult:
-        """Run the study's pending trials; StudyBusyError at once if another driver runs it."""
+    def run(self, address: str | None = None, local_cpus: int | None = None) -> StudyResult:
+        """Run the study's pending trials (on the cluster at ``address``, else on a local Ray
+        using ``local_cpus`` CPUs, default all); StudyBusyError at once if another driver runs
+        it."""
         # Before anything is written or started: bad images fail fast and leave no folder behind.
         images = load_images(self.config)
         with study_lock(self.folder):
-            return self._run(address, images)
+            return self._run(address, local_cpus, images)
 
-    def _run(self, address: str | None, images: dict[str, np.ndarray]) -> StudyResult:
+    def _run(
+        self, address: str | None, local_cpus: int | None, images: dict[str, np.ndarray]
+    ) -> StudyResult:
         config = self.config
         (self.folder / CONFIG_FILE).write_text(dump_config(config))
         with_lpips = config.lpips and lpips_available()
         state = read_state(self.folder)
-        with ray_session(address, self.folder):
+        with ray_session(address, self.folder, local_cpus):
             node = ray.get_runtime_context().get_node_id()
             recorder = (
                 ray.remote(Recorder)
@@ -368,10 +441,16 @@ class Study:
         }
 
     def _tuner(
-        self, trainable, name: str, progress: TuneProgress, space=None, **tune_config
+        self,
+        trainable,
+        name: str,
+        progress: TuneProgress,
+        space=None,
+        trial_resources: dict | None = None,
+        **tune_config,
     ) -> tune.Tuner:
         config = self.config
-        resources = {
+        resources = trial_resources or {
             "cpu": config.resources.cpus,
             "gpu": config.resources.gpus,
             **config.resources.custom,
@@ -435,46 +514,71 @@ class Study:
         config, search = self.config, self.config.search
         metric = resolve_metric(search, config.images.crop, with_lpips)
         storage = optuna_storage(self.folder)
-        variant = image_options(config).label()
-        counts, recommendations = {"finished": 0, "failed": 0}, []
-        for task in search_tasks(config):
-            study_name = f"{config.name}/{task.name}"
-            remaining = search.trials - finished_samples(storage, study_name)
-            if remaining > 0:
-                searcher = OptunaSearch(
-                    space=task.space(search),
-                    metric="score",
-                    mode="max",
-                    study_name=study_name,
-                    storage=storage,
-                    seed=search.seed + search.trials - remaining,
-                )
-                progress = TuneProgress(
-                    remaining, metric, task.name, lambda c: _describe_sample(c), None
-                )
-                trainable = tune.with_parameters(
-                    search_trial,
-                    images=images,
-                    recorder=recorder,
-                    context=context,
-                    task=task,
-                    metric=metric,
-                    tolerance=search.tolerance,
-                    variant=variant,
-                    seed=search.seed,
-                )
-                self._tuner(
-                    trainable, "search", progress, search_alg=searcher, num_samples=remaining
-                ).fit()
-                for key, value in progress.counts.items():
-                    counts[key] += value
+        tasks = search_tasks(config)
+        studies = {t.name: optuna_study(storage, t, metric, search.seed) for t in tasks}
+        remaining = {
+            t.name: max(0, t.budget(search) - finished_samples(studies[t.name])) for t in tasks
+        }
+        total = sum(remaining.values())
+        print(
+            f"{config.name}: {len(tasks)} search tasks ({search.mode}), {total} samples to run "
+            f"on {len(images)} images each",
+            flush=True,
+        )
+        counts = {"finished": 0, "failed": 0}
+        if total:
+            progress = TuneSearchProgress(total, metric, config.name, _describe_sample, None)
+            fit_resources = {
+                "num_cpus": config.resources.cpus,
+                "num_gpus": config.resources.gpus,
+                "resources": dict(config.resources.custom),
+                # Out of the trial's own (tiny) reservation: each fit reserves its own resources.
+                "scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=None),
+            }
+            trainable = tune.with_parameters(
+                search_sample,
+                images=images,
+                recorder=recorder,
+                context=context,
+                tasks={t.name: t for t in tasks},
+                search=search,
+                metric=metric,
+                variant=image_options(config).label(),
+                fit_resources=fit_resources,
+            )
+            searcher = MultiTaskSearcher(
+                tasks,
+                studies,
+                {t.name: t.space(search) for t in tasks},
+                remaining,
+                search.concurrent_samples,
+            )
+            self._tuner(
+                trainable,
+                "search",
+                progress,
+                search_alg=searcher,
+                num_samples=total,
+                # The trial only waits for its images' fits, which reserve the resources (Ray
+                # refuses an empty reservation).
+                trial_resources={"cpu": 0.001},
+            ).fit()
+            counts = progress.counts
+        recommendations, fronts = [], []
+        for task in tasks:
             records = ray.get(recorder.records.remote({"search": task.name}))
+            if task.target_bpp is None:
+                fronts += pareto_front(task, records, metric)
+                continue
             recommendation = recommend(task, records, metric, search.tolerance)
             if recommendation is not None:
                 recommendations.append(recommendation)
                 print(recommendation.describe(), flush=True)
-        path = self.folder / RECOMMENDATIONS_FILE
-        path.write_text(json.dumps([asdict(r) for r in recommendations], indent=2) + "\n")
+        (self.folder / RECOMMENDATIONS_FILE).write_text(
+            json.dumps([asdict(r) for r in recommendations], indent=2) + "\n"
+        )
+        if fronts:
+            (self.folder / PARETO_FILE).write_text(json.dumps(fronts, indent=2) + "\n")
         return counts, recommendations
 
 
@@ -482,10 +586,11 @@ def _trial_name(trial) -> str:
     return TrialSpec(**trial.config["spec"]).label().replace(" ", "_")
 
 
-def _describe_sample(sample: dict) -> str:
-    return " ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sample.items()
+def _describe_sample(config: dict) -> str:
+    sample = " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in config["sample"].items()
     )
+    return f"{config['task']} {sample}".strip()
 
 
 def _flat_params(config: StudyConfig) -> dict:

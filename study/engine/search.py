@@ -1,16 +1,19 @@
-"""Optuna search of each codec's rate setting and the loss family's α to hit target bitrates.
+"""Loss-weight tuning with Optuna: search tasks, their spaces, samples' scores, recommendations and
+Pareto fronts. (The scheduling is in ``study.engine.runner``; this module has no Ray.)
 
-One search task per codec × loss family × target bpp. A sample (α, rate setting) is evaluated on
-every study image; its score is the chosen quality metric (oriented so higher is better) minus a
-penalty growing with the relative rate error beyond the tolerance (the metric table's
-``search_penalty``), so the search first gets onto the target and then improves quality there.
-Optuna's study lives in an RDB file (``optuna.db`` in the study folder), so a search can be
-inspected (``optuna-dashboard``) and continued; recommendations are computed from the MLflow runs,
-which hold every finished sample, earlier sessions' included.
+One task per codec × loss family × target bitrate (``match`` mode) or per codec × loss family
+(``pareto`` mode), each an Optuna study in ``optuna.db`` of the study folder, so a search can be
+inspected (``optuna-dashboard``) and continued. In ``match`` mode a sample is an α; on every image
+the codec's rate setting is matched to the target (``study.engine.matching``), and the sample's
+score is the chosen metric at matched rate, minus the metric table's ``search_penalty`` for any
+image left off target. In ``pareto`` mode a sample is (α, rate setting) and Optuna keeps the
+(bpp, metric) trade-off. Recommendations and fronts are computed from the MLflow runs, which hold
+every fit, earlier sessions' included.
 """
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +23,10 @@ from optuna.trial import TrialState
 
 from losses import get_family, parse_loss_spec
 from study.config import CodecEntry, Search, StudyConfig
+from study.engine.matching import SIGNIFICANT_DIGITS, RateMatcher
 from study.engine.trial import TrialSpec
 from study.layout import OPTUNA_DB, sqlite_uri
 from study.results.table import automatic_search_metric, get_metric
-
-# Samples of a numeric rate setting and α are rounded to this many significant digits: short loss
-# names and stable trial keys.
-SIGNIFICANT_DIGITS = 4
 
 
 def resolve_metric(search: Search, crop: int | None, lpips_ok: bool) -> str:
@@ -38,6 +38,7 @@ def resolve_metric(search: Search, crop: int | None, lpips_ok: bool) -> str:
 
 
 def score(metric: str, value: float, bpp: float, target: float, tolerance: float) -> float:
+    """``value`` oriented so higher is better, minus the penalty for a rate off the target."""
     row = get_metric(metric)
     excess = max(0.0, abs(math.log(bpp / target)) - math.log1p(tolerance))
     return row.oriented(value) - row.search_penalty * excess
@@ -51,42 +52,53 @@ def _rounded(value: float) -> float:
 class SearchTask:
     codec: CodecEntry
     family: str
-    target_bpp: float
+    target_bpp: float | None  # None in pareto mode
 
     @property
     def name(self) -> str:
-        return f"{self.codec.name}/{self.family}/{self.target_bpp:g}bpp"
+        target = "pareto" if self.target_bpp is None else f"{self.target_bpp:g}bpp"
+        return f"{self.codec.name}/{self.family}/{target}"
 
     @property
     def has_alpha(self) -> bool:
         return get_family(self.family).takes_alpha
 
+    @property
+    def rate_axis(self):
+        return self.codec.codec_class.rate_axis
+
+    def budget(self, search: Search) -> int:
+        """Samples this task takes: a family without α has nothing to search at a target."""
+        return search.trials if self.has_alpha or self.target_bpp is None else 1
+
     def space(self, search: Search) -> dict:
-        axis = self.codec.codec_class.rate_axis
-        if axis.choices is not None:
-            rate = CategoricalDistribution(self.codec.rates or list(axis.choices))
-        else:
-            low, high = self.codec.search_range or axis.search_range
-            kind = IntDistribution if axis.kind is int else FloatDistribution
-            rate = kind(axis.kind(low), axis.kind(high), log=axis.log)
-        space = {"rate": rate}
+        """Optuna's distributions: α (match), α and the rate setting (pareto)."""
+        space = {}
+        if self.target_bpp is None:
+            axis = self.rate_axis
+            if axis.choices is not None:
+                space["rate"] = CategoricalDistribution(self.codec.rates or list(axis.choices))
+            else:
+                low, high = self.codec.search_range or axis.search_range
+                kind = IntDistribution if axis.kind is int else FloatDistribution
+                space["rate"] = kind(axis.kind(low), axis.kind(high), log=axis.log)
         if self.has_alpha:
-            space["alpha"] = FloatDistribution(
-                *(search.alpha or get_family(self.family).alpha_range)
-            )
+            alpha_range = search.alpha or get_family(self.family).alpha_range
+            space["alpha"] = FloatDistribution(*alpha_range)
         return space
 
-    def trial_spec(self, sample: dict, image: str, variant: str, seed: int) -> TrialSpec:
-        loss = self.family
-        if self.has_alpha:
-            loss = f"{self.family}({_rounded(sample['alpha']):g})"
-        rate = sample["rate"]
+    def loss(self, alpha: float | None) -> str:
+        return f"{self.family}({_rounded(alpha):g})" if self.has_alpha else self.family
+
+    def trial_spec(
+        self, alpha: float | None, rate, image: str, variant: str, seed: int
+    ) -> TrialSpec:
         return TrialSpec(
             codec=self.codec.name,
             image=image,
             rate=_rounded(rate) if isinstance(rate, float) else rate,
             preset=self.codec.preset,
-            loss=loss,
+            loss=self.loss(alpha),
             convention=self.codec.convention,
             seed=seed,
             image_variant=variant,
@@ -95,31 +107,52 @@ class SearchTask:
 
 
 def search_tasks(config: StudyConfig) -> list[SearchTask]:
-    families = [parse_loss_spec(spec).family for spec in config.losses]
-    return [
-        SearchTask(entry, family, target)
-        for entry in config.codecs
-        for family in dict.fromkeys(families)
-        for target in config.search.targets_bpp
-    ]
+    targets = config.search.targets_bpp or [None]
+    tasks = []
+    for entry in config.codecs:
+        families = [parse_loss_spec(spec).family for spec in config.losses_for(entry)]
+        for family in dict.fromkeys(families):
+            tasks += [SearchTask(entry, family, target) for target in targets]
+    return tasks
 
 
 def optuna_storage(folder: Path) -> optuna.storages.RDBStorage:
     return optuna.storages.RDBStorage(sqlite_uri(folder / OPTUNA_DB))
 
 
-def finished_samples(storage: optuna.storages.RDBStorage, study_name: str) -> int:
+def optuna_study(storage, task: SearchTask, metric: str, seed: int) -> optuna.Study:
+    """The task's Optuna study, continued if it exists: one objective (the score at matched
+    rate) or two (bpp down, metric up or down as the table says)."""
+    if task.target_bpp is None:
+        quality = "maximize" if get_metric(metric).higher_is_better else "minimize"
+        directions = ["minimize", quality]
+    else:
+        directions = ["maximize"]
+    return optuna.create_study(
+        study_name=task.name,
+        storage=storage,
+        directions=directions,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        load_if_exists=True,
+    )
+
+
+def finished_samples(study: optuna.Study) -> int:
     """Completed samples of a task; samples left running by a killed driver are marked failed."""
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        return 0
     complete = 0
     for trial in study.get_trials(deepcopy=False):
         if trial.state == TrialState.RUNNING:
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         complete += trial.state == TrialState.COMPLETE
     return complete
+
+
+def tell(study: optuna.Study, trial, objective) -> None:
+    """A sample's outcome to its task's study; None: the sample failed."""
+    if objective is None:
+        study.tell(trial, state=TrialState.FAIL)
+    else:
+        study.tell(trial, objective)
 
 
 @dataclass
@@ -129,69 +162,174 @@ class Recommendation:
     target_bpp: float
     reached: bool
     alpha: float | None
-    rate_parameter: str
-    rate: float | int | str
-    bpp: float
+    bpp: float  # mean over images, at matched rate
     value: float
-    samples: int
+    samples: int  # α values measured on every image
+    on_target: int  # of those, α values matched on every image
 
     def describe(self) -> str:
-        setting = (
-            f"{self.rate_parameter}={self.rate:g}"
-            if isinstance(self.rate, float)
-            else (f"{self.rate_parameter}={self.rate}")
-        )
-        setting += "" if self.alpha is None else f" α={self.alpha:g}"
+        alpha = "" if self.alpha is None else f"α={self.alpha:g} "
         if self.reached:
             return (
-                f"{self.task}: {setting} → {self.bpp:.4f} bpp, {self.metric} {self.value:.4f} "
-                f"(best of {self.samples} samples)"
+                f"{self.task}: {alpha}wins at matched rate: {self.metric} {self.value:.4f} at "
+                f"{self.bpp:.4f} bpp (best of {self.on_target} α on target, "
+                f"{self.samples} measured)"
             )
         return (
-            f"{self.task}: target not reached within tolerance in {self.samples} samples; "
-            f"closest {setting} → {self.bpp:.4f} bpp, {self.metric} {self.value:.4f}"
+            f"{self.task}: target not reached within tolerance on every image in "
+            f"{self.samples} samples; closest {alpha}→ {self.bpp:.4f} bpp, "
+            f"{self.metric} {self.value:.4f}"
         )
 
 
 def recommend(task: SearchTask, runs: list[dict], metric: str, tolerance: float):
-    """Best sample within ±tolerance of the target, else the sample closest to it; ``runs`` are
-    finished trial records (params and metrics) of this task, one per image per sample."""
-    by_sample = defaultdict(list)
+    """The α whose matched fits score best, among those on target on every image; else the α
+    closest to the target. ``runs`` are finished fits of this task (records with their match
+    tags); only each (α, image)'s matched fit counts."""
+    by_alpha = defaultdict(dict)
     for run in runs:
-        by_sample[run.get("alpha"), run["rate"]].append(run)
-    if not by_sample:
+        if run.get("match"):
+            by_alpha[run.get("alpha")][run["image"]] = run
+    if not by_alpha:
         return None
-    image_count = max(len(v) for v in by_sample.values())
+    image_count = max(len(v) for v in by_alpha.values())
     candidates = []
-    for (alpha, rate), records in by_sample.items():
-        values = [r.get(metric) for r in records]
-        if len(records) < image_count or any(v is None for v in values):
-            continue  # a sample not measured on every image is not comparable
-        bpp = sum(r["bpp"] for r in records) / len(records)
-        value = sum(values) / len(values)
-        candidates.append((alpha, rate, bpp, value))
+    for alpha, fits in by_alpha.items():
+        values = [fit.get(metric) for fit in fits.values()]
+        if len(fits) < image_count or any(v is None for v in values):
+            continue  # an α not measured on every image is not comparable
+        reached = all(fit["match"] == "reached" for fit in fits.values())
+        bpp = sum(fit["bpp"] for fit in fits.values()) / len(fits)
+        error = max(abs(fit["bpp"] / task.target_bpp - 1) for fit in fits.values())
+        candidates.append((alpha, reached, bpp, sum(values) / len(values), error))
     if not candidates:
         return None
-
-    def relative_error(candidate) -> float:
-        return abs(candidate[2] / task.target_bpp - 1)
-
-    on_target = [c for c in candidates if relative_error(c) <= tolerance]
+    row = get_metric(metric)
+    on_target = [c for c in candidates if c[1]]
     if on_target:
-        row = get_metric(metric)
-        best, reached = max(on_target, key=lambda c: row.oriented(c[3])), True
+        best = max(on_target, key=lambda c: row.oriented(c[3]))
     else:
-        best, reached = min(candidates, key=relative_error), False
-    alpha, rate, bpp, value = best
+        best = min(candidates, key=lambda c: c[4])
+    alpha, reached, bpp, value, _ = best
     return Recommendation(
         task=task.name,
         metric=metric,
         target_bpp=task.target_bpp,
         reached=reached,
         alpha=alpha,
-        rate_parameter=task.codec.codec_class.rate_axis.name,
-        rate=rate,
         bpp=bpp,
         value=value,
         samples=len(candidates),
+        on_target=len(on_target),
     )
+
+
+def pareto_front(task: SearchTask, runs: list[dict], metric: str) -> list[dict]:
+    """The samples (α, rate setting; means over images) that no other sample beats in both bpp
+    and metric, by increasing bpp."""
+    by_sample = defaultdict(list)
+    for run in runs:
+        by_sample[run.get("alpha"), run["rate"]].append(run)
+    image_count = max((len(v) for v in by_sample.values()), default=0)
+    row = get_metric(metric)
+    points = []
+    for (alpha, rate), fits in by_sample.items():
+        values = [fit.get(metric) for fit in fits]
+        if len(fits) < image_count or any(v is None for v in values):
+            continue
+        points.append(
+            {
+                "task": task.name,
+                "alpha": alpha,
+                "rate": rate,
+                "bpp": sum(fit["bpp"] for fit in fits) / len(fits),
+                "value": sum(values) / len(values),
+            }
+        )
+    front, best = [], -math.inf
+    for point in sorted(points, key=lambda p: (p["bpp"], -row.oriented(p["value"]))):
+        if row.oriented(point["value"]) > best:
+            front.append(point)
+            best = row.oriented(point["value"])
+    return front
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """One image of one sample: the fit that counts (the matched one in match mode)."""
+
+    image: str
+    key: str  # its trial key
+    bpp: float
+    value: float | None  # the search metric
+    fits: int
+    reached: bool = True
+    reason: str = ""
+
+
+def run_image(
+    task: SearchTask,
+    sample: dict,
+    image: str,
+    fit: Callable[[TrialSpec], dict],
+    *,
+    search: Search,
+    metric: str,
+    variant: str,
+) -> ImageOutcome:
+    """One sample on one image: in match mode, fits until the rate matches the target (or the
+    budget ends); in pareto mode, the one fit of the sampled setting. ``fit`` runs or looks up a
+    trial and returns its metrics."""
+    alpha = sample.get("alpha")
+
+    def spec_at(setting) -> TrialSpec:
+        return task.trial_spec(alpha, setting, image, variant, search.seed)
+
+    if task.target_bpp is None:
+        spec = spec_at(sample["rate"])
+        metrics = fit(spec)
+        return ImageOutcome(image, spec.key, metrics["bpp"], metrics.get(metric), fits=1)
+    matcher = RateMatcher(
+        task.rate_axis,
+        task.target_bpp,
+        search.tolerance,
+        search.fit_budget,
+        task.codec.search_range,
+    )
+    fits = {}
+    while (setting := matcher.next_setting()) is not None:
+        spec = spec_at(setting)
+        fits[setting] = (spec, fit(spec))
+        matcher.observe(setting, fits[setting][1]["bpp"])
+    result = matcher.result
+    spec, metrics = fits[result.setting]
+    return ImageOutcome(
+        image,
+        spec.key,
+        metrics["bpp"],
+        metrics.get(metric),
+        fits=result.fits,
+        reached=result.reached,
+        reason=result.reason,
+    )
+
+
+def sample_result(
+    task: SearchTask, outcomes: list[ImageOutcome], metric: str, tolerance: float
+) -> dict:
+    """What a sample reports: the Optuna objective(s) and figures for the progress bar."""
+    values = [o.value for o in outcomes]
+    if any(v is None for v in values):
+        raise ValueError(f"metric {metric} is missing for some images; pick another metric")
+    bpp, value = sum(o.bpp for o in outcomes) / len(outcomes), sum(values) / len(values)
+    result = {"bpp": bpp, metric: value, "fits": sum(o.fits for o in outcomes)}
+    if task.target_bpp is None:
+        return {**result, "objective": [bpp, value]}
+    scores = [score(metric, o.value, o.bpp, task.target_bpp, tolerance) for o in outcomes]
+    unreachable = [f"{o.image}: {o.reason}" for o in outcomes if o.reason.startswith("unreach")]
+    return {
+        **result,
+        "objective": sum(scores) / len(scores),
+        "on_target": all(o.reached for o in outcomes),
+        "unreachable": "; ".join(unreachable),
+    }

@@ -36,6 +36,9 @@ STUDY_TAG = "inr_study.study"
 PARENT_TAG = "mlflow.parentRunId"
 ERROR_TAG = "inr_study.error"
 MISSING_TAG = "inr_study.missing_metrics"
+# The fit chosen for an image at one α of a rate-matching search: "reached" or "closest".
+MATCH_TAG = "inr_study.match"
+MATCH_REASON_TAG = "inr_study.match_reason"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 SOURCE_TAGS = {"mlflow.source.type": "JOB"}
@@ -90,6 +93,7 @@ def run_record(run) -> dict:
         "run_id": run.info.run_id,
         "experiment_id": run.info.experiment_id,
         "trial_key": run.data.tags.get(KEY_TAG),
+        "match": run.data.tags.get(MATCH_TAG),
     }
 
 
@@ -271,6 +275,13 @@ class RunStore:
     def _finished_run(self, key: str) -> str | None:
         runs = self._trial_runs(f"attributes.status = 'FINISHED' and tags.`{KEY_TAG}` = '{key}'")
         return runs[0].info.run_id if runs else None
+
+    def mark_match(self, key: str, reached: bool, reason: str) -> None:
+        """Tag the finished fit that a rate match chose for its image."""
+        run_id = self._finished_run(key)
+        self.client.set_tag(run_id, MATCH_TAG, "reached" if reached else "closest")
+        if reason:
+            self.client.set_tag(run_id, MATCH_REASON_TAG, reason)
 
     def log_parent_artifacts(self, run_id: str, paths: list[Path], folder: str) -> None:
         """Files of the whole study (config, reports, dashboard) on its parent run."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from study.results.table import metric_table
 
+
 def json_safe(value):
     """Non-finite floats become None so files stay standard JSON."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -10,14 +10,17 @@ import csv
 import math
 import warnings
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 import bjontegaard
+import numpy as np
 
 from inr_models import get_codec_class
 from losses import parse_loss_spec
 from study.results.metrics import aggregate
 from study.results.rd import compressai_document, write_json
+from study.results.statistics import PairedSummary, summarise
 from study.results.table import get_metric, metric_table
 
 RECORD_COLUMNS = (
@@ -40,24 +43,52 @@ def curve_label(record: dict) -> str:
     return record["codec"] if loss is None else f"{record['codec']}__{loss}"
 
 
+def _curve_points(records: list[dict], images: set[str]) -> list[dict]:
+    """Points of one curve: at each rate setting, the mean over images (and seeds) of per-image
+    values; with several seeds, also each figure's spread over seeds (``<key>_seed_std``).
+
+    A setting is kept only where every seed covers every image: a mean over a subset of images
+    is not comparable."""
+    by_setting = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        by_setting[record["rate"]][record.get("seed", 0)].append(record)
+    keys = [m.key for m in metric_table()]
+    points = []
+    for setting, by_seed in sorted(by_setting.items(), key=lambda kv: str(kv[0])):
+        if any({row["image"] for row in rows} != images for rows in by_seed.values()):
+            continue
+        per_seed = [aggregate(rows, keys) for rows in by_seed.values()]
+        point = {"setting": setting, "seeds": len(per_seed)}
+        for key in keys:
+            values = [seed_point[key] for seed_point in per_seed]
+            point[key] = None if None in values else float(np.mean(values))
+            if len(per_seed) > 1 and point[key] is not None:
+                point[f"{key}_seed_std"] = float(np.std(values, ddof=1))
+        points.append(point)
+    return points
+
+
 def rd_points(records: list[dict]) -> dict[str, list[dict]]:
-    """Per (codec, loss): mean of per-image values at each rate setting, over all images only."""
+    """Per (codec, loss): the dataset curve (see ``_curve_points``); search fits are left out."""
+    curves = defaultdict(list)
+    for record in records:
+        if not record.get("search"):  # search samples are not a designed R-D curve
+            curves[curve_label(record)].append(record)
+    return {
+        label: _curve_points(rows, {row["image"] for row in rows}) for label, rows in curves.items()
+    }
+
+
+def per_image_points(records: list[dict]) -> dict[str, dict[str, list[dict]]]:
+    """Per (codec, loss), per image: that image's own curve (seeds averaged)."""
     curves = defaultdict(lambda: defaultdict(list))
     for record in records:
-        if record.get("search"):
-            continue  # search samples are not a designed R-D curve
-        curves[curve_label(record)][record["rate"], record.get("seed", 0)].append(record)
-    keys = [m.key for m in metric_table()]
-    result = {}
-    for label, by_setting in curves.items():
-        images = {row["image"] for rows in by_setting.values() for row in rows}
-        points = []
-        for (setting, _seed), rows in sorted(by_setting.items(), key=lambda kv: str(kv[0])):
-            if {row["image"] for row in rows} != images:
-                continue  # a mean over a subset of images is not comparable
-            points.append({**aggregate(rows, keys), "setting": setting})
-        result[label] = points
-    return result
+        if not record.get("search"):
+            curves[curve_label(record)][record["image"]].append(record)
+    return {
+        label: {image: _curve_points(rows, {image}) for image, rows in by_image.items()}
+        for label, by_image in curves.items()
+    }
 
 
 def bd_rate(anchor: list[dict], test: list[dict], metric: str) -> float | None:
@@ -101,16 +132,29 @@ def anchor_loss(codec: str) -> str | None:
     return None if published is None else parse_loss_spec(published).name
 
 
-def bd_rate_rows(curves: dict[str, list[dict]]) -> list[dict]:
+def bd_rate_rows(records: list[dict]) -> list[dict]:
+    """BD-rate of each loss against its codec's published loss, per metric: on the dataset-mean
+    curves (``bd_rate_<metric>``), and image by image — each image's own curves — summarised as
+    the mean with a 95 % bootstrap interval and a Wilcoxon signed-rank p-value
+    (``bd_rate_<metric>_images``: a ``PairedSummary`` as a dict, or None)."""
+    curves, images = rd_points(records), per_image_points(records)
     rows = []
     for label, points in sorted(curves.items()):
         codec, _, loss = label.partition("__")
         anchor = anchor_loss(codec)
-        if not loss or anchor is None or loss == anchor or f"{codec}__{anchor}" not in curves:
+        anchor_label = f"{codec}__{anchor}"
+        if not loss or anchor is None or loss == anchor or anchor_label not in curves:
             continue
         row = {"codec": codec, "loss": loss, "anchor": anchor}
         for metric in bd_metrics():
-            row[f"bd_rate_{metric}"] = bd_rate(curves[f"{codec}__{anchor}"], points, metric)
+            row[f"bd_rate_{metric}"] = bd_rate(curves[anchor_label], points, metric)
+            per_image = [
+                bd_rate(images[anchor_label][image], image_points, metric)
+                for image, image_points in images[label].items()
+                if image in images[anchor_label]
+            ]
+            summary = summarise(per_image)
+            row[f"bd_rate_{metric}_images"] = None if summary is None else asdict(summary)
         rows.append(row)
     return rows
 
@@ -119,21 +163,45 @@ def _format(value) -> str:
     return "n/a" if value is None else f"{value:+.2f} %"
 
 
+def _format_images(summary: dict | None) -> str:
+    if summary is None:
+        return "n/a"
+    return PairedSummary(**summary).describe()
+
+
 def markdown_table(rows: list[dict]) -> str:
     metrics = [get_metric(key) for key in bd_metrics()]
-    header = " | ".join(m.label + (f" {m.unit}" if m.unit else "") for m in metrics)
+    header = " | ".join(
+        f"{m.label}{f' {m.unit}' if m.unit else ''}: curve | per image" for m in metrics
+    )
     lines = [
         "BD-rate of each loss against the loss the codec was published with (negative = fewer "
-        "bits for the same quality), PCHIP on the overlapping range of dataset-mean curves; n/a = "
-        "fewer than two points, metric missing, no overlap or non-monotonic curve.",
+        "bits for the same quality), PCHIP on the overlapping quality range. *curve*: between the "
+        "dataset-mean curves. *per image*: each image's own BD-rate, as their mean [95 % "
+        "bootstrap interval], the two-sided Wilcoxon signed-rank p-value of the paired "
+        "per-image values, and how many images had one. n/a = fewer than two points, metric "
+        "missing, no overlap or non-monotonic curve.",
         "",
         f"| codec | loss | anchor | {header} |",
-        "|---|---|---|" + "---|" * len(metrics),
+        "|---|---|---|" + "---|" * (2 * len(metrics)),
     ]
     for row in rows:
-        values = " | ".join(_format(row[f"bd_rate_{m.key}"]) for m in metrics)
+        values = " | ".join(
+            f"{_format(row[f'bd_rate_{m.key}'])} | {_format_images(row[f'bd_rate_{m.key}_images'])}"
+            for m in metrics
+        )
         lines.append(f"| {row['codec']} | {row['loss']} | {row['anchor']} | {values} |")
     return "\n".join(lines) + "\n"
+
+
+def _flat_csv_row(row: dict) -> dict:
+    flat = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}_{k}": v for k, v in value.items()})
+        elif not key.endswith("_images"):
+            flat[key] = value
+    return flat
 
 
 def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
@@ -145,8 +213,7 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         writer.writeheader()
         writer.writerows(sorted(records, key=lambda r: (curve_label(r), str(r["rate"]))))
     written.append(csv_path)
-    curves = rd_points(records)
-    for label, points in curves.items():
+    for label, points in rd_points(records).items():
         if not points:
             continue
         images = len({r["image"] for r in records if curve_label(r) == label})
@@ -156,15 +223,21 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
             "per-image dB)."
         )
         path = out / f"{label}.json"
-        write_json(path, compressai_document(label, description, points, extra_keys=("setting",)))
+        extra = ("setting", "seeds", *sorted({k for p in points for k in p if k.endswith("_std")}))
+        write_json(path, compressai_document(label, description, points, extra_keys=extra))
         written.append(path)
-    rows = bd_rate_rows(curves)
+    rows = bd_rate_rows(records)
     bd_csv = out / "bd_rate.csv"
     with bd_csv.open("w", newline="") as f:
-        columns = ["codec", "loss", "anchor", *(f"bd_rate_{m}" for m in bd_metrics())]
+        columns = ["codec", "loss", "anchor"]
+        for metric in bd_metrics():
+            columns += [f"bd_rate_{metric}"]
+            columns += [
+                f"bd_rate_{metric}_images_{k}" for k in ("mean", "low", "high", "p_value", "n")
+            ]
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(_flat_csv_row(row) for row in rows)
     bd_md = out / "bd_rate.md"
     bd_md.write_text(markdown_table(rows))
     written += [bd_csv, bd_md]

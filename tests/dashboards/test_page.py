@@ -6,7 +6,7 @@ from importlib import resources
 
 from dashboards.data import StudyData, vocabulary
 from dashboards.page import live_payload, render
-from study.results.report import bd_rate_rows, rd_points
+from study.results.report import bd_rate_rows
 
 
 def records() -> list[dict]:
@@ -51,7 +51,7 @@ def test_the_payload_declares_metrics_codecs_and_loss_families():
 
 def test_the_page_embeds_its_data_and_reads_its_vocabulary_from_it():
     rows = records()
-    data = StudyData("demo </script>", None, rows, bd_rate_rows(rd_points(rows)))
+    data = StudyData("demo </script>", None, rows, bd_rate_rows(rows))
     page = render(data, references=[], crops=[], crops_image=None, crops_bpp=None,
                   mlflow_ui="http://127.0.0.1:5000/")  # fmt: skip
     embedded = re.search(r"<script id=study-data type=application/json>(.*?)</script>", page, re.S)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from study.results.report import bd_rate, bd_rate_rows, rd_points
+from study.results.report import bd_rate, bd_rate_rows, markdown_table, rd_points
 
 
 def record(codec, loss, lmbda, image, bpp, psnr, lpips=None):
@@ -60,13 +60,60 @@ def test_bd_rate_is_none_without_overlap():
     assert bd_rate(curve("mse", 1.0), far, "psnr") is None
 
 
-def test_bd_rate_rows_compare_each_loss_with_the_codecs_original_loss():
-    curves = {
-        "coolchic-v1__mse": curve("mse", 1.0),
-        "coolchic-v1__l1": curve("l1", 1.1),
-        "nif__mse": curve("mse", 1.0),  # NIF's anchor (lc_ssim(0.01)) is absent: no row
-        "jpeg": curve(None, 2.0),
-    }
-    [row] = bd_rate_rows(curves)
+def records_of(codec, loss, factor, images=("a", "b", "c"), seeds=(0,), jitter=0.0):
+    """Trial records whose curve is ``curve(loss, factor)`` on every image (scaled per image)."""
+    rows = []
+    for n, image in enumerate(images):
+        for seed in seeds:
+            for point in curve(loss, factor * (1 + n * jitter)):
+                rows.append(
+                    {
+                        "codec": codec,
+                        "loss": loss,
+                        "image": image,
+                        "seed": seed,
+                        "rate": point["setting"],
+                        "bpp": point["bpp"] * (1 + 0.01 * seed),
+                        "psnr": point["psnr"],
+                        "ms_ssim_db": point["ms_ssim_db"],
+                        "lpips": point["lpips"],
+                    }
+                )
+    return rows
+
+
+def test_bd_rate_rows_compare_each_loss_with_the_codecs_published_loss():
+    records = [
+        *records_of("coolchic-v1", "mse", 1.0),
+        *records_of("coolchic-v1", "l1", 1.1),
+        *records_of("nif", "mse", 1.0),  # NIF's anchor (lc_ssim(0.01)) is absent: no row
+        *records_of("jpeg", None, 2.0),
+    ]
+    [row] = bd_rate_rows(records)
     assert (row["codec"], row["loss"], row["anchor"]) == ("coolchic-v1", "l1", "mse")
     assert math.isclose(row["bd_rate_psnr"], 10.0, abs_tol=0.01)
+    images = row["bd_rate_psnr_images"]
+    # Every image's own curve is 10 % costlier: a degenerate interval, and with 3 images all on
+    # one side, the smallest two-sided signed-rank p-value there is: 2 / 2^3.
+    assert images["n"] == 3 and images["mean"] == pytest.approx(10.0, abs=0.01)
+    assert images["low"] == pytest.approx(10.0, abs=0.01) == images["high"]
+    assert images["p_value"] == pytest.approx(0.25)
+
+
+def test_per_image_statistics_on_a_known_spread():
+    records = [*records_of("coolchic-v1", "mse", 1.0, images="abcdefgh"),
+               *records_of("coolchic-v1", "l1", 0.9, images="abcdefgh", jitter=0.01)]  # fmt: skip
+    [row] = bd_rate_rows(records)
+    images = row["bd_rate_psnr_images"]
+    assert images["n"] == 8 and images["p_value"] == pytest.approx(2 / 2**8)
+    assert images["low"] < images["mean"] < images["high"] < 0
+    assert "per image" in markdown_table([row]) and "p = 0.00781 (n = 8)" in markdown_table([row])
+
+
+def test_repeated_seeds_are_averaged_with_their_spread():
+    records = records_of("coolchic-v1", "mse", 1.0, seeds=(0, 1, 2))
+    points = rd_points(records)["coolchic-v1__mse"]
+    assert len(points) == 4 and {p["seeds"] for p in points} == {3}
+    first = next(p for p in points if p["setting"] == 1e-2)
+    assert first["bpp"] == pytest.approx(0.25 * 1.01)  # mean of ×1.00, ×1.01, ×1.02
+    assert first["bpp_seed_std"] == pytest.approx(0.25 * 0.01)

@@ -1,9 +1,18 @@
-"""The search's score and recommendation rules, without Ray."""
+"""The search's tasks, spaces, scores, recommendations and Pareto fronts, without Ray."""
 
 import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from study.config import parse_config
-from study.engine.search import recommend, score, search_tasks
+from study.engine.search import (
+    ImageOutcome,
+    pareto_front,
+    recommend,
+    run_image,
+    sample_result,
+    score,
+    search_tasks,
+)
 
 
 def test_score_penalises_only_rate_outside_the_tolerance():
@@ -13,51 +22,97 @@ def test_score_penalises_only_rate_outside_the_tolerance():
     assert score("lpips", 0.1, 1.0, 1.0, 0.05) == -0.1  # lower is better
 
 
-@pytest.fixture
-def task():
-    config = parse_config(
+def config(**search):
+    return parse_config(
         {
             "name": "s",
-            "codecs": [{"name": "coolchic-v1", "preset": "debug"}],
-            "losses": ["lc_ssim"],
-            "search": {"targets_bpp": [0.5]},
+            "codecs": [{"name": "coolchic-v1", "preset": "debug"}, {"name": "nif"}],
+            "losses": ["lc_ssim", "mse"],
+            "search": {"targets_bpp": [0.5], **search},
         }
     )
-    [task] = search_tasks(config)
-    return task
 
 
-def sample(alpha, lmbda, bpp, psnr, image="a"):
-    return {"alpha": alpha, "rate": lmbda, "bpp": bpp, "psnr": psnr, "image": image}
+@pytest.fixture
+def task():
+    return search_tasks(config())[0]
 
 
-def test_recommendation_is_the_best_sample_on_target(task):
+def test_tasks_and_spaces_per_mode():
+    match = config()
+    names = [t.name for t in search_tasks(match)]
+    assert names == ["coolchic-v1/lc_ssim/0.5bpp", "coolchic-v1/mse/0.5bpp",
+                     "nif/lc_ssim/0.5bpp", "nif/mse/0.5bpp"]  # fmt: skip
+    lc_ssim, mse = search_tasks(match)[:2]
+    assert lc_ssim.space(match.search) == {"alpha": FloatDistribution(0.0, 1.0)}
+    assert mse.space(match.search) == {} and mse.budget(match.search) == 1  # no α: one sample
+
+    pareto = config(targets_bpp=[], mode="pareto", alpha=[0, 0.5])
+    coolchic, _, nif, _ = search_tasks(pareto)
+    assert coolchic.name == "coolchic-v1/lc_ssim/pareto"
+    space = coolchic.space(pareto.search)
+    assert space["rate"] == FloatDistribution(1e-4, 2e-2, log=True)
+    assert space["alpha"] == FloatDistribution(0.0, 0.5)
+    assert isinstance(nif.space(pareto.search)["rate"], CategoricalDistribution)
+
+
+def fit(alpha, image, bpp, psnr, match="reached"):
+    return {"alpha": alpha, "image": image, "bpp": bpp, "psnr": psnr, "match": match}
+
+
+def test_the_recommended_alpha_wins_at_matched_rate(task):
     runs = [
-        sample(0.1, 1e-3, 0.51, 30.0),
-        sample(0.2, 2e-3, 0.49, 31.0),
-        sample(0.3, 3e-3, 0.70, 35.0),  # better but off target
-    ]
+        fit(0.1, "a", 0.51, 30.0), fit(0.1, "b", 0.49, 32.0),
+        fit(0.2, "a", 0.50, 31.0), fit(0.2, "b", 0.50, 32.5),
+        fit(0.3, "a", 0.52, 35.0), fit(0.3, "b", 0.70, 36.0, "closest"),  # off target on b
+        {**fit(0.2, "a", 0.9, 40.0), "match": None},  # a probe, not the matched fit
+    ]  # fmt: skip
     best = recommend(task, runs, "psnr", 0.05)
-    assert best.reached and (best.alpha, best.rate_parameter, best.rate) == (0.2, "lmbda", 2e-3)
-    assert "(best of 3 samples)" in best.describe()
+    assert best.reached and best.alpha == 0.2 and best.value == pytest.approx(31.75)
+    assert best.samples == 3 and best.on_target == 2
+    assert "α=0.2 wins at matched rate" in best.describe()
 
 
-def test_recommendation_says_when_no_sample_reached_the_target(task):
-    best = recommend(
-        task, [sample(0.1, 1e-3, 0.8, 30.0), sample(0.2, 2e-3, 0.6, 29.0)], "psnr", 0.05
-    )
+def test_the_recommendation_says_when_no_alpha_reached_the_target(task):
+    runs = [fit(0.1, "a", 0.8, 30.0, "closest"), fit(0.2, "a", 0.6, 29.0, "closest")]
+    best = recommend(task, runs, "psnr", 0.05)
     assert not best.reached and best.bpp == 0.6
     assert "target not reached" in best.describe()
 
 
-def test_samples_missing_an_image_are_not_compared(task):
-    runs = [sample(0.1, 1e-3, 0.5, 30.0, "a"), sample(0.1, 1e-3, 0.5, 30.0, "b"),
-            sample(0.2, 2e-3, 0.5, 40.0, "a")]  # fmt: skip
-    best = recommend(task, runs, "psnr", 0.05)
-    assert best.alpha == 0.1 and best.samples == 1
+def test_run_image_matches_the_rate_with_the_fits_it_is_given(task):
+    search = config().search
+    fitted = []
+
+    def fake_fit(spec):
+        fitted.append(spec)
+        return {"bpp": 0.05 + 0.3 * (spec.rate / 1e-3) ** -0.6, "psnr": 30.0}
+
+    outcome = run_image(task, {"alpha": 0.123456}, "kodim01", fake_fit, search=search,
+                        metric="psnr", variant="")  # fmt: skip
+    assert outcome.reached and abs(outcome.bpp / 0.5 - 1) <= 0.05
+    assert outcome.fits == len(fitted) <= search.fit_budget
+    assert {s.loss for s in fitted} == {"lc_ssim(0.1235)"}
+    assert {s.search for s in fitted} == {"coolchic-v1/lc_ssim/0.5bpp"}
+    assert outcome.key == fitted[-1].key
 
 
-def test_search_specs_round_alpha_and_lambda(task):
-    spec = task.trial_spec({"alpha": 0.123456, "rate": 0.00123456}, "kodim01", "", 0)
-    assert spec.loss == "lc_ssim(0.1235)" and spec.rate == 0.001235
-    assert spec.search == "coolchic-v1/lc_ssim/0.5bpp"
+def test_sample_results_score_at_matched_rate(task):
+    outcomes = [ImageOutcome("a", "k1", 0.5, 30.0, 3), ImageOutcome("b", "k2", 0.49, 32.0, 4)]
+    result = sample_result(task, outcomes, "psnr", 0.05)
+    assert result["objective"] == 31.0 and result["on_target"] and result["fits"] == 7
+    off = [*outcomes[:1], ImageOutcome("b", "k2", 0.1, 40.0, 8, False, "unreachable: at λ")]
+    result = sample_result(task, off, "psnr", 0.05)
+    assert result["objective"] < 31.0 and not result["on_target"]
+    assert result["unreachable"] == "b: unreachable: at λ"
+
+
+def test_the_pareto_front_keeps_only_undominated_samples(task):
+    runs = [
+        {"alpha": 0.1, "rate": 1e-3, "image": "a", "bpp": 0.5, "psnr": 30.0},
+        {"alpha": 0.2, "rate": 1e-3, "image": "a", "bpp": 0.6, "psnr": 29.0},  # dominated
+        {"alpha": 0.1, "rate": 1e-2, "image": "a", "bpp": 0.2, "psnr": 26.0},
+        {"alpha": 0.3, "rate": 1e-4, "image": "a", "bpp": 1.5, "psnr": 35.0},
+    ]
+    front = pareto_front(task, runs, "psnr")
+    assert [(p["bpp"], p["value"]) for p in front] == [(0.2, 26.0), (0.5, 30.0), (1.5, 35.0)]

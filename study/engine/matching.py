@@ -1,0 +1,168 @@
+"""Rate matching: the codec setting whose file lands within a tolerance of a target bitrate, for
+one image, in few fits.
+
+Bitrate is monotone in a codec's rate setting (λ: more λ, fewer bits; NIF width, quality: more,
+more bits), so the matcher brackets the target and then closes in by interpolation (Illinois
+regula falsi) on log bpp against the setting — on log λ where the axis is searched on a log scale,
+on the index of a discrete axis's ordered values. Steps grow until the target is bracketed, beyond
+the search range when needed, up to the axis's valid range; a target still out of reach there is
+reported as unreachable at once. Each fit counts against a budget; the matcher then returns the
+closest fit. Pure logic, no fitting: the caller fits what ``next_setting`` asks for and reports the
+bitrate with ``observe``.
+"""
+
+import math
+from dataclasses import dataclass
+
+from inr_models.base import RateAxis, RateValue
+
+SIGNIFICANT_DIGITS = 4  # rounded settings: short names and stable trial keys
+
+
+@dataclass(frozen=True)
+class Probe:
+    setting: RateValue
+    bpp: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    setting: RateValue  # of the fit closest to the target
+    bpp: float
+    reached: bool  # within the tolerance
+    fits: int
+    # Why the target was not reached: "", "budget", or "unreachable: ..." .
+    reason: str = ""
+
+
+class RateMatcher:
+    def __init__(
+        self,
+        axis: RateAxis,
+        target_bpp: float,
+        tolerance: float,
+        budget: int,
+        search_range: tuple[float, float] | None = None,
+    ):
+        self.axis, self.target, self.tolerance, self.budget = axis, target_bpp, tolerance, budget
+        self.probes: list[Probe] = []
+        self.reason = ""
+        if axis.choices is not None:
+            self.low, self.high = 0.0, float(len(axis.choices) - 1)
+            start_range = (self.low, self.high)
+        else:
+            self.low = self._to_u(axis.low if axis.low is not None else -math.inf)
+            self.high = self._to_u(axis.high if axis.high is not None else math.inf)
+            start_range = tuple(self._to_u(v) for v in (search_range or axis.search_range))
+        self.start = (start_range[0] + start_range[1]) / 2
+        self.first_step = (start_range[1] - start_range[0]) / 4
+        if axis.choices is not None:
+            self.first_step = max(round(self.first_step), 1)
+        # Does the bitrate rise with the coordinate?
+        self.rising = axis.rate_increases
+
+    # --- coordinates: log of the value on a log axis, the index on a discrete one -----------
+
+    def _to_u(self, value: float) -> float:
+        if self.axis.choices is not None:
+            return float(self.axis.choices.index(value))
+        if self.axis.log:
+            return math.log(value) if value > 0 else -math.inf
+        return float(value)
+
+    def _to_setting(self, u: float) -> RateValue:
+        if self.axis.choices is not None:
+            return self.axis.choices[round(u)]
+        value = math.exp(u) if self.axis.log else u
+        if self.axis.kind is int:
+            return round(value)
+        return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+
+    # --- the search ----------------------------------------------------------------------------
+
+    def _error(self, probe: Probe) -> float:
+        """log(bpp / target): > 0 too many bits, < 0 too few."""
+        return math.log(probe.bpp / self.target)
+
+    def _reached(self, probe: Probe) -> bool:
+        return abs(probe.bpp / self.target - 1) <= self.tolerance
+
+    def observe(self, setting: RateValue, bpp: float) -> None:
+        self.probes.append(Probe(setting, bpp))
+
+    def next_setting(self) -> RateValue | None:
+        """The next setting to fit, or None when done (see ``result``)."""
+        if not self.probes:
+            return self._to_setting(self.start)
+        if any(self._reached(p) for p in self.probes) or self.reason:
+            return None
+        if len(self.probes) >= self.budget:
+            self.reason = "budget"
+            return None
+        u = self._next_u()
+        if u is None:
+            return None
+        setting = self._to_setting(u)
+        if any(p.setting == setting for p in self.probes):
+            # Rounding or adjacent discrete values leave nothing new to try.
+            self.reason = f"no {self.axis.label} between the closest fits lands within tolerance"
+            return None
+        return setting
+
+    def _next_u(self) -> float | None:
+        points = sorted((self._to_u(p.setting), self._error(p)) for p in self.probes)
+        below = [(u, e) for u, e in points if e < 0]  # too few bits
+        above = [(u, e) for u, e in points if e > 0]  # too many bits
+        if below and above:
+            # Bracketed: the closest pair on either side, by coordinate.
+            lo = max(below) if self.rising else min(below)
+            hi = min(above) if self.rising else max(above)
+            return self._interpolate(lo, hi)
+        last_u, last_e = self._to_u(self.probes[-1].setting), self._error(self.probes[-1])
+        # Move toward the target: fewer bits means down the coordinate if bitrate rises with it.
+        direction = -1.0 if (last_e > 0) == self.rising else 1.0
+        step = self.first_step * 2 ** (len(self.probes) - 1)
+        u = last_u + direction * step
+        if len(points) >= 2:  # a secant through the two closest fits usually lands closer
+            (u1, e1), (u2, e2) = sorted(points, key=lambda p: abs(p[1]))[:2]
+            if u1 != u2 and (e2 - e1) != 0:
+                secant = u1 - e1 * (u2 - u1) / (e2 - e1)
+                if (secant - last_u) * direction > 0:
+                    u = last_u + direction * min(abs(secant - last_u) * 1.2, 4 * step)
+        limit = self.high if direction > 0 else self.low
+        if (u - limit) * direction > 0:
+            u = limit
+        if u == last_u or (abs(last_u - limit) < 1e-12):
+            side = "above" if last_e > 0 else "below"
+            self.reason = (
+                f"unreachable: at the {self.axis.label} limit "
+                f"{self.probes[-1].setting} the file is still {side} the target "
+                f"({self.probes[-1].bpp:.4f} bpp)"
+            )
+            return None
+        return u
+
+    def _interpolate(self, lo: tuple[float, float], hi: tuple[float, float]) -> float:
+        (u_lo, e_lo), (u_hi, e_hi) = lo, hi
+        u = u_lo - e_lo * (u_hi - u_lo) / (e_hi - e_lo)
+        if self.axis.choices is not None:
+            # Strictly between the bracket: bisect when interpolation rounds onto an end.
+            inner = round(u)
+            if inner in (round(u_lo), round(u_hi)):
+                inner = round((u_lo + u_hi) / 2)
+            return float(inner)
+        # Illinois safeguard: keep away from the ends so the bracket keeps shrinking.
+        margin = 0.05 * abs(u_hi - u_lo)
+        return min(max(u, min(u_lo, u_hi) + margin), max(u_lo, u_hi) - margin)
+
+    @property
+    def result(self) -> MatchResult:
+        best = min(self.probes, key=lambda p: abs(self._error(p)))
+        reached = self._reached(best)
+        return MatchResult(
+            setting=best.setting,
+            bpp=best.bpp,
+            reached=reached,
+            fits=len(self.probes),
+            reason="" if reached else (self.reason or "budget"),
+        )

@@ -1,0 +1,74 @@
+"""Rate matching on synthetic monotone rate curves: brackets, closes in, knows when it cannot."""
+
+import math
+
+import pytest
+
+from inr_models.base import RateAxis
+from study.engine.matching import RateMatcher
+
+LAMBDA = RateAxis(name="lmbda", config_key="lmbdas", label="λ", kind=float, default=1e-3,
+                  low=1e-8, high=10.0, search_range=(1e-4, 2e-2), log=True,
+                  rate_increases=False, help="")  # fmt: skip
+WIDTH = RateAxis(name="configuration", config_key="configs", label="width", kind=str,
+                 default="b", choices=("a", "b", "c", "d", "e", "f", "g"), help="")  # fmt: skip
+
+
+def run(matcher: RateMatcher, bpp_of) -> list:
+    settings = []
+    while (setting := matcher.next_setting()) is not None:
+        settings.append(setting)
+        matcher.observe(setting, bpp_of(setting))
+    return settings
+
+
+@pytest.mark.parametrize("target", [0.05, 0.25, 0.5, 1.0, 3.0])
+@pytest.mark.parametrize("slope", [0.3, 0.6, 1.2])
+def test_lambda_lands_within_tolerance_in_few_fits(target, slope):
+    # bpp falls as a power of λ, like COOL-CHIC's curves, with an offset for realism.
+    def bpp(lmbda):
+        return 0.02 + 0.4 * (lmbda / 1e-3) ** -slope
+
+    matcher = RateMatcher(LAMBDA, target, tolerance=0.05, budget=8)
+    settings = run(matcher, bpp)
+    result = matcher.result
+    assert result.reached, (result, settings)
+    assert abs(result.bpp / target - 1) <= 0.05 and len(settings) <= 8
+
+
+def test_a_target_beyond_the_axis_is_reported_unreachable_early():
+    matcher = RateMatcher(LAMBDA, 0.001, tolerance=0.05, budget=30)
+    settings = run(matcher, lambda lmbda: 0.1 + 0.01 * (lmbda / 1e-3) ** -0.5)  # floor: 0.1 bpp
+    result = matcher.result
+    assert not result.reached and result.reason.startswith("unreachable: at the λ limit 10")
+    assert len(settings) < 30
+
+
+def test_the_budget_bounds_the_fits():
+    matcher = RateMatcher(LAMBDA, 0.5, tolerance=1e-9, budget=3)
+    run(matcher, lambda lmbda: 0.05 + 0.4 * (lmbda / 1e-3) ** -0.7)
+    assert matcher.result.fits == 3 and matcher.result.reason == "budget"
+
+
+def test_discrete_widths_match_where_one_lands_and_say_when_none_does():
+    rates = dict(zip(WIDTH.choices, (0.3, 0.5, 0.8, 1.2, 1.7, 2.4, 3.3), strict=True))
+    matcher = RateMatcher(WIDTH, 1.2, tolerance=0.05, budget=8)
+    run(matcher, rates.get)
+    assert matcher.result.reached and matcher.result.setting == "d"
+
+    matcher = RateMatcher(WIDTH, 1.0, tolerance=0.05, budget=8)
+    settings = run(matcher, rates.get)
+    result = matcher.result
+    assert (
+        not result.reached and result.setting in ("c", "d") and len(set(settings)) == len(settings)
+    )
+    assert "no width between the closest fits lands within tolerance" in result.reason
+
+
+def test_an_integer_axis_on_a_log_scale():
+    levels = RateAxis(name="levels", config_key="levels_list", label="levels", kind=int,
+                      default=16, low=2, high=256, search_range=(2, 64), log=True,
+                      help="")  # fmt: skip
+    matcher = RateMatcher(levels, 3.0, tolerance=0.05, budget=10)
+    run(matcher, lambda n: 3 * math.log2(n) / 3)
+    assert matcher.result.reached and matcher.result.setting == 8
