@@ -169,10 +169,11 @@ def run_cases(cases: list[bytes], seeds: list[bytes], args) -> list[tuple]:
                     index, *result = message
                     results[index], worker.case, done = tuple(result), None, done + 1
             if worker.case is not None and not worker.process.is_alive():
+                # Killed by RLIMIT_CPU, by the kernel's out-of-memory killer, or otherwise.
                 code = worker.process.exitcode
-                outcome = "hang" if code == -signal.SIGXCPU else "crash"
-                detail = "over the CPU time limit" if outcome == "hang" else f"exit code {code}"
-                ended = (outcome, detail)
+                outcome = {-signal.SIGXCPU: "hang", -signal.SIGKILL: "memory"}.get(code, "crash")
+                name = signal.Signals(-code).name if code and code < 0 else f"exit code {code}"
+                ended = (outcome, f"worker died: {name}")
             elif worker.case is not None and time.perf_counter() - worker.started > wall_limit:
                 worker.process.kill()
                 ended = ("hang", "over the wall time limit")
@@ -211,13 +212,15 @@ def _bomb(size: int) -> bytes:
 
 
 class Mutator:
-    def __init__(self, name: str, data: bytes, files: dict[str, bytes], rng: random.Random):
+    """Damaged copies of one codec's file; ``bomb`` is a brotli stream inflating to 1 GiB."""
+
+    def __init__(self, name: str, files: dict[str, bytes], bomb: bytes, rng: random.Random):
         from inr_models import get_codec_class
         from inr_models.container import unpack
 
-        self.name, self.data, self.files, self.rng = name, data, files, rng
+        self.name, self.data, self.files, self.bomb, self.rng = name, files[name], files, bomb, rng
         self.file_id = get_codec_class(name).file_id
-        self.header, self.payload = unpack(data, self.file_id, name)
+        self.header, self.payload = unpack(self.data, self.file_id, name)
 
     def case(self, kind: str) -> bytes:
         """A damaged copy of the file; drawn again when the damage happens to change nothing."""
@@ -306,7 +309,7 @@ class Mutator:
                     weights[rng.randrange(len(weights))] = rng.randrange(256)
             payload = brotli.compress(bytes(weights), quality=rng.choice([1, 11]))
         else:
-            payload = BOMB
+            payload = self.bomb
         return self.pack(self.header, payload)
 
     def _header_field(self) -> bytes:
@@ -335,10 +338,11 @@ class Mutator:
         return struct.unpack("<f", struct.pack("<f", value))[0]
 
     def _coolchic_field(self) -> bytes:
+        from inr_models import get_codec_class
         from inr_models.coolchic.bitstream import GroupHeader, Header
         from inr_models.coolchic.layers import SynthesisLayer
 
-        header, rng = Header.read(self.header, self.file_id), self.rng
+        header, rng = Header.read(self.header, get_codec_class(self.name).version), self.rng
         field = rng.choice(
             ["height", "width", "size", "n_grids", "arm_rowcol", "arm_fraction_bits",
              "arm_hidden", "synthesis", "learned_upsampling", "group", "group", "group",
@@ -389,10 +393,9 @@ class Mutator:
         import numpy as np
 
         from inr_models.nif.bitstream import Header
-        from inr_models.nif.codec import _tensor_count
         from inr_models.nif.presets import WIDTHS
 
-        header, rng = Header.read(self.header, _tensor_count), self.rng
+        header, rng = Header.read(self.header), self.rng
         field = rng.choice(
             ["height", "width", "size", "size", "frequencies", "modulator_frequencies", "hidden",
              "modulator_hidden", "ladder", "bounds", "bounds"]
@@ -419,9 +422,6 @@ class Mutator:
             with np.errstate(over="ignore"):
                 return dataclasses.replace(header, bounds=tuple(bounds)).write()
         return dataclasses.replace(header, widths=widths).write()
-
-
-BOMB = b""  # set in main: a brotli stream inflating to 1 GiB
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -455,14 +455,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     args = parser.parse_args(argv)
 
-    global BOMB
     start = time.perf_counter()
-    files = seed_files(args.image)
-    BOMB = _bomb(2**30)
+    files, bomb = seed_files(args.image), _bomb(2**30)
     rng = random.Random(args.seed)
     cases, labels = [], []
-    for name, data in files.items():
-        mutator = Mutator(name, data, files, rng)
+    for name in files:
+        mutator = Mutator(name, files, bomb, rng)
         for kind in rng.choices(list(KINDS), weights=list(KINDS.values()), k=args.cases):
             cases.append(mutator.case(kind))
             labels.append((name, kind))
@@ -483,7 +481,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     slowest = max(range(len(results)), key=lambda i: results[i][2])
     peaks = [(r[4], i) for i, r in enumerate(results) if r[4] is not None]
-    print(f"slowest case: {results[slowest][2]:.2f} s wall ({labels[slowest][0]}, "
+    wall, cpu = results[slowest][2:4]
+    cpu_text = "" if cpu is None else f", {cpu:.2f} s CPU"
+    print(f"slowest case: {wall:.2f} s wall{cpu_text} ({labels[slowest][0]}, "
           f"{labels[slowest][1]}: {results[slowest][0]}: {results[slowest][1][:120]})")  # fmt: skip
     if peaks:
         peak, i = max(peaks)

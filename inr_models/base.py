@@ -52,6 +52,9 @@ class RateAxis:
     high: float | None = None
     search_range: tuple[float, float] | None = None  # default range a search samples
     log: bool = False  # searched on a log scale
+    # Whether files grow with the setting (quality, width) or shrink (λ); discrete axes list
+    # their choices in that order.
+    rate_increases: bool = True
     flag: str | None = None  # command-line option; default --<name>
 
     @property

@@ -6,7 +6,8 @@ Layout (all integers little-endian)::
 
 The CRC-32 covers everything before it, so a truncated or bit-flipped file is rejected before any
 decoding starts. Header and payload are each codec's own business; ``ByteWriter`` / ``ByteReader``
-give them typed fields without pickle or eval.
+give them typed fields without pickle or eval, and ``check_canonical`` refuses a header whose bytes
+its writer would not produce.
 """
 
 import struct
@@ -114,6 +115,17 @@ class ByteReader:
         (value,) = struct.unpack_from(fmt, self._data, self._offset)
         self._offset += size
         return value
+
+
+def check_canonical(written: bytes, read: bytes) -> None:
+    """CodecError unless a header read from ``read`` writes back to the same bytes: fields the
+    reader accepts but the writer never produces (an over-long varint, a flag byte other than 0
+    or 1, unused flag bits) mark a forged or corrupted file."""
+    if written != read:
+        raise CodecError(
+            "corrupted header: not written as the encoder writes it (over-long varint or unused "
+            "flag bits)"
+        )
 
 
 def pack(file_id: int, header: bytes, payload: bytes) -> bytes:

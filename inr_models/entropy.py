@@ -18,7 +18,9 @@ _LN2_LO = 1.90821492927058770002e-10
 _EXP_TERMS = 11  # Taylor terms for |r| <= ln2/2: relative error < 1e-14, ample for probabilities
 # Smallest probability the range coder must still be able to code for in-range symbols.
 _PMF_FLOOR = 2.0**-20
-_ENCODE_CHUNK = 1 << 16  # symbols per call: bounds the probability table in memory
+# Probabilities per table built at once (rows × alphabet): about 8 MB per float64 array, whatever
+# the bounds, so a wide alphabet costs time, never memory.
+_TABLE_ENTRIES = 1 << 20
 
 
 def deterministic_exp(x: np.ndarray) -> np.ndarray:
@@ -54,25 +56,71 @@ def laplace_pmf(mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.nd
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 
 
+def _table_chunks(count: int, low: int, high: int):
+    rows = max(1, _TABLE_ENTRIES // (high - low + 1))
+    return (slice(start, start + rows) for start in range(0, count, rows))
+
+
 def encode_laplace(
     encoder, symbols: np.ndarray, mu: np.ndarray, scale: np.ndarray, low: int, high: int
 ) -> None:
     """Append ``symbols`` (integers in [low, high]) to a RangeEncoder, in order."""
-    for start in range(0, len(symbols), _ENCODE_CHUNK):
-        part = slice(start, start + _ENCODE_CHUNK)
+    for part in _table_chunks(len(symbols), low, high):
         pmf = laplace_pmf(mu[part], scale[part], low, high)
         encoder.encode((symbols[part] - low).astype(np.int32), _CATEGORICAL, pmf)
 
 
-def decode_laplace(decoder, mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.ndarray:
-    if len(mu) == 0:
-        return np.zeros(0, dtype=np.int64)
-    pmf = laplace_pmf(mu, scale, low, high)
-    try:
-        decoded = decoder.decode(_CATEGORICAL, pmf)
-    except Exception as error:  # constriction raises bare errors on exhausted/invalid data
-        raise CodecError(f"corrupted entropy-coded data ({error})") from None
-    return decoded.astype(np.int64) + low
+class LaplaceDecoder:
+    """Decodes what ``encode_laplace`` wrote into one payload, and checks that the payload holds
+    exactly that: no byte missing, changed or left over.
+
+    constriction's decoder cannot tell how much of its input it has read: it reads zeros past the
+    end, so an emptied payload decodes without error and reports itself exhausted, and one
+    appended zero word decodes the same. The range coder is deterministic, though, so the decoder
+    re-encodes each symbol with the table it decoded it with: the payload is exact if and only if
+    that re-encoding equals it. Re-encoding only ever grows, so a payload too short for what has
+    been decoded so far is refused at once, not after decoding the rest.
+    """
+
+    def __init__(self, payload: bytes):
+        if len(payload) % 4:
+            raise CodecError(f"payload: {len(payload)} bytes, not whole 32-bit words")
+        self._words = np.frombuffer(payload, dtype=np.uint32).copy()
+        self._decoder = constriction.stream.queue.RangeDecoder(self._words)
+        self._encoder = new_encoder()
+
+    def decode(self, mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.ndarray:
+        values = np.empty(len(mu), dtype=np.int64)
+        for part in _table_chunks(len(mu), low, high):
+            pmf = laplace_pmf(mu[part], scale[part], low, high)
+            try:
+                symbols = self._decoder.decode(_CATEGORICAL, pmf)
+            except (AssertionError, ValueError) as error:  # constriction's for invalid data
+                raise CodecError(f"payload: corrupted entropy-coded data ({error})") from None
+            self._encoder.encode(symbols, _CATEGORICAL, pmf)
+            values[part] = symbols + low
+        if self._encoder.num_words() > len(self._words):
+            raise CodecError(
+                f"payload: ends early (its {4 * len(self._words)} bytes are too few for the "
+                "values decoded so far)"
+            )
+        return values
+
+    def finish(self, last: str) -> None:
+        """CodecError unless the payload is exactly the encoding of everything decoded;
+        ``last`` names what was decoded last, for the message."""
+        expected = self._encoder.get_compressed()
+        found, length = self._words, min(len(self._words), len(expected))
+        if np.array_equal(found[:length], expected[:length]):
+            if len(found) > length:
+                raise CodecError(f"payload: {4 * (len(found) - length)} bytes left after {last}")
+            if len(expected) > length:
+                raise CodecError(f"payload: ends {4 * (len(expected) - length)} bytes early")
+            return
+        raise CodecError(
+            "payload: corrupted entropy-coded data (not what the encoder writes for the values "
+            "it decodes to)"
+        )
 
 
 def laplace_scale_of(values: np.ndarray, minimum: float = 1.0 / 1024.0) -> np.float32:
@@ -102,9 +150,3 @@ def new_encoder():
 
 def finish(encoder) -> bytes:
     return encoder.get_compressed().tobytes()
-
-
-def new_decoder(payload: bytes):
-    if len(payload) % 4:
-        raise CodecError("corrupted entropy-coded data (length is not a multiple of 4 bytes)")
-    return constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype=np.uint32).copy())

@@ -17,18 +17,47 @@ each written by ``_write_<element>`` and read, then checked, by ``_read_<element
 
 Payload: one range-coded stream (constriction): each module's weight and bias integers under a
 zero-mean Laplace with the header's scale, then every non-zero latent grid in wavefront order
-under the ARM's Laplace (μ, scale).
+under the ARM's Laplace (μ, scale). The decoder checks that the payload is exactly what the
+encoder writes for the values it decodes to (``inr_models.entropy.LaplaceDecoder``).
+
+Limits. ``Header.read`` refuses, before anything is allocated, a header our encoder cannot have
+written, with a message naming the field: a side outside [1, 65535] or more pixels than
+``inr_models.limits.max_pixels()``; an architecture other than that of the version the file's
+codec id names (the encoder writes nothing else, so a v1 header in a v2 file is refused, field by
+field); a step exponent beyond the greedy search's (16 for synthesis and upsampling, 7 for the
+ARM); a network bound outside [1, 65535]; a Laplace scale outside [1/1024, bound]; a latent
+bound above 32767; bytes the encoder would write differently (an over-long varint, unused flag
+bits). It also caps the entropy decoding's work, which the header decides: each coded integer
+costs a table of 2·bound + 1 probabilities, and all tables together may hold at most
+``MAX_TABLE_ENTRIES``. What is left, the synthesis, runs only once the payload has been checked
+and costs what the image size says: about 0.5 KB (v1) or 0.85 KB (v2) of memory and 2 µs per
+pixel; lower ``INR_STUDY_MAX_PIXELS`` to bound it further.
 """
 
 from dataclasses import dataclass
-
-import numpy as np
+from functools import cache
 
 from inr_models.base import CodecError
-from inr_models.container import ByteReader, ByteWriter
+from inr_models.container import ByteReader, ByteWriter, check_canonical
+from inr_models.coolchic.exact import LATENT_LIMIT
 from inr_models.coolchic.layers import SynthesisLayer
+from inr_models.coolchic.model import CoolChic, grid_shapes
+from inr_models.coolchic.presets import ARCHITECTURES, Architecture
+from inr_models.coolchic.quantization import MAX_INTEGER, STEP_EXPONENTS
+from inr_models.limits import WORK_SCALE_ENV, check_image_size, max_work
 
-MAX_SIDE = 65535
+# Header limits: what our encoder can write.
+MAX_SIDE = 65535  # u16 fields; the encoder has no minimum (1x64 and 64x1 files decode)
+MAX_STEP_EXPONENT = {name: max(exponents) for name, exponents in STEP_EXPONENTS.items()}
+# The greedy search rejects steps giving larger integers; an all-zero group has bound 0 and is not
+# coded (its scale is laplace_scale_of's floor).
+MAX_NETWORK_BOUND = MAX_INTEGER
+MIN_LAPLACE_SCALE = 1.0 / 1024.0  # laplace_scale_of's floor; its std/√2 never exceeds the bound
+MAX_LATENT_BOUND = LATENT_LIMIT  # latents are clamped to it before coding
+# Decoding and re-encoding take about 27 ns per probability on one core of a 2-core EPYC, so
+# about 3.6 s; a Kodak image (768x512) with every latent bound up to 100 fits.
+MAX_TABLE_ENTRIES = 2**27
+
 _RESIDUAL_FLAG, _RELU_FLAG = 1, 2
 
 
@@ -71,14 +100,20 @@ class Header:
         return writer.getvalue()
 
     @classmethod
-    def read(cls, data: bytes) -> "Header":
+    def read(cls, data: bytes, version: int) -> "Header":
+        """The header of a coolchic-v``version`` file, every field checked against the limits."""
+        architecture = ARCHITECTURES[version]
         reader = ByteReader(data)
-        # The architecture is checked before it decides how many groups and grids follow.
         fields = _read_image_size(reader) | _read_architecture(reader)
-        modules = _read_module_quantisation(reader, _module_names(fields["learned_upsampling"]))
-        latent_bounds = _read_latent_bounds(reader, fields["n_grids"])
+        # Checked before it decides how many groups and grids follow.
+        _check_architecture(fields, architecture, f"coolchic-v{version}")
+        modules = _read_module_quantisation(reader, _module_names(architecture.learned_upsampling))
+        latent_bounds = _read_latent_bounds(reader, architecture.n_grids)
         reader.expect_end()
-        return cls(**fields, modules=modules, latent_bounds=latent_bounds)
+        header = cls(**fields, modules=modules, latent_bounds=latent_bounds)
+        check_canonical(header.write(), data)
+        _check_table_entries(header, _group_sizes(version))
+        return header
 
 
 def _module_names(learned_upsampling: bool) -> list[str]:
@@ -91,8 +126,7 @@ def _write_image_size(writer: ByteWriter, header: Header) -> None:
 
 def _read_image_size(reader: ByteReader) -> dict:
     height, width = reader.u16(), reader.u16()
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-        raise CodecError(f"corrupted header: invalid image size {width}x{height}")
+    check_image_size(height, width, 1, MAX_SIDE)
     return {"height": height, "width": width}
 
 
@@ -109,7 +143,7 @@ def _write_architecture(writer: ByteWriter, header: Header) -> None:
 
 
 def _read_architecture(reader: ByteReader) -> dict:
-    fields = {
+    return {
         "n_grids": reader.u8(),
         "arm_rowcol": reader.u8(),
         "arm_fraction_bits": reader.u8(),
@@ -117,8 +151,6 @@ def _read_architecture(reader: ByteReader) -> dict:
         "synthesis": tuple(_read_synthesis_layer(reader) for _ in range(reader.u8())),
         "learned_upsampling": bool(reader.u8()),
     }
-    _check_architecture(fields)
-    return fields
 
 
 def _read_synthesis_layer(reader: ByteReader) -> SynthesisLayer:
@@ -131,25 +163,38 @@ def _read_synthesis_layer(reader: ByteReader) -> SynthesisLayer:
     )
 
 
-def _check_architecture(fields: dict) -> None:
-    """Refuse headers that would build absurd models (a corrupted file that passed the CRC)."""
-    arm_hidden, synthesis = fields["arm_hidden"], fields["synthesis"]
-    problems = []
-    if not 1 <= fields["n_grids"] <= 16:
-        problems.append(f"{fields['n_grids']} latent grids")
-    if not 1 <= fields["arm_rowcol"] <= 8 or not 0 <= fields["arm_fraction_bits"] <= 16:
-        problems.append("ARM context or precision")
-    if any(not 1 <= w <= 1024 for w in arm_hidden) or len(arm_hidden) > 8:
-        problems.append("ARM widths")
-    if not synthesis or synthesis[-1].out_channels != 3:
-        problems.append("synthesis output")
-    if any(
-        not 1 <= s.out_channels <= 1024 or s.kernel_size % 2 == 0 or s.kernel_size > 9
-        for s in synthesis
-    ):
-        problems.append("synthesis layers")
-    if problems:
-        raise CodecError(f"corrupted header: invalid {', '.join(problems)}")
+# Architecture fields of the header, as named in messages.
+_ARCHITECTURE_FIELDS = {
+    "n_grids": "latent grids",
+    "arm_rowcol": "ARM context rows/cols",
+    "arm_fraction_bits": "ARM fixed-point bits",
+    "arm_hidden": "ARM hidden widths",
+    "synthesis": "synthesis layers",
+    "learned_upsampling": "learned upsampling",
+}
+
+
+def _check_architecture(fields: dict, architecture: Architecture, codec: str) -> None:
+    """Our encoder writes exactly its version's architecture; anything else is a corrupted or
+    relabelled file (a v1 header in a v2 file, say)."""
+    wrong = [
+        f"{label} {_describe(fields[key])} ({codec}: {_describe(getattr(architecture, key))})"
+        for key, label in _ARCHITECTURE_FIELDS.items()
+        if fields[key] != getattr(architecture, key)
+    ]
+    if wrong:
+        raise CodecError(f"corrupted header: not a {codec} architecture: {'; '.join(wrong)}")
+
+
+def _describe(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(_describe, value)) + "]"
+    if isinstance(value, SynthesisLayer):
+        flags = " residual" * value.residual + " relu" * value.relu
+        return f"{value.out_channels} ch {value.kernel_size}x{value.kernel_size}{flags}"
+    return str(value)
 
 
 def _write_module_quantisation(writer: ByteWriter, header: Header) -> None:
@@ -162,16 +207,25 @@ def _write_module_quantisation(writer: ByteWriter, header: Header) -> None:
 def _read_module_quantisation(reader: ByteReader, names: list[str]) -> ModuleGroups:
     modules = {}
     for name in names:
-        weights = _read_group(reader, name)
-        biases = None if name == "upsampling" else _read_group(reader, name)
+        weights = _read_group(reader, name, "weights")
+        biases = None if name == "upsampling" else _read_group(reader, name, "biases")
         modules[name] = (weights, biases)
     return modules
 
 
-def _read_group(reader: ByteReader, module_name: str) -> GroupHeader:
+def _read_group(reader: ByteReader, module_name: str, kind: str) -> GroupHeader:
     group = GroupHeader(exponent=reader.u8(), bound=reader.varint(), scale=reader.f32())
-    if not (group.exponent <= 30 and np.isfinite(group.scale) and group.scale > 0):
-        raise CodecError(f"corrupted header: invalid quantisation of {module_name}")
+    where = f"corrupted header: {module_name} {kind}:"
+    finest = MAX_STEP_EXPONENT[module_name]
+    if group.exponent > finest:
+        raise CodecError(f"{where} step 2^-{group.exponent} finer than the encoder's 2^-{finest}")
+    if not 0 <= group.bound <= MAX_NETWORK_BOUND:
+        raise CodecError(f"{where} bound {group.bound} outside [0, {MAX_NETWORK_BOUND}]")
+    highest = max(group.bound, MIN_LAPLACE_SCALE)  # an all-zero group has the floor
+    if not MIN_LAPLACE_SCALE <= group.scale <= highest:  # False for NaN too
+        raise CodecError(
+            f"{where} Laplace scale {group.scale:g} outside [1/1024, {highest:g}] (its bound)"
+        )
     return group
 
 
@@ -181,4 +235,43 @@ def _write_latent_bounds(writer: ByteWriter, header: Header) -> None:
 
 
 def _read_latent_bounds(reader: ByteReader, n_grids: int) -> tuple[int, ...]:
-    return tuple(reader.varint() for _ in range(n_grids))
+    bounds = tuple(reader.varint() for _ in range(n_grids))
+    for index, bound in enumerate(bounds):
+        if bound > MAX_LATENT_BOUND:
+            raise CodecError(
+                f"corrupted header: latent grid {index} bound {bound} exceeds {MAX_LATENT_BOUND}"
+            )
+    return bounds
+
+
+@cache
+def _group_sizes(version: int) -> dict[str, tuple[int, int]]:
+    """(weights, biases) integers of each network module of a version's architecture."""
+    network = CoolChic(ARCHITECTURES[version], 1, 1).network_modules()
+    return {
+        name: (sum(t.numel() for t in module.weights), sum(t.numel() for t in module.biases))
+        for name, module in network.items()
+    }
+
+
+def _check_table_entries(header: Header, group_sizes: dict[str, tuple[int, int]]) -> None:
+    """Each coded integer costs a table row of 2·bound + 1 probabilities to decode."""
+    entries = sum(
+        count * (2 * group.bound + 1)
+        for name, groups in header.modules.items()
+        for count, group in zip(group_sizes[name], groups, strict=True)
+        if group is not None
+    )
+    shapes = grid_shapes(header.height, header.width, len(header.latent_bounds))
+    entries += sum(
+        h * w * (2 * bound + 1)
+        for (h, w), bound in zip(shapes, header.latent_bounds, strict=True)
+        if bound
+    )
+    cap = max_work(MAX_TABLE_ENTRIES)
+    if entries > cap:
+        raise CodecError(
+            f"corrupted header: decoding {header.width}x{header.height} with these bounds needs "
+            f"{entries:,} Laplace probabilities, over the cap of {cap:,.0f} (set "
+            f"{WORK_SCALE_ENV} to raise it)"
+        )

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import torch
 
-from inr_models.base import CodecError, Encoded, RateAxis, check_rgb_image
+from inr_models.base import Encoded, RateAxis, check_rgb_image
 from inr_models.container import pack, unpack
 from inr_models.coolchic.bitstream import GroupHeader, Header, ModuleGroups
 from inr_models.coolchic.exact import (
@@ -21,11 +21,10 @@ from inr_models.coolchic.presets import ARCHITECTURES, PRESETS, Architecture, ge
 from inr_models.coolchic.quantization import QuantizedGroup, QuantizedModule, load_group
 from inr_models.coolchic.training import FitResult, Fitter
 from inr_models.entropy import (
-    decode_laplace,
+    LaplaceDecoder,
     encode_laplace,
     finish,
     laplace_scale_of,
-    new_decoder,
     new_encoder,
 )
 from inr_models.fitted import FittedCodec
@@ -44,6 +43,7 @@ class CoolChicCodec(FittedCodec):
         high=10.0,
         search_range=(1e-4, 2e-2),
         log=True,
+        rate_increases=False,
         help="rate weight λ in J = D + λ·R (larger: fewer bits)",
     )
     published_loss = "mse"
@@ -132,28 +132,15 @@ class CoolChicCodec(FittedCodec):
 
     def decode(self, data: bytes) -> np.ndarray:
         header_bytes, payload = unpack(data, self.file_id, self.name)
-        header = Header.read(header_bytes)
-        model = self._model_of(header)
-        decoder = new_decoder(payload)
+        header = Header.read(header_bytes, self.version)
+        # The header holds exactly this version's architecture (Header.read checks it), and the
+        # latents come from the payload: only the network is built.
+        model = CoolChic(self.architecture, header.height, header.width, latents=False).double()
+        decoder = LaplaceDecoder(payload)
         _read_network(decoder, header, model)
         latents = _read_latents(decoder, header, WavefrontArm(model))
+        decoder.finish("the last latent")
         return exact_image(model, latents)
-
-    def _model_of(self, header: Header) -> CoolChic:
-        """The float64 model, its network still empty, of the architecture the header describes."""
-        arch = dataclasses.replace(
-            ARCHITECTURES[self.version],
-            n_grids=header.n_grids,
-            arm_rowcol=header.arm_rowcol,
-            arm_hidden=header.arm_hidden,
-            synthesis=header.synthesis,
-            learned_upsampling=header.learned_upsampling,
-            arm_fraction_bits=header.arm_fraction_bits,
-        )
-        try:
-            return CoolChic(arch, header.height, header.width).double()
-        except ValueError as error:
-            raise CodecError(f"corrupted header: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -211,9 +198,9 @@ def _write_group(encoder, group: QuantizedGroup) -> GroupHeader | None:
     if count == 0:
         return None  # v2's upsampling has no biases
     bound, scale = int(np.abs(group.integers).max()), laplace_scale_of(group.integers)
-    encode_laplace(
-        encoder, group.integers, np.zeros(count), np.full(count, scale, np.float64), -bound, bound
-    )
+    if bound:  # an all-zero group is known from its bound alone (one symbol: nothing to code)
+        scales = np.full(count, scale, np.float64)
+        encode_laplace(encoder, group.integers, np.zeros(count), scales, -bound, bound)
     return GroupHeader(exponent=group.exponent, bound=bound, scale=float(scale))
 
 
@@ -224,7 +211,7 @@ def _write_latents(encoder, quantised: Quantised, arm_rowcol: int) -> tuple[int,
     return tuple(encode_latents(encoder, grids, mu, scale, arm_rowcol))
 
 
-def _read_network(decoder, header: Header, model: CoolChic) -> None:
+def _read_network(decoder: LaplaceDecoder, header: Header, model: CoolChic) -> None:
     for name, module in model.network_modules().items():
         weights, biases = header.modules[name]
         load_group(list(module.weights), _read_group(decoder, weights, module.weights))
@@ -232,14 +219,16 @@ def _read_network(decoder, header: Header, model: CoolChic) -> None:
             load_group(list(module.biases), _read_group(decoder, biases, module.biases))
 
 
-def _read_group(decoder, group: GroupHeader, tensors) -> QuantizedGroup:
+def _read_group(decoder: LaplaceDecoder, group: GroupHeader, tensors) -> QuantizedGroup:
     count = sum(t.numel() for t in tensors)
+    if group.bound == 0:
+        return QuantizedGroup(exponent=group.exponent, integers=np.zeros(count, np.int64))
     scale = np.full(count, np.float32(group.scale), np.float64)
-    integers = decode_laplace(decoder, np.zeros(count), scale, -group.bound, group.bound)
+    integers = decoder.decode(np.zeros(count), scale, -group.bound, group.bound)
     return QuantizedGroup(exponent=group.exponent, integers=integers)
 
 
-def _read_latents(decoder, header: Header, arm: WavefrontArm) -> list[torch.Tensor]:
+def _read_latents(decoder: LaplaceDecoder, header: Header, arm: WavefrontArm) -> list[torch.Tensor]:
     shapes = grid_shapes(header.height, header.width, header.n_grids)
     return [
         torch.from_numpy(arm.decode_grid(decoder, height, width, bound))[None, None]

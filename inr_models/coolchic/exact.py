@@ -19,7 +19,7 @@ from torch import Tensor
 from inr_models.base import CodecError
 from inr_models.coolchic.layers import LOG_SCALE_MAX, LOG_SCALE_MIN, upsample_hierarchy
 from inr_models.coolchic.model import CoolChic
-from inr_models.entropy import decode_laplace, deterministic_exp, encode_laplace
+from inr_models.entropy import LaplaceDecoder, deterministic_exp, encode_laplace
 
 SYNTHESIS_FRACTION_BITS = 16
 # Bounds that keep every product and sum within float64's 53-bit mantissa (weights carry at most
@@ -144,7 +144,9 @@ class WavefrontArm:
         index[beyond_max] = len(self.scale_table) - 1
         return self.scale_table[index]
 
-    def decode_grid(self, decoder, height: int, width: int, bound: int) -> np.ndarray:
+    def decode_grid(
+        self, decoder: LaplaceDecoder, height: int, width: int, bound: int
+    ) -> np.ndarray:
         if bound == 0:
             return np.zeros((height, width))
         r = self.rowcol
@@ -158,5 +160,5 @@ class WavefrontArm:
             cols = wave - (r + 1) * rows
             centre = (rows + r) * padded_width + cols + r
             mu, scale = self(flat[centre[:, None] + neighbour[None, :]])
-            flat[centre] = decode_laplace(decoder, mu, scale, -bound, bound)
+            flat[centre] = decoder.decode(mu, scale, -bound, bound)
         return padded[r:, r : r + width].copy()

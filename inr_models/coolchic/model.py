@@ -15,14 +15,13 @@ def grid_shapes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
 
 
 class CoolChic(nn.Module):
-    def __init__(self, architecture: Architecture, height: int, width: int):
+    def __init__(self, architecture: Architecture, height: int, width: int, latents: bool = True):
         super().__init__()
         self.architecture = architecture
         self.height, self.width = height, width
-        self.latents = nn.ParameterList(
-            nn.Parameter(torch.zeros(1, 1, h, w))
-            for h, w in grid_shapes(height, width, architecture.n_grids)
-        )
+        # The decoder reads the latents from the file: it builds the network alone.
+        shapes = grid_shapes(height, width, architecture.n_grids) if latents else []
+        self.latents = nn.ParameterList(nn.Parameter(torch.zeros(1, 1, h, w)) for h, w in shapes)
         self.log2_gains = nn.Parameter(torch.arange(float(architecture.n_grids)))
         self.upsampling = Upsampling(learned=architecture.learned_upsampling)
         self.synthesis = Synthesis(architecture.n_grids, architecture.synthesis)

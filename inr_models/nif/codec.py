@@ -8,7 +8,7 @@ import torch
 from inr_models.base import Encoded, RateAxis, check_rgb_image
 from inr_models.container import pack, unpack
 from inr_models.fitted import FittedCodec
-from inr_models.nif.bitstream import Header, pack_integers, unpack_integers
+from inr_models.nif.bitstream import RENDER_ROWS, Header, pack_integers, unpack_integers
 from inr_models.nif.model import Nif, coordinate_grid
 from inr_models.nif.presets import PRESETS, WIDTHS, get_preset, get_widths
 from inr_models.nif.quantization import dequantize, quantize, tensor_bound
@@ -21,25 +21,19 @@ def _tensors(model: Nif) -> list[torch.Tensor]:
     return [p for layer in (*model.main, *model.modulator) for p in (layer.weight, layer.bias)]
 
 
-def _tensor_count(widths) -> int:
-    return 2 * (len(widths.hidden) + 1 + len(widths.modulator_hidden) + 1)
-
-
-RENDER_ROWS = 32  # rows per inference chunk: bounds decoder memory to a few tens of MB
-
-
 @torch.no_grad()
 def render(model: Nif, height: int, width: int) -> np.ndarray:
-    """The decoded image: float64 inference in row chunks, then ((y + 1) / 2) clamped, ×255 and
+    """The decoded image: float64 inference band by band, then ((y + 1) / 2) clamped, ×255 and
     truncated to 8 bits, as the reference decoder does (truncation, not rounding)."""
     model = model.double()
-    grid = coordinate_grid(height, width, torch.float64)
-    rows = [
-        model(model.encode_inputs(grid[top : top + RENDER_ROWS]))
-        for top in range(0, height, RENDER_ROWS)
-    ]
-    pixels = ((torch.cat(rows) + 1) / 2).clamp(0, 1) * 255
-    return pixels.to(torch.uint8).cpu().numpy()
+    image = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, RENDER_ROWS):
+        band = slice(top, top + RENDER_ROWS)
+        grid = coordinate_grid(height, width, torch.float64, band)
+        # Element-wise from here: converting band by band gives the whole image's values.
+        pixels = ((model(model.encode_inputs(grid)) + 1) / 2).clamp(0, 1) * 255
+        image[band] = pixels.to(torch.uint8).cpu().numpy()
+    return image
 
 
 @register_codec("nif")
@@ -127,7 +121,7 @@ class NifCodec(FittedCodec):
 
     def decode(self, data: bytes) -> np.ndarray:
         header_bytes, payload = unpack(data, self.file_id, self.name)
-        header = Header.read(header_bytes, _tensor_count)
+        header = Header.read(header_bytes)
         shapes = [t.shape for t in _tensors(Nif(header.widths))]
         integers = unpack_integers(payload, shapes)
         bounds = [torch.tensor(b, dtype=torch.float16) for b in header.bounds]

@@ -13,9 +13,12 @@ MODULATION_SCALE = 10.0  # p(x) = OMEGA + MODULATION_SCALE · m(x)
 ENCODING_BASE = 1.4
 
 
-def coordinate_grid(height: int, width: int, dtype=torch.float32) -> Tensor:
-    """(H, W, 2) (y, x) coordinates in [-1, 1], corners at ±1."""
-    ys = torch.arange(height, dtype=torch.float64) / max(height - 1, 1) * 2 - 1
+def coordinate_grid(
+    height: int, width: int, dtype=torch.float32, rows: slice = slice(None)
+) -> Tensor:
+    """(H, W, 2) (y, x) coordinates in [-1, 1], corners at ±1; ``rows`` keeps a band of rows (the
+    same values as slicing the whole grid)."""
+    ys = (torch.arange(height, dtype=torch.float64) / max(height - 1, 1) * 2 - 1)[rows]
     xs = torch.arange(width, dtype=torch.float64) / max(width - 1, 1) * 2 - 1
     return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).to(dtype)
 
@@ -39,8 +42,15 @@ def _siren_init(layer: nn.Linear, first: bool) -> None:
     nn.init.uniform_(layer.weight, -bound, bound)
 
 
-def _stack(in_features: int, widths: tuple[int, ...], out_features: int) -> nn.ModuleList:
-    sizes = [in_features, *widths, out_features]
+def layer_sizes(widths: Widths) -> tuple[list[int], list[int]]:
+    """Features through the main network and through the modulator, input to output."""
+    return (
+        [2 + 4 * widths.frequencies, *widths.hidden, 3],
+        [2 + 4 * widths.modulator_frequencies, *widths.modulator_hidden, 1],
+    )
+
+
+def _stack(sizes: list[int]) -> nn.ModuleList:
     layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
     for index, layer in enumerate(layers):
         _siren_init(layer, first=index == 0)
@@ -51,8 +61,8 @@ class Nif(nn.Module):
     def __init__(self, widths: Widths):
         super().__init__()
         self.widths = widths
-        self.main = _stack(2 + 4 * widths.frequencies, widths.hidden, 3)
-        self.modulator = _stack(2 + 4 * widths.modulator_frequencies, widths.modulator_hidden, 1)
+        main, modulator = layer_sizes(widths)
+        self.main, self.modulator = _stack(main), _stack(modulator)
 
     def encode_inputs(self, coordinates: Tensor) -> tuple[Tensor, Tensor]:
         """Positional encodings of the main network and the modulator: constant per grid, so

@@ -34,13 +34,14 @@ import numpy as np
 import pillow_jxl  # noqa: F401  (registers JPEG XL with Pillow so .jxl files open too)
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from inr_models import limits
+from inr_models.base import CodecError
 from study.errors import InputError
 
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 16
-MAX_PIXELS_ENV = "INR_STUDY_MAX_PIXELS"
-DEFAULT_MAX_PIXELS = 1 << 26
+MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS = limits.MAX_PIXELS_ENV, limits.DEFAULT_MAX_PIXELS
 _GRAY_MODES = {"L", "1", "P"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _SIXTEEN_BIT_GRAY_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
@@ -86,17 +87,12 @@ class ImageHeader:
 
 
 def max_pixels() -> int:
-    """The largest image (width x height) this module loads: INR_STUDY_MAX_PIXELS or 2^26."""
-    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_PIXELS
+    """The largest image (width x height) this module loads: the decoders' own cap
+    (INR_STUDY_MAX_PIXELS or 2^26), so whatever loads can be coded and decoded."""
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise InputError(f"{MAX_PIXELS_ENV}={text!r}: expected a positive whole number of pixels")
-    return value
+        return limits.max_pixels()
+    except CodecError as error:
+        raise InputError(str(error)) from None
 
 
 def why_unreadable(path: Path, error: OSError) -> str:

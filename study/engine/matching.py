@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from inr_models.base import RateAxis, RateValue
 
 SIGNIFICANT_DIGITS = 4  # rounded settings: short names and stable trial keys
+# A bracket narrower than this (in the search coordinate: 1 % of λ on a log axis) that still holds
+# no fit on target means the rate jumps there (a different quantisation step, say): stop.
+JUMP_WIDTH = 0.01
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,12 @@ class RateMatcher:
             # Bracketed: the closest pair on either side, by coordinate.
             lo = max(below) if self.rising else min(below)
             hi = min(above) if self.rising else max(above)
+            if self.axis.choices is None and abs(hi[0] - lo[0]) < JUMP_WIDTH:
+                self.reason = (
+                    f"the file size jumps across the target between {self.axis.label} "
+                    f"{self._to_setting(lo[0])} and {self._to_setting(hi[0])}"
+                )
+                return None
             return self._interpolate(lo, hi)
         last_u, last_e = self._to_u(self.probes[-1].setting), self._error(self.probes[-1])
         # Move toward the target: fewer bits means down the coordinate if bitrate rises with it.
@@ -128,7 +137,9 @@ class RateMatcher:
             if u1 != u2 and (e2 - e1) != 0:
                 secant = u1 - e1 * (u2 - u1) / (e2 - e1)
                 if (secant - last_u) * direction > 0:
-                    u = last_u + direction * min(abs(secant - last_u) * 1.2, 4 * step)
+                    # Overshoot a little, to bracket; but a flat stretch of the curve (the file
+                    # near its fixed costs) must not fling the next fit to the axis's end.
+                    u = last_u + direction * min(abs(secant - last_u) * 1.2, 2 * step)
         limit = self.high if direction > 0 else self.low
         if (u - limit) * direction > 0:
             u = limit

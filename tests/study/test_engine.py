@@ -149,7 +149,9 @@ def test_resume_after_the_driver_is_killed_runs_each_trial_exactly_once(
     assert {r.info.run_id for r in before} <= {r.info.run_id for r in runs}
 
 
-FIT_BUDGET = 8
+# Debug-preset fits are short, so their rate wobbles by ±15 % between neighbouring λ: more fits
+# than the default 8 are needed to land within ±5 % every time.
+FIT_BUDGET = 12
 
 
 def test_rate_matched_search_lands_on_every_target_on_every_image(
@@ -157,7 +159,9 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
 ):
     config = small_config(
         name="search",
-        images={"dataset": "kodak", "subset": ["kodim01", "kodim23"], "crop": 64},
+        # 192 px: on smaller crops the debug preset's few iterations and the network's share of
+        # the file make the rate jump between neighbouring λ, and 0.25 bpp can fall in a jump.
+        images={"dataset": "kodak", "subset": ["kodim01", "kodim23"], "crop": 192},
         codecs=[{"name": "coolchic-v1", "preset": "debug"}],
         losses=["lc_ssim"],
         search={"targets_bpp": [0.25, 0.5], "trials": 2, "alpha": [0, 0.5],
@@ -166,7 +170,7 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     result = Study(parse_config(config)).run()
     assert result.counts == {"finished": 4, "failed": 0}  # 2 targets × 2 α samples
     for recommendation in result.recommendations:
-        assert recommendation.metric == "psnr"  # no LPIPS; 64-px crops are too small for MS-SSIM
+        assert recommendation.metric == "ms_ssim_db"  # auto without LPIPS, on 192-px crops
         assert recommendation.reached and recommendation.on_target == 2, recommendation
         assert abs(recommendation.bpp / recommendation.target_bpp - 1) <= 0.05
         assert "wins at matched rate" in recommendation.describe()

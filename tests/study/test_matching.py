@@ -72,3 +72,11 @@ def test_an_integer_axis_on_a_log_scale():
     matcher = RateMatcher(levels, 3.0, tolerance=0.05, budget=10)
     run(matcher, lambda n: 3 * math.log2(n) / 3)
     assert matcher.result.reached and matcher.result.setting == 8
+
+
+def test_a_jump_across_the_target_stops_the_search_and_says_where():
+    matcher = RateMatcher(LAMBDA, 0.25, tolerance=0.05, budget=30)
+    settings = run(matcher, lambda lmbda: 0.3 if lmbda < 0.1 else 0.2)
+    result = matcher.result
+    assert not result.reached and "the file size jumps across the target between λ" in result.reason
+    assert len(settings) < 30

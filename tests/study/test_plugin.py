@@ -44,13 +44,13 @@ def test_plugin_codec_loss_family_and_metric_flow_through_a_study(
     # Search space: an integer axis on a log scale, and the family's own α range.
     searched = {
         "codecs": [{"name": "posterize"}],
-        "search": {"targets_bpp": [1.0], "metric": "max_error"},
+        "search": {"mode": "pareto", "metric": "max_error"},
     }
     search = parse_config({**plugin_config, **searched})
     [mse_task, mixed_task] = search_tasks(search)
     assert mse_task.space(search.search) == {"rate": IntDistribution(2, 64, log=True)}
     assert mixed_task.space(search.search)["alpha"] == FloatDistribution(0.1, 0.9)
-    spec = mixed_task.trial_spec({"rate": 8, "alpha": 0.25}, "kodim23", "", 0)
+    spec = mixed_task.trial_spec(0.25, 8, "kodim23", "", 0)
     assert spec.label() == "posterize mse_l1(0.25) levels=8 kodim23"
 
     # A four-trial study: MLflow holds the typed rate, the family, α and the new metric.
