@@ -559,9 +559,10 @@ class Study:
                 progress,
                 search_alg=searcher,
                 num_samples=total,
-                # The trial only waits for its images' fits, which reserve the resources (Ray
-                # refuses an empty reservation).
-                trial_resources={"cpu": 0.001},
+                # The trial only waits for its images' fits, which reserve the resources. Ray
+                # refuses an empty reservation, and any CPU share would keep a whole fit from
+                # starting on its node: one byte of memory it is.
+                trial_resources={"cpu": 0, "memory": 1},
             ).fit()
             counts = progress.counts
         recommendations, fronts = [], []

@@ -190,6 +190,11 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     assert len([t for t in study.trials if t.state.name == "COMPLETE"]) == 2
     assert (result.folder / "recommendations.json").exists()
     print(f"fits per matched (α, image): {sorted(per_match.values())}")
+    # Every fit ran once, and a second run finds nothing left to do.
+    assert len({r.data.tags[KEY_TAG] for r in fits}) == len(fits)
+    again = Study(parse_config(config)).run()
+    assert again.counts == {"finished": 0, "failed": 0}
+    assert len(trial_runs(result.folder, "FINISHED")[1]) == len(fits)
 
     # The α-tuning view of the dashboard gets the samples and the recommendation.
     page = tmp_path / "search.html"
