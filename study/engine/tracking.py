@@ -66,6 +66,13 @@ class ImageInput:
         return DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])
 
 
+def _axis_name(codec: str | None) -> str | None:
+    try:
+        return get_codec_class(codec).rate_axis.name
+    except KeyError:
+        return None
+
+
 def _rate_value(codec: str | None, name: str, text: str):
     try:
         return get_codec_class(codec).rate_axis.parse(text)
@@ -83,7 +90,8 @@ def run_record(run) -> dict:
     params = {}
     for key, text in run.data.params.items():
         params[key] = None if text == "None" else TYPED_PARAMS.get(key, str)(text)
-    rate_name = params.get(RATE_PARAMETER)
+    # Runs recorded before rate_parameter existed name their rate by the codec's axis alone.
+    rate_name = params.get(RATE_PARAMETER) or _axis_name(params.get("codec"))
     if rate_name in params:
         params[rate_name] = _rate_value(params.get("codec"), rate_name, params[rate_name])
         params["rate"] = params[rate_name]
