@@ -1,0 +1,214 @@
+"""The GPU check: one prepared run for a lent GPU machine, in one call, leaving files behind.
+
+    python benchmarks/gpu_check.py --kodak DIR --out DIR [--minutes 8] [--rehearse]
+
+It needs no Ray and no MLflow (too big to carry): trials go through the plain trial function,
+``study.engine.trial.run_trial``. Steps, in this order, each written as JSON to --out as soon as it
+is done; the last step runs paper-preset trials until the time budget is spent:
+
+1. ``environment.json``: torch and CUDA versions, the device, its memory.
+2. ``correctness.json``: COOL-CHIC v1 and v2 and NIF encoded on the device (debug preset, a crop);
+   each file decoded on the CPU and on the device. v1/v2 must equal the encoder's reconstruction
+   bit for bit on both; NIF's largest difference (8-bit levels) is reported.
+3. ``speed.json``: seconds per training iteration of each codec's main phase at full Kodak size
+   (``benchmarks/coolchic_speed.py`` and ``nif_speed.py``'s measurements).
+4. ``packing.json``: 1, 4, 8 and 16 trials at once on the one device, each its own process: wall
+   time, trials per hour and the device memory each trial peaked at.
+5. ``trials/``: full-size paper-preset trials — COOL-CHIC v1 MSE and LogCosh+SSIM at λ 4e-3 on
+   kodim01, kodim08, kodim24, then NIF 0_31, then COOL-CHIC v2 MSE on kodim01 — each file and
+   summary (and ``trials.json`` listing them), for decoding back home (``inr-study decode``) to
+   check the bpp and PSNR claimed.
+
+``--rehearse`` runs every step small on whatever device there is (the CPU here: 64-px crops,
+debug presets, 1 and 2 trials at once), to prove the script before spending device time.
+"""
+
+import argparse
+import json
+import multiprocessing
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inr_models import create_codec
+from study.data.datasets import crop
+from study.data.imageio import load_rgb, save_png
+from study.engine.trial import TrialSpec, run_trial
+
+HERE = Path(__file__).parent
+PAPER_TRIALS = [
+    *(("coolchic-v1", loss, 4e-3, image)
+      for loss in ("mse", "lc_ssim(0.01)") for image in ("kodim01", "kodim08", "kodim24")),
+    *(("nif", "lc_ssim(0.01)", "0_31", image) for image in ("kodim01", "kodim08", "kodim24")),
+    ("coolchic-v2", "mse", 4e-3, "kodim01"),
+]  # fmt: skip
+INR_CODECS = {"coolchic-v1": 4e-3, "coolchic-v2": 4e-3, "nif": "0_31"}
+
+
+class Budget:
+    def __init__(self, minutes: float):
+        self.deadline = time.monotonic() + 60 * minutes
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def step(out: Path, name: str, work) -> None:
+    """Run one step and write what it gives, or its traceback: one failing step must not cost
+    the others their device time."""
+    try:
+        content = work()
+    except Exception:
+        content = {"error": traceback.format_exc()}
+    (out / name).write_text(json.dumps(content, indent=2, default=float) + "\n")
+    print(f"wrote {name}" + (" (error)" if "error" in content else ""), flush=True)
+
+
+def environment(device: str) -> dict:
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": device,
+    }
+    if device == "cuda":
+        properties = torch.cuda.get_device_properties(0)
+        info.update(name=properties.name, memory_gib=properties.total_memory / 2**30)
+    return info
+
+
+def correctness(image: np.ndarray, device: str) -> list[dict]:
+    results = []
+    for name, rate in INR_CODECS.items():
+        spec = TrialSpec(name, "check", rate, "debug", "mse", seed=0)
+        encoder = create_codec(name, **spec.codec_settings(device))
+        encoded = encoder.encode(image)
+        row = {"codec": name, "encoded_on": device, "bytes": len(encoded.data)}
+        for where in dict.fromkeys(("cpu", device)):
+            try:
+                with torch.device(where):  # tensors the decoder makes land on that device
+                    decoded = create_codec(name).decode(encoded.data)
+            except Exception as error:
+                row[f"decoded_on_{where}_error"] = f"{type(error).__name__}: {error}"
+                continue
+            difference = np.abs(decoded.astype(int) - encoded.reconstruction.astype(int))
+            row[f"decoded_on_{where}_identical"] = bool(not difference.any())
+            row[f"decoded_on_{where}_max_difference"] = int(difference.max())
+        results.append(row)
+    return results
+
+
+def speed(image_path: Path, device: str, iterations: int) -> list[dict]:
+    sys.path.insert(0, str(HERE))
+    import coolchic_speed
+    import nif_speed
+
+    rows = [
+        coolchic_speed.measure(name, str(image_path), 2, iterations, device)
+        for name in ("coolchic-v1", "coolchic-v2")
+    ]
+    return [*rows, nif_speed.measure("0_31", str(image_path), 2, iterations, device)]
+
+
+def _packed_trial(args) -> dict:
+    image, device, index = args
+    torch.set_num_threads(1)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    spec = TrialSpec("coolchic-v1", f"packed{index}", 4e-3, "debug", "mse", seed=index)
+    with tempfile.TemporaryDirectory() as scratch:
+        outcome = run_trial(spec, image, Path(scratch), device=device, with_lpips=False)
+    return {
+        "seconds": outcome.metrics["trial_seconds"],
+        "memory_mb": outcome.metrics["peak_memory_mb"],
+    }
+
+
+def packing(image: np.ndarray, device: str, levels: list[int]) -> list[dict]:
+    context = multiprocessing.get_context("spawn")  # CUDA needs fresh processes
+    rows = []
+    for count in levels:
+        start = time.perf_counter()
+        with context.Pool(count) as pool:
+            trials = pool.map(_packed_trial, [(image, device, i) for i in range(count)])
+        wall = time.perf_counter() - start
+        rows.append(
+            {
+                "concurrent": count,
+                "wall_s": wall,
+                "trials_per_hour": 3600 * count / wall,
+                "mean_trial_s": float(np.mean([t["seconds"] for t in trials])),
+                "memory_mb_per_trial": max(t["memory_mb"] for t in trials),
+            }
+        )
+    return rows
+
+
+def paper_trials(kodak: Path, out: Path, device: str, budget: Budget, rehearse: bool) -> list:
+    folder = out / "trials"
+    folder.mkdir(exist_ok=True)
+    done = []
+    for codec, loss, rate, name in PAPER_TRIALS:
+        if budget.left() < 60 and done:
+            break
+        image = load_rgb(kodak / f"{name}.png")
+        preset = "debug" if rehearse else "paper"
+        image = crop(image, 64) if rehearse else image
+        spec = TrialSpec(codec, name, rate, preset, loss, seed=0)
+        stem = f"{codec}_{name}_{loss.split('(')[0]}"
+        outcome = run_trial(
+            spec,
+            image,
+            Path(tempfile.mkdtemp()),
+            bitstream=folder / f"{stem}.inr",
+            device=device,
+            with_lpips=False,
+        )
+        summary = outcome.summary() | {"file": f"{stem}.inr"}
+        (folder / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
+        done.append(summary)
+        print(f"{stem}: {summary['bpp']:.4f} bpp, {summary['psnr']:.2f} dB", flush=True)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kodak", type=Path, required=True, help="folder of kodimNN.png")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the results")
+    parser.add_argument("--minutes", type=float, default=8.0, help="time budget (default 8)")
+    parser.add_argument("--rehearse", action="store_true", help="everything small, any device")
+    args = parser.parse_args(argv)
+    budget = Budget(args.minutes)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    args.out.mkdir(parents=True, exist_ok=True)
+    step(args.out, "environment.json", lambda: environment(device))
+
+    full = load_rgb(args.kodak / "kodim01.png")
+    small = crop(full, 64 if args.rehearse else 256)
+    step(args.out, "correctness.json", lambda: correctness(small, device))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        speed_image = Path(scratch) / "speed.png"
+        save_png(speed_image, crop(full, 96) if args.rehearse else full)
+        iterations = 2 if args.rehearse else 20
+        step(args.out, "speed.json", lambda: speed(speed_image, device, iterations))
+
+    levels = [1, 2] if args.rehearse else [1, 4, 8, 16]
+    step(args.out, "packing.json", lambda: packing(small, device, levels))
+    step(
+        args.out,
+        "trials.json",
+        lambda: paper_trials(args.kodak, args.out, device, budget, args.rehearse),
+    )
+    print(f"done, {budget.left():.0f} s of the budget left")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

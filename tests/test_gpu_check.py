@@ -1,0 +1,31 @@
+"""The GPU check script, rehearsed on this machine's CPU: every step writes its file."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KODAK_MIRROR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_the_gpu_check_rehearses_on_the_cpu(tmp_path):
+    if KODAK_MIRROR is None:
+        pytest.skip("needs a local Kodak folder")
+    out = tmp_path / "out"
+    command = [sys.executable, "benchmarks/gpu_check.py", "--kodak", str(KODAK_MIRROR),
+               "--out", str(out), "--rehearse", "--minutes", "0.5"]  # fmt: skip
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    for name in ("environment", "correctness", "speed", "packing", "trials"):
+        content = json.loads((out / f"{name}.json").read_text())
+        assert "error" not in content, content
+    correctness = json.loads((out / "correctness.json").read_text())
+    for row in correctness:
+        if row["codec"] != "nif":  # NIF's float decode has a documented tolerance
+            assert row["decoded_on_cpu_identical"], row
+    [trial] = json.loads((out / "trials.json").read_text())  # the budget allows one
+    assert (out / "trials" / trial["file"]).exists()
