@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -43,12 +44,30 @@ def test_a_second_run_on_the_same_folder_is_refused_at_once(
     assert not holder.exists()
 
 
-def test_local_ray_refuses_clients_without_this_runs_token(tmp_path, monkeypatch):
-    # A stale pointer to another cluster must not redirect a local run.
+@pytest.fixture
+def stale_cluster_pointer():
+    """The file Ray leaves to name "the" running cluster, pointing at nothing."""
+    pointer = Path("/tmp/ray/ray_current_cluster")
+    saved = pointer.read_text() if pointer.exists() else None
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_text("127.0.0.1:1")
+    yield
+    if saved is None:
+        pointer.unlink(missing_ok=True)
+    else:
+        pointer.write_text(saved)
+
+
+def test_local_ray_refuses_clients_without_this_runs_token(
+    tmp_path, monkeypatch, stale_cluster_pointer
+):
+    # Stale pointers to another cluster must not redirect a local run.
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
     import ray
 
+    start = time.monotonic()
     with ray_session(None, tmp_path):
+        assert time.monotonic() - start < 60  # started its own Ray, did not wait for 127.0.0.1:1
         assert os.environ["RAY_AUTH_MODE"] == "token"
         gcs = ray.get_runtime_context().gcs_address
         outsider = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"}
