@@ -6,6 +6,7 @@ Its methods have the names and signatures of Ray Tune's callback hooks; the runn
 """
 
 import re
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -22,6 +23,13 @@ def last_error_line(text: str | None) -> str:
         if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", line):
             return line
     return lines[-1] if lines else "unknown error"
+
+
+def _error_file_text(trial) -> str | None:
+    try:
+        return (Path(trial.local_path) / "error.txt").read_text()
+    except (AttributeError, TypeError, OSError):
+        return None
 
 
 class StudyProgress:
@@ -79,7 +87,8 @@ class StudyProgress:
     def on_trial_error(self, iteration, trials, trial, **info):
         self.running -= 1
         self.failed += 1
-        error = trial.get_error() or "unknown error"
+        # Tune's error text can lag behind this callback; its error file is usually there.
+        error = trial.get_error() or _error_file_text(trial) or "unknown error"
         if self.on_failure is not None:
             error = self.on_failure(trial.config, error)
         self.bar.write(f"FAILED {self.describe(trial.config)}: {last_error_line(error)}")

@@ -254,6 +254,7 @@ def _fit(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) ->
 
 def _image_job(task: SearchTask, sample: dict, name: str, image, context, recorder, **settings):
     """One sample on one image, as its own Ray task (its own resources, beside the others)."""
+    import_plugins(context.plugins)  # the task's family, codec or metric may be a plugin's
     outcome = run_image(
         task, sample, name, lambda spec: _fit(spec, image, context, recorder), **settings
     )
@@ -275,6 +276,7 @@ def search_sample(
     fit_resources: dict,
 ) -> None:
     """A Tune trial for one sample of one task: its images run side by side as Ray tasks."""
+    import_plugins(context.plugins)
     task = tasks[config["task"]]
     job = ray.remote(_image_job).options(**fit_resources)
     settings = {"search": search, "metric": metric, "variant": variant}

@@ -1,5 +1,6 @@
 """The dashboard of a real (small) study, opened in headless Chromium."""
 
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -119,4 +120,30 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     finally:
         server.shutdown()
         server.server_close()
+    assert errors == []
+
+
+def test_the_pareto_view_of_a_pareto_search(tmp_path, study_env, small_config,
+                                                       browser_page):  # fmt: skip
+    """A plugin codec searched in pareto mode: its samples and front are drawn."""
+    common = {
+        "plugins": ["extension"],
+        "images": {"dataset": "kodak", "subset": ["kodim23"], "crop": 64},
+        "codecs": [{"name": "posterize"}],
+        "losses": ["mse_l1"],
+    }
+    pareto = Study(parse_config(small_config(
+        name="pareto", **common, search={"mode": "pareto", "trials": 4, "metric": "psnr"}
+    ))).run()  # fmt: skip
+    front = json.loads((pareto.folder / "pareto.json").read_text())
+    assert front and all(p["task"] == "posterize/mse_l1/pareto" for p in front)
+    assert [p["bpp"] for p in front] == sorted(p["bpp"] for p in front)
+
+    out = tmp_path / "pareto.html"
+    assert dashboard([str(pareto.folder), "-o", str(out)]) == 0
+    page, errors = browser_page
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    names = page.evaluate("document.getElementById('pareto-plot').data.map(t => t.name)")
+    assert names == ["posterize/mse_l1/pareto samples", "posterize/mse_l1/pareto front"]
     assert errors == []
