@@ -1,0 +1,202 @@
+"""The one metric table: every figure the study reports, with how to read it.
+
+A row says how a metric is computed (for quality metrics), its CompressAI JSON key, whether higher
+is better, its label and unit, how images are aggregated, whether it gets a BD-rate column, and how
+hard a search penalises missing the target bitrate when optimising it. Evaluation, reports,
+baselines, the search and the dashboards (through the page's payload) read this table; a plugin
+adds a metric with :func:`register_metric`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from losses.components import MS_SSIM_MIN_SIDE
+
+# (original, decoded, values computed so far in table order) -> value, or None when missing.
+Compute = Callable[[np.ndarray, np.ndarray, dict], float | None]
+
+MEAN_OF_IMAGES = "mean of per-image values"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metric:
+    key: str  # name in trial records, MLflow and CSV columns
+    compressai_key: str  # key in CompressAI-format JSON files
+    label: str
+    unit: str = ""
+    higher_is_better: bool = True
+    aggregation: str = MEAN_OF_IMAGES
+    # Quality metrics are computed from the image pair; rate and time figures are measured.
+    compute: Compute | None = None
+    # Skipped when evaluation is asked to (LPIPS without its weights, for instance).
+    optional: bool = False
+    bd_rate: bool = False  # a column of the BD-rate tables
+    # Score lost per unit of |ln(bpp / target)| beyond the tolerance when a search optimises this
+    # metric (about 100× a meaningful quality step); None: not searchable.
+    search_penalty: float | None = None
+    # Preference of ``search.metric: auto`` (lowest first, among the metrics this study can
+    # compute); None: never chosen automatically.
+    auto_search_rank: int | None = None
+    # Smallest short side of an image the metric can be computed on.
+    min_side: int | None = None
+    # Shown as a y-axis choice in the dashboards.
+    plotted: bool = False
+
+    @property
+    def display(self) -> str:
+        notes = [self.unit] if self.unit else []
+        if self.compute is not None and not self.higher_is_better:
+            notes.append("lower is better")
+        return f"{self.label} ({', '.join(notes)})" if notes else self.label
+
+    def oriented(self, value: float) -> float:
+        """``value`` with higher always better."""
+        return value if self.higher_is_better else -value
+
+
+_TABLE: dict[str, Metric] = {}
+
+
+def register_metric(metric: Metric) -> Metric:
+    if metric.key in _TABLE:
+        raise ValueError(f"metric {metric.key!r} is already registered")
+    _TABLE[metric.key] = metric
+    return metric
+
+
+def metric_table() -> list[Metric]:
+    return list(_TABLE.values())
+
+
+def get_metric(key: str) -> Metric:
+    try:
+        return _TABLE[key]
+    except KeyError:
+        raise KeyError(f"unknown metric {key!r}; valid: {', '.join(_TABLE)}") from None
+
+
+def quality_metrics() -> list[Metric]:
+    return [m for m in _TABLE.values() if m.compute is not None]
+
+
+def searchable_metrics() -> list[str]:
+    return [m.key for m in _TABLE.values() if m.search_penalty is not None]
+
+
+def automatic_search_metric(short_side: int | None, optional_available: bool) -> str:
+    """The preferred searchable metric this study can compute (``search.metric: auto``)."""
+    ranked = sorted(
+        (m for m in _TABLE.values() if m.auto_search_rank is not None),
+        key=lambda m: m.auto_search_rank,
+    )
+    for metric in ranked:
+        too_small = metric.min_side and short_side is not None and short_side < metric.min_side
+        if not too_small and (optional_available or not metric.optional):
+            return metric.key
+    raise ValueError("no searchable metric can be computed on these images")
+
+
+def _psnr(original, decoded, _done):
+    from study.results.metrics import psnr
+
+    return psnr(original, decoded)
+
+
+def _ssim(original, decoded, _done):
+    from study.results.metrics import ssim_rgb
+
+    return ssim_rgb(original, decoded)
+
+
+def _ms_ssim(original, decoded, _done):
+    from study.results.metrics import ms_ssim_rgb
+
+    return ms_ssim_rgb(original, decoded)
+
+
+def _ms_ssim_db(_original, _decoded, done):
+    from study.results.metrics import ms_ssim_db
+
+    return ms_ssim_db(done.get("ms_ssim"))
+
+
+def _lpips(original, decoded, _done):
+    from study.results.metrics import lpips_distance
+
+    return lpips_distance(original, decoded)
+
+
+register_metric(Metric(key="bpp", compressai_key="bpp", label="rate", unit="bpp"))
+register_metric(
+    Metric(
+        key="psnr",
+        compressai_key="psnr-rgb",
+        label="PSNR",
+        unit="dB",
+        compute=_psnr,
+        bd_rate=True,
+        search_penalty=100.0,
+        auto_search_rank=2,
+        plotted=True,
+    )
+)
+register_metric(Metric(key="ssim", compressai_key="ssim-rgb", label="SSIM", compute=_ssim))
+register_metric(
+    Metric(
+        key="ms_ssim",
+        compressai_key="ms-ssim-rgb",
+        label="MS-SSIM",
+        compute=_ms_ssim,
+        min_side=MS_SSIM_MIN_SIDE,
+    )
+)
+register_metric(
+    Metric(
+        key="ms_ssim_db",
+        # Not "ms-ssim-db…": CompressAI's plotter converts keys containing "ms-ssim" to dB again.
+        compressai_key="msssim-db-rgb",
+        label="MS-SSIM",
+        unit="dB",
+        aggregation="mean of per-image dB values",
+        compute=_ms_ssim_db,
+        min_side=MS_SSIM_MIN_SIDE,
+        bd_rate=True,
+        search_penalty=100.0,
+        auto_search_rank=1,
+        plotted=True,
+    )
+)
+register_metric(
+    Metric(
+        key="lpips",
+        compressai_key="lpips",
+        label="LPIPS",
+        higher_is_better=False,
+        compute=_lpips,
+        optional=True,
+        bd_rate=True,
+        search_penalty=10.0,
+        auto_search_rank=0,
+        plotted=True,
+    )
+)
+register_metric(
+    Metric(
+        key="encode_seconds",
+        compressai_key="encoding_time",
+        label="encode time",
+        unit="s",
+        higher_is_better=False,
+    )
+)
+register_metric(
+    Metric(
+        key="decode_seconds",
+        compressai_key="decoding_time",
+        label="decode time",
+        unit="s",
+        higher_is_better=False,
+    )
+)
