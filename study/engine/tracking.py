@@ -263,16 +263,6 @@ class RunStore:
             self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
 
-    def record(
-        self, outcome: TrialOutcome, parent_id: str, tags: dict, image: ImageInput | None = None
-    ) -> str:
-        """A finished trial in one go (its run spans only the recording); idempotent per key."""
-        existing = self._finished_run(outcome.spec.key)
-        if existing is not None:
-            return existing
-        run_id = self.start_trial(outcome.spec, parent_id, tags, image)
-        return self.finish_trial(run_id, outcome)
-
     def record_failure(self, spec: TrialSpec, parent_id: str, error: str, tags: dict) -> str:
         """A FAILED run for a trial that could not report itself (its worker died)."""
         run_id = self._start(spec, {**tags, **self._trial_tags(spec, parent_id)})

@@ -24,7 +24,8 @@ def outcome(tmp_path: Path, spec: TrialSpec) -> TrialOutcome:
 def test_a_trial_run_reads_back_typed(store, tmp_path):
     spec = TrialSpec("coolchic-v1", "kodim01", 4e-3, "debug", "lc_ssim(0.01)", seed=2)
     parent = store.open_parent(None, "t", {"name": "t"}, {})
-    run_id = store.record(outcome(tmp_path, spec), parent, {"git_commit": "abc"})
+    run_id = store.start_trial(spec, parent, {"git_commit": "abc"})
+    store.finish_trial(run_id, outcome(tmp_path, spec))
     [record] = store.records()
     assert record["run_id"] == run_id and record["trial_key"] == spec.key
     assert record["rate_parameter"] == "lmbda"
@@ -34,14 +35,15 @@ def test_a_trial_run_reads_back_typed(store, tmp_path):
     run = store.client.get_run(run_id)
     assert run.data.tags[MISSING_TAG] == "ms_ssim"
     assert store.artifact(record, "bitstream.bin", tmp_path / "down").read_bytes() == b"0123"
-    # Recording the same trial again is a no-op: resumes are exactly-once.
-    assert store.record(outcome(tmp_path, spec), parent, {}) == run_id
+    # A finished trial is not started again: resumes are exactly-once.
+    assert store.start_trial(spec, parent, {}) is None
     assert len(store.records()) == 1
 
 
 def test_a_discrete_rate_keeps_its_type(store, tmp_path):
     spec = TrialSpec("nif", "kodim01", "280", "debug", "mse")
-    store.record(outcome(tmp_path, spec), store.open_parent(None, "t", {}, {}), {})
+    parent = store.open_parent(None, "t", {}, {})
+    store.finish_trial(store.start_trial(spec, parent, {}), outcome(tmp_path, spec))
     [record] = store.records()
     assert record["configuration"] == record["rate"] == "280"
 
