@@ -67,12 +67,8 @@ def vocabulary(records: list[dict]) -> dict:
         ],
         "bd_metrics": [{"key": key, "label": get_metric(key).display} for key in bd_metrics()],
         "codecs": [
-            {
-                "name": name,
-                "fits_network": get_codec_class(name).fits_network,
-                "rate_label": get_codec_class(name).rate_axis.label,
-            }
-            for name in known
+            {"name": c.name, "fits_network": c.fits_network, "rate_label": c.rate_axis.label}
+            for c in map(get_codec_class, known)
         ]
         # A codec this process has no class for (a plugin not imported) still gets a style.
         + [
@@ -81,12 +77,12 @@ def vocabulary(records: list[dict]) -> dict:
         ],
         "loss_families": [
             {
-                "name": name,
-                "label": get_family(name).label,
-                "structural": get_family(name).structural,
-                "takes_alpha": get_family(name).takes_alpha,
+                "name": f.name,
+                "label": f.label,
+                "structural": f.structural,
+                "takes_alpha": f.takes_alpha,
             }
-            for name in available_families()
+            for f in map(get_family, available_families())
         ]
         + [
             {"name": name, "label": name, "structural": False, "takes_alpha": False}

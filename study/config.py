@@ -143,12 +143,13 @@ class CodecEntry(_Strict):
     def _rates_under_the_axis_key(cls, data):
         if not isinstance(data, dict):
             return data
+        rate_keys = _rate_keys()
         if data.get("name") not in available_codecs():
             # The name's own validator reports it; its rate list is no second problem.
-            return {key: value for key, value in data.items() if key not in _rate_keys()}
+            return {key: value for key, value in data.items() if key not in rate_keys}
         axis = get_codec_class(data["name"]).rate_axis
         data = dict(data)
-        for key in _rate_keys():
+        for key in rate_keys:
             if key != axis.config_key and key in data:
                 raise ValueError(
                     f"{key} does not apply to {data['name']} (it takes {axis.config_key})"

@@ -22,6 +22,11 @@ SIGNIFICANT_DIGITS = 4  # rounded settings: short names and stable trial keys
 JUMP_WIDTH = 0.01
 
 
+def rounded(value: float) -> float:
+    """``value`` to ``SIGNIFICANT_DIGITS`` significant digits."""
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+
+
 @dataclass(frozen=True)
 class Probe:
     setting: RateValue
@@ -77,9 +82,7 @@ class RateMatcher:
         if self.axis.choices is not None:
             return self.axis.choices[round(u)]
         value = math.exp(u) if self.axis.log else u
-        if self.axis.kind is int:
-            return round(value)
-        return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+        return round(value) if self.axis.kind is int else rounded(value)
 
     # --- the search ----------------------------------------------------------------------------
 

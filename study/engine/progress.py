@@ -123,6 +123,6 @@ class SearchProgress(StudyProgress):
         if result.get("unreachable") and config["task"] not in self.told_unreachable:
             self.told_unreachable.add(config["task"])
             self.bar.write(f"{config['task']}: target unreachable ({result['unreachable']})")
+        self.on_target += bool(result.get("on_target"))
         if result.get("on_target", True):  # pareto samples have no target
-            self.on_target += "on_target" in result
             super()._consider(result, config)

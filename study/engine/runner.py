@@ -242,14 +242,11 @@ def grid_trial(config: dict, *, images: dict, recorder, context: TrialContext) -
 
 
 def _fit(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) -> dict:
-    """A fit's metrics: from MLflow when an earlier run finished it (samples repeat, drivers get
-    killed), else fitted now."""
-    done = ray.get(recorder.finished_metrics.remote(spec.key))
-    if done is None:
-        done = _execute(spec, image, context, recorder) or ray.get(
-            recorder.finished_metrics.remote(spec.key)
-        )
-    return done
+    """A fit's metrics: fitted now, or from MLflow when an earlier run finished it (samples repeat,
+    drivers get killed; ``_execute`` says so by returning None)."""
+    return _execute(spec, image, context, recorder) or ray.get(
+        recorder.finished_metrics.remote(spec.key)
+    )
 
 
 def _image_job(task: SearchTask, sample: dict, name: str, image, context, recorder, **settings):

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from losses import get_family, parse_loss_spec
 from study.config import CodecEntry, Search, StudyConfig
-from study.engine.matching import SIGNIFICANT_DIGITS, RateMatcher
+from study.engine.matching import RateMatcher, rounded
 from study.engine.trial import TrialSpec
 from study.layout import OPTUNA_DB, sqlite_uri
 from study.results.table import automatic_search_metric, get_metric
@@ -42,10 +42,6 @@ def score(metric: str, value: float, bpp: float, target: float, tolerance: float
     row = get_metric(metric)
     excess = max(0.0, abs(math.log(bpp / target)) - math.log1p(tolerance))
     return row.oriented(value) - row.search_penalty * excess
-
-
-def _rounded(value: float) -> float:
-    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,7 @@ class SearchTask:
         return space
 
     def loss(self, alpha: float | None) -> str:
-        return f"{self.family}({_rounded(alpha):g})" if self.has_alpha else self.family
+        return f"{self.family}({rounded(alpha):g})" if self.has_alpha else self.family
 
     def trial_spec(
         self, alpha: float | None, rate, image: str, variant: str, seed: int
@@ -96,7 +92,7 @@ class SearchTask:
         return TrialSpec(
             codec=self.codec.name,
             image=image,
-            rate=_rounded(rate) if isinstance(rate, float) else rate,
+            rate=rounded(rate) if isinstance(rate, float) else rate,
             preset=self.codec.preset,
             loss=self.loss(alpha),
             convention=self.codec.convention,

@@ -208,8 +208,8 @@ class RunStore:
         return {run.data.tags[KEY_TAG] for run in self.finished_runs()}
 
     def finished_metrics(self, key: str) -> dict | None:
-        runs = self._trial_runs(f"attributes.status = 'FINISHED' and tags.`{KEY_TAG}` = '{key}'")
-        return dict(runs[0].data.metrics) if runs else None
+        run = self._finished_run(key)
+        return None if run is None else dict(run.data.metrics)
 
     def close_interrupted(self) -> int:
         """Trial runs left RUNNING by a killed driver become KILLED; returns how many."""
@@ -245,7 +245,8 @@ class RunStore:
         """Close a trial's run as FINISHED with its metrics, settings and files."""
         metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, int | float)}
         missing = sorted(k for k, v in outcome.metrics.items() if v is None)
-        params = {k: v for k, v in outcome.settings.items() if k not in outcome.spec.params()}
+        logged = outcome.spec.params()  # at the run's start
+        params = {k: v for k, v in outcome.settings.items() if k not in logged}
         self._log(run_id, params, metrics)
         if missing:
             self.client.set_tag(run_id, MISSING_TAG, ",".join(missing))
@@ -270,13 +271,13 @@ class RunStore:
         self.fail_trial(run_id, error)
         return run_id
 
-    def _finished_run(self, key: str) -> str | None:
+    def _finished_run(self, key: str):
         runs = self._trial_runs(f"attributes.status = 'FINISHED' and tags.`{KEY_TAG}` = '{key}'")
-        return runs[0].info.run_id if runs else None
+        return runs[0] if runs else None
 
     def mark_match(self, key: str, reached: bool, reason: str) -> None:
         """Tag the finished fit that a rate match chose for its image."""
-        run_id = self._finished_run(key)
+        run_id = self._finished_run(key).info.run_id
         self.client.set_tag(run_id, MATCH_TAG, "reached" if reached else "closest")
         if reason:
             self.client.set_tag(run_id, MATCH_REASON_TAG, reason)
