@@ -219,8 +219,8 @@ class Mutator:
         from inr_models.container import unpack
 
         self.name, self.data, self.files, self.bomb, self.rng = name, files[name], files, bomb, rng
-        self.file_id = get_codec_class(name).file_id
-        self.header, self.payload = unpack(self.data, self.file_id, name)
+        self.codec = get_codec_class(name)
+        self.header, self.payload = unpack(self.data, self.codec)
 
     def case(self, kind: str) -> bytes:
         """A damaged copy of the file; drawn again when the damage happens to change nothing."""
@@ -228,10 +228,10 @@ class Mutator:
             pass
         return data
 
-    def pack(self, header: bytes, payload: bytes, file_id: int | None = None) -> bytes:
+    def pack(self, header: bytes, payload: bytes, codec=None) -> bytes:
         from inr_models.container import pack
 
-        return pack(self.file_id if file_id is None else file_id, header, payload)
+        return pack(codec or self.codec, header, payload)
 
     def _truncated(self) -> bytes:
         return self.data[: self.rng.randrange(len(self.data))]
@@ -247,8 +247,14 @@ class Mutator:
         return self.rng.choice([b"", self.data[:4], self.data[:6]]) + tail
 
     def _relabelled(self) -> bytes:
-        file_id = self.rng.choice([i for i in (1, 2, 3, 0, 4, 255) if i != self.file_id])
-        return self.pack(self.header, self.payload, file_id)
+        """Another codec's id or an unknown one, and possibly another format version."""
+        from types import SimpleNamespace
+
+        label = SimpleNamespace(
+            file_id=self.rng.choice([i for i in (1, 2, 3, 0, 4, 255) if i != self.codec.file_id]),
+            format_version=self.rng.choice([self.codec.format_version, 0, 1, 2, 3, 255]),
+        )
+        return self.pack(self.header, self.payload, label)
 
     def _header_bytes(self) -> bytes:
         header, payload = bytearray(self.header), self.payload

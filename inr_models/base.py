@@ -112,6 +112,9 @@ class Codec(ABC):
     published_loss: ClassVar[str | None] = None
     # Id written into our container (inr_models.container); None for foreign formats.
     file_id: ClassVar[int | None] = None
+    # Layout of this codec's header and payload inside the container; raised whenever a change
+    # makes files of the previous layout decode wrongly.
+    format_version: ClassVar[int] = 1
 
     @classmethod
     def presets(cls) -> tuple[str, ...]:

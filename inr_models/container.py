@@ -2,7 +2,12 @@
 
 Layout (all integers little-endian)::
 
-    magic "INRS" | version u8 | codec id u8 | header length (varint) | header | payload | CRC-32
+    magic "INRS" | format version u8 | codec id u8 | header length (varint) | header | payload
+    | CRC-32
+
+The format version is the codec's own (``Codec.format_version``): the envelope never changes, and
+a codec that changes its header or payload layout raises its version, so a file of another layout
+is refused with a message saying which side is older.
 
 The CRC-32 covers everything before it, so a truncated or bit-flipped file is rejected before any
 decoding starts. Header and payload are each codec's own business; ``ByteWriter`` / ``ByteReader``
@@ -12,11 +17,14 @@ its writer would not produce.
 
 import struct
 import zlib
+from typing import TYPE_CHECKING
 
 from inr_models.base import CodecError
 
+if TYPE_CHECKING:
+    from inr_models.base import Codec
+
 MAGIC = b"INRS"
-FORMAT_VERSION = 1
 _CRC_BYTES = 4
 
 
@@ -128,13 +136,14 @@ def check_canonical(written: bytes, read: bytes) -> None:
         )
 
 
-def pack(file_id: int, header: bytes, payload: bytes) -> bytes:
-    """The file of a codec whose class declares ``file_id`` (stable: never renumbered)."""
+def pack(codec: "type[Codec] | Codec", header: bytes, payload: bytes) -> bytes:
+    """The file of ``codec``, under the file id (stable: never renumbered) and format version
+    its class declares."""
     body = (
         ByteWriter()
         .raw(MAGIC)
-        .u8(FORMAT_VERSION)
-        .u8(file_id)
+        .u8(codec.format_version)
+        .u8(codec.file_id)
         .varint(len(header))
         .raw(header)
         .raw(payload)
@@ -150,7 +159,7 @@ def _codec_name(file_id: int) -> str:
     return found.name if found is not None else f"an unknown codec (id {file_id})"
 
 
-def unpack(data: bytes, file_id: int, codec: str) -> tuple[bytes, bytes]:
+def unpack(data: bytes, codec: "type[Codec] | Codec") -> tuple[bytes, bytes]:
     """(header, payload) of a file written by ``pack`` for ``codec``; CodecError otherwise."""
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise CodecError("not an inr-study file (its first bytes are not the 'INRS' magic)")
@@ -160,13 +169,16 @@ def unpack(data: bytes, file_id: int, codec: str) -> tuple[bytes, bytes]:
     if zlib.crc32(body) != crc:
         raise CodecError("truncated or corrupted inr-study file (CRC-32 mismatch)")
     reader = ByteReader(body[len(MAGIC) :], "container")
-    version, found_id = reader.u8(), reader.u8()
-    if version != FORMAT_VERSION:
+    found_version, found_id = reader.u8(), reader.u8()
+    if found_id != codec.file_id:
+        raise CodecError(f"this file was written by {_codec_name(found_id)}, not {codec.name}")
+    if found_version != codec.format_version:
+        older = found_version < codec.format_version
+        made_by, action = ("an older", "encode again") if older else ("a newer", "upgrade")
         raise CodecError(
-            f"inr-study file format version {version}; this decoder reads version {FORMAT_VERSION}"
+            f"{codec.name} file format {found_version}, made by {made_by} version of inr-study; "
+            f"this one reads format {codec.format_version}: {action}"
         )
-    if found_id != file_id:
-        raise CodecError(f"this file was written by {_codec_name(found_id)}, not {codec}")
     header = reader.raw(reader.varint())
     return header, reader.rest()
 

@@ -15,7 +15,11 @@ from inr_models.base import CodecError
 
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so k·LN2_HI is exact for |k| < 2^20
 _LN2_LO = 1.90821492927058770002e-10
-_EXP_TERMS = 11  # Taylor terms for |r| <= ln2/2: relative error < 1e-14, ample for probabilities
+_INV_LN2 = 1.0 / math.log(2)
+# Taylor coefficients 1/n!, n = 8..0, for |r| <= ln2/2: relative error < 3e-10, far below the
+# 2^-24 resolution at which the range coder quantises probabilities. Fixed float64 constants:
+# the polynomial rounds the same everywhere.
+_EXP_COEFFICIENTS = tuple(1.0 / math.factorial(n) for n in range(8, -1, -1))
 # Smallest probability the range coder must still be able to code for in-range symbols.
 _PMF_FLOOR = 2.0**-20
 # Probabilities per table built at once (rows × alphabet): about 8 MB per float64 array, whatever
@@ -26,14 +30,17 @@ _TABLE_ENTRIES = 1 << 20
 def deterministic_exp(x: np.ndarray) -> np.ndarray:
     """exp(x) for float64 x in about [-700, 700], bit-identical on any IEEE-754 machine."""
     x = np.asarray(x, dtype=np.float64)
-    k = np.floor(x / math.log(2) + 0.5)
-    r = (x - k * _LN2_HI) - k * _LN2_LO
-    result = r / _EXP_TERMS + 1.0
-    for n in range(_EXP_TERMS - 1, 0, -1):  # Horner: 1 + r/1·(1 + r/2·(1 + ...))
+    k = x * _INV_LN2
+    k += 0.5
+    np.floor(k, out=k)
+    r = x - k * _LN2_HI
+    r -= k * _LN2_LO
+    result = r * _EXP_COEFFICIENTS[0]
+    result += _EXP_COEFFICIENTS[1]
+    for coefficient in _EXP_COEFFICIENTS[2:]:  # Horner, highest power first
         result *= r
-        result /= n
-        result += 1.0
-    return np.ldexp(result, k.astype(np.int64))
+        result += coefficient
+    return np.ldexp(result, k.astype(np.int64), out=result)
 
 
 def laplace_pmf(mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.ndarray:
@@ -44,13 +51,17 @@ def laplace_pmf(mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.nd
     """
     mu = np.asarray(mu, dtype=np.float64)[:, None]
     scale = np.asarray(scale, dtype=np.float64)[:, None]
-    edges = np.arange(low, high + 2, dtype=np.float64)[None, :] - 0.5  # bin boundaries
-    z = (edges - mu) / scale
-    # Laplace CDF: ½·e^z below the mean, 1 − ½·e^−z above it.
-    half_tail = 0.5 * deterministic_exp(-np.abs(z))
-    cdf = np.where(z < 0, half_tail, 1.0 - half_tail)
+    edges = np.arange(low - 0.5, high + 1.0)  # bin boundaries
+    # Laplace CDF: ½·e^(d/b) below the mean, 1 − ½·e^(−d/b) from it up (d = edge − μ).
+    below = edges < mu
+    exponent = np.abs(edges - mu)
+    exponent /= -scale
+    half_tail = deterministic_exp(exponent)
+    half_tail *= 0.5
+    cdf = np.where(below, half_tail, 1.0 - half_tail)
     cdf[:, 0], cdf[:, -1] = 0.0, 1.0
-    return np.maximum(np.diff(cdf, axis=1), _PMF_FLOOR)
+    pmf = cdf[:, 1:] - cdf[:, :-1]
+    return np.maximum(pmf, _PMF_FLOOR, out=pmf)
 
 
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
@@ -90,21 +101,25 @@ class LaplaceDecoder:
         self._encoder = new_encoder()
 
     def decode(self, mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.ndarray:
-        values = np.empty(len(mu), dtype=np.int64)
-        for part in _table_chunks(len(mu), low, high):
-            pmf = laplace_pmf(mu[part], scale[part], low, high)
-            try:
-                symbols = self._decoder.decode(_CATEGORICAL, pmf)
-            except (AssertionError, ValueError) as error:  # constriction's for invalid data
-                raise CodecError(f"payload: corrupted entropy-coded data ({error})") from None
-            self._encoder.encode(symbols, _CATEGORICAL, pmf)
-            values[part] = symbols + low
+        values = np.concatenate(
+            [self._decode_table(mu[part], scale[part], low, high) for part in
+             _table_chunks(len(mu), low, high)]
+        )  # fmt: skip
         if self._encoder.num_words() > len(self._words):
             raise CodecError(
                 f"payload: ends early (its {4 * len(self._words)} bytes are too few for the "
                 "values decoded so far)"
             )
         return values
+
+    def _decode_table(self, mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.ndarray:
+        pmf = laplace_pmf(mu, scale, low, high)
+        try:
+            symbols = self._decoder.decode(_CATEGORICAL, pmf)
+        except (AssertionError, ValueError) as error:  # constriction's for invalid data
+            raise CodecError(f"payload: corrupted entropy-coded data ({error})") from None
+        self._encoder.encode(symbols, _CATEGORICAL, pmf)
+        return symbols.astype(np.int64) + low
 
     def finish(self, last: str) -> None:
         """CodecError unless the payload is exactly the encoding of everything decoded;

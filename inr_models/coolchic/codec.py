@@ -9,17 +9,12 @@ import torch
 from inr_models.base import Encoded, RateAxis, check_rgb_image
 from inr_models.container import pack, unpack
 from inr_models.coolchic.bitstream import GroupHeader, Header, ModuleGroups
-from inr_models.coolchic.exact import (
-    LATENT_LIMIT,
-    WavefrontArm,
-    encode_latents,
-    exact_image,
-    exact_laplace_parameters,
-)
+from inr_models.coolchic.exact import LATENT_LIMIT, exact_image, exact_laplace_parameters
 from inr_models.coolchic.model import CoolChic, grid_shapes
 from inr_models.coolchic.presets import ARCHITECTURES, PRESETS, Architecture, get_preset
 from inr_models.coolchic.quantization import QuantizedGroup, QuantizedModule, load_group
 from inr_models.coolchic.training import FitResult, Fitter
+from inr_models.coolchic.wavefront import WavefrontArm, encode_latents
 from inr_models.entropy import (
     LaplaceDecoder,
     encode_laplace,
@@ -47,6 +42,8 @@ class CoolChicCodec(FittedCodec):
         help="rate weight λ in J = D + λ·R (larger: fewer bits)",
     )
     published_loss = "mse"
+    # 2: latent wavefronts of all grids interleaved (wavefront.py), polynomial exp by Horner form.
+    format_version = 2
     version: int
 
     @classmethod
@@ -128,17 +125,20 @@ class CoolChicCodec(FittedCodec):
             modules=modules,
             latent_bounds=latent_bounds,
         )
-        return pack(self.file_id, header.write(), finish(encoder))
+        return pack(self, header.write(), finish(encoder))
 
     def decode(self, data: bytes) -> np.ndarray:
-        header_bytes, payload = unpack(data, self.file_id, self.name)
+        header_bytes, payload = unpack(data, self)
         header = Header.read(header_bytes, self.version)
         # The header holds exactly this version's architecture (Header.read checks it), and the
         # latents come from the payload: only the network is built.
         model = CoolChic(self.architecture, header.height, header.width, latents=False).double()
         decoder = LaplaceDecoder(payload)
         _read_network(decoder, header, model)
-        latents = _read_latents(decoder, header, WavefrontArm(model))
+        shapes = grid_shapes(header.height, header.width, header.n_grids)
+        arm = WavefrontArm(model, max(header.latent_bounds))
+        grids = arm.decode_latents(decoder, shapes, header.latent_bounds)
+        latents = [torch.from_numpy(grid)[None, None] for grid in grids]
         decoder.finish("the last latent")
         return exact_image(model, latents)
 
@@ -208,7 +208,7 @@ def _write_latents(encoder, quantised: Quantised, arm_rowcol: int) -> tuple[int,
     """Range-codes the non-zero grids under the ARM's Laplace; returns each grid's bound."""
     mu, scale = exact_laplace_parameters(quantised.model, quantised.latents)
     grids = [grid[0, 0].numpy() for grid in quantised.latents]
-    return tuple(encode_latents(encoder, grids, mu, scale, arm_rowcol))
+    return encode_latents(encoder, grids, mu, scale, arm_rowcol)
 
 
 def _read_network(decoder: LaplaceDecoder, header: Header, model: CoolChic) -> None:
@@ -226,14 +226,6 @@ def _read_group(decoder: LaplaceDecoder, group: GroupHeader, tensors) -> Quantiz
     scale = np.full(count, np.float32(group.scale), np.float64)
     integers = decoder.decode(np.zeros(count), scale, -group.bound, group.bound)
     return QuantizedGroup(exponent=group.exponent, integers=integers)
-
-
-def _read_latents(decoder: LaplaceDecoder, header: Header, arm: WavefrontArm) -> list[torch.Tensor]:
-    shapes = grid_shapes(header.height, header.width, header.n_grids)
-    return [
-        torch.from_numpy(arm.decode_grid(decoder, height, width, bound))[None, None]
-        for (height, width), bound in zip(shapes, header.latent_bounds, strict=True)
-    ]
 
 
 @register_codec("coolchic-v1")

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inr_models.coolchic.fused import fused_mlp
+
 # PyTorch's bicubic (A = -0.75, align_corners=False) ×2 impulse response: the fixed v1 upsampler,
 # and the initial value of v2's learned 8x8 transposed convolution (its outer product).
 BICUBIC_TAPS = (-0.03515625, -0.10546875, 0.26171875, 0.87890625)
@@ -131,19 +133,41 @@ class Synthesis(nn.Module):
         """(1, C, H, W) -> (1, 3, H, W). 1x1 layers run as matrix products on the (C, H·W) view,
         which trains several times faster on CPU than 1x1 convolutions."""
         height, width = x.shape[-2:]
-        for layer, weight, bias in zip(self.layers, self.weights, self.biases, strict=True):
+        layers = list(zip(self.layers, self.weights, self.biases, strict=True))
+        # Training and float evaluation run the leading 1x1 layers as one fused MLP.
+        head = (
+            []
+            if round_to is not None
+            else list(itertools.takewhile(lambda item: item[0].kernel_size == 1, layers))
+        )
+        if head:
+            x = fused_mlp(
+                x.reshape(x.shape[1], -1),
+                [weight[:, :, 0, 0] for _, weight, _ in head],
+                [bias for _, _, bias in head],
+                residual=[layer.residual for layer, _, _ in head],
+                relu=[layer.relu for layer, _, _ in head],
+            ).view(1, -1, height, width)
+            layers = layers[len(head) :]
+        for layer, weight, bias in layers:
             if layer.kernel_size == 1:
                 flat = x.reshape(x.shape[1], -1)
                 y = torch.addmm(bias[:, None], weight[:, :, 0, 0], flat).view(1, -1, height, width)
             else:
                 pad = layer.kernel_size // 2
                 y = F.conv2d(F.pad(x, (pad,) * 4, mode="replicate"), weight, bias)
+            # In place: y is a fresh output, and no backward needs the values of the layer's
+            # output before the residual or the ReLU (saves two activations per layer).
             if layer.residual:
-                y = y + x
+                y.add_(x)
             if round_to is not None:
                 y = round_to(y)
-            x = torch.relu(y) if layer.relu else y
+            x = torch.relu_(y) if layer.relu else y
         return x
+
+    def halo(self) -> int:
+        """Rows (or columns) beyond an output pixel that its value depends on."""
+        return sum(layer.kernel_size // 2 for layer in self.layers)
 
     def macs_per_pixel(self) -> int:
         total, in_channels = 0, self.weights[0].shape[1]
@@ -200,13 +224,17 @@ class Arm(nn.Module):
         """μ and raw log-scale of every latent, grids flattened and concatenated in order."""
         h = torch.cat([self.context(grid) for grid in latents], dim=1)
         last = len(self.weights) - 1
+        if round_to is None:  # training and float evaluation
+            relu = [i < last for i in range(last + 1)]
+            h = fused_mlp(h, self.weights, self.biases, self.residual, relu)
+            return h[0], h[1]
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             out = torch.addmm(bias[:, None], weight, h)
-            h = out + h if self.residual[i] else out
-            if round_to is not None:
-                h = round_to(h)
+            if self.residual[i]:
+                out.add_(h)  # in place, as in Synthesis.forward
+            h = out if round_to is None else round_to(out)
             if i < last:
-                h = torch.relu(h)
+                h = torch.relu_(h)
         return h[0], h[1]
 
     def macs_per_latent(self) -> int:

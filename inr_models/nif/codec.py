@@ -108,7 +108,7 @@ class NifCodec(FittedCodec):
         bounds = [tensor_bound(t) for t in tensors]
         integers = [quantize(t, b) for t, b in zip(tensors, bounds, strict=True)]
         header = Header(height, width, self.widths, tuple(float(b) for b in bounds))
-        data = pack(self.file_id, header.write(), pack_integers(integers))
+        data = pack(self, header.write(), pack_integers(integers))
         decoder_model = _dequantized_model(self.widths, integers, bounds)
         stats = {
             "iterations": fitter.iterations,
@@ -120,7 +120,7 @@ class NifCodec(FittedCodec):
         return Encoded(data, stats, render(decoder_model, height, width))
 
     def decode(self, data: bytes) -> np.ndarray:
-        header_bytes, payload = unpack(data, self.file_id, self.name)
+        header_bytes, payload = unpack(data, self)
         header = Header.read(header_bytes)
         shapes = [t.shape for t in _tensors(Nif(header.widths))]
         integers = unpack_integers(payload, shapes)

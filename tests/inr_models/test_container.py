@@ -1,18 +1,36 @@
 """The shared file container: envelope, checksum, codec ids from the codecs' declarations."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from inr_models import get_codec_class
 from inr_models.base import CodecError
 from inr_models.container import ByteReader, ByteWriter, codec_of, pack, unpack
 
-NIF_ID = get_codec_class("nif").file_id
+NIF = get_codec_class("nif")
 
 
 def test_pack_and_unpack_round_trip():
-    data = pack(NIF_ID, b"header", b"payload")
-    assert unpack(data, NIF_ID, "nif") == (b"header", b"payload")
+    data = pack(NIF, b"header", b"payload")
+    assert unpack(data, NIF) == (b"header", b"payload")
     assert codec_of(data) == "nif"
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (1, "coolchic-v1 file format 1, made by an older version of inr-study; this one reads "
+            "format 2: encode again"),
+        (3, "coolchic-v1 file format 3, made by a newer version .*: upgrade"),
+    ],
+)  # fmt: skip
+def test_a_file_of_another_format_version_says_which_side_is_older(version, message):
+    codec = get_codec_class("coolchic-v1")
+    assert codec.format_version == 2
+    label = SimpleNamespace(file_id=codec.file_id, format_version=version)
+    with pytest.raises(CodecError, match=message):
+        unpack(pack(label, b"h", b"p"), codec)
 
 
 def test_ids_come_from_the_codecs_and_are_unique():
@@ -30,16 +48,16 @@ def test_ids_come_from_the_codecs_and_are_unique():
     ],
 )
 def test_damaged_files_give_one_clear_error(mutate, message):
-    data = pack(NIF_ID, b"header", b"payload" * 4)
+    data = pack(NIF, b"header", b"payload" * 4)
     with pytest.raises(CodecError, match=message):
-        unpack(mutate(data), NIF_ID, "nif")
+        unpack(mutate(data), NIF)
 
 
 def test_a_file_of_another_codec_is_named():
-    data = pack(get_codec_class("coolchic-v1").file_id, b"h", b"p")
+    data = pack(get_codec_class("coolchic-v1"), b"h", b"p")
     with pytest.raises(CodecError, match="written by coolchic-v1, not nif"):
-        unpack(data, NIF_ID, "nif")
-    unknown = pack(250, b"h", b"p")
+        unpack(data, NIF)
+    unknown = pack(SimpleNamespace(file_id=250, format_version=1), b"h", b"p")
     with pytest.raises(CodecError, match="unknown codec id 250"):
         codec_of(unknown)
 

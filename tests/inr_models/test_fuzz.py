@@ -30,9 +30,9 @@ def files(crop64) -> dict[str, bytes]:
     return {name: create_codec(name, preset="debug", seed=0).encode(crop64).data for name in CODECS}
 
 
-def parts(name: str, data: bytes) -> tuple[int, bytes, bytes]:
-    file_id = get_codec_class(name).file_id
-    return (file_id, *unpack(data, file_id, name))
+def parts(name: str, data: bytes) -> tuple[type, bytes, bytes]:
+    codec = get_codec_class(name)
+    return (codec, *unpack(data, codec))
 
 
 def decode(data: bytes):
@@ -94,7 +94,7 @@ def test_truncated_flipped_and_random_files_are_refused(files, name):
 def test_a_file_relabelled_as_another_codec_is_refused(files, source, label_as, message):
     _, header, payload = parts(source, files[source])
     with pytest.raises(CodecError, match=message):
-        decode(pack(get_codec_class(label_as).file_id, header, payload))
+        decode(pack(get_codec_class(label_as), header, payload))
 
 
 def coolchic_header_cases(header: CoolChicHeader) -> dict[str, CoolChicHeader]:
@@ -152,7 +152,7 @@ def coolchic_header_cases(header: CoolChicHeader) -> dict[str, CoolChicHeader]:
 
 def test_learned_upsampling_flag_must_match_the_version(files):
     for name in ("coolchic-v1", "coolchic-v2"):
-        file_id, header_bytes, payload = parts(name, files[name])
+        codec, header_bytes, payload = parts(name, files[name])
         header = CoolChicHeader.read(header_bytes, get_codec_class(name).version)
         modules = dict(header.modules)
         if header.learned_upsampling:
@@ -163,15 +163,15 @@ def test_learned_upsampling_flag_must_match_the_version(files):
             header, learned_upsampling=not header.learned_upsampling, modules=modules
         )
         with pytest.raises(CodecError, match="learned upsampling"):
-            decode(pack(file_id, flipped.write(), payload))
+            decode(pack(codec, flipped.write(), payload))
 
 
 @pytest.mark.parametrize("name", ["coolchic-v1", "coolchic-v2"])
 def test_coolchic_header_fields_out_of_range_are_refused(files, name):
-    file_id, header_bytes, payload = parts(name, files[name])
+    codec, header_bytes, payload = parts(name, files[name])
     cases = coolchic_header_cases(CoolChicHeader.read(header_bytes, get_codec_class(name).version))
     assert len(cases) > 50
-    assert_all_refused({k: pack(file_id, h.write(), payload) for k, h in cases.items()})
+    assert_all_refused({k: pack(codec, h.write(), payload) for k, h in cases.items()})
 
 
 def nif_header_cases(header: NifHeader) -> dict[str, NifHeader]:
@@ -210,14 +210,14 @@ def nif_header_cases(header: NifHeader) -> dict[str, NifHeader]:
 
 
 def test_nif_header_fields_out_of_range_are_refused(files):
-    file_id, header_bytes, payload = parts("nif", files["nif"])
+    codec, header_bytes, payload = parts("nif", files["nif"])
     cases = nif_header_cases(NifHeader.read(header_bytes))
-    assert_all_refused({k: pack(file_id, h.write(), payload) for k, h in cases.items()})
+    assert_all_refused({k: pack(codec, h.write(), payload) for k, h in cases.items()})
 
 
 @pytest.mark.parametrize("name", CODECS)
 def test_changed_payloads_are_refused(files, name):
-    file_id, header, payload = parts(name, files[name])
+    codec, header, payload = parts(name, files[name])
     rng = random.Random(7)
     payloads = {
         "emptied": b"",
@@ -241,7 +241,7 @@ def test_changed_payloads_are_refused(files, name):
             flipped = bytearray(payload)
             flipped[position] ^= 0x10
             payloads[f"bit flipped in byte {position}"] = bytes(flipped)
-    assert_all_refused({k: pack(file_id, header, p) for k, p in payloads.items()})
+    assert_all_refused({k: pack(codec, header, p) for k, p in payloads.items()})
 
 
 @pytest.mark.parametrize(
@@ -258,21 +258,21 @@ def test_changed_payloads_are_refused(files, name):
     ],
 )
 def test_messages_name_the_field(files, name, change, message):
-    file_id, header_bytes, payload = parts(name, files[name])
+    codec, header_bytes, payload = parts(name, files[name])
     header = (
         NifHeader.read(header_bytes)
         if name == "nif"
         else CoolChicHeader.read(header_bytes, get_codec_class(name).version)
     )
-    data = pack(file_id, dataclasses.replace(header, **change).write(), payload)
+    data = pack(codec, dataclasses.replace(header, **change).write(), payload)
     with pytest.raises(CodecError, match=f"^corrupted header: .*{message}"):
         create_codec(name).decode(data)
 
 
 def test_payload_left_over_is_counted(files):
-    file_id, header, payload = parts("coolchic-v2", files["coolchic-v2"])
+    codec, header, payload = parts("coolchic-v2", files["coolchic-v2"])
     with pytest.raises(CodecError, match=r"^payload: 12 bytes left after the last latent$"):
-        create_codec("coolchic-v2").decode(pack(file_id, header, payload + bytes(12)))
+        create_codec("coolchic-v2").decode(pack(codec, header, payload + bytes(12)))
 
 
 def test_pixel_cap_comes_from_the_environment(files, monkeypatch):
@@ -292,9 +292,9 @@ def test_pixel_cap_comes_from_the_environment(files, monkeypatch):
 def test_decode_command_names_the_file(files, tmp_path):
     from study.commands.decode import main
 
-    file_id, header, payload = parts("coolchic-v1", files["coolchic-v1"])
+    codec, header, payload = parts("coolchic-v1", files["coolchic-v1"])
     path = tmp_path / "extended.inr"
-    path.write_bytes(pack(file_id, header, payload + bytes(4)))
+    path.write_bytes(pack(codec, header, payload + bytes(4)))
     with pytest.raises(CodecError, match=f"^{re.escape(str(path))}: payload: 4 bytes left after"):
         main([str(path), "-o", str(tmp_path / "out.png")])
 
@@ -317,7 +317,7 @@ def test_the_thinnest_images_the_encoders_write_decode(crop64, name, rows, colum
 
 
 def test_header_bytes_must_be_the_ones_the_encoder_writes(files):
-    file_id, header, payload = parts("coolchic-v2", files["coolchic-v2"])
+    codec, header, payload = parts("coolchic-v2", files["coolchic-v2"])
     # v2 layout: size (4), grids, context, bits, ARM widths (1 + 2·2), synthesis (1 + 4·4),
     # learned upsampling, then the groups and the latent bounds, varints of one byte here.
     first_flags, upsampling = 4 + 3 + 5 + 1 + 3, 4 + 3 + 5 + 1 + 16
@@ -331,5 +331,5 @@ def test_header_bytes_must_be_the_ones_the_encoder_writes(files):
     }
     for label, forged_header in forged.items():
         with pytest.raises(CodecError) as raised:
-            decode(pack(file_id, forged_header, payload))
+            decode(pack(codec, forged_header, payload))
         assert str(raised.value).startswith("corrupted header: not written as the encoder"), label

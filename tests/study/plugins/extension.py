@@ -76,11 +76,11 @@ class Posterize(FittedCodec):
         step = 256 / self.levels
         indices = np.floor(image / step).astype(np.uint8)
         header = ByteWriter().u16(image.shape[0]).u16(image.shape[1]).u16(self.levels).getvalue()
-        data = pack(self.file_id, header, zlib.compress(indices.tobytes(), 9))
+        data = pack(self, header, zlib.compress(indices.tobytes(), 9))
         return Encoded(data, {"iterations": 1}, self._pixels(indices, self.levels))
 
     def decode(self, data: bytes) -> np.ndarray:
-        header, payload = unpack(data, self.file_id, self.name)
+        header, payload = unpack(data, self)
         reader = ByteReader(header)
         height, width, levels = reader.u16(), reader.u16(), reader.u16()
         raw = zlib.decompress(payload)
