@@ -13,7 +13,8 @@ is done; the last step runs paper-preset trials until the time budget is spent:
 3. ``speed.json``: seconds per training iteration of each codec's main phase at full Kodak size
    (``benchmarks/coolchic_speed.py`` and ``nif_speed.py``'s measurements).
 4. ``packing.json``: 1, 4, 8 and 16 trials at once on the one device, each its own process: wall
-   time, trials per hour and the device memory each trial peaked at.
+   time, trials per hour, the device memory each trial peaked at, and whether every packed trial
+   (all the same seeded trial) wrote the file the trial alone writes.
 5. ``trials/``: full-size paper-preset trials — COOL-CHIC v1 MSE and LogCosh+SSIM at λ 4e-3 on
    kodim01, kodim08, kodim24, then NIF 0_31, then COOL-CHIC v2 MSE on kodim01 — each file and
    summary (and ``trials.json`` listing them), for decoding back home (``inr-study decode``) to
@@ -24,6 +25,7 @@ debug presets, 1 and 2 trials at once), to prove the script before spending devi
 """
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import platform
@@ -117,26 +119,29 @@ def speed(image_path: Path, device: str, iterations: int) -> list[dict]:
 
 
 def _packed_trial(args) -> dict:
-    image, device, index = args
+    image, device = args
     torch.set_num_threads(1)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    spec = TrialSpec("coolchic-v1", f"packed{index}", 4e-3, "debug", "mse", seed=index)
+    # Every packed trial is the same seeded trial: sharing the device must not change its file.
+    spec = TrialSpec("coolchic-v1", "packed", 4e-3, "debug", "mse", seed=0)
     with tempfile.TemporaryDirectory() as scratch:
         outcome = run_trial(spec, image, Path(scratch), device=device, with_lpips=False)
+        data = outcome.files["bitstream"].read_bytes()
     return {
         "seconds": outcome.metrics["trial_seconds"],
         "memory_mb": outcome.metrics["peak_memory_mb"],
+        "sha256": hashlib.sha256(data).hexdigest(),
     }
 
 
-def packing(image: np.ndarray, device: str, levels: list[int]) -> list[dict]:
+def packing(image: np.ndarray, device: str, levels: list[int]) -> dict:
     context = multiprocessing.get_context("spawn")  # CUDA needs fresh processes
     rows = []
     for count in levels:
         start = time.perf_counter()
         with context.Pool(count) as pool:
-            trials = pool.map(_packed_trial, [(image, device, i) for i in range(count)])
+            trials = pool.map(_packed_trial, [(image, device)] * count)
         wall = time.perf_counter() - start
         rows.append(
             {
@@ -145,9 +150,11 @@ def packing(image: np.ndarray, device: str, levels: list[int]) -> list[dict]:
                 "trials_per_hour": 3600 * count / wall,
                 "mean_trial_s": float(np.mean([t["seconds"] for t in trials])),
                 "memory_mb_per_trial": max(t["memory_mb"] for t in trials),
+                "files": sorted({t["sha256"] for t in trials}),
             }
         )
-    return rows
+    files = {f for row in rows for f in row["files"]}
+    return {"levels": rows, "packed_files_equal_the_single_trial": len(files) == 1}
 
 
 def paper_trials(kodak: Path, out: Path, device: str, budget: Budget, rehearse: bool) -> list:

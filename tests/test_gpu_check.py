@@ -27,5 +27,7 @@ def test_the_gpu_check_rehearses_on_the_cpu(tmp_path):
     for row in correctness:
         if row["codec"] != "nif":  # NIF's float decode has a documented tolerance
             assert row["decoded_on_cpu_identical"], row
+    packing = json.loads((out / "packing.json").read_text())
+    assert packing["packed_files_equal_the_single_trial"], packing  # seeded, 1 thread each
     [trial] = json.loads((out / "trials.json").read_text())  # the budget allows one
     assert (out / "trials" / trial["file"]).exists()

@@ -15,10 +15,11 @@ each written by ``_write_<element>`` and read, then checked, by ``_read_<element
                          varint bound A, f32 Laplace scale
     latent_bounds        per latent grid, finest first: varint bound A (0: all-zero grid, not coded)
 
-Payload: one range-coded stream (constriction): each module's weight and bias integers under a
-zero-mean Laplace with the header's scale, then every non-zero latent grid in wavefront order
-under the ARM's Laplace (μ, scale). The decoder checks that the payload is exactly what the
-encoder writes for the values it decodes to (``inr_models.entropy.LaplaceDecoder``).
+Payload (format 2): one range-coded stream (constriction): each module's weight and bias
+integers under a zero-mean Laplace with the header's scale, then the latents of the non-zero
+grids in interleaved wavefronts (``wavefront.py``) under the ARM's Laplace (μ, scale). The
+decoder checks that the payload is exactly what the encoder writes for the values it decodes
+to (``inr_models.entropy.LaplaceDecoder``).
 
 Limits. ``Header.read`` refuses, before anything is allocated, a header our encoder cannot have
 written, with a message naming the field: a side outside [1, 65535] or more pixels than
@@ -28,7 +29,8 @@ field); a step exponent beyond the greedy search's (16 for synthesis and upsampl
 ARM); a network bound outside [1, 65535]; a Laplace scale outside [1/1024, bound]; a latent
 bound above 32767; bytes the encoder would write differently (an over-long varint, unused flag
 bits). It also caps the entropy decoding's work, which the header decides: each coded integer
-costs a table of 2·bound + 1 probabilities, and all tables together may hold at most
+costs a table of 2·bound + 1 probabilities (a latent: the largest latent bound, its wavefront's
+alphabet at most), and all tables together may hold at most
 ``MAX_TABLE_ENTRIES``. What is left, the synthesis, runs only once the payload has been checked
 and costs what the image size says: about 0.5 KB (v1) or 0.85 KB (v2) of memory and 2 µs per
 pixel; lower ``INR_STUDY_MAX_PIXELS`` to bound it further.
@@ -263,11 +265,9 @@ def _check_table_entries(header: Header, group_sizes: dict[str, tuple[int, int]]
         if group is not None
     )
     shapes = grid_shapes(header.height, header.width, len(header.latent_bounds))
-    entries += sum(
-        h * w * (2 * bound + 1)
-        for (h, w), bound in zip(shapes, header.latent_bounds, strict=True)
-        if bound
-    )
+    coded = sum(h * w for (h, w), bound in zip(shapes, header.latent_bounds, strict=True) if bound)
+    # A wavefront shares the largest bound among its grids: at most the largest of all.
+    entries += coded * (2 * max(header.latent_bounds) + 1)
     cap = max_work(MAX_TABLE_ENTRIES)
     if entries > cap:
         raise CodecError(

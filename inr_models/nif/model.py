@@ -6,10 +6,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from inr_models.nif.fused import OMEGA, nif_forward
 from inr_models.nif.presets import Widths
 
-OMEGA = 30.0  # base period of the sine activations
-MODULATION_SCALE = 10.0  # p(x) = OMEGA + MODULATION_SCALE · m(x)
 ENCODING_BASE = 1.4
 
 
@@ -73,16 +72,18 @@ class Nif(nn.Module):
         )
 
     def forward(self, inputs: tuple[Tensor, Tensor]) -> Tensor:
-        """Encoded (..., 2) coordinates -> (..., 3) colours in about [-1, 1]."""
+        """Encoded (..., 2) coordinates -> (..., 3) colours in about [-1, 1]:
+        sin(ω·(W·h + b)) layers in the modulator, whose output m sets the period
+        p = ω + 10·m of the main network's sin(p·(W·h + b)) layers."""
         main_features, modulator_features = inputs
-        h = modulator_features
-        for layer in self.modulator[:-1]:
-            h = torch.sin(OMEGA * layer(h))
-        period = OMEGA + MODULATION_SCALE * self.modulator[-1](h)
-        h = main_features
-        for layer in self.main[:-1]:
-            h = torch.sin(period * layer(h))
-        return self.main[-1](h)
+        pixels = main_features.shape[:-1]
+        out = nif_forward(
+            main_features.reshape(-1, main_features.shape[-1]),
+            modulator_features.reshape(-1, modulator_features.shape[-1]),
+            [(layer.weight, layer.bias) for layer in self.main],
+            [(layer.weight, layer.bias) for layer in self.modulator],
+        )
+        return out.view(*pixels, out.shape[-1])
 
     def macs_per_pixel(self) -> int:
         return sum(layer.weight.numel() for layer in [*self.main, *self.modulator])

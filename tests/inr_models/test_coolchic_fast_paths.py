@@ -39,8 +39,10 @@ def test_every_context_is_decoded_before_the_latent_that_needs_it(rowcol):
     assert wave + 1 == width + (rowcol + 1) * (height - 1)
 
 
-def test_fused_mlp_equals_layer_by_layer_with_gradients(monkeypatch):
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 30], ids=["recomputed", "kept"])
+def test_fused_mlp_equals_layer_by_layer_with_gradients(monkeypatch, keep_bytes):
     monkeypatch.setattr(fused, "CHUNK_COLUMNS", 1000)  # several chunks and a ragged last one
+    monkeypatch.setattr(fused, "KEEP_BYTES", keep_bytes)
     torch.manual_seed(0)
     x = torch.randn(12, 4321, requires_grad=True)
     weights = [torch.randn(12, 12, requires_grad=True) for _ in range(2)]
@@ -156,3 +158,30 @@ def test_laplace_pmf_is_the_discretised_laplace():
 def test_the_synthesis_halo_is_the_reach_of_its_3x3_layers():
     assert Synthesis(7, ARCHITECTURES[2].synthesis).halo() == 2
     assert Synthesis(7, ARCHITECTURES[1].synthesis).halo() == 0
+
+
+@pytest.mark.parametrize("rowcol", [2, 3])
+def test_causal_contexts_equal_stacked_shifted_views_with_gradients(rowcol):
+    from inr_models.coolchic.layers import _CausalContexts
+
+    torch.manual_seed(rowcol)
+    grids = [torch.randn(1, 1, h, w, requires_grad=True) for h, w in grid_shapes(23, 31, 5)]
+    offsets = causal_offsets(rowcol)
+
+    def stacked(grid):
+        height, width = grid.shape[-2:]
+        padded = torch.nn.functional.pad(grid[0, 0], (rowcol, rowcol, rowcol, 0))
+        views = [padded[rowcol + dy : rowcol + dy + height, rowcol + dx : rowcol + dx + width]
+                 for dy, dx in offsets]  # fmt: skip
+        return torch.stack(views).view(len(offsets), -1)
+
+    expected = torch.cat([stacked(grid) for grid in grids], dim=1)
+    found = _CausalContexts.apply(rowcol, offsets, *grids)
+    assert torch.equal(found, expected)
+    weights = torch.randn_like(expected)
+    for a, b in zip(
+        torch.autograd.grad(found, grids, weights),
+        torch.autograd.grad(expected, grids, weights),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b)

@@ -108,3 +108,34 @@ def test_perturbation_spares_first_layers():
     n_main = len(model.main)
     assert torch.equal(before[0], after[0]) and torch.equal(before[n_main], after[n_main])
     assert not torch.equal(before[1], after[1])
+
+
+@pytest.mark.parametrize("grad", [True, False], ids=["training", "inference"])
+def test_chunked_network_equals_the_layer_by_layer_siren(monkeypatch, grad):
+    """The fused forward and its hand-written backward against autograd on the plain layers."""
+    from inr_models.nif import fused
+
+    monkeypatch.setattr(fused, "CHUNK_ROWS", 700)  # several chunks and a ragged last one
+    torch.manual_seed(0)
+    model = Nif(get_widths("0_31"))
+    inputs = model.encode_inputs(coordinate_grid(40, 60))
+
+    def plain():
+        h = inputs[1]
+        for layer in model.modulator[:-1]:
+            h = torch.sin(fused.OMEGA * layer(h))
+        period = fused.OMEGA + fused.MODULATION_SCALE * model.modulator[-1](h)
+        h = inputs[0]
+        for layer in model.main[:-1]:
+            h = torch.sin(period * layer(h))
+        return model.main[-1](h)
+
+    with torch.set_grad_enabled(grad):
+        found, expected = model(inputs), plain()
+    torch.testing.assert_close(found, expected)
+    if grad:
+        params = list(model.parameters())
+        weights = torch.randn_like(expected)
+        found_grads = torch.autograd.grad(found, params, weights)
+        for a, b in zip(found_grads, torch.autograd.grad(expected, params, weights), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,110 @@
+"""NIF's forward and backward over chunks of pixels, recomputing activations in the backward.
+
+Through autograd, each of NIF's sine layers makes several full passes over a (pixels × width)
+tensor (the product with the period, the sine, and in the backward a cosine and three products),
+about 47 MB each for a 120-wide layer on a Kodak sub-image, and keeps three such tensors for the
+backward. Here one chunk of pixels goes through the modulator and the main network while it sits
+in cache, each sine layer keeps only its input and its angle p·(W·h + b), and the backward walks
+the chunks with the derivatives of sin(p·(W·h + b)) written out below.
+"""
+
+import torch
+from torch import Tensor
+
+OMEGA = 30.0  # base period of the sine activations
+MODULATION_SCALE = 10.0  # p(x) = OMEGA + MODULATION_SCALE · m(x)
+CHUNK_ROWS = 1 << 12  # 4k pixels × 120 channels × 4 bytes: a few MB per activation
+
+
+def nif_forward(
+    main_features: Tensor,
+    modulator_features: Tensor,
+    main: list[tuple[Tensor, Tensor]],
+    modulator: list[tuple[Tensor, Tensor]],
+) -> Tensor:
+    """(n, F) encodings -> (n, 3); ``main`` and ``modulator`` are (weight, bias) per layer."""
+    params = [t for layer in (*modulator, *main) for t in layer]
+    # Decided here: inside the Function's forward, autograd has already switched gradients off.
+    keep = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+    return _FusedNif.apply(main_features, modulator_features, (len(modulator), keep), *params)
+
+
+def _run_chunk(main_in: Tensor, mod_in: Tensor, modulator, main):
+    """Forward of one chunk: the output, the period, and each sine layer's input and angle."""
+    h, mod_inputs, mod_angles = mod_in, [], []
+    for weight, bias in modulator[:-1]:
+        angle = torch.addmm(bias, h, weight.t()).mul_(OMEGA)
+        mod_inputs.append(h)
+        mod_angles.append(angle)
+        h = torch.sin(angle)
+    mod_inputs.append(h)
+    weight, bias = modulator[-1]
+    period = torch.addmm(bias, h, weight.t()).mul_(MODULATION_SCALE).add_(OMEGA)
+    h, main_inputs, main_angles = main_in, [], []
+    for weight, bias in main[:-1]:
+        angle = torch.addmm(bias, h, weight.t()).mul_(period)
+        main_inputs.append(h)
+        main_angles.append(angle)
+        h = torch.sin(angle)
+    main_inputs.append(h)
+    weight, bias = main[-1]
+    out = torch.addmm(bias, h, weight.t())
+    return out, period, (mod_inputs, mod_angles, main_inputs, main_angles)
+
+
+def _pairs(params, n_modulator: int):
+    layers = [(params[i], params[i + 1]) for i in range(0, len(params), 2)]
+    return layers[:n_modulator], layers[n_modulator:]
+
+
+class _FusedNif(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, main_in: Tensor, mod_in: Tensor, layout: tuple[int, bool], *params: Tensor):
+        n_modulator, keep = layout
+        modulator, main = _pairs(params, n_modulator)
+        out = main_in.new_empty(main_in.shape[0], main[-1][0].shape[0])
+        ctx.chunks = []
+        for start in range(0, main_in.shape[0], CHUNK_ROWS):
+            part = slice(start, start + CHUNK_ROWS)
+            out[part], period, saved = _run_chunk(main_in[part], mod_in[part], modulator, main)
+            if keep:
+                ctx.chunks.append((part, period, saved))
+        ctx.save_for_backward(*params)
+        ctx.n_modulator = n_modulator
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        params = ctx.saved_tensors
+        modulator, main = _pairs(params, ctx.n_modulator)
+        grads = [torch.zeros_like(p) for p in params]
+        mod_grads, main_grads = _pairs(grads, ctx.n_modulator)
+        for part, period, (mod_inputs, mod_angles, main_inputs, main_angles) in ctx.chunks:
+            g = grad_out[part]
+            _linear_backward(g, main_inputs[-1], main_grads[-1])
+            g = g @ main[-1][0]
+            grad_period = torch.zeros_like(period)
+            for i in reversed(range(len(main) - 1)):
+                # h' = sin(a), a = p·z: dz = g·cos(a)·p, dp = Σ g·cos(a)·z = Σ g·cos(a)·a / p
+                g_angle = torch.cos(main_angles[i]).mul_(g)
+                grad_period += (g_angle * main_angles[i]).sum(dim=1, keepdim=True)
+                g = g_angle.mul_(period)
+                _linear_backward(g, main_inputs[i], main_grads[i])
+                if i:
+                    g = g @ main[i][0]
+            g = grad_period.div_(period).mul_(MODULATION_SCALE)
+            _linear_backward(g, mod_inputs[-1], mod_grads[-1])
+            g = g @ modulator[-1][0]
+            for i in reversed(range(len(modulator) - 1)):
+                g = torch.cos(mod_angles[i]).mul_(g).mul_(OMEGA)
+                _linear_backward(g, mod_inputs[i], mod_grads[i])
+                if i:
+                    g = g @ modulator[i][0]
+        ctx.chunks = []
+        return (None, None, None, *grads)
+
+
+def _linear_backward(g: Tensor, inputs: Tensor, into: tuple[Tensor, Tensor]) -> None:
+    weight_grad, bias_grad = into
+    weight_grad.addmm_(g.t(), inputs)
+    bias_grad += g.sum(dim=0)
