@@ -14,6 +14,8 @@ from torch import Tensor, nn
 
 from inr_models.coolchic.fused import fused_mlp
 
+# Latents per chunk of the exact ARM: 64k columns of 12–24 float64 channels, a few MB each.
+EXACT_CHUNK_COLUMNS = 1 << 16
 # PyTorch's bicubic (A = -0.75, align_corners=False) ×2 impulse response: the fixed v1 upsampler,
 # and the initial value of v2's learned 8x8 transposed convolution (its outer product).
 BICUBIC_TAPS = (-0.03515625, -0.10546875, 0.26171875, 0.87890625)
@@ -224,14 +226,21 @@ class Arm(nn.Module):
             relu = [i < last for i in range(last + 1)]
             h = fused_mlp(h, self.weights, self.biases, self.residual, relu)
             return h[0], h[1]
-        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            out = torch.addmm(bias[:, None], weight, h)
-            if self.residual[i]:
-                out.add_(h)  # in place, as in Synthesis.forward
-            h = out if round_to is None else round_to(out)
-            if i < last:
-                h = torch.relu_(h)
-        return h[0], h[1]
+        # The exact (float64, no gradient) path: column chunks bound its activations' memory;
+        # every column is computed alone and exactly, so chunking changes no bit.
+        out = h.new_empty(2, h.shape[1])
+        for start in range(0, h.shape[1], EXACT_CHUNK_COLUMNS):
+            part = slice(start, start + EXACT_CHUNK_COLUMNS)
+            x = h[:, part]
+            for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+                y = torch.addmm(bias[:, None], weight, x)
+                if self.residual[i]:
+                    y.add_(x)
+                x = round_to(y)
+                if i < last:
+                    x = torch.relu_(x)
+            out[:, part] = x
+        return out[0], out[1]
 
     def macs_per_latent(self) -> int:
         return sum(w.numel() for w in self.weights)
@@ -268,7 +277,8 @@ class _CausalContexts(torch.autograd.Function):
             height, width = shape[-2:]
             padded = grad.new_zeros(height + r, width + 2 * r)
             for row, (dy, dx) in zip(grad[:, part], ctx.offsets, strict=True):
-                padded[r + dy : r + dy + height, r + dx : r + dx + width] += row.reshape(height, width)
+                window = padded[r + dy : r + dy + height, r + dx : r + dx + width]
+                window += row.reshape(height, width)
             grads.append(padded[r:, r : r + width].reshape(shape))
         return (None, None, *grads)
 
