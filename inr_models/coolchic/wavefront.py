@@ -125,8 +125,7 @@ class WavefrontArm:
         # Log-scales are multiples of 2^-F, so their Laplace scales come from a table: the same
         # values scale_from_log computes element by element, without an exp per wavefront.
         self.first_index = math.ceil(LOG_SCALE_MIN * self.unit)
-        self.last_index = math.floor(LOG_SCALE_MAX * self.unit)
-        grid = np.arange(self.first_index, self.last_index + 1) / self.unit
+        grid = np.arange(self.first_index, math.floor(LOG_SCALE_MAX * self.unit) + 1) / self.unit
         self.scale_table = scale_from_log(np.append(grid, LOG_SCALE_MAX))
 
     def _within_exact_range(self, latent_bound: int) -> bool:
@@ -159,10 +158,11 @@ class WavefrontArm:
         return h[:, 0] / self.unit, self._scale_lookup(h[:, 1])
 
     def _scale_lookup(self, log_scale_units: np.ndarray) -> np.ndarray:
-        # Beyond the top: clamped to LOG_SCALE_MAX itself, the table's last entry.
-        index = np.clip(log_scale_units, self.first_index, self.last_index + 1).astype(np.intp)
+        # Clipped at both ends: below LOG_SCALE_MIN to the first entry, beyond the top to the
+        # last, LOG_SCALE_MAX itself.
+        index = log_scale_units.astype(np.intp)
         index -= self.first_index
-        return self.scale_table[index]
+        return self.scale_table.take(index, mode="clip")
 
     def decode_latents(
         self,
