@@ -42,7 +42,8 @@ class CoolChicCodec(FittedCodec):
         help="rate weight λ in J = D + λ·R (larger: fewer bits)",
     )
     published_loss = "mse"
-    # 2: latent wavefronts of all grids interleaved (wavefront.py), polynomial exp by Horner form.
+    # 2: latent wavefronts of all grids interleaved (wavefront.py), exp's polynomial in Horner
+    # form, v1's ARM rounding as the paper's fork ((acc + 256) // 256).
     format_version = 2
     version: int
 

@@ -28,20 +28,31 @@ LATENT_LIMIT = 2**15 - 1
 SYNTHESIS_BAND_ROWS = 64
 
 
-def fixed_point(fraction_bits: int, limit: float, where: str):
+def fixed_point(fraction_bits: int, limit: float, where: str, offset: float = 0.5):
+    """Rounding to multiples of 2^-fraction_bits: floor(t·2^F + offset) / 2^F."""
     scale = float(2**fraction_bits)
 
     def round_to_grid(t: Tensor) -> Tensor:
-        """Round half up to the grid, in place (``t`` is always a fresh intermediate)."""
+        """Round to the grid, in place (``t`` is always a fresh intermediate)."""
         if t.numel():
             low, high = torch.aminmax(t)
             if max(-float(low), float(high)) >= limit:
                 raise CodecError(
                     f"{where} values exceed ±{limit:g}: outside the range decoded exactly"
                 )
-        return t.mul_(scale).add_(0.5).floor_().div_(scale)
+        return t.mul_(scale).add_(offset).floor_().div_(scale)
 
     return round_to_grid
+
+
+def arm_rounding(architecture):
+    """The integer ARM's rounding after each layer, as the architecture's decoder does it."""
+    return fixed_point(
+        architecture.arm_fraction_bits,
+        ARM_ACTIVATION_LIMIT,
+        "ARM",
+        architecture.arm_rounding_offset,
+    )
 
 
 def to_uint8(x: Tensor) -> np.ndarray:
@@ -76,8 +87,7 @@ def exact_laplace_parameters(
     model: CoolChic, latents: list[Tensor]
 ) -> tuple[np.ndarray, np.ndarray]:
     """μ and scale of every latent (grids flattened in order), as the decoder computes them."""
-    bits = model.architecture.arm_fraction_bits
-    mu, log_scale = model.arm(latents, fixed_point(bits, ARM_ACTIVATION_LIMIT, "ARM"))
+    mu, log_scale = model.arm(latents, arm_rounding(model.architecture))
     return mu.cpu().numpy(), scale_from_log(log_scale.cpu().numpy())
 
 

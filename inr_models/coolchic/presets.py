@@ -21,6 +21,9 @@ class Architecture:
     synthesis: tuple[SynthesisLayer, ...]
     learned_upsampling: bool
     arm_fraction_bits: int  # fixed-point precision of the integerised ARM
+    # Added, in units of 2^-F, before each ARM layer's floor: ½ rounds half up (v2); v1's fork
+    # computes (acc + 2^F) // 2^F, one whole unit (file format 2 on).
+    arm_rounding_offset: float
     # v1 gains are 2^g; v2 clamps them to at least 1.
     gain_floor_one: bool
     # Backward scaling of the latent quantisers (v2 amplifies noise, damps STE).
@@ -40,6 +43,7 @@ V1_ARCHITECTURE = Architecture(
     ),
     learned_upsampling=False,
     arm_fraction_bits=8,
+    arm_rounding_offset=1.0,
     gain_floor_one=False,
     noise_gradient=1.0,
     ste_gradient=1.0,
@@ -58,6 +62,7 @@ V2_ARCHITECTURE = Architecture(
     ),
     learned_upsampling=True,
     arm_fraction_bits=6,
+    arm_rounding_offset=0.5,
     gain_floor_one=True,
     noise_gradient=100.0,
     ste_gradient=0.01,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inr_models.coolchic.exact import ARM_ACTIVATION_LIMIT, fixed_point
+from inr_models.coolchic.exact import arm_rounding
 from inr_models.coolchic.layers import laplace_rate_bits
 from inr_models.coolchic.model import CoolChic
 from inr_models.entropy import laplace_bits, laplace_scale_of
@@ -124,7 +124,7 @@ def _evaluator(name: str, model: CoolChic, latents: list[Tensor], target: Tensor
         exact_model = copy.deepcopy(model).double()
         latents64 = [grid.double() for grid in latents]
         values = torch.cat([grid.flatten() for grid in latents64])
-        round_to = fixed_point(model.architecture.arm_fraction_bits, ARM_ACTIVATION_LIMIT, "ARM")
+        round_to = arm_rounding(model.architecture)
 
         def arm_rate():
             for source, exact in zip(

@@ -104,8 +104,8 @@ class WavefrontArm:
     """The integer ARM evaluated on one wavefront at a time with numpy (decoder side).
 
     Activations are kept as integers, i.e. in units of 2^-F: scaling by a power of two is exact,
-    so each layer is a product, a bias (with the ½ of round-half-up folded in), a floor and a
-    ReLU, and gives exactly the values of ``fixed_point`` rounding in the encoder.
+    so each layer is a product, a bias (with the rounding offset folded in), a floor and a ReLU,
+    and gives exactly the values of ``arm_rounding`` in the encoder.
     """
 
     def __init__(self, model: CoolChic, latent_bound: int):
@@ -113,10 +113,11 @@ class WavefrontArm:
         self.offsets = arm.offsets
         self.rowcol = arm.rowcol
         self.unit = float(2**model.architecture.arm_fraction_bits)
+        self.offset = model.architecture.arm_rounding_offset
         self.layers = [
             (
                 w.detach().double().cpu().numpy().T,
-                b.detach().double().cpu().numpy() * self.unit + 0.5,
+                b.detach().double().cpu().numpy() * self.unit + self.offset,
                 residual,
             )
             for w, b, residual in zip(arm.weights, arm.biases, arm.residual, strict=True)
@@ -133,7 +134,7 @@ class WavefrontArm:
         (then the per-wavefront check is skipped); a bound from the weights' absolute sums."""
         bound = float(latent_bound)
         for weight, shifted_bias, residual in self.layers:
-            bias = np.abs(shifted_bias - 0.5) / self.unit
+            bias = np.abs(shifted_bias - self.offset) / self.unit
             reach = float((np.abs(weight).sum(axis=0) * bound + bias).max(initial=0.0))
             reach += bound if residual else 0.0
             if not reach < ARM_ACTIVATION_LIMIT:
@@ -150,7 +151,7 @@ class WavefrontArm:
             out += shifted_bias
             if residual:
                 out += h
-            if self.checked and np.abs(out - 0.5).max() >= ARM_ACTIVATION_LIMIT * self.unit:
+            if self.checked and np.abs(out - self.offset).max() >= ARM_ACTIVATION_LIMIT * self.unit:
                 raise CodecError("corrupted file: ARM values outside the exactly decodable range")
             h = np.floor(out, out=out)
             if i < last:

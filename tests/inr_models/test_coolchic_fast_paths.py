@@ -102,8 +102,7 @@ def test_banded_exact_synthesis_changes_no_bit(version, monkeypatch):
 @torch.no_grad()
 def _reference_arm(model: CoolChic, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The decoder's ARM written out in the encoder's terms: fixed_point after every layer."""
-    bits = model.architecture.arm_fraction_bits
-    round_to = exact.fixed_point(bits, exact.ARM_ACTIVATION_LIMIT, "ARM")
+    round_to = exact.arm_rounding(model.architecture)
     h = torch.from_numpy(context)
     for i, (w, b) in enumerate(zip(model.arm.weights, model.arm.biases, strict=True)):
         out = torch.addmm(b[:, None], w, h.T).T + (h if model.arm.residual[i] else 0)
@@ -125,6 +124,29 @@ def test_fixed_point_wavefront_arm_equals_rounding_each_layer(version):
     expected_mu, expected_scale = _reference_arm(model, context)
     assert np.array_equal(mu, expected_mu)
     assert np.array_equal(scale, expected_scale)
+
+
+def test_v1_arm_rounds_as_the_papers_fork():
+    """The fork's fixed-point layer: (W·x + b + 256) // 256 on integers (x, W in 2^-8 units, b in
+    2^-16), ``+ x·256`` inside for a residual layer, ReLU between layers."""
+    torch.manual_seed(1)
+    model = CoolChic(ARCHITECTURES[1], 8, 8, latents=False).double()
+    for p in model.arm.parameters():
+        p.data = torch.round(torch.randn_like(p) * 64) / 128  # steps of 2^-7, as quantised
+    context = np.random.default_rng(1).integers(-9, 10, (400, 12))
+    x = context * 256
+    last = len(model.arm.weights) - 1
+    for i, (w, b) in enumerate(zip(model.arm.weights, model.arm.biases, strict=True)):
+        w_int = np.rint(w.detach().numpy() * 256).astype(np.int64)
+        b_int = np.rint(b.detach().numpy() * 65536).astype(np.int64)
+        acc = x @ w_int.T + b_int + (x * 256 if model.arm.residual[i] else 0)
+        x = (acc + 256) // 256
+        if i < last:
+            x = np.maximum(x, 0)
+    arm = WavefrontArm(model, latent_bound=9)
+    mu, scale = arm(context * arm.unit)
+    assert np.array_equal(mu, x[:, 0] / 256)
+    assert np.array_equal(scale, exact.scale_from_log(x[:, 1] / 256))
 
 
 def test_an_arm_that_can_leave_the_exact_range_is_checked_on_every_wavefront():
