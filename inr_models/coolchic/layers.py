@@ -119,9 +119,13 @@ class SynthesisLayer:
 
 
 class Synthesis(nn.Module):
-    """Per-pixel layers (1x1 = the v1 MLP) and 3x3 convs with replicate padding (v2)."""
+    """Per-pixel layers (1x1 = the v1 MLP) and 3x3 convs with replicate padding (v2).
 
-    def __init__(self, in_channels: int, layers: tuple[SynthesisLayer, ...]):
+    ``init`` of the non-residual weights: "normal" (randn) or "uniform" (PyTorch's default conv
+    init), divided by out² either way; biases start at zero.
+    """
+
+    def __init__(self, in_channels: int, layers: tuple[SynthesisLayer, ...], init: str = "normal"):
         super().__init__()
         self.layers = layers
         self.weights = nn.ParameterList()
@@ -132,11 +136,11 @@ class Synthesis(nn.Module):
             shape = (layer.out_channels, in_channels, layer.kernel_size, layer.kernel_size)
             if layer.residual:
                 weight = torch.zeros(shape)  # starts as the identity: no jump in output range
-            elif layer.kernel_size == 1:
-                weight = torch.randn(shape) / layer.out_channels**2  # v1's init
-            else:
+            elif init == "normal":
+                weight = torch.randn(shape) / layer.out_channels**2
+            else:  # PyTorch's default conv init, scaled down
                 weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
-                weight /= layer.out_channels**2  # v2: PyTorch's default conv init, scaled down
+                weight /= layer.out_channels**2
             self.weights.append(nn.Parameter(weight))
             self.biases.append(nn.Parameter(torch.zeros(layer.out_channels)))
             in_channels = layer.out_channels

@@ -24,7 +24,9 @@ class CoolChic(nn.Module):
         self.latents = nn.ParameterList(nn.Parameter(torch.zeros(1, 1, h, w)) for h, w in shapes)
         self.log2_gains = nn.Parameter(torch.arange(float(architecture.n_grids)))
         self.upsampling = Upsampling(learned=architecture.learned_upsampling)
-        self.synthesis = Synthesis(architecture.n_grids, architecture.synthesis)
+        self.synthesis = Synthesis(
+            architecture.n_grids, architecture.synthesis, architecture.synthesis_init
+        )
         self.arm = Arm(architecture.arm_rowcol, architecture.arm_hidden)
 
     # Modules whose weights are quantised and sent, in bitstream order.
@@ -39,9 +41,8 @@ class CoolChic(nn.Module):
             return list(self.parameters())
         if group == "latent":
             return [*self.latents, self.log2_gains]
-        if group == "synthesis":
-            # v2's learned upsampling belongs to the image-forming path trained with synthesis.
-            return [*self.synthesis.parameters(), *self.upsampling.parameters()]
+        if group == "synthesis":  # without v2's upsampling kernel, as v2's fork trains it
+            return list(self.synthesis.parameters())
         return list(self.arm.parameters())
 
     def gains(self) -> Tensor:

@@ -24,6 +24,11 @@ class Architecture:
     # Added, in units of 2^-F, before each ARM layer's floor: ½ rounds half up (v2); v1's fork
     # computes (acc + 2^F) // 2^F, one whole unit (file format 2 on).
     arm_rounding_offset: float
+    # Non-residual synthesis weights at start, both divided by out²: "normal" (v1's fork: randn)
+    # or "uniform" (v2's fork: PyTorch's default conv init, Kaiming-uniform with a = √5).
+    synthesis_init: Literal["normal", "uniform"]
+    # Order of the greedy network quantisation (the file's order is network_modules()).
+    quantization_order: tuple[str, ...]
     # v1 gains are 2^g; v2 clamps them to at least 1.
     gain_floor_one: bool
     # Backward scaling of the latent quantisers (v2 amplifies noise, damps STE).
@@ -44,6 +49,8 @@ V1_ARCHITECTURE = Architecture(
     learned_upsampling=False,
     arm_fraction_bits=8,
     arm_rounding_offset=1.0,
+    synthesis_init="normal",
+    quantization_order=("synthesis", "arm"),
     gain_floor_one=False,
     noise_gradient=1.0,
     ste_gradient=1.0,
@@ -63,6 +70,8 @@ V2_ARCHITECTURE = Architecture(
     learned_upsampling=True,
     arm_fraction_bits=6,
     arm_rounding_offset=0.5,
+    synthesis_init="uniform",
+    quantization_order=("arm", "upsampling", "synthesis"),  # as v2's fork (mlp_coding.py)
     gain_floor_one=True,
     noise_gradient=100.0,
     ste_gradient=0.01,

@@ -76,11 +76,13 @@ def greedy_quantize(
     """Quantise the network of ``model`` in place; returns each module's integers and steps."""
     model.eval()
     latents = model.quantized_latents("round")
-    result: dict[str, QuantizedModule] = {}
-    for name, module in model.network_modules().items():
+    modules, result = model.network_modules(), {}
+    for name in model.architecture.quantization_order:
         evaluate = _evaluator(name, model, latents, target, distortion)
-        result[name] = _search_module(name, module, evaluate, lmbda / model.n_pixels, exhaustive)
-    return result
+        result[name] = _search_module(
+            name, modules[name], evaluate, lmbda / model.n_pixels, exhaustive
+        )
+    return {name: result[name] for name in modules}  # in the file's order
 
 
 def _search_module(
