@@ -1,5 +1,6 @@
 """The COOL-CHIC model: latent grids with gains, upsampling, synthesis and ARM together."""
 
+import copy
 import math
 
 import torch
@@ -56,17 +57,29 @@ class CoolChic(nn.Module):
             for i, grid in enumerate(self.latents)
         ]
 
-    def forward(self, mode: QuantizerMode) -> tuple[Tensor, Tensor]:
+    def forward(self, mode: QuantizerMode, arm_rounding=None) -> tuple[Tensor, Tensor]:
         """(reconstruction in [0, 1] of shape (1, 3, H, W), total latent rate in bits)."""
         latents = self.quantized_latents(mode)
-        return self.reconstruct(latents), self.latent_rate(latents)
+        return self.reconstruct(latents), self.latent_rate(latents, arm_rounding)
 
     def reconstruct(self, latents: list[Tensor]) -> Tensor:
-        return self.synthesis(self.upsampling(latents)).clamp(0.0, 1.0)
+        output = self.synthesis(self.upsampling(latents))
+        if self.architecture.rounds_evaluation_output and not self.training:
+            output = torch.round(output * 255) / 255
+        return output.clamp(0.0, 1.0)
 
-    def latent_rate(self, latents: list[Tensor]) -> Tensor:
-        mu, log_scale = self.arm(latents)
+    def latent_rate(self, latents: list[Tensor], arm_rounding=None) -> Tensor:
+        """Bits of the latents under the ARM. With ``arm_rounding`` (its quantised weights'
+        rounding, ``exact.arm_rounding``), the integer ARM in float64 on detached latents, as the
+        decoder computes it: the latents' gradient then comes through their coded values only."""
         values = torch.cat([grid.flatten() for grid in latents])
+        if arm_rounding is None:
+            mu, log_scale = self.arm(latents)
+        else:
+            with torch.no_grad():
+                integer_arm = copy.deepcopy(self.arm).double()
+                mu, log_scale = integer_arm([g.detach().double() for g in latents], arm_rounding)
+            mu, log_scale = mu.to(values.dtype), log_scale.to(values.dtype)
         return laplace_rate_bits(values, mu, log_scale).sum()
 
     @property

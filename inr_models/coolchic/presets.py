@@ -29,6 +29,9 @@ class Architecture:
     synthesis_init: Literal["normal", "uniform"]
     # Order of the greedy network quantisation (the file's order is network_modules()).
     quantization_order: tuple[str, ...]
+    # Out of training (validation, warm-up ranking, the quantisation search) the output is
+    # rounded to 8 bits, as v2's fork does: those choices see the image the file will give.
+    rounds_evaluation_output: bool
     # v1 gains are 2^g; v2 clamps them to at least 1.
     gain_floor_one: bool
     # Backward scaling of the latent quantisers (v2 amplifies noise, damps STE).
@@ -51,6 +54,7 @@ V1_ARCHITECTURE = Architecture(
     arm_rounding_offset=1.0,
     synthesis_init="normal",
     quantization_order=("synthesis", "arm"),
+    rounds_evaluation_output=False,
     gain_floor_one=False,
     noise_gradient=1.0,
     ste_gradient=1.0,
@@ -72,6 +76,7 @@ V2_ARCHITECTURE = Architecture(
     arm_rounding_offset=0.5,
     synthesis_init="uniform",
     quantization_order=("arm", "upsampling", "synthesis"),  # as v2's fork (mlp_coding.py)
+    rounds_evaluation_output=True,
     gain_floor_one=True,
     noise_gradient=100.0,
     ste_gradient=0.01,
@@ -86,6 +91,9 @@ class Phase:
     quantizer: Literal["noise", "ste"]
     # Run the greedy network quantisation when this phase ends.
     quantize_network_after: bool = False
+    # Rate from the quantised, integer ARM on detached latents (as v2's fork's last phase): the
+    # latents' gradient comes through their coded values only, not through the ARM's context.
+    integer_arm: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +110,10 @@ class Preset:
     # "best": restore the best validated J at the end of a phase (v1); "last": keep the last
     # state, as the v2 fork does.
     keep: Literal["best", "last"]
+    # "all": every unfrozen parameter gets its gradient and the phase clips them together, the
+    # optimiser stepping the phase's own (v2's fork: nothing is frozen); "trained": the others are
+    # frozen and only the trained ones are clipped (v1's fork; cheaper).
+    gradient_clip_scope: Literal["trained", "all"] = "trained"
     # Try every (weight step, bias step) pair when quantising the network (the paper); the debug
     # presets tie the two steps and refine the bias step alone, which is about 8x faster.
     exhaustive_quantization: bool = True
@@ -111,6 +123,8 @@ class Preset:
         for phase in self.phases:
             if quantized and phase.trained != "latent":
                 raise ValueError(f"preset {self.name!r}: only latents can train after quantisation")
+            if phase.integer_arm and not quantized:
+                raise ValueError(f"preset {self.name!r}: the integer ARM exists after quantisation")
             quantized |= phase.quantize_network_after
         if not quantized:
             raise ValueError(f"preset {self.name!r}: no phase quantises the network")
@@ -164,9 +178,12 @@ V2_PAPER = Preset(
             quantizer="ste",
             quantize_network_after=True,
         ),
-        Phase(iterations=100, learning_rate=2e-3, trained="latent", quantizer="ste"),
+        Phase(
+            iterations=100, learning_rate=2e-3, trained="latent", quantizer="ste", integer_arm=True
+        ),
     ),
     gradient_clip=0.1,
+    gradient_clip_scope="all",
     validate_every=100,
     keep="last",
 )

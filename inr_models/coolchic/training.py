@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from inr_models.base import DivergedError
+from inr_models.coolchic.exact import arm_rounding
 from inr_models.coolchic.model import CoolChic
 from inr_models.coolchic.presets import Architecture, Phase, Preset
 from inr_models.coolchic.quantization import QuantizedModule, freeze, greedy_quantize
@@ -45,8 +46,11 @@ class Fitter:
         self.iterations = 0
         self.history: list[dict] = []
 
-    def objective(self, model: CoolChic, mode: str) -> tuple[Tensor, Tensor, Tensor]:
-        reconstruction, rate_bits = model(mode)
+    def objective(
+        self, model: CoolChic, mode: str, integer_arm: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        rounding = arm_rounding(self.architecture) if integer_arm else None
+        reconstruction, rate_bits = model(mode, rounding)
         d = self.distortion(reconstruction, self.target)
         return d + self.lmbda * rate_bits / self.pixels, d, rate_bits
 
@@ -74,17 +78,20 @@ class Fitter:
         trained = model.parameters_of(phase.trained)
         trained_ids = {id(p) for p in trained}
         saved_flags = {p: p.requires_grad for p in model.parameters()}
+        clip_all = self.preset.gradient_clip_scope == "all"
         for parameter in model.parameters():
-            parameter.requires_grad_(saved_flags[parameter] and id(parameter) in trained_ids)
+            kept = clip_all or id(parameter) in trained_ids
+            parameter.requires_grad_(saved_flags[parameter] and kept)
         trainable = [p for p in trained if p.requires_grad]
+        clipped = [p for p in model.parameters() if p.requires_grad] if clip_all else trainable
         optimizer = torch.optim.Adam(trainable, lr=phase.learning_rate)
         best_loss, best_state, last_loss = math.inf, None, math.inf
         model.train()
         for step in range(phase.iterations):
-            loss, _, _ = self.objective(model, phase.quantizer)
-            optimizer.zero_grad(set_to_none=True)
+            loss, _, _ = self.objective(model, phase.quantizer, phase.integer_arm)
+            model.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(trainable, self.preset.gradient_clip)
+            nn.utils.clip_grad_norm_(clipped, self.preset.gradient_clip)
             optimizer.step()
             self.iterations += 1
             self.on_iteration()

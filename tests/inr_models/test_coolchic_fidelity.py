@@ -59,3 +59,74 @@ def test_greedy_quantisation_runs_in_the_forks_order(monkeypatch, version, order
     result = quantization.greedy_quantize(model, torch.rand(1, 3, 16, 16), torch.nn.MSELoss(), 1e-3)
     assert searched == order
     assert list(result) == list(model.network_modules())  # the file keeps its own order
+
+
+def test_v2_evaluation_sees_the_8_bit_image_and_training_the_float_one():
+    torch.manual_seed(0)
+    latents = [torch.randn(1, 1, h, w) for h, w in ((16, 16), (8, 8), (4, 4), (2, 2), (1, 1))]
+    latents += [torch.randn(1, 1, 1, 1), torch.randn(1, 1, 1, 1)]
+    v2 = CoolChic(ARCHITECTURES[2], 16, 16)
+    for p in v2.synthesis.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    v2.eval()
+    levels = v2.reconstruct(latents) * 255
+    assert torch.equal(levels, torch.round(levels))
+    v2.train()
+    levels = v2.reconstruct(latents) * 255
+    assert not torch.equal(levels, torch.round(levels))
+    v1 = CoolChic(ARCHITECTURES[1], 16, 16).eval()
+    levels = v1.reconstruct(latents) * 255
+    assert not torch.equal(levels, torch.round(levels))
+
+
+def test_v2_clips_the_gradient_of_every_parameter_and_steps_the_phases_own(monkeypatch):
+    from inr_models.coolchic import training
+    from inr_models.coolchic.presets import Phase
+    from losses import COOLCHIC, build_loss
+
+    clipped = []
+    real_clip = training.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm):
+        clipped.append(len(list(parameters)))
+        return real_clip([p for p in model.parameters() if p.grad is not None], max_norm)
+
+    monkeypatch.setattr(training.nn.utils, "clip_grad_norm_", spy)
+    torch.manual_seed(0)
+    preset = get_preset(2, "paper")
+    model = CoolChic(ARCHITECTURES[2], 16, 16)
+    fitter = training.Fitter(
+        ARCHITECTURES[2], preset, torch.rand(1, 3, 16, 16), build_loss("mse", COOLCHIC), 1e-3
+    )
+    arm_before = [p.detach().clone() for p in model.arm.parameters()]
+    phase = Phase(iterations=2, learning_rate=1e-2, trained="synthesis", quantizer="noise")
+    fitter.train_phase(model, phase, "synthesis only")
+    assert clipped == [len(list(model.parameters()))] * 2  # all of them, not the synthesis'
+    for before, after in zip(arm_before, model.arm.parameters(), strict=True):
+        assert torch.equal(before, after)  # their gradients exist, but no step is taken
+
+
+def test_the_last_v2_phase_takes_the_latents_gradient_through_the_coded_values_only():
+    from inr_models.coolchic.exact import arm_rounding
+    from inr_models.coolchic.layers import laplace_rate_bits
+
+    assert get_preset(2, "paper").phases[-1].integer_arm
+    torch.manual_seed(0)
+    model = CoolChic(ARCHITECTURES[2], 16, 16)
+    for p in model.arm.parameters():
+        p.data = torch.round(torch.randn_like(p) * 16) / 64  # quantised: steps of 2^-6
+    latents = [torch.round(torch.randn(1, 1, h, w) * 3).requires_grad_() for h, w in
+               ((16, 16), (8, 8), (4, 4), (2, 2), (1, 1), (1, 1), (1, 1))]  # fmt: skip
+    rounding = arm_rounding(model.architecture)
+    rate = model.latent_rate(latents, rounding)
+    found = torch.autograd.grad(rate, latents)
+    with torch.no_grad():
+        mu, log_scale = model.double().arm([g.double() for g in latents], rounding)
+    model.float()
+    values = torch.cat([g.flatten() for g in latents])
+    fixed = laplace_rate_bits(values, mu.float(), log_scale.float()).sum()
+    torch.testing.assert_close(rate, fixed)
+    for a, b in zip(found, torch.autograd.grad(fixed, latents), strict=True):
+        torch.testing.assert_close(a, b)
+    through_context = torch.autograd.grad(model.latent_rate(latents), latents)
+    assert any(not torch.allclose(a, b) for a, b in zip(found, through_context, strict=True))
