@@ -43,7 +43,7 @@ class CoolChicCodec(FittedCodec):
     )
     published_loss = "mse"
     # 2: latent wavefronts of all grids interleaved (wavefront.py), exp's polynomial in Horner
-    # form, v1's ARM rounding as the paper's fork ((acc + 256) // 256).
+    # form, v1's ARM rounding ((acc + 256) // 256) and odd-side upsampling as the paper's fork.
     format_version = 2
     version: int
 

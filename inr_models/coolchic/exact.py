@@ -70,7 +70,7 @@ def exact_image(model: CoolChic, latents: list[Tensor]) -> np.ndarray:
     value is exact, so banding changes no bit.
     """
     round_to = fixed_point(SYNTHESIS_FRACTION_BITS, SYNTHESIS_ACTIVATION_LIMIT, "synthesis")
-    upsampled = upsample_hierarchy(latents, model.upsampling.kernel, round_to)
+    upsampled = upsample_hierarchy(latents, model.upsampling.level, round_to)
     height, width = upsampled.shape[-2:]
     halo = model.synthesis.halo()
     image = np.empty((height, width, 3), np.uint8)

@@ -55,11 +55,12 @@ def upsample_twice_polyphase(x: Tensor, kernel: Tensor) -> Tensor:
 
 
 class Upsampling(nn.Module):
-    """Hierarchical upsampling: coarsest grid ×2, concatenated with the next, ×2 again, ...
+    """Hierarchical upsampling: coarsest grid to the next one's size, concatenated with it, up
+    again, ...
 
-    v1 uses the fixed bicubic kernel; v2 learns one shared 8x8 kernel initialised to it.
-    Odd sizes: the ×2 result is cropped to the finer grid (equal to PyTorch's bicubic for the
-    even sizes of Kodak, a documented approximation otherwise).
+    v1 uses PyTorch's bicubic to the finer grid's size, as its fork does (×2, or ×(2n−1)/n along
+    an odd side); v2 learns one shared 8x8 transposed-conv kernel initialised to the bicubic ×2
+    one, and crops the ×2 result to the finer grid, as its fork does.
     """
 
     def __init__(self, learned: bool):
@@ -80,34 +81,63 @@ class Upsampling(nn.Module):
         return []
 
     def forward(self, latents: list[Tensor]) -> Tensor:
-        upsample = upsample_twice if self.learned else bicubic_twice
-        return upsample_hierarchy(latents, self.kernel, upsample=upsample)
+        return upsample_hierarchy(latents, self.level)
+
+    def level(self, x: Tensor, height: int, width: int, round_to=None) -> Tensor:
+        """(C, 1, h, w) -> (C, 1, height, width); with ``round_to``, the exact decoder's form."""
+        doubled = (height, width) == (2 * x.shape[-2], 2 * x.shape[-1])
+        if round_to is not None and (self.learned or doubled):
+            return round_to(upsample_twice_polyphase(x, self.kernel)[:, :, :height, :width])
+        if round_to is not None:
+            return bicubic_exact(x, height, width, round_to)
+        if self.learned:
+            return upsample_twice(x, self.kernel)[:, :, :height, :width]
+        return F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False)
 
 
-def bicubic_twice(x: Tensor, kernel: Tensor) -> Tensor:
-    """``upsample_twice`` with the fixed bicubic kernel, through PyTorch's own bicubic (the same
-    values, to float rounding): about a fifth faster to train through on CPU."""
-    return F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
-
-
-def upsample_hierarchy(
-    latents: list[Tensor], kernel: Tensor, round_to=None, upsample=upsample_twice
-) -> Tensor:
-    """(1, n_grids, H, W) synthesis input from grids of shape (1, 1, h_i, w_i), finest first.
-
-    ``round_to`` (a callable) is applied after each level by the exact decoder, which also uses
-    the polyphase form of the upsampling.
-    """
-    if round_to is not None:
-        upsample = upsample_twice_polyphase
+def upsample_hierarchy(latents: list[Tensor], level, round_to=None) -> Tensor:
+    """(1, n_grids, H, W) synthesis input from grids of shape (1, 1, h_i, w_i), finest first;
+    ``level(x, height, width, round_to)`` brings one stack of grids to the next size."""
     upsampled = latents[-1].transpose(0, 1)
     for finer in reversed(latents[:-1]):
         height, width = finer.shape[-2:]
-        upsampled = upsample(upsampled, kernel)[:, :, :height, :width]
-        if round_to is not None:
-            upsampled = round_to(upsampled)
+        upsampled = level(upsampled, height, width, round_to)
         upsampled = torch.cat((finer.transpose(0, 1), upsampled), dim=0)
     return upsampled.transpose(0, 1)
+
+
+def bicubic_exact(x: Tensor, height: int, width: int, round_to) -> Tensor:
+    """PyTorch's bicubic resize (align_corners=False, borders replicated) of float64 grids, one
+    side after the other, with the taps rounded to 2^-16 and ``round_to`` after each side: every
+    value stays exact, so any machine computes the same bits. Used where a side is odd (v1)."""
+    for axis, size in ((2, height), (3, width)):
+        index, taps = _bicubic_taps(x.shape[axis], size)
+        out = torch.zeros(*x.shape[:axis], size, *x.shape[axis + 1 :], dtype=x.dtype)
+        for k in range(4):
+            shape = [1, 1, 1, 1]
+            shape[axis] = size
+            out += x.index_select(axis, index[:, k].contiguous()) * taps[:, k].reshape(shape)
+        x = round_to(out)
+    return x
+
+
+def _bicubic_taps(size_in: int, size_out: int) -> tuple[Tensor, Tensor]:
+    """Source indices and weights of PyTorch's cubic convolution (A = −0.75) per output."""
+    a = -0.75
+    source = (torch.arange(size_out, dtype=torch.float64) + 0.5) * (size_in / size_out) - 0.5
+    first = torch.floor(source)
+    t = source - first
+
+    def near(d):  # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    taps = torch.stack((far(t + 1), near(t), near(1 - t), far(2 - t)), dim=1)
+    taps = torch.round(taps * 2**16) / 2**16
+    index = (first.long()[:, None] + torch.arange(-1, 3)).clamp(0, size_in - 1)
+    return index, taps
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,23 @@ def test_the_last_v2_phase_takes_the_latents_gradient_through_the_coded_values_o
         torch.testing.assert_close(a, b)
     through_context = torch.autograd.grad(model.latent_rate(latents), latents)
     assert any(not torch.allclose(a, b) for a, b in zip(found, through_context, strict=True))
+
+
+@pytest.mark.parametrize(("size_in", "size_out"), [((5, 7), (9, 13)), ((4, 7), (8, 13))])
+def test_v1_upsamples_odd_sides_with_pytorchs_bicubic_as_its_fork(size_in, size_out):
+    """The fork resizes each grid to the finer one's size with F.interpolate: ×(2n−1)/n along an
+    odd side, not ×2 then a crop. Training uses exactly that; the exact decoder's form stays
+    within the rounding of its taps and values to 2^-16."""
+    from inr_models.coolchic.exact import SYNTHESIS_FRACTION_BITS, fixed_point
+    from inr_models.coolchic.layers import Upsampling
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, *size_in, dtype=torch.float64) * 4
+    fork = torch.nn.functional.interpolate(x, size=size_out, mode="bicubic", align_corners=False)
+    upsampling = Upsampling(learned=False).double()
+    assert torch.equal(upsampling.level(x, *size_out), fork)
+    round_to = fixed_point(SYNTHESIS_FRACTION_BITS, 2.0**12, "synthesis")
+    grid = torch.round(x * 2**16) / 2**16  # the decoder's values are on its grid
+    exact = upsampling.level(grid, *size_out, round_to)
+    assert torch.equal(exact, torch.round(exact * 2**16) / 2**16)
+    torch.testing.assert_close(exact, fork, rtol=0, atol=1e-3)
