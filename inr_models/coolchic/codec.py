@@ -14,7 +14,7 @@ from inr_models.coolchic.model import CoolChic, grid_shapes
 from inr_models.coolchic.presets import ARCHITECTURES, PRESETS, Architecture, get_preset
 from inr_models.coolchic.quantization import QuantizedGroup, QuantizedModule, load_group
 from inr_models.coolchic.training import FitResult, Fitter
-from inr_models.coolchic.wavefront import WavefrontArm, encode_latents
+from inr_models.coolchic.wavefront import decode_latents, encode_latents
 from inr_models.entropy import (
     LaplaceDecoder,
     encode_laplace,
@@ -137,8 +137,7 @@ class CoolChicCodec(FittedCodec):
         decoder = LaplaceDecoder(payload)
         _read_network(decoder, header, model)
         shapes = grid_shapes(header.height, header.width, header.n_grids)
-        arm = WavefrontArm(model, max(header.latent_bounds))
-        grids = arm.decode_latents(decoder, shapes, header.latent_bounds)
+        grids = decode_latents(decoder, model, shapes, header.latent_bounds)
         latents = [torch.from_numpy(grid)[None, None] for grid in grids]
         decoder.finish("the last latent")
         return exact_image(model, latents)

@@ -85,14 +85,13 @@ class Upsampling(nn.Module):
 
     def level(self, x: Tensor, height: int, width: int, round_to=None) -> Tensor:
         """(C, 1, h, w) -> (C, 1, height, width); with ``round_to``, the exact decoder's form."""
-        doubled = (height, width) == (2 * x.shape[-2], 2 * x.shape[-1])
-        if round_to is not None and (self.learned or doubled):
+        if round_to is None:
+            if self.learned:
+                return upsample_twice(x, self.kernel)[:, :, :height, :width]
+            return F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False)
+        if self.learned or (height, width) == (2 * x.shape[-2], 2 * x.shape[-1]):
             return round_to(upsample_twice_polyphase(x, self.kernel)[:, :, :height, :width])
-        if round_to is not None:
-            return bicubic_exact(x, height, width, round_to)
-        if self.learned:
-            return upsample_twice(x, self.kernel)[:, :, :height, :width]
-        return F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False)
+        return bicubic_exact(x, height, width, round_to)
 
 
 def upsample_hierarchy(latents: list[Tensor], level, round_to=None) -> Tensor:

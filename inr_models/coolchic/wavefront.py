@@ -165,29 +165,28 @@ class WavefrontArm:
         index -= self.first_index
         return self.scale_table.take(index, mode="clip")
 
-    def decode_latents(
-        self,
-        decoder: LaplaceDecoder,
-        shapes: list[tuple[int, int]],
-        bounds: tuple[int, ...],
-    ) -> list[np.ndarray]:
-        """The grids (float64 integer values, finest first) coded by ``encode_latents``; the ARM
-        must have been built for the largest of ``bounds``."""
-        schedule = Schedule(shapes, bounds, self.rowcol)
-        # Latents in units of 2^-F, the ARM's own (see __call__); zero context around every grid.
-        buffer = np.zeros(schedule.buffer_size)
-        neighbours = schedule.neighbours(self.offsets)
-        centres, grid_of = schedule.centres, schedule.grid_of
-        for start, stop, bound in schedule.waves():
-            centre = centres[start:stop]
-            context = buffer[neighbours.take(grid_of[start:stop], axis=0) + centre[:, None]]
-            mu, scale = self(context)
-            buffer[centre] = decoder.decode(mu, scale, -bound, bound) * self.unit
-        grids = [grid / self.unit for grid in schedule.grids(buffer)]
-        for index, (grid, bound) in enumerate(zip(grids, bounds, strict=True)):
-            if grid.size and np.abs(grid).max() != bound:
-                raise CodecError(
-                    f"corrupted file: latent grid {index} does not reach the bound {bound} its "
-                    "header gives"
-                )
-        return grids
+
+def decode_latents(
+    decoder: LaplaceDecoder, model: CoolChic, shapes: list[tuple[int, int]], bounds: tuple[int, ...]
+) -> list[np.ndarray]:
+    """The grids (float64 integer values, finest first) coded by ``encode_latents``, under the
+    ARM of ``model`` (its quantised weights in float64)."""
+    arm = WavefrontArm(model, max(bounds))
+    schedule = Schedule(shapes, bounds, arm.rowcol)
+    # Latents in units of 2^-F, the ARM's own (see __call__); zero context around every grid.
+    buffer = np.zeros(schedule.buffer_size)
+    neighbours = schedule.neighbours(arm.offsets)
+    centres, grid_of = schedule.centres, schedule.grid_of
+    for start, stop, bound in schedule.waves():
+        centre = centres[start:stop]
+        context = buffer[neighbours.take(grid_of[start:stop], axis=0) + centre[:, None]]
+        mu, scale = arm(context)
+        buffer[centre] = decoder.decode(mu, scale, -bound, bound) * arm.unit
+    grids = [grid / arm.unit for grid in schedule.grids(buffer)]
+    for index, (grid, bound) in enumerate(zip(grids, bounds, strict=True)):
+        if grid.size and np.abs(grid).max() != bound:
+            raise CodecError(
+                f"corrupted file: latent grid {index} does not reach the bound {bound} its "
+                "header gives"
+            )
+    return grids

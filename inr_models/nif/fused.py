@@ -31,27 +31,37 @@ def nif_forward(
     return _FusedNif.apply(main_features, modulator_features, (len(modulator), keep), *params)
 
 
-def _run_chunk(main_in: Tensor, mod_in: Tensor, modulator, main):
-    """Forward of one chunk: the output, the period, and each sine layer's input and angle."""
-    h, mod_inputs, mod_angles = mod_in, [], []
-    for weight, bias in modulator[:-1]:
-        angle = torch.addmm(bias, h, weight.t()).mul_(OMEGA)
-        mod_inputs.append(h)
-        mod_angles.append(angle)
+def _sine_stack(h: Tensor, layers, frequency) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """sin(frequency·(W·h + b)) layers, then a linear one: its output, and each layer's input and
+    angle (the last layer's input included) for the backward."""
+    inputs, angles = [], []
+    for weight, bias in layers[:-1]:
+        angle = torch.addmm(bias, h, weight.t()).mul_(frequency)
+        inputs.append(h)
+        angles.append(angle)
         h = torch.sin(angle)
-    mod_inputs.append(h)
-    weight, bias = modulator[-1]
-    period = torch.addmm(bias, h, weight.t()).mul_(MODULATION_SCALE).add_(OMEGA)
-    h, main_inputs, main_angles = main_in, [], []
-    for weight, bias in main[:-1]:
-        angle = torch.addmm(bias, h, weight.t()).mul_(period)
-        main_inputs.append(h)
-        main_angles.append(angle)
-        h = torch.sin(angle)
-    main_inputs.append(h)
-    weight, bias = main[-1]
-    out = torch.addmm(bias, h, weight.t())
-    return out, period, (mod_inputs, mod_angles, main_inputs, main_angles)
+    inputs.append(h)
+    weight, bias = layers[-1]
+    return torch.addmm(bias, h, weight.t()), inputs, angles
+
+
+def _sine_stack_backward(g: Tensor, layers, grads, inputs, angles, frequency) -> Tensor | None:
+    """Accumulates the layers' gradients from ``g``, that of the stack's output; returns the
+    gradient of a per-row ``frequency`` tensor (None for a constant one)."""
+    _linear_backward(g, inputs[-1], grads[-1])
+    g = g @ layers[-1][0]
+    per_row = isinstance(frequency, Tensor)
+    grad_frequency = torch.zeros_like(frequency) if per_row else None
+    for i in reversed(range(len(layers) - 1)):
+        # h' = sin(a), a = p·z: dz = g·cos(a)·p, dp = Σ g·cos(a)·z = Σ g·cos(a)·a / p
+        g_angle = torch.cos(angles[i]).mul_(g)
+        if per_row:
+            grad_frequency += (g_angle * angles[i]).sum(dim=1, keepdim=True)
+        g = g_angle.mul_(frequency)
+        _linear_backward(g, inputs[i], grads[i])
+        if i:
+            g = g @ layers[i][0]
+    return grad_frequency.div_(frequency) if per_row else None
 
 
 def _pairs(params, n_modulator: int):
@@ -69,9 +79,11 @@ class _FusedNif(torch.autograd.Function):
         chunk = CHUNK_ROWS if main_in.device.type == "cpu" else max(main_in.shape[0], 1)
         for start in range(0, main_in.shape[0], chunk):
             part = slice(start, start + chunk)
-            out[part], period, saved = _run_chunk(main_in[part], mod_in[part], modulator, main)
+            m, mod_inputs, mod_angles = _sine_stack(mod_in[part], modulator, OMEGA)
+            period = m.mul_(MODULATION_SCALE).add_(OMEGA)
+            out[part], main_inputs, main_angles = _sine_stack(main_in[part], main, period)
             if keep:
-                ctx.chunks.append((part, period, saved))
+                ctx.chunks.append((part, period, mod_inputs, mod_angles, main_inputs, main_angles))
         ctx.save_for_backward(*params)
         ctx.n_modulator = n_modulator
         return out
@@ -82,27 +94,14 @@ class _FusedNif(torch.autograd.Function):
         modulator, main = _pairs(params, ctx.n_modulator)
         grads = [torch.zeros_like(p) for p in params]
         mod_grads, main_grads = _pairs(grads, ctx.n_modulator)
-        for part, period, (mod_inputs, mod_angles, main_inputs, main_angles) in ctx.chunks:
-            g = grad_out[part]
-            _linear_backward(g, main_inputs[-1], main_grads[-1])
-            g = g @ main[-1][0]
-            grad_period = torch.zeros_like(period)
-            for i in reversed(range(len(main) - 1)):
-                # h' = sin(a), a = p·z: dz = g·cos(a)·p, dp = Σ g·cos(a)·z = Σ g·cos(a)·a / p
-                g_angle = torch.cos(main_angles[i]).mul_(g)
-                grad_period += (g_angle * main_angles[i]).sum(dim=1, keepdim=True)
-                g = g_angle.mul_(period)
-                _linear_backward(g, main_inputs[i], main_grads[i])
-                if i:
-                    g = g @ main[i][0]
-            g = grad_period.div_(period).mul_(MODULATION_SCALE)
-            _linear_backward(g, mod_inputs[-1], mod_grads[-1])
-            g = g @ modulator[-1][0]
-            for i in reversed(range(len(modulator) - 1)):
-                g = torch.cos(mod_angles[i]).mul_(g).mul_(OMEGA)
-                _linear_backward(g, mod_inputs[i], mod_grads[i])
-                if i:
-                    g = g @ modulator[i][0]
+        for part, period, mod_inputs, mod_angles, main_inputs, main_angles in ctx.chunks:
+            grad_period = _sine_stack_backward(
+                grad_out[part], main, main_grads, main_inputs, main_angles, period
+            )
+            _sine_stack_backward(
+                grad_period.mul_(MODULATION_SCALE), modulator, mod_grads, mod_inputs, mod_angles,
+                OMEGA,
+            )  # fmt: skip
         ctx.chunks = []
         return (None, None, None, *grads)
 
