@@ -41,7 +41,6 @@ from study.errors import InputError
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 16
-MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS = limits.MAX_PIXELS_ENV, limits.DEFAULT_MAX_PIXELS
 _GRAY_MODES = {"L", "1", "P"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _SIXTEEN_BIT_GRAY_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
@@ -147,7 +146,8 @@ def _open_image(path: Path) -> Iterator[Image.Image]:
             if width * height > cap:
                 raise ImageLoadError(
                     f"{path}: image is {width}x{height} ({width * height:,} pixels), over the "
-                    f"cap of {cap:,} pixels; set {MAX_PIXELS_ENV} to a larger number to load it"
+                    f"cap of {cap:,} pixels; set {limits.MAX_PIXELS_ENV} to a larger number to "
+                    "load it"
                 )
             yield image
 
@@ -178,7 +178,7 @@ def _pillow_errors(path: Path) -> Iterator[None]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageLoadError(
             f"{path}: decoding it needs more than the cap of {max_pixels():,} pixels ({error}); "
-            f"set {MAX_PIXELS_ENV} to a larger number to load it"
+            f"set {limits.MAX_PIXELS_ENV} to a larger number to load it"
         ) from None
     except _CORRUPT_FILE_ERRORS as error:
         raise ImageLoadError(f"{path}: unreadable or truncated image ({error})") from None

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from inr_models.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from study.data.imageio import (
-    DEFAULT_MAX_PIXELS,
-    MAX_PIXELS_ENV,
     ImageHeader,
     ImageLoadError,
     load_rgb,
