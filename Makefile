@@ -12,7 +12,7 @@ DEMO_DIR ?= results/demo
 REFERENCE_JSON := $(wildcard $(abspath ../shared/reference/InterDigitalInc_CompressAI/results/image/kodak/jpeg.json))
 REFERENCE_ARG := $(if $(REFERENCE_JSON),--reference $(REFERENCE_JSON))
 
-.PHONY: setup demo baselines system-packages test lint format clean
+.PHONY: setup demo baselines icip24-cpu publish system-packages test lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,28 @@ demo: setup
 	$(BIN)/inr-study run study/configs/demo.yaml --storage $(DEMO_DIR)
 	$(BIN)/inr-study dashboard $(DEMO_DIR)/demo -o $(DEMO_DIR)/demo/dashboard.html $(REFERENCE_ARG)
 	@echo "Open it in a browser (works offline): $(abspath $(DEMO_DIR)/demo/dashboard.html)"
+	@echo "The demo's curves only show the machinery at work. Results of a real study (COOL-CHIC v1,"
+	@echo "paper preset, five losses, eight Kodak crops) and what they say: $(abspath results/README.md)"
 
 # Classical codecs over the 24 Kodak images: sweeps and target bitrates (about 5 minutes).
 baselines: setup
 	$(BIN)/inr-study baselines $(MIRROR_ARG) --target-bpp 0.25,0.5,1.0 -o $(DEMO_DIR)/baselines
 	@echo "Baseline R-D files (CompressAI format) and per-image CSV: $(DEMO_DIR)/baselines"
+
+# The first real study (study/configs/icip24-cpu.yaml, about 2 hours on 2 cores; `inr-study resume
+# $(STUDIES_DIR)/icip24-cpu` continues it if interrupted), published as results/README.md reads it.
+STUDIES_DIR ?= results/studies
+icip24-cpu: setup
+	$(BIN)/inr-study fetch kodak $(MIRROR_ARG)
+	$(BIN)/inr-study run study/configs/icip24-cpu.yaml --storage $(STUDIES_DIR)
+	$(MAKE) publish STUDY=$(STUDIES_DIR)/icip24-cpu OUT=results/icip24-cpu
+
+# A finished study's reports, static figures and page, copied to OUT for committing.
+publish: setup
+	test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make publish STUDY=DIR OUT=DIR"; exit 2; }
+	rm -rf $(OUT)/reports && mkdir -p $(OUT) && cp -r $(STUDY)/reports $(OUT)/reports
+	$(BIN)/inr-study figures $(STUDY) -o $(OUT)/figures
+	$(BIN)/inr-study dashboard $(STUDY) -o $(OUT)/dashboard.html
 
 # sshd and rsync for the cluster-launch test (installs with apt when run as root).
 system-packages:

@@ -9,8 +9,8 @@ from functools import partial
 from pathlib import Path
 
 from dashboards.crops import decoded_crops, default_choice
-from dashboards.data import from_experiment, from_study
-from dashboards.page import reference_curves, render
+from dashboards.data import from_experiment, from_study, reference_curves
+from dashboards.page import render
 from dashboards.serve import make_server
 from study.engine.plan import load_images
 from study.layout import load_study_config

@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inr_models import available_codecs, get_codec_class
+from inr_models import available_codecs, fits_network, get_codec_class
 from losses import available_families, get_family
 from study.engine.tracking import RunStore, study_location
 from study.errors import InputError
@@ -72,7 +72,7 @@ def vocabulary(records: list[dict]) -> dict:
         ]
         # A codec this process has no class for (a plugin not imported) still gets a style.
         + [
-            {"name": name, "fits_network": True, "rate_label": "rate"}
+            {"name": name, "fits_network": fits_network(name), "rate_label": "rate"}
             for name in sorted(codecs - set(known))
         ],
         "loss_families": [
@@ -114,3 +114,20 @@ def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
     if recommendations.exists():
         data.recommendations = json.loads(recommendations.read_text())
     return data
+
+
+def reference_curves(paths: list[Path]) -> list[dict]:
+    """CompressAI-format files as ``{name, bpp, <plotted metric>: values, ...}``; absent metrics
+    are left out."""
+    keys = {get_metric(key).compressai_key: key for key in ("bpp", *plotted_metrics())}
+    curves = []
+    for path in paths:
+        document = json.loads(Path(path).read_text())
+        results = document.get("results", {})
+        curve = {"name": document.get("name", Path(path).stem)}
+        for theirs, ours in keys.items():
+            if theirs in results:
+                curve[ours] = results[theirs]
+        if "bpp" in curve:
+            curves.append(curve)
+    return curves

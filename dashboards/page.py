@@ -4,15 +4,15 @@ the file works offline and can be mailed or archived with the study."""
 import html
 import json
 from importlib import resources
-from pathlib import Path
 
 from plotly.offline import get_plotlyjs
 
 from dashboards.crops import Crop
-from dashboards.data import StudyData, plotted_metrics, vocabulary
+from dashboards.data import StudyData, vocabulary
+from dashboards.style import page_style
 from study.results.rd import json_safe
 from study.results.statistics import PairedSummary
-from study.results.table import MEAN_OF_IMAGES, get_metric, metric_table
+from study.results.table import MEAN_OF_IMAGES, metric_table
 
 
 def aggregation_rule() -> str:
@@ -43,23 +43,6 @@ th:first-child, td:first-child, td:nth-child(2), td:nth-child(3) { text-align: l
 .crops figcaption { font-size: 0.8em; max-width: 240px; }
 .note { color: #555; font-size: 0.9em; }
 """
-
-
-def reference_curves(paths: list[Path]) -> list[dict]:
-    """CompressAI-format files as ``{name, bpp, <plotted metric>: values, ...}``; absent metrics
-    are left out."""
-    keys = {get_metric(key).compressai_key: key for key in ("bpp", *plotted_metrics())}
-    curves = []
-    for path in paths:
-        document = json.loads(Path(path).read_text())
-        results = document.get("results", {})
-        curve = {"name": document.get("name", Path(path).stem)}
-        for theirs, ours in keys.items():
-            if theirs in results:
-                curve[ours] = results[theirs]
-        if "bpp" in curve:
-            curves.append(curve)
-    return curves
 
 
 def _bd_table(rows: list[dict], metrics: list[dict]) -> str:
@@ -136,6 +119,7 @@ def render(
         {
             **live,
             "references": references,
+            "style": page_style(),
             "mlflow_ui": mlflow_ui.rstrip("/"),
             "live_seconds": live_seconds,
         }

@@ -8,6 +8,7 @@ from inr_models.base import Codec, CodecError, Encoded, RateAxis
 from inr_models.registry import (
     available_codecs,
     create_codec,
+    fits_network,
     get_codec_class,
     inr_codecs,
     register_codec,
@@ -20,6 +21,7 @@ __all__ = [
     "RateAxis",
     "available_codecs",
     "create_codec",
+    "fits_network",
     "get_codec_class",
     "inr_codecs",
     "register_codec",

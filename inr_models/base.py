@@ -149,6 +149,11 @@ class Codec(ABC):
         """The settings that distinguish this instance, for result tables and run parameters."""
         return {}
 
+    def image_problems(self, height: int, width: int) -> list[str]:
+        """Why this instance cannot code an image of this size here (empty when it can): the
+        study asks before any trial starts."""
+        return []
+
 
 def check_rgb_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:

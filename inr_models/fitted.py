@@ -34,6 +34,9 @@ class FittedCodec(Codec):
         # Called with each validation record (phase, iteration, figures): live logs.
         self.on_validation = on_validation or (lambda record: None)
 
+    def image_problems(self, height: int, width: int) -> list[str]:
+        return self.loss.problems(height, width)
+
     def settings(self) -> dict:
         return {
             "loss": self.loss.name,

@@ -50,6 +50,15 @@ def inr_codecs() -> list[str]:
     return [name for name in available_codecs() if _CODECS[name].fits_network]
 
 
+def fits_network(name: str) -> bool:
+    """Whether the codec fits a network per image; a codec this process has no class for (a
+    plugin not imported here) counts as one, since classical codecs are all built in."""
+    try:
+        return get_codec_class(name).fits_network
+    except KeyError:
+        return True
+
+
 def get_codec_class(name: str) -> type[Codec]:
     try:
         return _codecs()[name]

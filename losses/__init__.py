@@ -3,7 +3,13 @@
 This package depends on nothing else in the project, so codecs can import it freely.
 """
 
-from losses.components import DistortionComponent, available_components, register_component
+from losses.components import (
+    Component,
+    DistortionComponent,
+    available_components,
+    component_info,
+    register_component,
+)
 from losses.conventions import CONVENTIONS, COOLCHIC, NIF, PLAIN, Convention, get_convention
 from losses.families import (
     LossFamily,
@@ -19,6 +25,7 @@ __all__ = [
     "COOLCHIC",
     "NIF",
     "PLAIN",
+    "Component",
     "CompositeLoss",
     "Convention",
     "DistortionComponent",
@@ -28,6 +35,7 @@ __all__ = [
     "available_components",
     "available_families",
     "build_loss",
+    "component_info",
     "get_convention",
     "get_family",
     "parse_loss_spec",

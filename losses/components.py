@@ -8,10 +8,14 @@ maps the range to [0, 1] first, because SSIM's stabilising constants are not shi
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from pytorch_msssim import ms_ssim, ssim
+
+from losses import networks
+from losses.wasserstein import wasserstein_distortion
 
 # The paper's SSIM window (pytorch_msssim defaults): Gaussian, 11 taps, σ 1.5, K = (0.01, 0.03).
 SSIM_WIN_SIZE = 11
@@ -21,16 +25,43 @@ MS_SSIM_MIN_SIDE = (SSIM_WIN_SIZE - 1) * 16 + 1
 ValueRange = tuple[float, float]
 DistortionComponent = Callable[[torch.Tensor, torch.Tensor, ValueRange], torch.Tensor]
 
-_COMPONENTS: dict[str, DistortionComponent] = {}
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    compute: DistortionComponent
+    # Compares structure or statistics rather than pixels (SSIM, perceptual features): such terms
+    # are computed per polyphase sub-image under NIF's convention, and plots draw them dotted.
+    structural: bool = False
+    # Smallest short side of an image the term can be computed on (None: any).
+    min_side: int | None = None
+    # Why this process cannot compute it (pretrained weights missing, ...), or None when it can.
+    unavailable: Callable[[], str | None] | None = None
+
+    def problem(self, short_side: int) -> str | None:
+        """Why the term cannot be computed on an image with this short side here, or None."""
+        if self.min_side is not None and short_side < self.min_side:
+            return f"needs a short side of at least {self.min_side} px, got {short_side}"
+        reason = self.unavailable() if self.unavailable else None
+        return None if reason is None else f"cannot be computed on this machine: {reason}"
 
 
-def register_component(name: str) -> Callable[[DistortionComponent], DistortionComponent]:
+_COMPONENTS: dict[str, Component] = {}
+
+
+def register_component(
+    name: str,
+    *,
+    structural: bool = False,
+    min_side: int | None = None,
+    unavailable: Callable[[], str | None] | None = None,
+) -> Callable[[DistortionComponent], DistortionComponent]:
     """Decorator that makes a component available to loss specs under ``name``."""
 
     def decorator(fn: DistortionComponent) -> DistortionComponent:
         if name in _COMPONENTS:
             raise ValueError(f"loss component {name!r} is already registered")
-        _COMPONENTS[name] = fn
+        _COMPONENTS[name] = Component(name, fn, structural, min_side, unavailable)
         return fn
 
     return decorator
@@ -40,7 +71,7 @@ def available_components() -> list[str]:
     return sorted(_COMPONENTS)
 
 
-def get_component(name: str) -> DistortionComponent:
+def component_info(name: str) -> Component:
     try:
         return _COMPONENTS[name]
     except KeyError:
@@ -75,13 +106,13 @@ def _to_unit_range(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange):
     return (x - low) / (high - low), (y - low) / (high - low)
 
 
-@register_component("ssim")
+@register_component("ssim", structural=True, min_side=SSIM_WIN_SIZE)
 def dssim(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
     x, y = _to_unit_range(x, y, value_range)
     return 1.0 - ssim(x, y, data_range=1.0, win_size=SSIM_WIN_SIZE, size_average=True)
 
 
-@register_component("ms_ssim")
+@register_component("ms_ssim", structural=True, min_side=MS_SSIM_MIN_SIDE)
 def dms_ssim(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
     short_side = min(x.shape[-2:])
     if short_side < MS_SSIM_MIN_SIDE:
@@ -93,4 +124,36 @@ def dms_ssim(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch
     return 1.0 - ms_ssim(x, y, data_range=1.0, win_size=SSIM_WIN_SIZE, size_average=True)
 
 
-STRUCTURAL_COMPONENTS = frozenset({"ssim", "ms_ssim"})
+def _lpips(net: str) -> DistortionComponent:
+    def lpips_distance(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
+        x, y = _to_unit_range(x, y, value_range)
+        model = networks.lpips_network(net, x.device)
+        return model(x * 2.0 - 1.0, y * 2.0 - 1.0).mean()  # LPIPS reads [-1, 1]
+
+    return lpips_distance
+
+
+def _lpips_unavailable(net: str) -> Callable[[], str | None]:
+    return lambda: networks.lpips_unavailable(net)
+
+
+# LPIPS v0.1 as the metric computes it (AlexNet), and on VGG-16 features, the variant usually
+# trained against (its gradients carry fewer checkerboard artefacts). The smallest sides are
+# where the backbones' last pooling still has an input.
+register_component("lpips", structural=True, min_side=31, unavailable=_lpips_unavailable("alex"))(
+    _lpips("alex")
+)
+register_component(
+    "lpips_vgg", structural=True, min_side=16, unavailable=_lpips_unavailable("vgg")
+)(_lpips("vgg"))
+
+
+@register_component(
+    "wasserstein",
+    structural=True,
+    # relu4_3 sits 3 poolings down: 32 px leave it 4 px for the statistics' pyramid.
+    min_side=32,
+    unavailable=networks.vgg16_unavailable,
+)
+def wasserstein(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
+    return wasserstein_distortion(*_to_unit_range(x, y, value_range))

@@ -8,7 +8,7 @@ has a structural (SSIM-type) term, which plots draw dotted.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from losses.components import STRUCTURAL_COMPONENTS
+from losses.components import component_info
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class LossFamily:
     @property
     def structural(self) -> bool:
         terms = self.terms(self.alpha_default or 0.0)
-        return any(t.component in STRUCTURAL_COMPONENTS for t in terms)
+        return any(component_info(t.component).structural for t in terms)
 
 
 _FAMILIES: dict[str, LossFamily] = {}
@@ -78,5 +78,28 @@ register_loss_family(
         label="(1 − α)·L1 + α·(1 − SSIM)",
         terms=lambda alpha: (LossTerm("l1", 1.0 - alpha), LossTerm("ssim", alpha)),
         alpha_default=0.2,
+    )
+)
+
+# Perceptual losses beyond the paper: MS-SSIM alone, and MSE steered by LPIPS (VGG features).
+register_loss_family(LossFamily(name="ms_ssim", label="1 − MS-SSIM", terms=_single("ms_ssim")))
+register_loss_family(
+    LossFamily(
+        name="mse_lpips",
+        label="MSE + α·LPIPS (VGG)",
+        terms=lambda alpha: (LossTerm("mse", 1.0), LossTerm("lpips_vgg", alpha)),
+        # LPIPS is about 100× MSE on [0, 1] at the rates studied: 0.01 gives both a similar pull.
+        alpha_default=0.01,
+    )
+)
+# Cool-Chic 5's Wasserstein tuning trains on 0.2·MSE + 0.004·WD: α = 0.02 keeps that ratio of
+# the two terms on [0, 1] pixels (the plain and COOL-CHIC conventions; NIF's [−1, 1] range makes its
+# MSE 4× larger); the overall scale folds into λ.
+register_loss_family(
+    LossFamily(
+        name="mse_wasserstein",
+        label="MSE + α·Wasserstein",
+        terms=lambda alpha: (LossTerm("mse", 1.0), LossTerm("wasserstein", alpha)),
+        alpha_default=0.02,
     )
 )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from losses.components import STRUCTURAL_COMPONENTS, available_components, get_component
+from losses.components import available_components, component_info
 from losses.conventions import PLAIN, Convention
 from losses.families import LossFamily, LossTerm, available_families, get_family
 
@@ -96,14 +96,29 @@ class CompositeLoss:
         x, y = self._to_convention_range(reconstruction), self._to_convention_range(target)
         values = {}
         for term in self.terms:
-            component = get_component(term.component)
-            if self.convention.structural_on_polyphase and term.component in STRUCTURAL_COMPONENTS:
+            component = component_info(term.component).compute
+            if self._on_polyphase(term):
                 subs = [(x[..., i::2, j::2], y[..., i::2, j::2]) for i in (0, 1) for j in (0, 1)]
                 value = torch.stack([component(a, b, self.convention.value_range) for a, b in subs])
                 values[term.component] = value.mean()
             else:
                 values[term.component] = component(x, y, self.convention.value_range)
         return values
+
+    def _on_polyphase(self, term: LossTerm) -> bool:
+        return self.convention.structural_on_polyphase and component_info(term.component).structural
+
+    def problems(self, height: int, width: int) -> list[str]:
+        """Why this loss cannot train on an image of this size here (a term's size limit, missing
+        weights); empty when it can. Checked before any fit starts."""
+        found = []
+        for term in self.terms:
+            short_side = min(height, width) // (2 if self._on_polyphase(term) else 1)
+            problem = component_info(term.component).problem(short_side)
+            if problem is not None:
+                where = " per polyphase sub-image" if self._on_polyphase(term) else ""
+                found.append(f"its {term.component} term {problem}{where}")
+        return found
 
     def __call__(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         values = self.term_values(reconstruction, target)

@@ -23,6 +23,7 @@ STUDY_COMMANDS = {
     "run": "study.commands.run",
     "resume": "study.commands.resume",
     "report": "study.commands.report",
+    "rescore": "study.commands.rescore",
 }
 
 

@@ -5,9 +5,8 @@ const DATA = JSON.parse(document.getElementById("study-data").textContent);
 const DATASET = "__dataset__";
 // Styles come from the declarations in the payload (registration order), never from names:
 // a colour per loss family, a marker per codec, dotted lines for families with a structural term.
-const FAMILY_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
-const CODEC_MARKERS = ["square", "circle", "diamond", "triangle-up", "star", "hexagon", "cross", "pentagon", "triangle-down"];
-const CLASSICAL_MARKERS = ["x", "asterisk", "y-up", "hourglass", "bowtie"];
+// The palette itself comes from dashboards/style.py, shared with the static figures.
+const STYLE = DATA.style;
 
 let METRICS, CODECS, FAMILIES;
 const state = { metric: null, image: DATASET, codecs: new Set(), losses: new Set() };
@@ -32,19 +31,23 @@ function rateText(r) {
 }
 function lineStyle(r) {
   const codec = CODECS[r.codec];
-  if (!codec.fits_network) return { color: "#555", dash: "dash", width: 1.5 };
+  if (!codec.fits_network) return STYLE.lines.classical;
   const family = FAMILIES[r.loss_family];
-  const colour = family ? FAMILY_COLOURS[family.index % FAMILY_COLOURS.length] : "#7f7f7f";
-  return { color: colour, dash: family && family.structural ? "dot" : "solid", width: 2 };
+  const colours = STYLE.family_colours;
+  const colour = family ? colours[family.index % colours.length] : STYLE.unknown_family_colour;
+  const line = family && family.structural ? STYLE.lines.structural_loss : STYLE.lines.plain_loss;
+  return { ...line, color: colour };
 }
 function markerStyle(r) {
   const codec = CODECS[r.codec];
   const inr = DATA.codecs.filter((c) => c.fits_network).map((c) => c.name);
   if (!codec.fits_network) {
     const classical = DATA.codecs.filter((c) => !c.fits_network).map((c) => c.name);
-    return { symbol: CLASSICAL_MARKERS[classical.indexOf(r.codec) % CLASSICAL_MARKERS.length], size: 7, color: "#555" };
+    const symbols = STYLE.classical_markers;
+    return { symbol: symbols[classical.indexOf(r.codec) % symbols.length], size: 7, color: STYLE.lines.classical.color };
   }
-  return { symbol: CODEC_MARKERS[inr.indexOf(r.codec) % CODEC_MARKERS.length], size: 8 };
+  const symbols = STYLE.inr_markers;
+  return { symbol: symbols[inr.indexOf(r.codec) % symbols.length], size: 8 };
 }
 function runUrl(r) {
   return `${DATA.mlflow_ui}/#/experiments/${r.experiment_id}/runs/${r.run_id}`;
@@ -154,7 +157,7 @@ function referenceTraces(metric) {
       name: `${ref.name} (reference)`,
       x: ref.bpp,
       y: ref[metric],
-      line: { color: "#999", dash: "longdash", width: 1 },
+      line: STYLE.lines.reference,
       hovertemplate: `${ref.name}<br>bpp %{x:.3f}<br>${metric} %{y:.3f}<extra></extra>`,
     }));
 }

@@ -39,6 +39,38 @@ def upsample_twice(x: Tensor, kernel: Tensor) -> Tensor:
     return y[:, :, crop:-crop, crop:-crop]
 
 
+class _BicubicTwice(torch.autograd.Function):
+    """v1's fixed ×2 bicubic upsampling while training: PyTorch's interpolate forward, and its
+    adjoint written out as two strided 1-D convolutions with the replicate borders folded back
+    (PyTorch's own bicubic backward was a third of v1's training step on CPU)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        return F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        # upsample_twice = crop ∘ conv_transpose ∘ replicate-pad, so its adjoint is
+        # fold ∘ conv ∘ zero-pad; the bicubic kernel is separable, so the conv is two 1-D ones.
+        taps = torch.tensor(BICUBIC_TAPS + BICUBIC_TAPS[::-1], dtype=grad.dtype, device=grad.device)
+        pad, crop = UPSAMPLING_KERNEL // 2, (3 * UPSAMPLING_KERNEL - 2) // 2
+        *planes, height, width = grad.shape
+        g = grad.reshape(-1, 1, height, width)
+        g = F.conv2d(g, taps.view(1, 1, -1, 1), stride=(2, 1), padding=(crop, 0))
+        g = F.conv2d(g, taps.view(1, 1, 1, -1), stride=(1, 2), padding=(0, crop))
+        g = _fold_replicate_pad(_fold_replicate_pad(g, 2, pad), 3, pad)
+        return g.reshape(*planes, height // 2, width // 2)
+
+
+def _fold_replicate_pad(g: Tensor, dim: int, pad: int) -> Tensor:
+    """Adjoint of replicate-padding ``pad`` values on both ends of ``dim``."""
+    size = g.shape[dim] - 2 * pad
+    inner = g.narrow(dim, pad, size).clone()
+    inner.narrow(dim, 0, 1).add_(g.narrow(dim, 0, pad).sum(dim, keepdim=True))
+    inner.narrow(dim, size - 1, 1).add_(g.narrow(dim, pad + size, pad).sum(dim, keepdim=True))
+    return inner
+
+
 def upsample_twice_polyphase(x: Tensor, kernel: Tensor) -> Tensor:
     """The same ×2 upsampling as four 4x4 convolutions whose outputs interleave.
 
@@ -88,6 +120,8 @@ class Upsampling(nn.Module):
         if round_to is None:
             if self.learned:
                 return upsample_twice(x, self.kernel)[:, :, :height, :width]
+            if (height, width) == (2 * x.shape[-2], 2 * x.shape[-1]):
+                return _BicubicTwice.apply(x)
             return F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False)
         if self.learned or (height, width) == (2 * x.shape[-2], 2 * x.shape[-1]):
             return round_to(upsample_twice_polyphase(x, self.kernel)[:, :, :height, :width])

@@ -31,17 +31,16 @@ def print_where(result) -> None:
 
 
 def finish(study, result, args: argparse.Namespace) -> int:
+    from study.engine.reports import refresh_reports
     from study.engine.tracking import study_store
     from study.layout import CONFIG_FILE, REPORTS_DIR, read_state
-    from study.results.report import write_reports
 
     print_where(result)
     store = study_store(study.folder, study.config)
     parent = read_state(study.folder)["parent_run_id"]
     store.log_parent_artifacts(parent, [study.folder / CONFIG_FILE], "")
     if not args.no_report:
-        written = write_reports(store.records(), study.config.name, study.folder / REPORTS_DIR)
-        store.log_parent_artifacts(parent, written, REPORTS_DIR)
+        written = refresh_reports(study.folder, study.config, store)
         print(f"reports: {study.folder / REPORTS_DIR} ({len(written)} files)")
     return 0 if result.counts["failed"] == 0 else 1
 
@@ -76,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             update={"tracking": config.tracking.model_copy(update={"uri": args.mlflow_uri})}
         )
     if args.validate_only:
-        from study.engine.plan import check_images
+        from study.engine.plan import check_images, check_losses, header_sizes
 
         images = check_images(config)  # headers only: no pixels decoded, no Ray
+        check_losses(config, header_sizes(config, images))
         print(f"{args.config}: valid ({len(images)} images)")
         return 0
     from study.engine.runner import Study

@@ -6,7 +6,8 @@ from itertools import product
 
 import numpy as np
 
-from study.config import StudyConfig
+from inr_models import create_codec
+from study.config import StudyConfig, StudyConfigError
 from study.data.datasets import (
     DatasetError,
     ImageOptions,
@@ -45,6 +46,33 @@ def check_images(config: StudyConfig) -> dict[str, ImageHeader]:
                 check_crop_fits(record.path, header.width, header.height, options.crop)
             headers[record.name] = header
     return headers
+
+
+def header_sizes(config: StudyConfig, headers: dict[str, ImageHeader]) -> dict[str, tuple]:
+    """(height, width) of each image as the study will prepare it, from its header."""
+    crop = config.images.crop
+    return {
+        name: (crop, crop) if crop is not None else (header.height, header.width)
+        for name, header in headers.items()
+    }
+
+
+def check_losses(config: StudyConfig, sizes: dict[str, tuple[int, int]]) -> None:
+    """Each INR codec's losses can train on each image here: a term's size limit (as the codec's
+    convention applies it) or missing pretrained weights stop the study, naming the config."""
+    problems = {}
+    for i, entry in enumerate(config.codecs):
+        for spec in config.losses_for(entry):
+            convention = {"convention": entry.convention} if entry.convention else {}
+            codec = create_codec(entry.name, loss=spec, **convention)
+            for name, (height, width) in sorted(sizes.items(), key=lambda kv: min(kv[1])):
+                for problem in codec.image_problems(height, width):
+                    where = f"codecs.{i} ({entry.name}) loss {spec!r}"
+                    problems.setdefault((where, problem), f"{where} on {name} ({width}x{height})")
+    if problems:
+        lines = [f"{where}: {problem}" for (_, problem), where in problems.items()]
+        more = f"; and {len(lines) - 10} more" if len(lines) > 10 else ""
+        raise StudyConfigError(f"{config.source}: " + "; ".join(lines[:10]) + more)
 
 
 def _records(config: StudyConfig) -> list[ImageRecord]:

@@ -3,7 +3,6 @@ OptunaSearch, every result recorded in MLflow by one recorder actor. The trial i
 :func:`study.engine.trial.run_trial`.
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ from ray.util.scheduling_strategies import (
 from study.config import StudyConfig, dump_config, import_plugins
 from study.engine import local_cluster
 from study.engine.lock import study_lock
-from study.engine.plan import grid_trials, image_options, load_images
+from study.engine.plan import check_losses, grid_trials, image_options, load_images
 from study.engine.progress import SearchProgress, StudyProgress
 from study.engine.search import (
     Recommendation,
@@ -47,7 +46,7 @@ from study.engine.search import (
     search_tasks,
     tell,
 )
-from study.engine.tracking import ImageInput, RunStore, study_location
+from study.engine.tracking import ImageInput, RunStore, image_digest, study_location
 from study.engine.trial import TrialOutcome, TrialSpec, run_trial
 from study.errors import InputError
 from study.layout import (
@@ -367,8 +366,10 @@ class Study:
         """Run the study's pending trials (on the cluster at ``address``, else on a local Ray
         using ``local_cpus`` CPUs, default all); StudyBusyError at once if another driver runs
         it."""
-        # Before anything is written or started: bad images fail fast and leave no folder behind.
+        # Before anything is written or started: bad images, and losses that cannot train on
+        # them, fail fast and leave no folder behind.
         images = load_images(self.config)
+        check_losses(self.config, {name: pixels.shape[:2] for name, pixels in images.items()})
         with study_lock(self.folder):
             return self._run(address, local_cpus, images)
 
@@ -433,7 +434,7 @@ class Study:
             name: ImageInput(
                 name=name,
                 variant=variant,
-                digest=hashlib.sha256(pixels.tobytes()).hexdigest()[:16],
+                digest=image_digest(pixels),
                 source=self.config.images.dataset,
             )
             for name, pixels in images.items()

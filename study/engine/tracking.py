@@ -6,6 +6,7 @@ trial's key as a tag; a trial with a FINISHED run is never recorded twice, which
 exactly-once.
 """
 
+import hashlib
 import logging
 import math
 import sqlite3
@@ -49,6 +50,11 @@ PAGE = 1000
 
 # Parameters every trial may have, with their types; the rate setting is typed by its codec's axis.
 TYPED_PARAMS = {"alpha": float, "seed": int}
+
+
+def image_digest(pixels) -> str:
+    """Short digest of a prepared image's pixels: what a trial run records as its input."""
+    return hashlib.sha256(pixels.tobytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -270,6 +276,17 @@ class RunStore:
         self._log(run_id, spec.params(), {})
         self.fail_trial(run_id, error)
         return run_id
+
+    def update_metrics(self, run_id: str, values: dict[str, float], missing: list[str]) -> None:
+        """New values of a finished run's metrics (recomputed later); ``missing``: the metrics it
+        still lacks afterwards."""
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, 0) for k, v in values.items()]
+        self.client.log_batch(run_id, metrics=metrics)
+        if missing:
+            self.client.set_tag(run_id, MISSING_TAG, ",".join(sorted(missing)))
+        elif MISSING_TAG in self.client.get_run(run_id).data.tags:
+            self.client.delete_tag(run_id, MISSING_TAG)
 
     def _finished_run(self, key: str):
         runs = self._trial_runs(f"attributes.status = 'FINISHED' and tags.`{KEY_TAG}` = '{key}'")

@@ -7,24 +7,19 @@ LPIPS is AlexNet v0.1 on [-1, 1] inputs; when its ImageNet backbone weights cann
 (offline machine, no cached copy) it is ``None`` (missing), with one warning per process.
 """
 
-import contextlib
 import logging
 import math
-import os
-import sys
-import warnings
 from collections.abc import Iterable, Mapping
-from functools import cache
 
 import numpy as np
 import torch
 from pytorch_msssim import ms_ssim, ssim
 
+from losses import networks
 from losses.components import MS_SSIM_MIN_SIDE, SSIM_WIN_SIZE
 
 log = logging.getLogger(__name__)
 
-LPIPS_DISABLE_ENV = "INR_STUDY_NO_LPIPS"
 _warned: set[str] = set()
 
 
@@ -86,45 +81,16 @@ def ms_ssim_db(value: float | None) -> float | None:
     return math.inf if value >= 1.0 else -10.0 * math.log10(1.0 - value)
 
 
-class LpipsUnavailable(RuntimeError):
-    pass
-
-
-@cache
-def _lpips_model_or_error():
-    """AlexNet LPIPS v0.1 or the reason it is unavailable, decided once per process."""
-    try:
-        return _build_lpips_model()
-    except LpipsUnavailable as error:
-        return error
-
-
-def _build_lpips_model():
-    if os.environ.get(LPIPS_DISABLE_ENV):
-        raise LpipsUnavailable(f"disabled by {LPIPS_DISABLE_ENV}")
-    import lpips
-
-    try:
-        # torch.hub announces a weight download on stdout, which must stay JSON-only for the
-        # commands that print JSON: send it to stderr with the other diagnostics.
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-            # torchvision's deprecation notice for lpips's `pretrained=` call; not actionable here.
-            warnings.simplefilter("ignore", UserWarning)
-            model = lpips.LPIPS(net="alex", version="0.1", verbose=False)
-    except Exception as error:  # a failed weight download surfaces as URLError, OSError, ...
-        raise LpipsUnavailable(
-            f"{type(error).__name__}: {error}. LPIPS needs torchvision's AlexNet ImageNet weights "
-            "(alexnet-owt-7be5be79.pth) in $TORCH_HOME/hub/checkpoints/; they download on first "
-            "use with internet access, or copy the file there by hand."
-        ) from None
-    return model.eval()
+def lpips_unavailable() -> str | None:
+    """Why LPIPS cannot be computed in this process, or None when it can."""
+    return networks.lpips_unavailable("alex")
 
 
 def lpips_available() -> bool:
     """Whether LPIPS can be computed in this process; warns once when it cannot."""
-    model = _lpips_model_or_error()
-    if isinstance(model, LpipsUnavailable):
-        _warn_once("lpips", f"LPIPS is recorded as missing: {model}")
+    reason = lpips_unavailable()
+    if reason is not None:
+        _warn_once("lpips", f"LPIPS is recorded as missing: {reason}")
         return False
     return True
 
@@ -135,7 +101,7 @@ def lpips_distance(original: np.ndarray, decoded: np.ndarray, model=None) -> flo
     if model is None:
         if not lpips_available():
             return None
-        model = _lpips_model_or_error()
+        model = networks.lpips_network("alex")
     device = next(model.parameters()).device
 
     def prepare(rgb: np.ndarray) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Writes to STUDY_DIR/reports/: one CompressAI-format JSON per (codec, loss) whose points are the mean
 of per-image values at one rate setting, a per-image CSV of every finished trial, and BD-rate
 tables (``bjontegaard``, PCHIP interpolation, on the overlapping quality range) of each loss
-against the loss the codec was published with, for every metric the metric table marks for BD-rate.
+against the loss the codec was published with, and of every INR curve against each classical codec
+of the study, for every metric the metric table marks for BD-rate.
 """
 
 import csv
@@ -16,7 +17,7 @@ from pathlib import Path
 import bjontegaard
 import numpy as np
 
-from inr_models import get_codec_class
+from inr_models import fits_network, get_codec_class
 from losses import parse_loss_spec
 from study.results.metrics import aggregate
 from study.results.rd import compressai_document, write_json
@@ -132,30 +133,52 @@ def anchor_loss(codec: str) -> str | None:
     return None if published is None else parse_loss_spec(published).name
 
 
-def bd_rate_rows(records: list[dict]) -> list[dict]:
-    """BD-rate of each loss against its codec's published loss, per metric: on the dataset-mean
+def _compared(curves: dict, images: dict, label: str, anchor_label: str) -> dict:
+    """BD-rate of curve ``label`` against ``anchor_label`` per metric: between the dataset-mean
     curves (``bd_rate_<metric>``), and image by image — each image's own curves — summarised as
     the mean with a 95 % bootstrap interval and a Wilcoxon signed-rank p-value
     (``bd_rate_<metric>_images``: a ``PairedSummary`` as a dict, or None)."""
+    row = {}
+    for metric in bd_metrics():
+        row[f"bd_rate_{metric}"] = bd_rate(curves[anchor_label], curves[label], metric)
+        per_image = [
+            bd_rate(images[anchor_label][image], image_points, metric)
+            for image, image_points in images[label].items()
+            if image in images[anchor_label]
+        ]
+        summary = summarise(per_image)
+        row[f"bd_rate_{metric}_images"] = None if summary is None else asdict(summary)
+    return row
+
+
+def bd_rate_rows(records: list[dict]) -> list[dict]:
+    """Each loss against its codec's published loss (see ``_compared``)."""
     curves, images = rd_points(records), per_image_points(records)
     rows = []
-    for label, points in sorted(curves.items()):
+    for label in sorted(curves):
         codec, _, loss = label.partition("__")
         anchor = anchor_loss(codec)
         anchor_label = f"{codec}__{anchor}"
         if not loss or anchor is None or loss == anchor or anchor_label not in curves:
             continue
         row = {"codec": codec, "loss": loss, "anchor": anchor}
-        for metric in bd_metrics():
-            row[f"bd_rate_{metric}"] = bd_rate(curves[anchor_label], points, metric)
-            per_image = [
-                bd_rate(images[anchor_label][image], image_points, metric)
-                for image, image_points in images[label].items()
-                if image in images[anchor_label]
-            ]
-            summary = summarise(per_image)
-            row[f"bd_rate_{metric}_images"] = None if summary is None else asdict(summary)
-        rows.append(row)
+        rows.append(row | _compared(curves, images, label, anchor_label))
+    return rows
+
+
+def classical_rows(records: list[dict]) -> list[dict]:
+    """Each INR codec's curve (one per loss) against each classical codec of the study: negative
+    means the INR codec needs fewer bits than the classical one."""
+    curves, images = rd_points(records), per_image_points(records)
+    anchors = sorted(label for label in curves if not fits_network(label.partition("__")[0]))
+    rows = []
+    for label in sorted(curves):
+        codec, _, loss = label.partition("__")
+        if not fits_network(codec):
+            continue
+        for anchor in anchors:
+            row = {"codec": codec, "loss": loss, "anchor": anchor}
+            rows.append(row | _compared(curves, images, label, anchor))
     return rows
 
 
@@ -169,18 +192,21 @@ def _format_images(summary: dict | None) -> str:
     return PairedSummary(**summary).describe()
 
 
-def markdown_table(rows: list[dict]) -> str:
+LOSS_TABLE_INTRO = "BD-rate of each loss against the loss the codec was published with"
+CLASSICAL_TABLE_INTRO = "BD-rate of each INR codec and loss against each classical codec"
+
+
+def markdown_table(rows: list[dict], intro: str = LOSS_TABLE_INTRO) -> str:
     metrics = [get_metric(key) for key in bd_metrics()]
     header = " | ".join(
         f"{m.label}{f' {m.unit}' if m.unit else ''}: curve | per image" for m in metrics
     )
     lines = [
-        "BD-rate of each loss against the loss the codec was published with (negative = fewer "
-        "bits for the same quality), PCHIP on the overlapping quality range. *curve*: between the "
-        "dataset-mean curves. *per image*: each image's own BD-rate, as their mean [95 % "
-        "bootstrap interval], the two-sided Wilcoxon signed-rank p-value of the paired "
-        "per-image values, and how many images had one. n/a = fewer than two points, metric "
-        "missing, no overlap or non-monotonic curve.",
+        f"{intro} (negative = fewer bits for the same quality), PCHIP on the overlapping "
+        "quality range. *curve*: between the dataset-mean curves. *per image*: each image's own "
+        "BD-rate, as their mean [95 % bootstrap interval], the two-sided Wilcoxon signed-rank "
+        "p-value of the paired per-image values, and how many images had one. n/a = fewer than "
+        "two points, metric missing, no overlap or non-monotonic curve.",
         "",
         f"| codec | loss | anchor | {header} |",
         "|---|---|---|" + "---|" * (2 * len(metrics)),
@@ -226,8 +252,17 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         extra = ("setting", "seeds", *sorted({k for p in points for k in p if k.endswith("_std")}))
         write_json(path, compressai_document(label, description, points, extra_keys=extra))
         written.append(path)
-    rows = bd_rate_rows(records)
-    bd_csv = out / "bd_rate.csv"
+    written += _write_bd_tables(out, "bd_rate", bd_rate_rows(records), LOSS_TABLE_INTRO)
+    against_classical = classical_rows(records)
+    if against_classical:  # the study has a classical codec
+        written += _write_bd_tables(
+            out, "bd_rate_classical", against_classical, CLASSICAL_TABLE_INTRO
+        )
+    return written
+
+
+def _write_bd_tables(out: Path, stem: str, rows: list[dict], intro: str) -> list[Path]:
+    bd_csv = out / f"{stem}.csv"
     with bd_csv.open("w", newline="") as f:
         columns = ["codec", "loss", "anchor"]
         for metric in bd_metrics():
@@ -238,7 +273,6 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(_flat_csv_row(row) for row in rows)
-    bd_md = out / "bd_rate.md"
-    bd_md.write_text(markdown_table(rows))
-    written += [bd_csv, bd_md]
-    return written
+    bd_md = out / f"{stem}.md"
+    bd_md.write_text(markdown_table(rows, intro))
+    return [bd_csv, bd_md]

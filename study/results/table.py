@@ -32,6 +32,8 @@ class Metric:
     compute: Compute | None = None
     # Skipped when evaluation is asked to (LPIPS without its weights, for instance).
     optional: bool = False
+    # Why this process cannot compute it (missing weights, ...), or None when it can.
+    unavailable: Callable[[], str | None] | None = None
     bd_rate: bool = False  # a column of the BD-rate tables
     # Score lost per unit of |ln(bpp / target)| beyond the tolerance when a search optimises this
     # metric (about 100× a meaningful quality step); None: not searchable.
@@ -43,6 +45,10 @@ class Metric:
     min_side: int | None = None
     # Shown as a y-axis choice in the dashboards.
     plotted: bool = False
+
+    def size_allows(self, short_side: int | None) -> bool:
+        """Whether an image with this short side (None: unknown) can have this metric."""
+        return self.min_side is None or short_side is None or short_side >= self.min_side
 
     @property
     def display(self) -> str:
@@ -92,8 +98,7 @@ def automatic_search_metric(short_side: int | None, optional_available: bool) ->
         key=lambda m: m.auto_search_rank,
     )
     for metric in ranked:
-        too_small = metric.min_side and short_side is not None and short_side < metric.min_side
-        if not too_small and (optional_available or not metric.optional):
+        if metric.size_allows(short_side) and (optional_available or not metric.optional):
             return metric.key
     raise ValueError("no searchable metric can be computed on these images")
 
@@ -126,6 +131,12 @@ def _lpips(original, decoded, _done):
     from study.results.metrics import lpips_distance
 
     return lpips_distance(original, decoded)
+
+
+def _lpips_unavailable():
+    from study.results.metrics import lpips_unavailable
+
+    return lpips_unavailable()
 
 
 register_metric(Metric(key="bpp", compressai_key="bpp", label="rate", unit="bpp"))
@@ -176,6 +187,7 @@ register_metric(
         higher_is_better=False,
         compute=_lpips,
         optional=True,
+        unavailable=_lpips_unavailable,
         bd_rate=True,
         search_penalty=10.0,
         auto_search_rank=0,

@@ -11,7 +11,7 @@ import torch
 
 from inr_models.base import CodecError
 from inr_models.coolchic import exact, fused
-from inr_models.coolchic.layers import Arm, Synthesis, causal_offsets
+from inr_models.coolchic.layers import Arm, Synthesis, Upsampling, causal_offsets
 from inr_models.coolchic.model import CoolChic, grid_shapes
 from inr_models.coolchic.presets import ARCHITECTURES
 from inr_models.coolchic.wavefront import Schedule, WavefrontArm
@@ -207,3 +207,19 @@ def test_causal_contexts_equal_stacked_shifted_views_with_gradients(rowcol):
         strict=True,
     ):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (3, 2), (24, 37)])
+def test_v1_upsampling_gradient_is_pytorchs_bicubic_adjoint(height, width):
+    """The hand-written backward of v1's ×2 bicubic equals autograd through F.interpolate, borders
+    and one-pixel grids included."""
+    x = torch.randn(3, 1, height, width, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(3, 1, 2 * height, 2 * width, dtype=torch.float64)
+    ours = Upsampling(learned=False).level(x, 2 * height, 2 * width)
+    reference = torch.nn.functional.interpolate(
+        x, scale_factor=2, mode="bicubic", align_corners=False
+    )
+    assert torch.equal(ours, reference)
+    (mine,) = torch.autograd.grad(ours, x, grad)
+    (theirs,) = torch.autograd.grad(reference, x, grad)
+    assert torch.allclose(mine, theirs, rtol=0, atol=1e-12)

@@ -25,7 +25,10 @@ def test_composite_spec_and_config_list_agree():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("l2", r"unknown component 'l2'.*components: l1, logcosh, ms_ssim, mse, ssim"),
+        (
+            "l2",
+            r"unknown component 'l2'.*components: l1, logcosh, lpips, lpips_vgg, ms_ssim, mse",
+        ),
         ("l1+lc_ssim", r"loss families stand alone"),
         ("l1:abc", r"weight 'abc' is not a number"),
         ("l1:-1", r"must be finite and >= 0"),

@@ -24,6 +24,17 @@ def folder(tmp_path, crop64):
     return path
 
 
+@pytest.fixture
+def no_pretrained_weights(monkeypatch):
+    """A machine without LPIPS or VGG weights, whatever this one has cached."""
+    from losses import networks
+
+    monkeypatch.setenv(networks.DISABLE_ENV, "1")
+    networks.forget_loaded()
+    yield
+    networks.forget_loaded()
+
+
 def run_refused(argv: list[str], capsys) -> str:
     """The one line ``inr-study run`` printed on refusing, without the command's prefix."""
     assert main(["run", *argv]) == 2
@@ -64,6 +75,38 @@ def test_bad_images_sections_are_refused_before_ray(
     argv = [str(path), "--validate-only"] if validate_only else [str(path)]
     message = run_refused(argv, capsys)
     assert message.startswith(f"{path}: " + expected.format(cache=study_env["INR_STUDY_CACHE"]))
+
+
+@pytest.mark.parametrize("validate_only", [True, False], ids=["validate-only", "run"])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"losses": ["ms_ssim"]},
+            "codecs.0 (coolchic-v1) loss 'ms_ssim' on kodim01 (64x64): its ms_ssim term needs a "
+            "short side of at least 161 px, got 64",
+        ),
+        (
+            {
+                "images": {"dataset": "kodak", "subset": ["kodim01"], "crop": 256},
+                "codecs": [{"name": "nif", "configs": ["0_31"], "losses": ["ms_ssim"]}],
+            },
+            "codecs.0 (nif) loss 'ms_ssim' on kodim01 (256x256): its ms_ssim term needs a short "
+            "side of at least 161 px, got 128 per polyphase sub-image",
+        ),
+        (
+            {"losses": ["mse_wasserstein"]},
+            "codecs.0 (coolchic-v1) loss 'mse_wasserstein' on kodim01 (64x64): its wasserstein "
+            "term cannot be computed on this machine: disabled by INR_STUDY_NO_LPIPS",
+        ),
+    ],
+)
+def test_losses_that_cannot_train_on_the_images_are_refused_before_ray(
+    changes, expected, validate_only, small_config, write_config, capsys, no_pretrained_weights
+):
+    path = write_config(small_config(**changes))
+    argv = [str(path), "--validate-only"] if validate_only else [str(path)]
+    assert run_refused(argv, capsys) == f"{path}: {expected}"
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from losses import networks
 from study.results import metrics
 from study.results.metrics import (
     aggregate,
@@ -26,9 +27,9 @@ def noisy256(crop256):
 def fresh_metric_state(monkeypatch):
     """Forget which one-time warnings were given and whether LPIPS could be built."""
     monkeypatch.setattr(metrics, "_warned", set())
-    metrics._lpips_model_or_error.cache_clear()
+    networks.forget_loaded()
     yield
-    metrics._lpips_model_or_error.cache_clear()
+    networks.forget_loaded()
 
 
 def test_psnr_matches_its_formula(crop256, noisy256):

@@ -4,7 +4,14 @@ import math
 
 import pytest
 
-from study.results.report import bd_rate, bd_rate_rows, markdown_table, rd_points
+from study.results.report import (
+    bd_rate,
+    bd_rate_rows,
+    classical_rows,
+    markdown_table,
+    rd_points,
+    write_reports,
+)
 
 
 def record(codec, loss, lmbda, image, bpp, psnr, lpips=None):
@@ -98,6 +105,29 @@ def test_bd_rate_rows_compare_each_loss_with_the_codecs_published_loss():
     assert images["n"] == 3 and images["mean"] == pytest.approx(10.0, abs=0.01)
     assert images["low"] == pytest.approx(10.0, abs=0.01) == images["high"]
     assert images["p_value"] == pytest.approx(0.25)
+
+
+def test_every_inr_curve_is_compared_with_every_classical_codec(tmp_path):
+    records = [
+        *records_of("coolchic-v1", "mse", 1.0),
+        *records_of("coolchic-v1", "l1", 1.1),
+        *records_of("jpeg", None, 2.0),
+        *records_of("avif", None, 0.8),
+    ]
+    rows = {(r["loss"], r["anchor"]): r for r in classical_rows(records)}
+    assert set(rows) == {(loss, c) for loss in ("mse", "l1") for c in ("avif", "jpeg")}
+    # Half JPEG's rate at every quality: −50 %; 1.1/0.8 of AVIF's: +37.5 %.
+    assert rows["mse", "jpeg"]["bd_rate_psnr"] == pytest.approx(-50.0, abs=0.01)
+    assert rows["l1", "avif"]["bd_rate_psnr"] == pytest.approx(37.5, abs=0.01)
+    assert rows["l1", "avif"]["bd_rate_psnr_images"]["n"] == 3
+    written = {p.name for p in write_reports(records, "toy", tmp_path)}
+    assert {"bd_rate_classical.md", "bd_rate_classical.csv", "bd_rate.md"} <= written
+    assert "against each classical codec" in (tmp_path / "bd_rate_classical.md").read_text()
+    # Without a classical codec there is no such table.
+    only_inr = [r for r in records if r["codec"] == "coolchic-v1"]
+    assert "bd_rate_classical.md" not in {
+        p.name for p in write_reports(only_inr, "toy", tmp_path / "x")
+    }
 
 
 def test_per_image_statistics_on_a_known_spread():
