@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from dashboards.crops import decoded_crops, default_choice
-from dashboards.data import from_experiment, from_study, reference_curves
+from dashboards.data import add_reference_option, from_experiment, from_study, reference_curves
 from dashboards.page import render
 from dashboards.serve import make_server
 from study.engine.plan import load_images
@@ -43,13 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--refresh", type=float, default=10.0, help="--serve: seconds between looks"
     )
-    parser.add_argument(
-        "--reference",
-        type=Path,
-        action="append",
-        default=[],
-        help="CompressAI-format JSON to draw as a reference curve (repeatable)",
-    )
+    add_reference_option(parser)
     parser.add_argument(
         "--mlflow-ui",
         default="http://127.0.0.1:5000",

@@ -1,5 +1,6 @@
 """What a dashboard shows, read from MLflow through the study engine's tracking module."""
 
+import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,3 +132,14 @@ def reference_curves(paths: list[Path]) -> list[dict]:
         if "bpp" in curve:
             curves.append(curve)
     return curves
+
+
+def add_reference_option(parser: argparse.ArgumentParser) -> None:
+    """``--reference FILE`` (repeatable), read by :func:`reference_curves`."""
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        action="append",
+        default=[],
+        help="CompressAI-format JSON to draw as a reference curve (repeatable)",
+    )

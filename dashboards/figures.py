@@ -9,7 +9,14 @@ point anywhere (LPIPS without its weights) gets no figure and a note.
 import argparse
 from pathlib import Path
 
-from dashboards.data import StudyData, from_study, plotted_metrics, reference_curves, vocabulary
+from dashboards.data import (
+    StudyData,
+    add_reference_option,
+    from_study,
+    plotted_metrics,
+    reference_curves,
+    vocabulary,
+)
 from dashboards.style import (
     CLASSICAL,
     CLASSICAL_MARKERS,
@@ -127,13 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inr-study figures", description=__doc__)
     parser.add_argument("folder", type=Path, help="a study folder (holds study.yaml)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the PNGs")
-    parser.add_argument(
-        "--reference",
-        type=Path,
-        action="append",
-        default=[],
-        help="CompressAI-format JSON to draw as a reference curve (repeatable)",
-    )
+    add_reference_option(parser)
     args = parser.parse_args(argv)
     written, skipped = draw(from_study(args.folder), args.output, reference_curves(args.reference))
     for path in written:

@@ -60,6 +60,11 @@ def _single(component: str) -> Callable[[float], tuple[LossTerm, ...]]:
     return lambda _alpha: (LossTerm(component, 1.0),)
 
 
+def _plus_alpha(base: str, added: str) -> Callable[[float], tuple[LossTerm, ...]]:
+    """base + α·added."""
+    return lambda alpha: (LossTerm(base, 1.0), LossTerm(added, alpha))
+
+
 # The paper's five losses.
 register_loss_family(LossFamily(name="l1", label="L1", terms=_single("l1")))
 register_loss_family(LossFamily(name="mse", label="MSE", terms=_single("mse")))
@@ -68,7 +73,7 @@ register_loss_family(
     LossFamily(
         name="lc_ssim",
         label="LogCosh + α·(1 − SSIM)",
-        terms=lambda alpha: (LossTerm("logcosh", 1.0), LossTerm("ssim", alpha)),
+        terms=_plus_alpha("logcosh", "ssim"),
         alpha_default=0.01,
     )
 )
@@ -87,7 +92,7 @@ register_loss_family(
     LossFamily(
         name="mse_lpips",
         label="MSE + α·LPIPS (VGG)",
-        terms=lambda alpha: (LossTerm("mse", 1.0), LossTerm("lpips_vgg", alpha)),
+        terms=_plus_alpha("mse", "lpips_vgg"),
         # LPIPS is about 100× MSE on [0, 1] at the rates studied: 0.01 gives both a similar pull.
         alpha_default=0.01,
     )
@@ -99,7 +104,7 @@ register_loss_family(
     LossFamily(
         name="mse_wasserstein",
         label="MSE + α·Wasserstein",
-        terms=lambda alpha: (LossTerm("mse", 1.0), LossTerm("wasserstein", alpha)),
+        terms=_plus_alpha("mse", "wasserstein"),
         alpha_default=0.02,
     )
 )

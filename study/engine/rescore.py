@@ -143,19 +143,21 @@ def rescore(folder: Path, metrics: list[str] | None = None, progress: bool = Tru
         raise RescoreError(f"{folder}: this study has not run yet; there is nothing to rescore")
     with study_lock(folder):  # the one writer of the study's runs, as while it runs
         store = study_store(folder, config)
-        runs = [run for run in store.finished_runs() if _wanted(run, metrics)]
-        _check_available({key for run in runs for key in _wanted(run, metrics)})
-        images = load_images(config) if runs else {}
+        wanted_by_run = [(run, _wanted(run, metrics)) for run in store.finished_runs()]
+        wanted_by_run = [(run, wanted) for run, wanted in wanted_by_run if wanted]
+        _check_available({key for _, wanted in wanted_by_run for key in wanted})
+        images = load_images(config) if wanted_by_run else {}
         updates = []
         with tempfile.TemporaryDirectory() as scratch:
-            for run in tqdm(runs, desc="rescore", unit="run", disable=not progress):
+            for run, wanted in tqdm(
+                wanted_by_run, desc="rescore", unit="run", disable=not progress
+            ):
                 name = run_record(run)["image"]
                 if name not in images:
                     raise RescoreError(
                         f"run {run.info.run_id}: image {name!r} is no longer in the study's images"
                     )
                 values = _score(run, store, images[name], Path(scratch))
-                wanted = _wanted(run, metrics)
                 found = {k: values[k] for k in wanted if values[k] is not None}
                 missing = (_missing(run) - set(found)) | {k for k in wanted if values[k] is None}
                 if found or missing != _missing(run):
