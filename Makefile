@@ -12,7 +12,10 @@ DEMO_DIR ?= results/demo
 REFERENCE_JSON := $(wildcard $(abspath ../shared/reference/InterDigitalInc_CompressAI/results/image/kodak/jpeg.json))
 REFERENCE_ARG := $(if $(REFERENCE_JSON),--reference $(REFERENCE_JSON))
 
-.PHONY: setup demo baselines icip24-cpu publish system-packages test lint format clean
+# Studies sized for one 2-core CPU, each published under results/ as results/README.md reads it.
+CPU_STUDIES := icip24-cpu c3-vs-coolchic-v2 perceptual-losses-cpu
+
+.PHONY: setup demo baselines $(CPU_STUDIES) publish system-packages test lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,13 +39,13 @@ baselines: setup
 	$(BIN)/inr-study baselines $(MIRROR_ARG) --target-bpp 0.25,0.5,1.0 -o $(DEMO_DIR)/baselines
 	@echo "Baseline R-D files (CompressAI format) and per-image CSV: $(DEMO_DIR)/baselines"
 
-# The first real study (study/configs/icip24-cpu.yaml, about 2 hours on 2 cores; `inr-study resume
-# $(STUDIES_DIR)/icip24-cpu` continues it if interrupted), published as results/README.md reads it.
+# `make NAME` for NAME in CPU_STUDIES runs study/configs/NAME.yaml (its comments say how long) and
+# publishes it to results/NAME; `inr-study resume $(STUDIES_DIR)/NAME` continues an interrupted one.
 STUDIES_DIR ?= results/studies
-icip24-cpu: setup
+$(CPU_STUDIES): setup
 	$(BIN)/inr-study fetch kodak $(MIRROR_ARG)
-	$(BIN)/inr-study run study/configs/icip24-cpu.yaml --storage $(STUDIES_DIR)
-	$(MAKE) publish STUDY=$(STUDIES_DIR)/icip24-cpu OUT=results/icip24-cpu
+	$(BIN)/inr-study run study/configs/$@.yaml --storage $(STUDIES_DIR)
+	$(MAKE) publish STUDY=$(STUDIES_DIR)/$@ OUT=results/$@
 
 # A finished study's reports, static figures and page, copied to OUT for committing.
 publish: setup

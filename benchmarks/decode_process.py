@@ -19,7 +19,8 @@ from pathlib import Path
 
 FILES = [("coolchic-v1", {"lmbda": 4e-3}), ("coolchic-v1", {"lmbda": 1e-4}),
          ("coolchic-v2", {"lmbda": 4e-3}), ("coolchic-v2", {"lmbda": 1e-4}),
-         ("nif", {"configuration": "0_31"})]  # fmt: skip
+         ("nif", {"configuration": "0_31"}),
+         ("c3", {"lmbda": 4e-3}), ("c3", {"lmbda": 1e-4})]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

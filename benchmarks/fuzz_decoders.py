@@ -348,7 +348,10 @@ class Mutator:
         from inr_models.coolchic.bitstream import GroupHeader, Header
         from inr_models.coolchic.layers import SynthesisLayer
 
-        header, rng = Header.read(self.header, get_codec_class(self.name).version), self.rng
+        header, rng = (
+            Header.read(self.header, get_codec_class(self.name).architecture, self.name),
+            self.rng,
+        )
         field = rng.choice(
             ["height", "width", "size", "n_grids", "arm_rowcol", "arm_fraction_bits",
              "arm_hidden", "synthesis", "learned_upsampling", "group", "group", "group",

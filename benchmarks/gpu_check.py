@@ -50,7 +50,7 @@ PAPER_TRIALS = [
     *(("nif", "lc_ssim(0.01)", "0_31", image) for image in ("kodim01", "kodim08", "kodim24")),
     ("coolchic-v2", "mse", 4e-3, "kodim01"),
 ]  # fmt: skip
-INR_CODECS = {"coolchic-v1": 4e-3, "coolchic-v2": 4e-3, "nif": "0_31"}
+INR_CODECS = {"coolchic-v1": 4e-3, "coolchic-v2": 4e-3, "nif": "0_31", "c3": 4e-3}
 
 
 class Budget:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-RATES = {"coolchic-v1": 4e-3, "coolchic-v2": 4e-3, "nif": "0_31"}
+RATES = {"coolchic-v1": 4e-3, "coolchic-v2": 4e-3, "nif": "0_31", "c3": 4e-3}
 
 
 def _gb() -> float:

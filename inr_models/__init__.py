@@ -1,7 +1,7 @@
 """Codecs: one interface, a registry by name, INR codecs and classical baselines.
 
-The built-in codecs (classical, COOL-CHIC v1/v2, NIF) register themselves on the registry's first
-lookup; importing this package loads no model code.
+The built-in codecs (classical, COOL-CHIC v1/v2, NIF, C3) register themselves on the registry's
+first lookup; importing this package loads no model code.
 """
 
 from inr_models.base import Codec, CodecError, Encoded, RateAxis
@@ -12,6 +12,7 @@ from inr_models.registry import (
     get_codec_class,
     inr_codecs,
     register_codec,
+    registration_order,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "get_codec_class",
     "inr_codecs",
     "register_codec",
+    "registration_order",
 ]

@@ -10,7 +10,12 @@ from collections.abc import Callable
 from inr_models.base import Codec
 
 # Modules whose import registers the built-in codecs.
-BUILTIN_MODULES = ("inr_models.classical", "inr_models.coolchic.codec", "inr_models.nif.codec")
+BUILTIN_MODULES = (
+    "inr_models.classical",
+    "inr_models.coolchic.codec",
+    "inr_models.nif.codec",
+    "inr_models.c3.codec",
+)
 
 _CODECS: dict[str, type[Codec]] = {}
 _builtins_loaded = False
@@ -43,6 +48,11 @@ def _codecs() -> dict[str, type[Codec]]:
 
 def available_codecs() -> list[str]:
     return sorted(_codecs())
+
+
+def registration_order() -> list[str]:
+    """Codec names as registered: built-in ones in ``BUILTIN_MODULES`` order, oldest first."""
+    return list(_codecs())
 
 
 def inr_codecs() -> list[str]:

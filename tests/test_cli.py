@@ -75,10 +75,15 @@ def test_encode_refuses_unknown_codec_and_loss(crop64, write_png, capsys):
     image = str(write_png(crop64))
     with pytest.raises(SystemExit):
         cli.main(["encode", image, "-o", "x.inr", "--codec", "jpeg"])
-    assert "unknown INR codec 'jpeg'; valid: coolchic-v1, coolchic-v2" in capsys.readouterr().err
+    valid = "valid: c3, coolchic-v1, coolchic-v2, nif"
+    assert f"unknown INR codec 'jpeg'; {valid}" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["encode", image, "-o", "x.inr", "--loss", "l3"])
     assert "unknown component 'l3'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # refused before any fitting, naming the file
+        cli.main(["encode", image, "-o", "x.inr", "--codec", "c3", "--loss", "ms_ssim"])
+    err = capsys.readouterr().err
+    assert f"{image}: its ms_ssim term needs a short side of at least 161 px, got 64" in err
 
 
 def test_nif_through_the_cli(crop256, write_png, tmp_path, capsys):

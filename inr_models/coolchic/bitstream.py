@@ -1,4 +1,5 @@
-"""COOL-CHIC file layout inside the shared container (``inr_models.container``).
+"""COOL-CHIC file layout inside the shared container (``inr_models.container``), for every codec
+of the COOL-CHIC structure (v1, v2, C3).
 
 The header (after the container's magic, version and codec id) is four elements in this order,
 each written by ``_write_<element>`` and read, then checked, by ``_read_<element>``:
@@ -8,23 +9,23 @@ each written by ``_write_<element>`` and read, then checked, by ``_read_<element
     architecture         u8 n_grids, u8 ARM context rows/cols, u8 ARM fixed-point bits,
                          u8 n ARM hidden layers + u16 each width,
                          u8 n synthesis layers + (u16 out channels, u8 kernel,
-                                                  u8 flags 1=residual 2=relu) each,
+                                                  u8 flags 1=residual 2=relu 4=gelu) each,
                          u8 learned upsampling
     module_quantisation  per network module (synthesis, [upsampling,] arm), for its weights then
                          its biases (upsampling has none): u8 step exponent (step 2^-e),
                          varint bound A, f32 Laplace scale
     latent_bounds        per latent grid, finest first: varint bound A (0: all-zero grid, not coded)
 
-Payload (format 2): one range-coded stream (constriction): each module's weight and bias
-integers under a zero-mean Laplace with the header's scale, then the latents of the non-zero
-grids in interleaved wavefronts (``wavefront.py``) under the ARM's Laplace (μ, scale). The
+Payload (COOL-CHIC format 2, C3 format 1): one range-coded stream (constriction): each module's
+weight and bias integers under a zero-mean Laplace with the header's scale, then the latents of the
+non-zero grids in interleaved wavefronts (``wavefront.py``) under the ARM's Laplace (μ, scale). The
 decoder checks that the payload is exactly what the encoder writes for the values it decodes
 to (``inr_models.entropy.LaplaceDecoder``).
 
 Limits. ``Header.read`` refuses, before anything is allocated, a header our encoder cannot have
 written, with a message naming the field: a side outside [1, 65535] or more pixels than
-``inr_models.limits.max_pixels()``; an architecture other than that of the version the file's
-codec id names (the encoder writes nothing else, so a v1 header in a v2 file is refused, field by
+``inr_models.limits.max_pixels()``; an architecture other than the one the codec the file's id
+names writes (nothing else is ever written, so a v1 header in a v2 file is refused, field by
 field); a step exponent beyond the greedy search's (16 for synthesis and upsampling, 7 for the
 ARM); a network bound outside [1, 65535]; a Laplace scale outside [1/1024, bound]; a latent
 bound above 32767; bytes the encoder would write differently (an over-long varint, unused flag
@@ -33,7 +34,8 @@ costs a table of 2·bound + 1 probabilities (a latent: the largest latent bound,
 alphabet at most), and all tables together may hold at most
 ``MAX_TABLE_ENTRIES``. What is left, the synthesis, runs only once the payload has been checked
 and costs what the image size says: about 0.5 KB (v1) or 0.85 KB (v2) of memory and 2 µs per
-pixel; lower ``INR_STUDY_MAX_PIXELS`` to bound it further.
+pixel (C3: its upsampled grids alone hold 112 B per pixel in float64); lower
+``INR_STUDY_MAX_PIXELS`` to bound it further.
 """
 
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from inr_models.container import ByteReader, ByteWriter, check_canonical
 from inr_models.coolchic.exact import LATENT_LIMIT
 from inr_models.coolchic.layers import SynthesisLayer
 from inr_models.coolchic.model import CoolChic, grid_shapes
-from inr_models.coolchic.presets import ARCHITECTURES, Architecture
+from inr_models.coolchic.presets import Architecture
 from inr_models.coolchic.quantization import MAX_INTEGER, STEP_EXPONENTS
 from inr_models.limits import WORK_SCALE_ENV, check_image_size, max_work
 
@@ -60,7 +62,7 @@ MAX_LATENT_BOUND = LATENT_LIMIT  # latents are clamped to it before coding
 # about 3.6 s; a Kodak image (768x512) with every latent bound up to 100 fits.
 MAX_TABLE_ENTRIES = 2**27
 
-_RESIDUAL_FLAG, _RELU_FLAG = 1, 2
+_RESIDUAL_FLAG, _RELU_FLAG, _GELU_FLAG = 1, 2, 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,19 +104,19 @@ class Header:
         return writer.getvalue()
 
     @classmethod
-    def read(cls, data: bytes, version: int) -> "Header":
-        """The header of a coolchic-v``version`` file, every field checked against the limits."""
-        architecture = ARCHITECTURES[version]
+    def read(cls, data: bytes, architecture: Architecture, codec: str) -> "Header":
+        """The header of a file of ``codec``, whose encoder writes ``architecture``, every field
+        checked against the limits."""
         reader = ByteReader(data)
         fields = _read_image_size(reader) | _read_architecture(reader)
         # Checked before it decides how many groups and grids follow.
-        _check_architecture(fields, architecture, f"coolchic-v{version}")
+        _check_architecture(fields, architecture, codec)
         modules = _read_module_quantisation(reader, _module_names(architecture.learned_upsampling))
         latent_bounds = _read_latent_bounds(reader, architecture.n_grids)
         reader.expect_end()
         header = cls(**fields, modules=modules, latent_bounds=latent_bounds)
         check_canonical(header.write(), data)
-        _check_table_entries(header, _group_sizes(version))
+        _check_table_entries(header, _group_sizes(architecture))
         return header
 
 
@@ -139,7 +141,7 @@ def _write_architecture(writer: ByteWriter, header: Header) -> None:
         writer.u16(width)
     writer.u8(len(header.synthesis))
     for layer in header.synthesis:
-        flags = _RESIDUAL_FLAG * layer.residual | _RELU_FLAG * layer.relu
+        flags = _RESIDUAL_FLAG * layer.residual | _RELU_FLAG * layer.relu | _GELU_FLAG * layer.gelu
         writer.u16(layer.out_channels).u8(layer.kernel_size).u8(flags)
     writer.u8(int(header.learned_upsampling))
 
@@ -162,6 +164,7 @@ def _read_synthesis_layer(reader: ByteReader) -> SynthesisLayer:
         kernel_size=kernel_size,
         residual=bool(flags & _RESIDUAL_FLAG),
         relu=bool(flags & _RELU_FLAG),
+        gelu=bool(flags & _GELU_FLAG),
     )
 
 
@@ -194,7 +197,7 @@ def _describe(value) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(map(_describe, value)) + "]"
     if isinstance(value, SynthesisLayer):
-        flags = " residual" * value.residual + " relu" * value.relu
+        flags = " residual" * value.residual + " relu" * value.relu + " gelu" * value.gelu
         return f"{value.out_channels} ch {value.kernel_size}x{value.kernel_size}{flags}"
     return str(value)
 
@@ -247,9 +250,9 @@ def _read_latent_bounds(reader: ByteReader, n_grids: int) -> tuple[int, ...]:
 
 
 @cache
-def _group_sizes(version: int) -> dict[str, tuple[int, int]]:
-    """(weights, biases) integers of each network module of a version's architecture."""
-    network = CoolChic(ARCHITECTURES[version], 1, 1).network_modules()
+def _group_sizes(architecture: Architecture) -> dict[str, tuple[int, int]]:
+    """(weights, biases) integers of each network module of an architecture."""
+    network = CoolChic(architecture, 1, 1).network_modules()
     return {
         name: (sum(t.numel() for t in module.weights), sum(t.numel() for t in module.biases))
         for name, module in network.items()

@@ -1,4 +1,8 @@
-"""COOL-CHIC v1 and v2 behind the common Codec interface."""
+"""COOL-CHIC v1 and v2 behind the common Codec interface.
+
+``CoolChicCodec`` serves any codec of the COOL-CHIC structure: a subclass declares its
+architecture and presets, and how it fits (``inr_models.c3`` brings C3's recipe).
+"""
 
 import dataclasses
 import time
@@ -11,7 +15,7 @@ from inr_models.container import pack, unpack
 from inr_models.coolchic.bitstream import GroupHeader, Header, ModuleGroups
 from inr_models.coolchic.exact import LATENT_LIMIT, exact_image, exact_laplace_parameters
 from inr_models.coolchic.model import CoolChic, grid_shapes
-from inr_models.coolchic.presets import ARCHITECTURES, PRESETS, Architecture, get_preset
+from inr_models.coolchic.presets import ARCHITECTURES, PRESETS, Architecture
 from inr_models.coolchic.quantization import QuantizedGroup, QuantizedModule, load_group
 from inr_models.coolchic.training import FitResult, Fitter
 from inr_models.coolchic.wavefront import decode_latents, encode_latents
@@ -23,6 +27,7 @@ from inr_models.entropy import (
     new_encoder,
 )
 from inr_models.fitted import FittedCodec
+from inr_models.presets import named_preset
 from inr_models.registry import register_codec
 
 
@@ -42,14 +47,21 @@ class CoolChicCodec(FittedCodec):
         help="rate weight λ in J = D + λ·R (larger: fewer bits)",
     )
     published_loss = "mse"
+    fitter = Fitter  # the training recipe
     # 2: latent wavefronts of all grids interleaved (wavefront.py), exp's polynomial in Horner
     # form, v1's ARM rounding ((acc + 256) // 256) and odd-side upsampling as the paper's fork.
     format_version = 2
-    version: int
+    architecture: Architecture
+    preset_table: dict  # name -> preset
+    label: str  # in messages
 
     @classmethod
     def presets(cls) -> tuple[str, ...]:
-        return tuple(PRESETS[cls.version])
+        return tuple(cls.preset_table)
+
+    @classmethod
+    def get_preset(cls, name: str):
+        return named_preset(cls.preset_table, name, cls.label)
 
     def __init__(
         self,
@@ -67,17 +79,13 @@ class CoolChicCodec(FittedCodec):
         super().__init__(
             loss=loss,
             convention=convention,
-            preset=get_preset(self.version, preset),
+            preset=self.get_preset(preset),
             device=device,
             seed=seed,
             progress=progress,
             on_validation=on_validation,
         )
         self.lmbda = float(lmbda)
-
-    @property
-    def architecture(self) -> Architecture:
-        return ARCHITECTURES[self.version]
 
     def settings(self) -> dict:
         return {**super().settings(), "lmbda": self.lmbda}
@@ -96,7 +104,7 @@ class CoolChicCodec(FittedCodec):
         torch.manual_seed(self.seed)
         target = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
         with self.progress_bar() as bar:
-            fit = Fitter(
+            fit = self.fitter(
                 self.architecture,
                 self.preset,
                 target.to(self.device),
@@ -130,7 +138,7 @@ class CoolChicCodec(FittedCodec):
 
     def decode(self, data: bytes) -> np.ndarray:
         header_bytes, payload = unpack(data, self)
-        header = Header.read(header_bytes, self.version)
+        header = Header.read(header_bytes, self.architecture, self.name)
         # The header holds exactly this version's architecture (Header.read checks it), and the
         # latents come from the payload: only the network is built.
         model = CoolChic(self.architecture, header.height, header.width, latents=False).double()
@@ -230,11 +238,15 @@ def _read_group(decoder: LaplaceDecoder, group: GroupHeader, tensors) -> Quantiz
 
 @register_codec("coolchic-v1")
 class CoolChicV1(CoolChicCodec):
-    version = 1
+    architecture = ARCHITECTURES[1]
+    preset_table = PRESETS[1]
+    label = "COOL-CHIC v1"
     file_id = 1
 
 
 @register_codec("coolchic-v2")
 class CoolChicV2(CoolChicCodec):
-    version = 2
+    architecture = ARCHITECTURES[2]
+    preset_table = PRESETS[2]
+    label = "COOL-CHIC v2"
     file_id = 2

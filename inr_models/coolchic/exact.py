@@ -5,7 +5,11 @@ after each layer) is a dyadic rational with few significant bits, so float64 sum
 them are exact: the result does not depend on summation order, thread count, BLAS library or
 device. The encoder reports the image this path produces, and the decoder reproduces it bit for bit.
 
-- synthesis and upsampling activations: rounded to 2^-16 after each layer and upsampling level;
+- synthesis and upsampling activations: rounded to 2^-16 after each layer and upsampling level
+  (and after GELU, through ``gelu.gelu_exact``);
+- a latent step other than 1 (C3's 0.4): one IEEE multiply of each upsampled value, correctly
+  rounded and so the same everywhere, then rounded to 2^-16 (keep it one multiply: fusing or
+  reordering it with other operations would break that);
 - ARM activations: rounded to 2^-F (F = 8 for v1, 6 for v2), i.e. the fixed-point integer ARM;
 - Laplace scales: ``deterministic_exp`` of the fixed-point log-scale.
 """
@@ -15,7 +19,7 @@ import torch
 from torch import Tensor
 
 from inr_models.base import CodecError
-from inr_models.coolchic.layers import LOG_SCALE_MAX, LOG_SCALE_MIN, upsample_hierarchy
+from inr_models.coolchic.layers import LOG_SCALE_MAX, LOG_SCALE_MIN
 from inr_models.coolchic.model import CoolChic
 from inr_models.entropy import deterministic_exp
 
@@ -70,7 +74,7 @@ def exact_image(model: CoolChic, latents: list[Tensor]) -> np.ndarray:
     value is exact, so banding changes no bit.
     """
     round_to = fixed_point(SYNTHESIS_FRACTION_BITS, SYNTHESIS_ACTIVATION_LIMIT, "synthesis")
-    upsampled = upsample_hierarchy(latents, model.upsampling.level, round_to)
+    upsampled = model.synthesis_input(latents, round_to)
     height, width = upsampled.shape[-2:]
     halo = model.synthesis.halo()
     image = np.empty((height, width, 3), np.uint8)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inr_models.coolchic.fused import fused_mlp
+from inr_models.coolchic.gelu import gelu_exact
 
 # Latents per chunk of the exact ARM: 64k columns of 12–24 float64 channels, a few MB each.
 EXACT_CHUNK_COLUMNS = 1 << 16
@@ -112,8 +113,15 @@ class Upsampling(nn.Module):
     def biases(self) -> list[Tensor]:
         return []
 
-    def forward(self, latents: list[Tensor]) -> Tensor:
-        return upsample_hierarchy(latents, self.level)
+    def forward(self, latents: list[Tensor], round_to=None) -> Tensor:
+        """(1, n_grids, H, W) from the grids, finest first; with ``round_to``, the exact form."""
+        return upsample_hierarchy(latents, self.level, round_to)
+
+    def macs_per_pixel(self, shapes: list[tuple[int, int]]) -> float:
+        # Each ×2 level costs 16 MACs per output sample (8x8 kernel, 4 phases) per channel.
+        n_grids, (height, width) = len(shapes), shapes[0]
+        macs = sum(16 * (n_grids - 1 - i) * h * w for i, (h, w) in enumerate(shapes[:-1]))
+        return macs / (height * width)
 
     def level(self, x: Tensor, height: int, width: int, round_to=None) -> Tensor:
         """(C, 1, h, w) -> (C, 1, height, width); with ``round_to``, the exact decoder's form."""
@@ -126,6 +134,45 @@ class Upsampling(nn.Module):
         if self.learned or (height, width) == (2 * x.shape[-2], 2 * x.shape[-1]):
             return round_to(upsample_twice_polyphase(x, self.kernel)[:, :, :height, :width])
         return bicubic_exact(x, height, width, round_to)
+
+
+class BilinearUpsampling(nn.Module):
+    """C3's: every grid resized straight to the finest one's size, bilinear (half-pixel centres,
+    borders replicated, as PyTorch's align_corners=False), then stacked. Nothing is learned."""
+
+    def forward(self, latents: list[Tensor], round_to=None) -> Tensor:
+        height, width = latents[0].shape[-2:]
+        resized = [latents[0]]
+        for grid in latents[1:]:
+            if round_to is None:
+                resized.append(
+                    F.interpolate(grid, (height, width), mode="bilinear", align_corners=False)
+                )
+            else:
+                resized.append(bilinear_exact(grid, height, width, round_to))
+        return torch.cat(resized, dim=1)
+
+    def macs_per_pixel(self, shapes: list[tuple[int, int]]) -> float:
+        return 4.0 * (len(shapes) - 1)  # 4 taps per pixel per resized grid
+
+
+def bilinear_exact(x: Tensor, height: int, width: int, round_to) -> Tensor:
+    """F.interpolate(mode="bilinear", align_corners=False) of float64 grids one side after the
+    other, the taps rounded to 2^-16 (exact already for power-of-two ratios) and ``round_to``
+    after each side, so that every value is exact."""
+    for axis, size in ((2, height), (3, width)):
+        size_in = x.shape[axis]
+        source = ((torch.arange(size, dtype=torch.float64) + 0.5) * (size_in / size) - 0.5).clamp(0)
+        first = source.floor()
+        far = torch.round((source - first) * 2**16) / 2**16
+        lower = first.long().clamp(max=size_in - 1)
+        upper = (lower + 1).clamp(max=size_in - 1)
+        shape = [1, 1, 1, 1]
+        shape[axis] = size
+        out = x.index_select(axis, lower) * (1 - far).reshape(shape)
+        out += x.index_select(axis, upper) * far.reshape(shape)
+        x = round_to(out)
+    return x
 
 
 def upsample_hierarchy(latents: list[Tensor], level, round_to=None) -> Tensor:
@@ -179,13 +226,15 @@ class SynthesisLayer:
     kernel_size: int
     residual: bool
     relu: bool
+    gelu: bool = False  # C3's activation (never with relu)
 
 
 class Synthesis(nn.Module):
     """Per-pixel layers (1x1 = the v1 MLP) and 3x3 convs with replicate padding (v2).
 
     ``init`` of the non-residual weights: "normal" (randn) or "uniform" (PyTorch's default conv
-    init), divided by out² either way; biases start at zero.
+    init), divided by out² either way, or "fan_in" (C3: std 1/√fan_in, truncated at 2 std);
+    biases start at zero. GELU layers decode through ``gelu_exact``.
     """
 
     def __init__(self, in_channels: int, layers: tuple[SynthesisLayer, ...], init: str = "normal"):
@@ -201,6 +250,9 @@ class Synthesis(nn.Module):
                 weight = torch.zeros(shape)  # starts as the identity: no jump in output range
             elif init == "normal":
                 weight = torch.randn(shape) / layer.out_channels**2
+            elif init == "fan_in":
+                std = 1 / math.sqrt(in_channels * layer.kernel_size**2)
+                weight = nn.init.trunc_normal_(torch.empty(shape), std=std, a=-2 * std, b=2 * std)
             else:  # PyTorch's default conv init, scaled down
                 weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
                 weight /= layer.out_channels**2
@@ -213,12 +265,12 @@ class Synthesis(nn.Module):
         which trains several times faster on CPU than 1x1 convolutions."""
         height, width = x.shape[-2:]
         layers = list(zip(self.layers, self.weights, self.biases, strict=True))
-        # Training and float evaluation run the leading 1x1 layers as one fused MLP.
-        head = (
-            []
-            if round_to is not None
-            else list(itertools.takewhile(lambda item: item[0].kernel_size == 1, layers))
-        )
+
+        # Training and float evaluation run the leading 1x1 layers without GELU as one fused MLP.
+        def fusable(item) -> bool:
+            return item[0].kernel_size == 1 and not item[0].gelu
+
+        head = [] if round_to is not None else list(itertools.takewhile(fusable, layers))
         if head:
             x = fused_mlp(
                 x.reshape(x.shape[1], -1),
@@ -241,7 +293,10 @@ class Synthesis(nn.Module):
                 y.add_(x)
             if round_to is not None:
                 y = round_to(y)
-            x = torch.relu_(y) if layer.relu else y
+            if layer.gelu:
+                x = F.gelu(y) if round_to is None else round_to(gelu_exact(y))
+            else:
+                x = torch.relu_(y) if layer.relu else y
         return x
 
     def halo(self) -> int:
@@ -269,7 +324,7 @@ class Arm(nn.Module):
     Hidden layers whose width equals their input width are residual and zero-initialised.
     """
 
-    def __init__(self, rowcol: int, hidden: tuple[int, ...]):
+    def __init__(self, rowcol: int, hidden: tuple[int, ...], log_scale_bias: float = 0.0):
         super().__init__()
         self.rowcol = rowcol
         self.offsets = causal_offsets(rowcol)
@@ -284,6 +339,8 @@ class Arm(nn.Module):
             weight = torch.zeros(fan_out, fan_in) if residual else torch.randn(fan_out, fan_in)
             self.weights.append(nn.Parameter(weight if residual else weight / fan_out**2))
             self.biases.append(nn.Parameter(torch.zeros(fan_out)))
+        with torch.no_grad():
+            self.biases[-1][1] = log_scale_bias
 
     def forward(self, latents: list[Tensor], round_to=None) -> tuple[Tensor, Tensor]:
         """μ and raw log-scale of every latent, grids flattened and concatenated in order."""

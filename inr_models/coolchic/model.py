@@ -6,9 +6,15 @@ import math
 import torch
 from torch import Tensor, nn
 
-from inr_models.coolchic.layers import Arm, Synthesis, Upsampling, laplace_rate_bits
+from inr_models.coolchic.layers import (
+    Arm,
+    BilinearUpsampling,
+    Synthesis,
+    Upsampling,
+    laplace_rate_bits,
+)
 from inr_models.coolchic.presets import Architecture, ModuleGroup
-from inr_models.coolchic.quantizers import QuantizerMode, quantize
+from inr_models.coolchic.quantizers import Quantizer, QuantizerMode, quantize
 
 
 def grid_shapes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
@@ -23,12 +29,21 @@ class CoolChic(nn.Module):
         # The decoder reads the latents from the file: it builds the network alone.
         shapes = grid_shapes(height, width, architecture.n_grids) if latents else []
         self.latents = nn.ParameterList(nn.Parameter(torch.zeros(1, 1, h, w)) for h, w in shapes)
-        self.log2_gains = nn.Parameter(torch.arange(float(architecture.n_grids)))
-        self.upsampling = Upsampling(learned=architecture.learned_upsampling)
+        log2_gains = torch.arange(float(architecture.n_grids))
+        if architecture.learned_gains:
+            self.log2_gains = nn.Parameter(log2_gains)
+        else:
+            self.register_buffer("log2_gains", log2_gains)
+        if architecture.upsampling == "bilinear":
+            self.upsampling = BilinearUpsampling()
+        else:
+            self.upsampling = Upsampling(learned=architecture.learned_upsampling)
         self.synthesis = Synthesis(
             architecture.n_grids, architecture.synthesis, architecture.synthesis_init
         )
-        self.arm = Arm(architecture.arm_rowcol, architecture.arm_hidden)
+        self.arm = Arm(
+            architecture.arm_rowcol, architecture.arm_hidden, architecture.arm_log_scale_bias
+        )
 
     # Modules whose weights are quantised and sent, in bitstream order.
     def network_modules(self) -> dict[str, nn.Module]:
@@ -41,29 +56,42 @@ class CoolChic(nn.Module):
         if group == "all":
             return list(self.parameters())
         if group == "latent":
-            return [*self.latents, self.log2_gains]
+            gains = [self.log2_gains] if self.architecture.learned_gains else []
+            return [*self.latents, *gains]
         if group == "synthesis":  # without v2's upsampling kernel, as v2's fork trains it
             return list(self.synthesis.parameters())
         return list(self.arm.parameters())
 
     def gains(self) -> Tensor:
+        """Stored grid -> coded integer domain (before rounding)."""
         gains = torch.pow(2.0, self.log2_gains)
-        return gains.clamp_min(1.0) if self.architecture.gain_floor_one else gains
+        gains = gains.clamp_min(1.0) if self.architecture.gain_floor_one else gains
+        return gains / self.architecture.latent_step
 
-    def quantized_latents(self, mode: QuantizerMode) -> list[Tensor]:
+    def quantized_latents(self, mode: QuantizerMode | Quantizer) -> list[Tensor]:
+        """The latents in the coded integer domain, rounded or as ``mode`` simulates it."""
         arch, gains = self.architecture, self.gains()
-        return [
-            quantize(grid * gains[i], mode, arch.noise_gradient, arch.ste_gradient)
-            for i, grid in enumerate(self.latents)
-        ]
+        scaled = [grid * gains[i] for i, grid in enumerate(self.latents)]
+        if callable(mode):
+            return [mode(grid) for grid in scaled]
+        return [quantize(grid, mode, arch.noise_gradient, arch.ste_gradient) for grid in scaled]
 
-    def forward(self, mode: QuantizerMode, arm_rounding=None) -> tuple[Tensor, Tensor]:
+    def forward(self, mode: QuantizerMode | Quantizer, arm_rounding=None) -> tuple[Tensor, Tensor]:
         """(reconstruction in [0, 1] of shape (1, 3, H, W), total latent rate in bits)."""
         latents = self.quantized_latents(mode)
         return self.reconstruct(latents), self.latent_rate(latents, arm_rounding)
 
+    def synthesis_input(self, latents: list[Tensor], round_to=None) -> Tensor:
+        """(1, n_grids, H, W): the upsampled latents times the latent step."""
+        upsampled = self.upsampling(latents, round_to)
+        step = self.architecture.latent_step
+        if step == 1.0:
+            return upsampled
+        upsampled = upsampled * step
+        return upsampled if round_to is None else round_to(upsampled)
+
     def reconstruct(self, latents: list[Tensor]) -> Tensor:
-        output = self.synthesis(self.upsampling(latents))
+        output = self.synthesis(self.synthesis_input(latents))
         if self.architecture.rounds_evaluation_output and not self.training:
             output = torch.round(output * 255) / 255
         return output.clamp(0.0, 1.0)
@@ -93,12 +121,8 @@ class CoolChic(nn.Module):
         pixels = self.height * self.width
         arm = self.arm.macs_per_latent() * self.n_latents() / pixels
         synthesis = self.synthesis.macs_per_pixel()
-        # Each ×2 level costs 16 MACs per output sample (8x8 kernel, 4 phases) per channel.
         shapes = grid_shapes(self.height, self.width, self.architecture.n_grids)
-        upsampling = sum(
-            16 * (self.architecture.n_grids - 1 - i) * h * w for i, (h, w) in enumerate(shapes[:-1])
-        )
-        upsampling /= pixels
+        upsampling = self.upsampling.macs_per_pixel(shapes)
         return {
             "arm": arm,
             "synthesis": synthesis,

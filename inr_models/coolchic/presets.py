@@ -1,5 +1,8 @@
 """Architectures and training presets of COOL-CHIC v1 and v2, as dataclasses.
 
+``Architecture`` describes any codec of the COOL-CHIC structure (latent grids, upsampling,
+synthesis, ARM); the C3-style codec (``inr_models.c3``) declares its own with it.
+
 ``paper`` reproduces what the ICIP 2024 study ran (reference-codecs.md §3–4); ``debug`` keeps the
 same structure with a handful of iterations, for tests.
 """
@@ -8,39 +11,50 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from inr_models.coolchic.layers import SynthesisLayer
+from inr_models.presets import named_preset
 
 ModuleGroup = Literal["all", "latent", "arm", "synthesis"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Architecture:
-    version: Literal[1, 2]
     n_grids: int
     arm_rowcol: int  # context rows/columns: 2 -> 12 neighbours, 3 -> 24
     arm_hidden: tuple[int, ...]
     synthesis: tuple[SynthesisLayer, ...]
-    learned_upsampling: bool
+    # "bicubic": v1's fixed hierarchical ×2 bicubic; "learned": v2's shared 8x8 transposed conv;
+    # "bilinear": C3's, every grid resized straight to the image with fixed bilinear weights.
+    upsampling: Literal["bicubic", "learned", "bilinear"]
     arm_fraction_bits: int  # fixed-point precision of the integerised ARM
     # Added, in units of 2^-F, before each ARM layer's floor: ½ rounds half up (v2); v1's fork
     # computes (acc + 2^F) // 2^F, one whole unit (file format 2 on).
     arm_rounding_offset: float
-    # Non-residual synthesis weights at start, both divided by out²: "normal" (v1's fork: randn)
-    # or "uniform" (v2's fork: PyTorch's default conv init, Kaiming-uniform with a = √5).
-    synthesis_init: Literal["normal", "uniform"]
+    # Non-residual synthesis weights at start: "normal" (v1's fork: randn) or "uniform" (v2's
+    # fork: PyTorch's default conv init, Kaiming-uniform with a = √5), both divided by out²; or
+    # "fan_in" (C3: normal of std 1/√fan_in truncated at 2 std).
+    synthesis_init: Literal["normal", "uniform", "fan_in"]
     # Order of the greedy network quantisation (the file's order is network_modules()).
     quantization_order: tuple[str, ...]
     # Out of training (validation, warm-up ranking, the quantisation search) the output is
     # rounded to 8 bits, as v2's fork does: those choices see the image the file will give.
     rounds_evaluation_output: bool
-    # v1 gains are 2^g; v2 clamps them to at least 1.
+    # v1 gains are 2^g; v2 clamps them to at least 1; fixed ones stay 2^i for grid i (C3).
     gain_floor_one: bool
+    learned_gains: bool = True
+    # Coded latents are integers k; the synthesis sees step·k (C3: 0.4), the ARM k itself.
+    latent_step: float = 1.0
+    # Initial bias of the ARM's log-scale output (C3 shifts it by 8: peaked at the start).
+    arm_log_scale_bias: float = 0.0
     # Backward scaling of the latent quantisers (v2 amplifies noise, damps STE).
     noise_gradient: float
     ste_gradient: float
 
+    @property
+    def learned_upsampling(self) -> bool:
+        return self.upsampling == "learned"
+
 
 V1_ARCHITECTURE = Architecture(
-    version=1,
     n_grids=7,
     arm_rowcol=2,
     arm_hidden=(12, 12),
@@ -49,7 +63,7 @@ V1_ARCHITECTURE = Architecture(
         SynthesisLayer(out_channels=12, kernel_size=1, residual=True, relu=True),
         SynthesisLayer(out_channels=3, kernel_size=1, residual=False, relu=False),
     ),
-    learned_upsampling=False,
+    upsampling="bicubic",
     arm_fraction_bits=8,
     arm_rounding_offset=1.0,
     synthesis_init="normal",
@@ -61,7 +75,6 @@ V1_ARCHITECTURE = Architecture(
 )
 
 V2_ARCHITECTURE = Architecture(
-    version=2,
     n_grids=7,
     arm_rowcol=3,
     arm_hidden=(24, 24),
@@ -71,7 +84,7 @@ V2_ARCHITECTURE = Architecture(
         SynthesisLayer(out_channels=3, kernel_size=3, residual=True, relu=True),
         SynthesisLayer(out_channels=3, kernel_size=3, residual=True, relu=False),
     ),
-    learned_upsampling=True,
+    upsampling="learned",
     arm_fraction_bits=6,
     arm_rounding_offset=0.5,
     synthesis_init="uniform",
@@ -202,18 +215,23 @@ def _debug(paper: Preset, scale: int) -> Preset:
     )
 
 
+def _shortened(paper: Preset, scale: int) -> Preset:
+    """The paper's warm-up and phases at ``1/scale`` of their iterations, nothing else changed."""
+    return replace(
+        paper,
+        name="short",
+        warmup_iterations=paper.warmup_iterations // scale,
+        phases=tuple(replace(p, iterations=p.iterations // scale) for p in paper.phases),
+    )
+
+
 PRESETS = {
     1: {"paper": V1_PAPER, "debug": _debug(V1_PAPER, 20)},
-    2: {"paper": V2_PAPER, "debug": _debug(V2_PAPER, 100)},
+    # "short": the paper's recipe at a third of its iterations, for budget-matched comparisons.
+    2: {"paper": V2_PAPER, "short": _shortened(V2_PAPER, 3), "debug": _debug(V2_PAPER, 100)},
 }
 ARCHITECTURES = {1: V1_ARCHITECTURE, 2: V2_ARCHITECTURE}
 
 
 def get_preset(version: int, name: str) -> Preset:
-    try:
-        return PRESETS[version][name]
-    except KeyError:
-        valid = ", ".join(sorted(PRESETS[version]))
-        raise KeyError(
-            f"unknown COOL-CHIC v{version} preset {name!r}; valid presets: {valid}"
-        ) from None
+    return named_preset(PRESETS[version], name, f"COOL-CHIC v{version}")

@@ -5,12 +5,15 @@ v2: the same forward passes, with the backward scaled: ×100 for noise, ×0.01 f
 At evaluation the latents are simply rounded.
 """
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import Tensor
 
 QuantizerMode = Literal["noise", "ste", "round"]
+# A codec's own training quantiser (C3's soft rounding): integer-domain latents in, out.
+Quantizer = Callable[[Tensor], Tensor]
 
 
 class _Noise(torch.autograd.Function):

@@ -18,6 +18,7 @@ from inr_models.coolchic.exact import arm_rounding
 from inr_models.coolchic.model import CoolChic
 from inr_models.coolchic.presets import Architecture, Phase, Preset
 from inr_models.coolchic.quantization import QuantizedModule, freeze, greedy_quantize
+from inr_models.coolchic.quantizers import Quantizer, QuantizerMode
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Fitter:
         self.history: list[dict] = []
 
     def objective(
-        self, model: CoolChic, mode: str, integer_arm: bool = False
+        self, model: CoolChic, mode: QuantizerMode | Quantizer, integer_arm: bool = False
     ) -> tuple[Tensor, Tensor, Tensor]:
         rounding = arm_rounding(self.architecture) if integer_arm else None
         reconstruction, rate_bits = model(mode, rounding)
@@ -134,14 +135,19 @@ class Fitter:
         for index, phase in enumerate(self.preset.phases):
             self.train_phase(model, phase, f"phase {index}")
             if phase.quantize_network_after:
-                network = greedy_quantize(
-                    model,
-                    self.target,
-                    self.distortion,
-                    self.lmbda,
-                    exhaustive=self.preset.exhaustive_quantization,
-                )
-                for module in model.network_modules().values():
-                    freeze(module)
-                self.validate(model, f"phase {index} quantized")
+                network = self.quantize_network(model, f"phase {index} quantized")
         return FitResult(model.eval(), network, self.iterations, self.history)
+
+    def quantize_network(self, model: CoolChic, label: str) -> dict[str, QuantizedModule]:
+        """The greedy search of the network's steps; the network is frozen afterwards."""
+        network = greedy_quantize(
+            model,
+            self.target,
+            self.distortion,
+            self.lmbda,
+            exhaustive=self.preset.exhaustive_quantization,
+        )
+        for module in model.network_modules().values():
+            freeze(module)
+        self.validate(model, label)
+        return network

@@ -29,9 +29,9 @@ def render(model: Nif, height: int, width: int) -> np.ndarray:
     image = np.empty((height, width, 3), dtype=np.uint8)
     for top in range(0, height, RENDER_ROWS):
         band = slice(top, top + RENDER_ROWS)
-        grid = coordinate_grid(height, width, torch.float64, band)
+        inputs = model.encode_grid(height, width, torch.float64, band)
         # Element-wise from here: converting band by band gives the whole image's values.
-        pixels = ((model(model.encode_inputs(grid)) + 1) / 2).clamp(0, 1) * 255
+        pixels = ((model(inputs) + 1) / 2).clamp(0, 1) * 255
         image[band] = pixels.to(torch.uint8).cpu().numpy()
     return image
 

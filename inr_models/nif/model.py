@@ -17,9 +17,12 @@ def coordinate_grid(
 ) -> Tensor:
     """(H, W, 2) (y, x) coordinates in [-1, 1], corners at ±1; ``rows`` keeps a band of rows (the
     same values as slicing the whole grid)."""
-    ys = (torch.arange(height, dtype=torch.float64) / max(height - 1, 1) * 2 - 1)[rows]
-    xs = torch.arange(width, dtype=torch.float64) / max(width - 1, 1) * 2 - 1
+    ys, xs = _axis(height)[rows], _axis(width)
     return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).to(dtype)
+
+
+def _axis(size: int) -> Tensor:
+    return torch.arange(size, dtype=torch.float64) / max(size - 1, 1) * 2 - 1
 
 
 def positional_encoding(coordinates: Tensor, frequencies: int) -> Tensor:
@@ -33,6 +36,24 @@ def positional_encoding(coordinates: Tensor, frequencies: int) -> Tensor:
                 torch.cos(scaled[..., axis : axis + 1]),
             ]
     return torch.cat(features, dim=-1)
+
+
+def grid_encoding(
+    height: int, width: int, frequencies: int, dtype=torch.float32, rows: slice = slice(None)
+) -> Tensor:
+    """``positional_encoding(coordinate_grid(height, width, dtype, rows), frequencies)``, the same
+    values computed once per row and per column (each feature depends on one axis) and broadcast:
+    no sine per pixel (a third of a Kodak image's decoding time otherwise)."""
+    ys, xs = _axis(height)[rows].to(dtype), _axis(width).to(dtype)
+    columns = [ys[:, None], xs[None, :]]
+    for i in range(frequencies):
+        for values, shape in ((ys, (-1, 1)), (xs, (1, -1))):
+            scaled = values * (ENCODING_BASE**i * math.pi)
+            columns += [torch.sin(scaled).view(shape), torch.cos(scaled).view(shape)]
+    encoded = torch.empty(len(ys), len(xs), len(columns), dtype=dtype)
+    for index, column in enumerate(columns):
+        encoded[..., index] = column
+    return encoded
 
 
 def _siren_init(layer: nn.Linear, first: bool) -> None:
@@ -69,6 +90,15 @@ class Nif(nn.Module):
         return (
             positional_encoding(coordinates, self.widths.frequencies),
             positional_encoding(coordinates, self.widths.modulator_frequencies),
+        )
+
+    def encode_grid(
+        self, height: int, width: int, dtype=torch.float32, rows: slice = slice(None)
+    ) -> tuple[Tensor, Tensor]:
+        """``encode_inputs`` of the coordinate grid (or a band of its rows), computed per axis."""
+        return (
+            grid_encoding(height, width, self.widths.frequencies, dtype, rows),
+            grid_encoding(height, width, self.widths.modulator_frequencies, dtype, rows),
         )
 
     def forward(self, inputs: tuple[Tensor, Tensor]) -> Tensor:

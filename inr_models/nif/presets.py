@@ -7,6 +7,8 @@ with a few iterations, for tests.
 
 from dataclasses import dataclass, replace
 
+from inr_models.presets import named_preset
+
 
 @dataclass(frozen=True)
 class Widths:
@@ -114,11 +116,7 @@ PRESETS = {p.name: p for p in (PAPER, DEBUG)}
 
 
 def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        valid = ", ".join(sorted(PRESETS))
-        raise KeyError(f"unknown NIF preset {name!r}; valid presets: {valid}") from None
+    return named_preset(PRESETS, name, "NIF")
 
 
 def get_widths(name: str) -> Widths:

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
     )
     try:  # settings are checked here, before any image is read or network fitted
-        create_codec(spec.codec, **spec.codec_settings(args.device))
+        codec = create_codec(spec.codec, **spec.codec_settings(args.device))
     except (KeyError, ValueError) as error:
         parser.error(str(error).strip("'\""))
     if args.threads:
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
 
     image = load_rgb(args.image, drop_alpha=args.drop_alpha)
+    problems = codec.image_problems(*image.shape[:2])
+    if problems:  # e.g. a loss term that needs a larger image: refused before fitting
+        parser.error(f"{args.image}: {'; '.join(problems)}")
     with tempfile.TemporaryDirectory(prefix="inr-study-encode-") as scratch:
         outcome = run_trial(
             spec,

@@ -3,8 +3,9 @@
 Writes to STUDY_DIR/reports/: one CompressAI-format JSON per (codec, loss) whose points are the mean
 of per-image values at one rate setting, a per-image CSV of every finished trial, and BD-rate
 tables (``bjontegaard``, PCHIP interpolation, on the overlapping quality range) of each loss
-against the loss the codec was published with, and of every INR curve against each classical codec
-of the study, for every metric the metric table marks for BD-rate.
+against the loss the codec was published with, of every INR curve against each classical codec
+of the study, and of each INR codec against every one registered before it, trained with the same
+loss, for every metric the metric table marks for BD-rate.
 """
 
 import csv
@@ -17,7 +18,7 @@ from pathlib import Path
 import bjontegaard
 import numpy as np
 
-from inr_models import fits_network, get_codec_class
+from inr_models import fits_network, get_codec_class, registration_order
 from losses import parse_loss_spec
 from study.results.metrics import aggregate
 from study.results.rd import compressai_document, write_json
@@ -182,6 +183,27 @@ def classical_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
+def codec_rows(records: list[dict]) -> list[dict]:
+    """Each INR codec's curve against the curve of every older INR codec (registration order;
+    codecs this process does not know come last) with the same loss."""
+    curves, images = rd_points(records), per_image_points(records)
+    known = registration_order()
+
+    def age(codec: str) -> tuple[int, str]:
+        return (known.index(codec) if codec in known else len(known), codec)
+
+    inr = [label for label in sorted(curves) if fits_network(label.partition("__")[0])]
+    rows = []
+    for label in inr:
+        codec, _, loss = label.partition("__")
+        for anchor_label in inr:
+            anchor, _, anchor_loss_name = anchor_label.partition("__")
+            if anchor_loss_name == loss and age(anchor) < age(codec):
+                row = {"codec": codec, "loss": loss, "anchor": anchor}
+                rows.append(row | _compared(curves, images, label, anchor_label))
+    return rows
+
+
 def _format(value) -> str:
     return "n/a" if value is None else f"{value:+.2f} %"
 
@@ -194,6 +216,10 @@ def _format_images(summary: dict | None) -> str:
 
 LOSS_TABLE_INTRO = "BD-rate of each loss against the loss the codec was published with"
 CLASSICAL_TABLE_INTRO = "BD-rate of each INR codec and loss against each classical codec"
+CODEC_TABLE_INTRO = (
+    "BD-rate of each INR codec against every INR codec registered before it, both trained with "
+    "the same loss"
+)
 
 
 def markdown_table(rows: list[dict], intro: str = LOSS_TABLE_INTRO) -> str:
@@ -258,6 +284,9 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         written += _write_bd_tables(
             out, "bd_rate_classical", against_classical, CLASSICAL_TABLE_INTRO
         )
+    against_codecs = codec_rows(records)
+    if against_codecs:  # the study has two INR codecs
+        written += _write_bd_tables(out, "bd_rate_codecs", against_codecs, CODEC_TABLE_INTRO)
     return written
 
 

@@ -9,7 +9,7 @@ CLASSICAL = ["avif", "jpeg", "jxl", "webp"]
 
 def test_registry_lists_the_classical_codecs():
     assert set(CLASSICAL) <= set(available_codecs())
-    with pytest.raises(KeyError, match=r"unknown codec .bpg.; valid codecs: avif, coolchic-v1"):
+    with pytest.raises(KeyError, match=r"unknown codec .bpg.; valid codecs: avif, c3, coolchic-v1"):
         get_codec_class("bpg")
 
 

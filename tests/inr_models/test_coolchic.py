@@ -26,20 +26,9 @@ def encoded(crop256):
     return results
 
 
-def test_fresh_process_decode_equals_encoder_reconstruction(
-    encoded, crop256, tmp_path, decode_in_fresh_process
-):
-    paths = []
-    for (name, loss), result in encoded.items():
-        path = tmp_path / f"{name}-{loss}.inr"
-        path.write_bytes(result.data)
-        paths.append(path)
-    one_thread = decode_in_fresh_process(paths, threads=1)
-    two_threads = decode_in_fresh_process(paths, threads=2)
-    for result, decoded_1, decoded_2 in zip(encoded.values(), one_thread, two_threads, strict=True):
-        assert decoded_1.dtype == np.uint8 and decoded_1.shape == crop256.shape
-        np.testing.assert_array_equal(decoded_1, result.reconstruction)
-        np.testing.assert_array_equal(decoded_2, decoded_1)
+def test_fresh_process_decode_equals_encoder_reconstruction(encoded, crop256, check_fresh_decodes):
+    for decoded in check_fresh_decodes(list(encoded.values())):
+        assert decoded.shape == crop256.shape
 
 
 def test_rate_comes_from_the_file_and_tracks_the_estimate(encoded):

@@ -22,7 +22,7 @@ from inr_models.coolchic.layers import SynthesisLayer
 from inr_models.limits import MAX_PIXELS_ENV
 from inr_models.nif.bitstream import Header as NifHeader
 
-CODECS = ["coolchic-v1", "coolchic-v2", "nif"]
+CODECS = ["coolchic-v1", "coolchic-v2", "nif", "c3"]
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +89,13 @@ def test_truncated_flipped_and_random_files_are_refused(files, name):
         ),
         ("coolchic-v1", "nif", "^corrupted header: "),
         ("nif", "coolchic-v2", "^corrupted header: "),
+        (
+            "c3",
+            "coolchic-v2",
+            r"^corrupted header: not a coolchic-v2 architecture: .*ARM hidden widths \[18, 18\] "
+            r"\(coolchic-v2: \[24, 24\]\); synthesis layers \[18 ch 1x1 gelu, ",
+        ),
+        ("coolchic-v1", "c3", r"^corrupted header: not a c3 architecture: "),
     ],
 )
 def test_a_file_relabelled_as_another_codec_is_refused(files, source, label_as, message):
@@ -153,7 +160,7 @@ def coolchic_header_cases(header: CoolChicHeader) -> dict[str, CoolChicHeader]:
 def test_learned_upsampling_flag_must_match_the_version(files):
     for name in ("coolchic-v1", "coolchic-v2"):
         codec, header_bytes, payload = parts(name, files[name])
-        header = CoolChicHeader.read(header_bytes, get_codec_class(name).version)
+        header = CoolChicHeader.read(header_bytes, get_codec_class(name).architecture, name)
         modules = dict(header.modules)
         if header.learned_upsampling:
             del modules["upsampling"]
@@ -166,10 +173,11 @@ def test_learned_upsampling_flag_must_match_the_version(files):
             decode(pack(codec, flipped.write(), payload))
 
 
-@pytest.mark.parametrize("name", ["coolchic-v1", "coolchic-v2"])
+@pytest.mark.parametrize("name", ["coolchic-v1", "coolchic-v2", "c3"])
 def test_coolchic_header_fields_out_of_range_are_refused(files, name):
     codec, header_bytes, payload = parts(name, files[name])
-    cases = coolchic_header_cases(CoolChicHeader.read(header_bytes, get_codec_class(name).version))
+    header = CoolChicHeader.read(header_bytes, get_codec_class(name).architecture, name)
+    cases = coolchic_header_cases(header)
     assert len(cases) > 50
     assert_all_refused({k: pack(codec, h.write(), payload) for k, h in cases.items()})
 
@@ -262,7 +270,7 @@ def test_messages_name_the_field(files, name, change, message):
     header = (
         NifHeader.read(header_bytes)
         if name == "nif"
-        else CoolChicHeader.read(header_bytes, get_codec_class(name).version)
+        else CoolChicHeader.read(header_bytes, get_codec_class(name).architecture, name)
     )
     data = pack(codec, dataclasses.replace(header, **change).write(), payload)
     with pytest.raises(CodecError, match=f"^corrupted header: .*{message}"):

@@ -2,12 +2,11 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from inr_models import CodecError, create_codec
-from inr_models.nif.model import Nif, coordinate_grid, positional_encoding
+from inr_models.nif.model import Nif, coordinate_grid, grid_encoding, positional_encoding
 from inr_models.nif.presets import PAPER, WIDTHS, get_widths
 from inr_models.nif.quantization import dequantize, fake_quantize, quantize, tensor_bound
 from inr_models.nif.training import learning_rate, perturb
@@ -21,19 +20,9 @@ def encoded(crop256):
             for loss in LOSSES}  # fmt: skip
 
 
-def test_fresh_process_decode_equals_encoder_reconstruction(
-    encoded, crop256, tmp_path, decode_in_fresh_process
-):
-    paths = []
-    for loss, result in encoded.items():
-        paths.append(tmp_path / f"nif-{loss}.inr")
-        paths[-1].write_bytes(result.data)
-    for threads in (1, 2):
-        for result, decoded in zip(
-            encoded.values(), decode_in_fresh_process(paths, threads), strict=True
-        ):
-            assert decoded.shape == crop256.shape and decoded.dtype == np.uint8
-            np.testing.assert_array_equal(decoded, result.reconstruction)
+def test_fresh_process_decode_equals_encoder_reconstruction(encoded, crop256, check_fresh_decodes):
+    for decoded in check_fresh_decodes(list(encoded.values())):
+        assert decoded.shape == crop256.shape
 
 
 def test_rate_from_file_and_training_progress(encoded, crop256):
@@ -68,6 +57,13 @@ def test_width_ladder_parameter_counts():
         KeyError, match=r"unknown NIF configuration '1000'; valid configurations: 0_31"
     ):
         get_widths("1000")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_grid_encoding_equals_the_per_pixel_one(dtype):
+    for rows in (slice(None), slice(32, 64), slice(96, 200)):
+        per_pixel = positional_encoding(coordinate_grid(101, 77, dtype, rows), 16)
+        assert torch.equal(grid_encoding(101, 77, 16, dtype, rows), per_pixel)
 
 
 def test_positional_encoding_layout():

@@ -37,6 +37,20 @@ def test_icip24_is_the_papers_full_design():
     assert len({t.key for t in trials}) == len(trials)
 
 
+def test_icip24_extended_searches_every_inr_codec_and_loss_family():
+    from inr_models import inr_codecs
+    from losses import available_families
+    from study.engine.search import search_tasks
+
+    config = load_config(CONFIGS / "icip24-extended.yaml")
+    assert {entry.name for entry in config.codecs} == set(inr_codecs())
+    assert set(config.losses) == set(available_families())
+    tasks = search_tasks(config)
+    assert len(tasks) == len(inr_codecs()) * len(available_families()) * 3
+    # Families with α take 12 samples per task, the others one rate-matched fit per image.
+    assert {task.budget(config.search) for task in tasks} == {1, 12}
+
+
 def test_demo_and_tune_alpha_validate():
     demo = load_config(CONFIGS / "demo.yaml")
     assert {c.preset for c in demo.codecs if c.fitted} == {"debug"}

@@ -8,6 +8,7 @@ from study.results.report import (
     bd_rate,
     bd_rate_rows,
     classical_rows,
+    codec_rows,
     markdown_table,
     rd_points,
     write_reports,
@@ -128,6 +129,25 @@ def test_every_inr_curve_is_compared_with_every_classical_codec(tmp_path):
     assert "bd_rate_classical.md" not in {
         p.name for p in write_reports(only_inr, "toy", tmp_path / "x")
     }
+
+
+def test_each_inr_codec_is_compared_with_every_older_one_at_the_same_loss(tmp_path):
+    records = [
+        *records_of("coolchic-v2", "mse", 1.0),
+        *records_of("c3", "mse", 0.8),
+        *records_of("c3", "l1", 0.7),  # no older codec trained with L1: no row
+        *records_of("coolchic-v1", "mse", 1.25),
+        *records_of("jpeg", None, 2.0),
+    ]
+    rows = {(r["codec"], r["anchor"]): r for r in codec_rows(records)}
+    assert set(rows) == {("coolchic-v2", "coolchic-v1"), ("c3", "coolchic-v1"),
+                         ("c3", "coolchic-v2")}  # fmt: skip
+    assert rows["c3", "coolchic-v2"]["bd_rate_psnr"] == pytest.approx(-20.0, abs=0.01)
+    assert rows["c3", "coolchic-v2"]["bd_rate_psnr_images"]["n"] == 3
+    assert rows["coolchic-v2", "coolchic-v1"]["bd_rate_psnr"] == pytest.approx(-20.0, abs=0.01)
+    written = {p.name for p in write_reports(records, "toy", tmp_path)}
+    assert {"bd_rate_codecs.md", "bd_rate_codecs.csv"} <= written
+    assert "registered before it" in (tmp_path / "bd_rate_codecs.md").read_text()
 
 
 def test_per_image_statistics_on_a_known_spread():

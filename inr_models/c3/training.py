@@ -1,0 +1,96 @@
+"""C3's training recipe on a COOL-CHIC model: one initialisation (no warm-up candidates), a
+soft-rounding phase, a straight-through fine-tuning phase that keeps its best state, then the
+network's quantisation (COOL-CHIC's greedy search over power-of-two steps)."""
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from inr_models.c3.presets import Preset
+from inr_models.c3.quantizers import SoftRoundNoise, StraightThroughSoftRound
+from inr_models.coolchic.model import CoolChic
+from inr_models.coolchic.training import FitResult, Fitter
+
+
+def _linear(first: float, last: float, progress: float) -> float:
+    return first + (last - first) * progress
+
+
+class C3Fitter(Fitter):
+    preset: Preset
+
+    def fit(self) -> FitResult:
+        height, width = self.target.shape[-2:]
+        model = CoolChic(self.architecture, height, width).to(self.target.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.preset.learning_rate)
+        self.soft_round_phase(model, optimizer)
+        self.straight_through_phase(model, optimizer)
+        network = self.quantize_network(model, "quantized")
+        return FitResult(model.eval(), network, self.iterations, self.history)
+
+    def _update(self, model: CoolChic, optimizer, loss) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), self.preset.gradient_clip)
+        optimizer.step()
+        self.iterations += 1
+        self.on_iteration()
+
+    def soft_round_phase(self, model: CoolChic, optimizer) -> None:
+        preset, steps = self.preset, self.preset.soft_round_iterations
+        model.train()
+        for step in range(steps):
+            for group in optimizer.param_groups:  # cosine decay to 0
+                group["lr"] = preset.learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
+            quantizer = SoftRoundNoise(
+                _linear(*preset.temperature, step / max(steps - 1, 1)),
+                _linear(*preset.kumaraswamy, step / steps),
+            )
+            loss, _, _ = self.objective(model, quantizer)
+            self._update(model, optimizer, loss)
+            if (step + 1) % preset.validate_every == 0 or step == steps - 1:
+                self.validate(model, "soft rounding")
+
+    def straight_through_phase(self, model: CoolChic, optimizer) -> None:
+        """C3's fine-tuning, Adam's state carried over; the best state is the one whose loss was
+        measured (C3 stores the state after that step's update instead)."""
+        preset = self.preset
+        learning_rate = preset.ste_learning_rate
+        quantizer = StraightThroughSoftRound(preset.ste_temperature)
+        best_loss = self.validate(model, "straight-through start")  # rounded, 8-bit output
+        best = _snapshot(model, optimizer)
+        model.train()
+        stale = 0
+        for step in range(preset.ste_iterations):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+            loss, _, _ = self.objective(model, quantizer)
+            value = float(loss.detach())
+            if value < best_loss:
+                best_loss, best, stale = value, _snapshot(model, optimizer), 0
+            else:
+                stale += 1
+            if stale >= preset.ste_patience:
+                learning_rate *= preset.ste_decay
+                stale = 0
+                _restore(model, optimizer, best)
+                if learning_rate < preset.ste_min_learning_rate:
+                    break
+                continue
+            self._update(model, optimizer, loss)
+            if (step + 1) % preset.validate_every == 0:
+                self.validate(model, "straight-through")
+        model.load_state_dict(best[0])
+        self.validate(model, "straight-through best")
+
+
+def _snapshot(model: CoolChic, optimizer) -> tuple[dict, dict]:
+    return copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+
+
+def _restore(model: CoolChic, optimizer, snapshot: tuple[dict, dict]) -> None:
+    model.load_state_dict(snapshot[0])
+    # A copy: the optimiser adopts the snapshot's moment tensors and updates them in place.
+    optimizer.load_state_dict(copy.deepcopy(snapshot[1]))
