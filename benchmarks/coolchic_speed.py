@@ -29,7 +29,7 @@ def measure(codec_name: str, image_path: str, threads: int, iterations: int, dev
 
     from inr_models import create_codec
     from inr_models.coolchic.model import CoolChic
-    from inr_models.coolchic.presets import ARCHITECTURES, get_preset
+    from inr_models.coolchic.presets import ARCHITECTURES, PRESETS
     from inr_models.coolchic.training import Fitter
     from losses import COOLCHIC, build_loss
     from study.data.imageio import load_rgb
@@ -38,7 +38,7 @@ def measure(codec_name: str, image_path: str, threads: int, iterations: int, dev
     torch.manual_seed(0)
     image = load_rgb(image_path)
     version = int(codec_name[-1])
-    preset = get_preset(version, "paper")
+    preset = PRESETS[version]["paper"]
     target = torch.from_numpy(image / 255.0).float().permute(2, 0, 1)[None].to(device)
     fitter = Fitter(ARCHITECTURES[version], preset, target, build_loss("mse", COOLCHIC), 4e-3)
     model = CoolChic(ARCHITECTURES[version], *image.shape[:2]).to(device)

@@ -389,12 +389,12 @@ def ours(codec: str, image: str, warmup: int, iterations: int, decode: bool, see
             fitter.run_stage(stage, quantized=False, name="timed")
         return {"seconds": iteration_seconds(stamps, 4, warmup, iterations)}
     from inr_models.coolchic.model import CoolChic
-    from inr_models.coolchic.presets import ARCHITECTURES, get_preset
+    from inr_models.coolchic.presets import ARCHITECTURES, PRESETS
     from inr_models.coolchic.training import Fitter
     from losses import COOLCHIC, build_loss
 
     version = int(codec[-1])
-    preset = get_preset(version, "paper")
+    preset = PRESETS[version]["paper"]
     target = torch.from_numpy(pixels / 255.0).float().permute(2, 0, 1)[None]
     loss = build_loss("mse", COOLCHIC)
     fitter = Fitter(ARCHITECTURES[version], preset, target, loss, LAMBDA[codec])

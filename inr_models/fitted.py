@@ -1,6 +1,7 @@
 """What every INR codec shares: a loss, a preset, a device, a seed and progress reporting."""
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from tqdm import tqdm
@@ -14,6 +15,21 @@ class FittedCodec(Codec):
     ``total_iterations``."""
 
     fits_network = True
+    # Presets by name, the first the default; ``label`` names the codec in messages.
+    preset_table: ClassVar[dict] = {}
+    label: ClassVar[str] = ""
+
+    @classmethod
+    def presets(cls) -> tuple[str, ...]:
+        return tuple(cls.preset_table)
+
+    @classmethod
+    def get_preset(cls, name: str):
+        try:
+            return cls.preset_table[name]
+        except KeyError:
+            valid = ", ".join(sorted(cls.preset_table))
+            raise KeyError(f"unknown {cls.label} preset {name!r}; valid presets: {valid}") from None
 
     def __init__(
         self,

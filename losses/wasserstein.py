@@ -80,8 +80,7 @@ def map_distortion(
     return total
 
 
-def _vgg_maps(image: torch.Tensor) -> list[torch.Tensor]:
-    layers = networks.vgg16_features(image.device)
+def _vgg_maps(image: torch.Tensor, layers: torch.nn.Module) -> list[torch.Tensor]:
     maps, h = [], image
     for index, layer in enumerate(layers):
         h = layer(h)
@@ -91,18 +90,27 @@ def _vgg_maps(image: torch.Tensor) -> list[torch.Tensor]:
 
 
 class _TargetMaps:
-    """The target's VGG maps, kept while the same unchanged target comes back: a fit compares
-    every step's output with one image, whose features need computing once (as Cool-Chic does)."""
+    """VGG maps of the last few targets, found again by value: a fit compares every step's
+    output with the same few images, whose features need computing once (as Cool-Chic does).
+    By value, because the target reaches the term as a new tensor each step where a convention
+    rescales it or takes polyphase sub-images (NIF: four targets in turn); comparing it with the
+    kept copy costs one pass over the image, against a VGG-16 forward."""
+
+    SIZE = 4  # NIF's polyphase sub-images
 
     def __init__(self):
-        self.target, self.version, self.maps = None, None, None
+        self.entries: list[tuple[torch.nn.Module, torch.Tensor, list[torch.Tensor]]] = []
 
-    def __call__(self, target: torch.Tensor) -> list[torch.Tensor]:
-        if target is not self.target or target._version != self.version:
-            with torch.no_grad():
-                self.maps = _vgg_maps(target)
-            self.target, self.version = target, target._version
-        return self.maps
+    def __call__(self, target: torch.Tensor, layers: torch.nn.Module) -> list[torch.Tensor]:
+        for index, (network, seen, maps) in enumerate(self.entries):
+            same_kind = seen.shape == target.shape and seen.device == target.device
+            if network is layers and same_kind and torch.equal(seen, target):
+                self.entries.insert(0, self.entries.pop(index))  # most recent first
+                return maps
+        with torch.no_grad():
+            maps = _vgg_maps(target, layers)
+        self.entries = [(layers, target.detach().clone(), maps), *self.entries[: self.SIZE - 1]]
+        return maps
 
 
 _target_maps = _TargetMaps()
@@ -110,5 +118,6 @@ _target_maps = _TargetMaps()
 
 def wasserstein_distortion(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Sum over VGG-16's four maps of their Wasserstein distortion; images in [0, 1]."""
-    maps = zip(_vgg_maps(x.clamp(0, 1)), _target_maps(y), strict=True)
+    layers = networks.vgg16_features(x.device)
+    maps = zip(_vgg_maps(x.clamp(0, 1), layers), _target_maps(y, layers), strict=True)
     return sum(map_distortion(a, b) for a, b in maps)

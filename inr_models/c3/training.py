@@ -6,7 +6,6 @@ import copy
 import math
 
 import torch
-from torch import nn
 
 from inr_models.c3.presets import Preset
 from inr_models.c3.quantizers import SoftRoundNoise, StraightThroughSoftRound
@@ -30,26 +29,18 @@ class C3Fitter(Fitter):
         network = self.quantize_network(model, "quantized")
         return FitResult(model.eval(), network, self.iterations, self.history)
 
-    def _update(self, model: CoolChic, optimizer, loss) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), self.preset.gradient_clip)
-        optimizer.step()
-        self.iterations += 1
-        self.on_iteration()
-
     def soft_round_phase(self, model: CoolChic, optimizer) -> None:
         preset, steps = self.preset, self.preset.soft_round_iterations
         model.train()
         for step in range(steps):
-            for group in optimizer.param_groups:  # cosine decay to 0
-                group["lr"] = preset.learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
+            cosine = 0.5 * (1 + math.cos(math.pi * step / steps))  # decays to 0
+            _set_learning_rate(optimizer, preset.learning_rate * cosine)
             quantizer = SoftRoundNoise(
                 _linear(*preset.temperature, step / max(steps - 1, 1)),
                 _linear(*preset.kumaraswamy, step / steps),
             )
             loss, _, _ = self.objective(model, quantizer)
-            self._update(model, optimizer, loss)
+            self.step(model, optimizer, loss, model.parameters())
             if (step + 1) % preset.validate_every == 0 or step == steps - 1:
                 self.validate(model, "soft rounding")
 
@@ -63,9 +54,8 @@ class C3Fitter(Fitter):
         best = _snapshot(model, optimizer)
         model.train()
         stale = 0
+        _set_learning_rate(optimizer, learning_rate)
         for step in range(preset.ste_iterations):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate
             loss, _, _ = self.objective(model, quantizer)
             value = float(loss.detach())
             if value < best_loss:
@@ -75,15 +65,21 @@ class C3Fitter(Fitter):
             if stale >= preset.ste_patience:
                 learning_rate *= preset.ste_decay
                 stale = 0
-                _restore(model, optimizer, best)
+                _restore(model, optimizer, best)  # the snapshot's learning rate comes back too
+                _set_learning_rate(optimizer, learning_rate)
                 if learning_rate < preset.ste_min_learning_rate:
                     break
                 continue
-            self._update(model, optimizer, loss)
+            self.step(model, optimizer, loss, model.parameters())
             if (step + 1) % preset.validate_every == 0:
                 self.validate(model, "straight-through")
         model.load_state_dict(best[0])
         self.validate(model, "straight-through best")
+
+
+def _set_learning_rate(optimizer, learning_rate: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
 
 
 def _snapshot(model: CoolChic, optimizer) -> tuple[dict, dict]:

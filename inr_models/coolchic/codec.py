@@ -27,7 +27,6 @@ from inr_models.entropy import (
     new_encoder,
 )
 from inr_models.fitted import FittedCodec
-from inr_models.presets import named_preset
 from inr_models.registry import register_codec
 
 
@@ -52,16 +51,6 @@ class CoolChicCodec(FittedCodec):
     # form, v1's ARM rounding ((acc + 256) // 256) and odd-side upsampling as the paper's fork.
     format_version = 2
     architecture: Architecture
-    preset_table: dict  # name -> preset
-    label: str  # in messages
-
-    @classmethod
-    def presets(cls) -> tuple[str, ...]:
-        return tuple(cls.preset_table)
-
-    @classmethod
-    def get_preset(cls, name: str):
-        return named_preset(cls.preset_table, name, cls.label)
 
     def __init__(
         self,

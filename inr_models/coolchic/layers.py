@@ -157,22 +157,18 @@ class BilinearUpsampling(nn.Module):
 
 
 def bilinear_exact(x: Tensor, height: int, width: int, round_to) -> Tensor:
-    """F.interpolate(mode="bilinear", align_corners=False) of float64 grids one side after the
-    other, the taps rounded to 2^-16 (exact already for power-of-two ratios) and ``round_to``
-    after each side, so that every value is exact."""
-    for axis, size in ((2, height), (3, width)):
-        size_in = x.shape[axis]
-        source = ((torch.arange(size, dtype=torch.float64) + 0.5) * (size_in / size) - 0.5).clamp(0)
-        first = source.floor()
-        far = torch.round((source - first) * 2**16) / 2**16
-        lower = first.long().clamp(max=size_in - 1)
-        upper = (lower + 1).clamp(max=size_in - 1)
-        shape = [1, 1, 1, 1]
-        shape[axis] = size
-        out = x.index_select(axis, lower) * (1 - far).reshape(shape)
-        out += x.index_select(axis, upper) * far.reshape(shape)
-        x = round_to(out)
-    return x
+    """F.interpolate(mode="bilinear", align_corners=False) of float64 grids in exact arithmetic
+    (see ``_resize_exact``); its taps are exact already for power-of-two ratios."""
+    return _resize_exact(x, height, width, round_to, _bilinear_taps)
+
+
+def _bilinear_taps(size_in: int, size_out: int) -> tuple[Tensor, Tensor]:
+    """Source indices and weights of PyTorch's bilinear resize (source clamped at 0) per output."""
+    source = (torch.arange(size_out, dtype=torch.float64) + 0.5) * (size_in / size_out) - 0.5
+    first = source.clamp(0).floor()
+    far = torch.round((source.clamp(0) - first) * 2**16) / 2**16
+    index = (first.long()[:, None] + torch.arange(2)).clamp(max=size_in - 1)
+    return index, torch.stack((1 - far, far), dim=1)
 
 
 def upsample_hierarchy(latents: list[Tensor], level, round_to=None) -> Tensor:
@@ -187,15 +183,22 @@ def upsample_hierarchy(latents: list[Tensor], level, round_to=None) -> Tensor:
 
 
 def bicubic_exact(x: Tensor, height: int, width: int, round_to) -> Tensor:
-    """PyTorch's bicubic resize (align_corners=False, borders replicated) of float64 grids, one
-    side after the other, with the taps rounded to 2^-16 and ``round_to`` after each side: every
-    value stays exact, so any machine computes the same bits. Used where a side is odd (v1)."""
+    """PyTorch's bicubic resize (align_corners=False, borders replicated) of float64 grids in
+    exact arithmetic (see ``_resize_exact``). Used where a side is odd (v1)."""
+    return _resize_exact(x, height, width, round_to, _bicubic_taps)
+
+
+def _resize_exact(x: Tensor, height: int, width: int, round_to, taps_of) -> Tensor:
+    """A separable resize of float64 grids, one side after the other: ``taps_of(size_in,
+    size_out)`` gives each output's source indices and weights (rounded to 2^-16), and
+    ``round_to`` follows each side, so every value stays exact and any machine computes the same
+    bits."""
     for axis, size in ((2, height), (3, width)):
-        index, taps = _bicubic_taps(x.shape[axis], size)
+        index, taps = taps_of(x.shape[axis], size)
+        shape = [1, 1, 1, 1]
+        shape[axis] = size
         out = torch.zeros(*x.shape[:axis], size, *x.shape[axis + 1 :], dtype=x.dtype)
-        for k in range(4):
-            shape = [1, 1, 1, 1]
-            shape[axis] = size
+        for k in range(index.shape[1]):
             out += x.index_select(axis, index[:, k].contiguous()) * taps[:, k].reshape(shape)
         x = round_to(out)
     return x

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from inr_models.coolchic.layers import SynthesisLayer
-from inr_models.presets import named_preset
 
 ModuleGroup = Literal["all", "latent", "arm", "synthesis"]
 
@@ -202,6 +201,10 @@ V2_PAPER = Preset(
 )
 
 
+def _scaled_phases(paper: Preset, scale: int, minimum: int = 0) -> tuple[Phase, ...]:
+    return tuple(replace(p, iterations=max(minimum, p.iterations // scale)) for p in paper.phases)
+
+
 def _debug(paper: Preset, scale: int) -> Preset:
     """Same phases and rules, ``1/scale`` of the iterations (at least 5 per phase)."""
     return replace(
@@ -209,7 +212,7 @@ def _debug(paper: Preset, scale: int) -> Preset:
         name="debug",
         warmup_candidates=(2,),
         warmup_iterations=10,
-        phases=tuple(replace(p, iterations=max(5, p.iterations // scale)) for p in paper.phases),
+        phases=_scaled_phases(paper, scale, minimum=5),
         validate_every=10,
         exhaustive_quantization=False,
     )
@@ -221,7 +224,7 @@ def _shortened(paper: Preset, scale: int) -> Preset:
         paper,
         name="short",
         warmup_iterations=paper.warmup_iterations // scale,
-        phases=tuple(replace(p, iterations=p.iterations // scale) for p in paper.phases),
+        phases=_scaled_phases(paper, scale),
     )
 
 
@@ -231,7 +234,3 @@ PRESETS = {
     2: {"paper": V2_PAPER, "short": _shortened(V2_PAPER, 3), "debug": _debug(V2_PAPER, 100)},
 }
 ARCHITECTURES = {1: V1_ARCHITECTURE, 2: V2_ARCHITECTURE}
-
-
-def get_preset(version: int, name: str) -> Preset:
-    return named_preset(PRESETS[version], name, f"COOL-CHIC v{version}")

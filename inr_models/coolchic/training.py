@@ -90,12 +90,7 @@ class Fitter:
         model.train()
         for step in range(phase.iterations):
             loss, _, _ = self.objective(model, phase.quantizer, phase.integer_arm)
-            model.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(clipped, self.preset.gradient_clip)
-            optimizer.step()
-            self.iterations += 1
-            self.on_iteration()
+            self.step(model, optimizer, loss, clipped)
             if (step + 1) % self.preset.validate_every == 0 or step == phase.iterations - 1:
                 last_loss = self.validate(model, phase_name)
                 if self.preset.keep == "best" and last_loss < best_loss:
@@ -106,6 +101,15 @@ class Fitter:
             model.load_state_dict(best_state)
             return best_loss
         return last_loss
+
+    def step(self, model: CoolChic, optimizer, loss: Tensor, clipped) -> None:
+        """One optimiser step on ``loss``, gradients of ``clipped`` clipped to the preset's norm."""
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(clipped, self.preset.gradient_clip)
+        optimizer.step()
+        self.iterations += 1
+        self.on_iteration()
 
     def warm_up(self, height: int, width: int) -> CoolChic:
         preset = self.preset

@@ -10,7 +10,7 @@ from inr_models.container import pack, unpack
 from inr_models.fitted import FittedCodec
 from inr_models.nif.bitstream import RENDER_ROWS, Header, pack_integers, unpack_integers
 from inr_models.nif.model import Nif, coordinate_grid
-from inr_models.nif.presets import PRESETS, WIDTHS, get_preset, get_widths
+from inr_models.nif.presets import PRESETS, WIDTHS, get_widths
 from inr_models.nif.quantization import dequantize, quantize, tensor_bound
 from inr_models.nif.training import NifFitter
 from inr_models.registry import register_codec
@@ -51,10 +51,8 @@ class NifCodec(FittedCodec):
     )
     published_loss = "lc_ssim(0.01)"
     file_id = 3
-
-    @classmethod
-    def presets(cls) -> tuple[str, ...]:
-        return tuple(PRESETS)
+    preset_table = PRESETS
+    label = "NIF"
 
     def __init__(
         self,
@@ -70,7 +68,7 @@ class NifCodec(FittedCodec):
         super().__init__(
             loss=loss,
             convention=convention,
-            preset=get_preset(preset),
+            preset=self.get_preset(preset),
             device=device,
             seed=seed,
             progress=progress,

@@ -7,8 +7,6 @@ with a few iterations, for tests.
 
 from dataclasses import dataclass, replace
 
-from inr_models.presets import named_preset
-
 
 @dataclass(frozen=True)
 class Widths:
@@ -113,10 +111,6 @@ DEBUG = replace(
 )
 
 PRESETS = {p.name: p for p in (PAPER, DEBUG)}
-
-
-def get_preset(name: str) -> Preset:
-    return named_preset(PRESETS, name, "NIF")
 
 
 def get_widths(name: str) -> Widths:

@@ -143,7 +143,8 @@ def rescore(folder: Path, metrics: list[str] | None = None, progress: bool = Tru
         raise RescoreError(f"{folder}: this study has not run yet; there is nothing to rescore")
     with study_lock(folder):  # the one writer of the study's runs, as while it runs
         store = study_store(folder, config)
-        wanted_by_run = [(run, _wanted(run, metrics)) for run in store.finished_runs()]
+        runs = store.finished_runs()
+        wanted_by_run = [(run, _wanted(run, metrics)) for run in runs]
         wanted_by_run = [(run, wanted) for run, wanted in wanted_by_run if wanted]
         _check_available({key for _, wanted in wanted_by_run for key in wanted})
         images = load_images(config) if wanted_by_run else {}
@@ -164,9 +165,10 @@ def rescore(folder: Path, metrics: list[str] | None = None, progress: bool = Tru
                     updates.append((run.info.run_id, found, sorted(missing)))
         for run_id, found, missing in updates:
             store.update_metrics(run_id, found, missing)
-        still_missing: dict[str, int] = {}
-        for run in store.finished_runs():
-            for key in _missing(run):
-                still_missing[key] = still_missing.get(key, 0) + 1
+    missing_after = {run_id: missing for run_id, _, missing in updates}
+    still_missing: dict[str, int] = {}
+    for run in runs:
+        for key in missing_after.get(run.info.run_id, _missing(run)):
+            still_missing[key] = still_missing.get(key, 0) + 1
     written = [found for _, found, _ in updates if found]
     return Rescored(len(written), sum(map(len, written)), still_missing)

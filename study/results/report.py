@@ -12,6 +12,7 @@ import csv
 import math
 import warnings
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -152,56 +153,68 @@ def _compared(curves: dict, images: dict, label: str, anchor_label: str) -> dict
     return row
 
 
-def bd_rate_rows(records: list[dict]) -> list[dict]:
-    """Each loss against its codec's published loss (see ``_compared``)."""
-    curves, images = rd_points(records), per_image_points(records)
-    rows = []
-    for label in sorted(curves):
+Points = tuple[dict, dict]  # (rd_points, per_image_points) of one set of records
+# (codec, loss, curve labels) -> the (anchor curve label, anchor name) pairs to compare it with.
+Anchors = Callable[[str, str, list[str]], Iterable[tuple[str, str]]]
+
+
+def _points(records: list[dict]) -> Points:
+    return rd_points(records), per_image_points(records)
+
+
+def _rows(points: Points, anchors: Anchors) -> list[dict]:
+    """One row per curve and anchor that ``anchors`` gives it (see ``_compared``)."""
+    curves, images = points
+    labels, rows = sorted(curves), []
+    for label in labels:
         codec, _, loss = label.partition("__")
-        anchor = anchor_loss(codec)
-        anchor_label = f"{codec}__{anchor}"
-        if not loss or anchor is None or loss == anchor or anchor_label not in curves:
-            continue
-        row = {"codec": codec, "loss": loss, "anchor": anchor}
-        rows.append(row | _compared(curves, images, label, anchor_label))
+        for anchor_label, anchor in anchors(codec, loss, labels):
+            row = {"codec": codec, "loss": loss, "anchor": anchor}
+            rows.append(row | _compared(curves, images, label, anchor_label))
     return rows
+
+
+def _published_loss(codec: str, loss: str, labels: list[str]):
+    """Each loss against its codec's published loss."""
+    anchor = anchor_loss(codec)
+    if loss and anchor is not None and loss != anchor and f"{codec}__{anchor}" in labels:
+        yield f"{codec}__{anchor}", anchor
+
+
+def _classical(codec: str, loss: str, labels: list[str]):
+    """Each INR codec's curve (one per loss) against each classical codec: negative means the INR
+    codec needs fewer bits than the classical one."""
+    if fits_network(codec):
+        for label in labels:
+            if not fits_network(label.partition("__")[0]):
+                yield label, label
+
+
+def _registered_before(codec: str, loss: str, labels: list[str]):
+    """Each INR codec's curve against the curve, with the same loss, of every INR codec registered
+    before it (codecs this process does not know come last)."""
+    known = registration_order()
+
+    def age(name: str) -> tuple[int, str]:
+        return (known.index(name) if name in known else len(known), name)
+
+    if fits_network(codec):
+        for label in labels:
+            anchor, _, anchor_loss_name = label.partition("__")
+            if fits_network(anchor) and anchor_loss_name == loss and age(anchor) < age(codec):
+                yield label, anchor
+
+
+def bd_rate_rows(records: list[dict]) -> list[dict]:
+    return _rows(_points(records), _published_loss)
 
 
 def classical_rows(records: list[dict]) -> list[dict]:
-    """Each INR codec's curve (one per loss) against each classical codec of the study: negative
-    means the INR codec needs fewer bits than the classical one."""
-    curves, images = rd_points(records), per_image_points(records)
-    anchors = sorted(label for label in curves if not fits_network(label.partition("__")[0]))
-    rows = []
-    for label in sorted(curves):
-        codec, _, loss = label.partition("__")
-        if not fits_network(codec):
-            continue
-        for anchor in anchors:
-            row = {"codec": codec, "loss": loss, "anchor": anchor}
-            rows.append(row | _compared(curves, images, label, anchor))
-    return rows
+    return _rows(_points(records), _classical)
 
 
 def codec_rows(records: list[dict]) -> list[dict]:
-    """Each INR codec's curve against the curve of every older INR codec (registration order;
-    codecs this process does not know come last) with the same loss."""
-    curves, images = rd_points(records), per_image_points(records)
-    known = registration_order()
-
-    def age(codec: str) -> tuple[int, str]:
-        return (known.index(codec) if codec in known else len(known), codec)
-
-    inr = [label for label in sorted(curves) if fits_network(label.partition("__")[0])]
-    rows = []
-    for label in inr:
-        codec, _, loss = label.partition("__")
-        for anchor_label in inr:
-            anchor, _, anchor_loss_name = anchor_label.partition("__")
-            if anchor_loss_name == loss and age(anchor) < age(codec):
-                row = {"codec": codec, "loss": loss, "anchor": anchor}
-                rows.append(row | _compared(curves, images, label, anchor_label))
-    return rows
+    return _rows(_points(records), _registered_before)
 
 
 def _format(value) -> str:
@@ -265,8 +278,9 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         writer.writeheader()
         writer.writerows(sorted(records, key=lambda r: (curve_label(r), str(r["rate"]))))
     written.append(csv_path)
-    for label, points in rd_points(records).items():
-        if not points:
+    points = _points(records)
+    for label, curve in points[0].items():
+        if not curve:
             continue
         images = len({r["image"] for r in records if curve_label(r) == label})
         description = (
@@ -275,18 +289,17 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
             "per-image dB)."
         )
         path = out / f"{label}.json"
-        extra = ("setting", "seeds", *sorted({k for p in points for k in p if k.endswith("_std")}))
-        write_json(path, compressai_document(label, description, points, extra_keys=extra))
+        extra = ("setting", "seeds", *sorted({k for p in curve for k in p if k.endswith("_std")}))
+        write_json(path, compressai_document(label, description, curve, extra_keys=extra))
         written.append(path)
-    written += _write_bd_tables(out, "bd_rate", bd_rate_rows(records), LOSS_TABLE_INTRO)
-    against_classical = classical_rows(records)
-    if against_classical:  # the study has a classical codec
-        written += _write_bd_tables(
-            out, "bd_rate_classical", against_classical, CLASSICAL_TABLE_INTRO
-        )
-    against_codecs = codec_rows(records)
-    if against_codecs:  # the study has two INR codecs
-        written += _write_bd_tables(out, "bd_rate_codecs", against_codecs, CODEC_TABLE_INTRO)
+    written += _write_bd_tables(out, "bd_rate", _rows(points, _published_loss), LOSS_TABLE_INTRO)
+    for stem, anchors, intro in (
+        ("bd_rate_classical", _classical, CLASSICAL_TABLE_INTRO),
+        ("bd_rate_codecs", _registered_before, CODEC_TABLE_INTRO),
+    ):
+        rows = _rows(points, anchors)
+        if rows:  # the study has a classical codec, or two INR codecs
+            written += _write_bd_tables(out, stem, rows, intro)
     return written
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from inr_models import CodecError, create_codec
 from inr_models.coolchic.layers import bicubic_kernel_2d, upsample_twice
-from inr_models.coolchic.presets import get_preset
+from inr_models.coolchic.presets import PRESETS
 
 ENCODES = [("coolchic-v1", "mse"), ("coolchic-v1", "l1_ssim"), ("coolchic-v2", "mse"),
            ("coolchic-v2", "lc_ssim")]  # fmt: skip
@@ -112,7 +112,7 @@ def test_bad_settings_are_named():
 
 
 def test_paper_presets_follow_the_spec():
-    v1, v2 = get_preset(1, "paper"), get_preset(2, "paper")
+    v1, v2 = PRESETS[1]["paper"], PRESETS[2]["paper"]
     assert v1.total_iterations == 5 * 200 + 1000
     assert v2.total_iterations == 2800 + 6300
     assert [p.iterations for p in v2.phases] == [

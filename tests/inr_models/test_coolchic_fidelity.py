@@ -8,7 +8,7 @@ import torch
 
 from inr_models.coolchic import quantization
 from inr_models.coolchic.model import CoolChic
-from inr_models.coolchic.presets import ARCHITECTURES, get_preset
+from inr_models.coolchic.presets import ARCHITECTURES, PRESETS
 
 
 @pytest.mark.parametrize(("layer", "fan_in", "fan_out"), [(0, 7, 40), (1, 40, 3)])
@@ -40,7 +40,7 @@ def test_synthesis_phases_train_the_synthesis_alone():
     trained = {id(p) for p in model.parameters_of("synthesis")}
     assert trained == {id(p) for p in model.synthesis.parameters()}
     assert id(model.upsampling.kernel) not in trained
-    phases = get_preset(2, "paper").phases
+    phases = PRESETS[2]["paper"].phases
     assert any(phase.trained == "synthesis" for phase in phases)
 
 
@@ -93,7 +93,7 @@ def test_v2_clips_the_gradient_of_every_parameter_and_steps_the_phases_own(monke
 
     monkeypatch.setattr(training.nn.utils, "clip_grad_norm_", spy)
     torch.manual_seed(0)
-    preset = get_preset(2, "paper")
+    preset = PRESETS[2]["paper"]
     model = CoolChic(ARCHITECTURES[2], 16, 16)
     fitter = training.Fitter(
         ARCHITECTURES[2], preset, torch.rand(1, 3, 16, 16), build_loss("mse", COOLCHIC), 1e-3
@@ -110,7 +110,7 @@ def test_the_last_v2_phase_takes_the_latents_gradient_through_the_coded_values_o
     from inr_models.coolchic.exact import arm_rounding
     from inr_models.coolchic.layers import laplace_rate_bits
 
-    assert get_preset(2, "paper").phases[-1].integer_arm
+    assert PRESETS[2]["paper"].phases[-1].integer_arm
     torch.manual_seed(0)
     model = CoolChic(ARCHITECTURES[2], 16, 16)
     for p in model.arm.parameters():

@@ -156,6 +156,23 @@ def test_wasserstein_term_reads_four_vgg_maps_and_passes_gradients(monkeypatch):
     assert get_family("mse_wasserstein").alpha_default == pytest.approx(0.004 / 0.2)
 
 
+def test_wasserstein_computes_each_targets_features_once_per_fit(monkeypatch):
+    """Under NIF's convention the target reaches the term rescaled and split into four polyphase
+    sub-images, as new tensors every step: their VGG maps are still computed once each."""
+    first_layer = use_stand_in_networks(monkeypatch)["vgg16"][0]
+    forwards = []
+    handle = first_layer.register_forward_hook(lambda *_: forwards.append(1))
+    generator = torch.Generator().manual_seed(4)
+    target = torch.rand(1, 3, 96, 96, generator=generator)
+    loss = build_loss("mse_wasserstein", NIF)
+    try:
+        for _ in range(3):
+            loss(torch.rand(1, 3, 96, 96, generator=generator), target)
+    finally:
+        handle.remove()
+    assert len(forwards) == 3 * 4 + 4  # every output's four sub-images, each target's once
+
+
 def test_wasserstein_without_vgg_weights_is_refused_before_training(monkeypatch):
     monkeypatch.setattr(networks, "_vgg16_or_reason", lambda: "no network here")
     [problem] = build_loss("mse_wasserstein").problems(256, 256)
