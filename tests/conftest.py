@@ -51,6 +51,26 @@ def write_png(tmp_path):
     return write
 
 
+@pytest.fixture
+def without_weights(monkeypatch, tmp_path_factory):
+    """The real loaders on a machine with no pretrained weights at all: empty torch hub and weights
+    caches, and any network access fails the test."""
+    import torch.hub
+
+    from losses import networks
+    from losses.weights.store import WEIGHTS_ENV
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a loader tried to download")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path_factory.mktemp("no_weights")))
+    monkeypatch.setattr(torch.hub, "urlopen", no_network)
+    networks.forget_loaded()
+    yield
+    networks.forget_loaded()
+
+
 @pytest.fixture(autouse=True)
 def _capture_all_logs(caplog):
     caplog.set_level(logging.INFO)

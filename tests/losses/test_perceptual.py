@@ -85,24 +85,6 @@ def test_without_weights_the_term_fails_loudly_and_says_which_file(monkeypatch, 
         loss(*pair)
 
 
-def test_the_real_loader_names_the_missing_weight_file(monkeypatch, tmp_path):
-    import urllib.error
-
-    import torch.hub
-
-    def no_network(*args, **kwargs):
-        raise urllib.error.URLError("no network in this test")
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(torch.hub, "urlopen", no_network)
-    networks.forget_loaded()
-    try:
-        reason = networks.lpips_unavailable("vgg")
-    finally:
-        networks.forget_loaded()
-    assert "vgg16-397923af.pth" in reason and "$TORCH_HOME/hub/checkpoints/" in reason
-
-
 def test_size_limits_follow_the_convention():
     assert build_loss("ms_ssim").problems(256, 300) == []
     [problem] = build_loss("ms_ssim", NIF).problems(256, 300)

@@ -56,23 +56,14 @@ def test_ms_ssim_on_a_small_image_is_missing_with_one_warning(crop64, fresh_metr
 
 
 def test_lpips_without_weights_is_missing_with_one_warning(
-    crop64, fresh_metric_state, caplog, monkeypatch, tmp_path
+    crop64, without_weights, fresh_metric_state, caplog
 ):
-    """The real construction path, with torch hub's download cut off and an empty cache."""
-    import urllib.error
-
-    import torch.hub
-
-    def no_network(*args, **kwargs):
-        raise urllib.error.URLError("no network in this test")
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(torch.hub, "urlopen", no_network)
     assert lpips_distance(crop64, crop64) is None
     assert evaluate(crop64, crop64)["lpips"] is None
     warnings = [r for r in caplog.records if "LPIPS is recorded as missing" in r.message]
     assert len(warnings) == 1
-    assert "alexnet-owt-7be5be79.pth" in warnings[0].message
+    assert "alexnet.pt is missing" in warnings[0].message
+    assert "inr-study fetch weights" in warnings[0].message
 
 
 def test_lpips_plumbing_with_a_random_backbone(crop64):
@@ -96,24 +87,13 @@ def test_dataset_value_is_mean_of_per_image_values():
     assert mean_of_images([1.0, None]) is None
 
 
-def test_a_weight_download_notice_never_reaches_stdout(
-    crop64, write_png, fresh_metric_state, capsys, monkeypatch, tmp_path
+def test_evaluate_without_weights_prints_json_with_lpips_missing(
+    crop64, write_png, without_weights, fresh_metric_state, capsys
 ):
-    """``evaluate`` prints JSON on stdout: torch.hub's download notice goes to stderr."""
     import json
-    import urllib.error
-
-    import torch.hub
 
     from study.cli import main
 
-    def no_network(*args, **kwargs):
-        raise urllib.error.URLError("no network in this test")
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(torch.hub, "urlopen", no_network)
     image = str(write_png(crop64))
     assert main(["evaluate", image, image]) == 0
-    captured = capsys.readouterr()
-    assert json.loads(captured.out)["lpips"] is None
-    assert "Downloading" in captured.err
+    assert json.loads(capsys.readouterr().out)["lpips"] is None

@@ -1,0 +1,1 @@
+"""Pretrained backbones from the package registry: pinned sources, safe reading, verified parts."""

