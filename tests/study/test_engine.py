@@ -1,5 +1,6 @@
 """The study engine end to end on local Ray with the SQLite MLflow store."""
 
+import csv
 import json
 import os
 import signal
@@ -39,6 +40,7 @@ def test_grid_study_records_every_trial_and_survives_a_diverging_one(
     config = small_config(
         plugins=["diverging_codec"],
         retries=1,
+        lpips=True,  # the default of every study: the real AlexNet weights, in every Ray worker
         codecs=[
             *small_config()["codecs"],
             {"name": "always-diverges", "qualities": [50]},
@@ -63,6 +65,8 @@ def test_grid_study_records_every_trial_and_survives_a_diverging_one(
         assert metrics["psnr"] > 15 and metrics["encode_seconds"] > 0
         assert "decode_seconds" in metrics and "peak_memory_mb" in metrics
         assert "ms_ssim" in run.data.tags["inr_study.missing_metrics"]  # 64-px crops
+        assert 0 < metrics["lpips"] < 1
+        assert "lpips" not in run.data.tags["inr_study.missing_metrics"]
         assert run.data.tags["inr_study.study"] == "small"
         assert {"git_commit", "device", "mlflow.parentRunId"} <= set(run.data.tags)
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
@@ -78,7 +82,9 @@ def test_grid_study_records_every_trial_and_survives_a_diverging_one(
     assert all("DivergedError" in error for error in errors), errors
 
     reports = folder / "reports"
-    assert (reports / "per_image.csv").read_text().count("\n") == 9
+    with (reports / "per_image.csv").open() as f:
+        per_image = list(csv.DictReader(f))
+    assert len(per_image) == 8 and all(float(row["lpips"]) > 0 for row in per_image)
     assert (reports / "coolchic-v1__mse.json").exists() and (reports / "jpeg.json").exists()
 
     # A run a researcher can browse: live history, real span, dataset input, code version.
