@@ -6,7 +6,8 @@ It needs no Ray and no MLflow (too big to carry): trials go through the plain tr
 ``study.engine.trial.run_trial``. Steps, in this order, each written as JSON to --out as soon as it
 is done; the last step runs paper-preset trials until the time budget is spent:
 
-1. ``environment.json``: torch and CUDA versions, the device, its memory.
+1. ``environment.json``: torch and CUDA versions, the device, its memory, which pretrained
+   networks (LPIPS, VGG-16) load there.
 2. ``correctness.json``: COOL-CHIC v1 and v2 and NIF encoded on the device (debug preset, a crop);
    each file decoded on the CPU and on the device. v1/v2 must equal the encoder's reconstruction
    bit for bit on both; NIF's largest difference (8-bit levels) is reported.
@@ -17,8 +18,8 @@ is done; the last step runs paper-preset trials until the time budget is spent:
    (all the same seeded trial) wrote the file the trial alone writes.
 5. ``trials/``: full-size paper-preset trials — COOL-CHIC v1 MSE and LogCosh+SSIM at λ 4e-3 on
    kodim01, kodim08, kodim24, then NIF 0_31, then COOL-CHIC v2 MSE on kodim01 — each file and
-   summary (and ``trials.json`` listing them), for decoding back home (``inr-study decode``) to
-   check the bpp and PSNR claimed.
+   summary (LPIPS in it where the AlexNet weights were carried; ``trials.json`` lists them), for
+   decoding back home (``inr-study decode``) to check the bpp and PSNR claimed.
 
 ``--rehearse`` runs every step small on whatever device there is (the CPU here: 64-px crops,
 debug presets, 1 and 2 trials at once), to prove the script before spending device time.
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 
 from inr_models import create_codec
+from losses import networks
 from study.data.datasets import crop
 from study.data.imageio import load_rgb, save_png
 from study.engine.trial import TrialSpec, run_trial
@@ -82,6 +84,12 @@ def environment(device: str) -> dict:
     if device == "cuda":
         properties = torch.cuda.get_device_properties(0)
         info.update(name=properties.name, memory_gib=properties.total_memory / 2**30)
+    # The carried weights (benchmarks/README.md): null where a network loads, else why not.
+    info["pretrained_unavailable"] = {
+        "lpips_alex": networks.lpips_unavailable("alex"),
+        "lpips_vgg": networks.lpips_unavailable("vgg"),
+        "vgg16_relu4_3": networks.vgg16_unavailable(),
+    }
     return info
 
 
@@ -174,8 +182,7 @@ def paper_trials(kodak: Path, out: Path, device: str, budget: Budget, rehearse: 
             image,
             Path(tempfile.mkdtemp()),
             bitstream=folder / f"{stem}.inr",
-            device=device,
-            with_lpips=False,
+            device=device,  # LPIPS recorded where its AlexNet weights were carried
         )
         summary = outcome.summary() | {"file": f"{stem}.inr"}
         (folder / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -26,7 +26,8 @@ from dashboards.style import (
     STRUCTURAL_LOSS,
     family_colour,
 )
-from study.results.report import curve_label, rd_points
+from study.results.rd import curve_label
+from study.results.report import rd_points
 from study.results.table import get_metric
 
 PANEL_INCHES = (5.2, 4.2)

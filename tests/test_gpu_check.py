@@ -31,3 +31,6 @@ def test_the_gpu_check_rehearses_on_the_cpu(tmp_path):
     assert packing["packed_files_equal_the_single_trial"], packing  # seeded, 1 thread each
     [trial] = json.loads((out / "trials.json").read_text())  # the budget allows one
     assert (out / "trials" / trial["file"]).exists()
+    environment = json.loads((out / "environment.json").read_text())
+    assert set(environment["pretrained_unavailable"].values()) == {None}  # make setup's weights
+    assert 0 < trial["lpips"] < 1

@@ -21,6 +21,12 @@ def json_safe(value):
     return value
 
 
+def curve_label(record: dict) -> str:
+    """The R-D curve a trial record belongs to: ``codec`` or ``codec__loss``."""
+    loss = record.get("loss")
+    return record["codec"] if loss is None else f"{record['codec']}__{loss}"
+
+
 def compressai_document(
     name: str, description: str, points: Sequence[Mapping[str, float | None]], extra_keys=()
 ) -> dict:

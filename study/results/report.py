@@ -5,7 +5,8 @@ of per-image values at one rate setting, a per-image CSV of every finished trial
 tables (``bjontegaard``, PCHIP interpolation, on the overlapping quality range) of each loss
 against the loss the codec was published with, of every INR curve against each classical codec
 of the study, and of each INR codec against every one registered before it, trained with the same
-loss, for every metric the metric table marks for BD-rate.
+loss, for every metric the metric table marks for BD-rate; and the quality of each INR rate
+setting against each classical codec at equal rate (``equal_rate``).
 """
 
 import csv
@@ -21,8 +22,9 @@ import numpy as np
 
 from inr_models import fits_network, get_codec_class, registration_order
 from losses import parse_loss_spec
+from study.results.equal_rate import equal_rate_rows, write_equal_rate
 from study.results.metrics import aggregate
-from study.results.rd import compressai_document, write_json
+from study.results.rd import compressai_document, curve_label, write_json
 from study.results.statistics import PairedSummary, summarise
 from study.results.table import get_metric, metric_table
 
@@ -39,11 +41,6 @@ def bd_metrics() -> list[str]:
 
 def csv_columns() -> list[str]:
     return [*RECORD_COLUMNS, *(m.key for m in metric_table()), *CODEC_COLUMNS, "run_id"]
-
-
-def curve_label(record: dict) -> str:
-    loss = record.get("loss")
-    return record["codec"] if loss is None else f"{record['codec']}__{loss}"
 
 
 def _curve_points(records: list[dict], images: set[str]) -> list[dict]:
@@ -300,6 +297,9 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         rows = _rows(points, anchors)
         if rows:  # the study has a classical codec, or two INR codecs
             written += _write_bd_tables(out, stem, rows, intro)
+    equal_rate = equal_rate_rows(records, bd_metrics())
+    if equal_rate:
+        written += write_equal_rate(equal_rate, bd_metrics(), out)
     return written
 
 

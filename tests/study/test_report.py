@@ -167,3 +167,24 @@ def test_repeated_seeds_are_averaged_with_their_spread():
     first = next(p for p in points if p["setting"] == 1e-2)
     assert first["bpp"] == pytest.approx(0.25 * 1.01)  # mean of ×1.00, ×1.01, ×1.02
     assert first["bpp_seed_std"] == pytest.approx(0.25 * 0.01)
+
+
+def test_equal_rate_compares_each_rate_setting_with_the_classical_sweep_at_its_bpp(tmp_path):
+    from study.results.equal_rate import equal_rate_rows
+
+    # JPEG needs twice the rate for the same quality: at an INR point's bpp it is one curve step
+    # (3 dB, one LPIPS step) worse; below JPEG's lowest rate there is nothing to compare.
+    records = [*records_of("coolchic-v1", "mse", 1.0), *records_of("jpeg", None, 2.0)]
+    rows = {r["rate"]: r for r in equal_rate_rows(records, ["psnr", "lpips"])}
+    assert set(rows) == {1e-2, 4e-3, 1e-3, 1e-4}
+    assert rows[1e-2]["psnr"] is None and rows[1e-2]["bpp"] == pytest.approx(0.25)
+    at_half_bpp = rows[4e-3]
+    assert at_half_bpp["anchor"] == "jpeg" and at_half_bpp["bpp"] == pytest.approx(0.5)
+    assert at_half_bpp["psnr"]["mean"] == pytest.approx(3.0)
+    assert (at_half_bpp["psnr"]["better"], at_half_bpp["psnr"]["n"]) == (3, 3)
+    assert at_half_bpp["lpips"]["mean"] == pytest.approx(0.25 - 0.5)  # lower: better
+    assert at_half_bpp["lpips"]["better"] == 3
+    write_reports(records, "s", tmp_path)
+    table = (tmp_path / "equal_rate_classical.md").read_text()
+    row = "| coolchic-v1 | mse | 0.004 | 0.500 | jpeg | +3.00 [+3.00, +3.00], p 0.25 | 3/3 |"
+    assert row in table
