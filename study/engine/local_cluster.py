@@ -90,6 +90,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def stop_processes_using(path: str) -> int:
+    """Stop the processes whose command line mentions ``path`` (SIGTERM, then SIGKILL after 5 s);
+    returns how many there were. Unlike ``ray stop``, which stops every Ray process of the user,
+    this touches one Ray instance: the one started with ``path`` as its folder."""
+    pids = processes_using(path)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return len(pids)
+
+
 def clean_up_after_killed_driver(folder: Path) -> int:
     """Stop the Ray processes of a session whose driver is gone; returns how many were stopped.
 
@@ -104,23 +122,13 @@ def clean_up_after_killed_driver(folder: Path) -> int:
     temp_dir = record.get("temp_dir")
     if not temp_dir or not temp_dir.startswith(tempfile.gettempdir()):
         return 0  # not a folder this module made: touch nothing
-    leftovers = processes_using(temp_dir)
-    for pid in leftovers:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while any(_alive(pid) for pid in leftovers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in leftovers:
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    if leftovers:
+    stopped = stop_processes_using(temp_dir)
+    if stopped:
         log.info(
             "stopped %d Ray processes left running by a killed driver (pid %s)",
-            len(leftovers),
+            stopped,
             record.get("pid"),
         )
     shutil.rmtree(temp_dir, ignore_errors=True)
     path.unlink(missing_ok=True)
-    return len(leftovers)
+    return stopped

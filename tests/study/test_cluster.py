@@ -11,11 +11,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+
+from study.engine.local_cluster import stop_processes_using
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +38,7 @@ def _skip_reason() -> str | None:
 
 
 @pytest.fixture
-def ssh_head(tmp_path, study_env):
+def ssh_head(tmp_path, study_env, ray_folder):
     """An sshd on 127.0.0.1:22 that lets root in with a fresh key into a private HOME."""
     reason = _skip_reason()
     if reason:
@@ -48,11 +51,16 @@ def ssh_head(tmp_path, study_env):
     home.mkdir()
     # Ray's ssh commands run `bash --login -i` and source ~/.bashrc: both find this project's
     # venv first on PATH (`ray submit` runs a bare `python`) and the Kodak mirror.
+    # `ray stop` there (ray down runs it) stops this test's Ray only, not every Ray process.
     profile = (
         f'export PATH="{Path(sys.executable).parent}:$PATH"\n'
         "export RAY_AUTH_MODE=disabled\n"
         f'export INR_STUDY_KODAK_MIRROR="{study_env["INR_STUDY_KODAK_MIRROR"]}"\n'
         f'export INR_STUDY_CACHE="{study_env["INR_STUDY_CACHE"]}"\n'
+        # `--address auto` reads Ray's default folder, not the one this test's head runs in.
+        "export RAY_ADDRESS=127.0.0.1:6379\n"
+        f'ray() {{ if [ "$1" = stop ]; then pkill -f -- "{ray_folder}"; true; '
+        'else command ray "$@"; fi; }\n'
     )
     for name in (".profile", ".bashrc"):
         (home / name).write_text(profile)
@@ -82,9 +90,18 @@ def _ray(*args, env) -> subprocess.CompletedProcess:
     )
 
 
-def test_ray_up_submit_down_runs_a_study_on_the_local_provider(tmp_path, ssh_head, study_env):
+def test_ray_up_submit_down_runs_a_study_on_the_local_provider(
+    tmp_path, ray_folder, ssh_head, study_env
+):
     cluster = yaml.safe_load((ROOT / "study/cluster/local.yaml").read_text())
     cluster["cluster_name"] = name = f"inr-study-test-{os.getpid()}"
+    # The "remote" head is this machine: its `ray stop` (before `ray start`, and in `ray down`)
+    # must stop this test's Ray only (see ssh_head's profile).
+    cluster["head_start_ray_commands"] = [
+        f"{command} --temp-dir={ray_folder}"
+        for command in cluster["head_start_ray_commands"]
+        if " ray stop" not in command
+    ]
     cluster["auth"]["ssh_private_key"] = str(ssh_head)
     cluster["auth"]["ssh_user"] = "root"
     cluster_yaml = tmp_path / "cluster.yaml"
@@ -138,24 +155,34 @@ def _free_port() -> int:
 
 
 @pytest.fixture
+def ray_folder():
+    """Ray's folder for this test's nodes, stopped by it afterwards: ``ray stop`` would stop every
+    Ray process on the machine, a study a researcher is running included. Short: Ray puts its
+    sockets there."""
+    folder = tempfile.mkdtemp(prefix="inr-test-ray-")
+    yield folder
+    stop_processes_using(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
 def token_env(study_env, monkeypatch):
     """Token authentication for a cluster of this test; the driver in this process uses it too."""
     token = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex()}
     for name, value in token.items():
         monkeypatch.setenv(name, value)
-    yield {**study_env, **token}
-    _ray("stop", "--force", env={**study_env, **token})
+    return {**study_env, **token}
 
 
 def test_trials_on_a_second_node_reach_the_recorder_on_the_head(
-    tmp_path, token_env, small_config, write_config
+    tmp_path, ray_folder, token_env, small_config, write_config
 ):
     port = _free_port()
-    node_ip = "--node-ip-address=127.0.0.1"
-    head = _ray("start", "--head", f"--port={port}", "--num-cpus=1", node_ip,
+    node = ["--node-ip-address=127.0.0.1", f"--temp-dir={ray_folder}"]
+    head = _ray("start", "--head", f"--port={port}", "--num-cpus=1", *node,
                 "--include-dashboard=false", env=token_env)  # fmt: skip
     assert head.returncode == 0, head.stderr[-2000:]
-    second = _ray("start", f"--address=127.0.0.1:{port}", "--num-cpus=2", node_ip,
+    second = _ray("start", f"--address=127.0.0.1:{port}", "--num-cpus=2", *node,
                   '--resources={"second_node": 2}', env=token_env)  # fmt: skip
     assert second.returncode == 0, second.stderr[-2000:]
 
@@ -182,7 +209,9 @@ def test_trials_on_a_second_node_reach_the_recorder_on_the_head(
         assert artifacts == {"bitstream.bin", "decoded.png", "trial.json"}
 
 
-def test_ray_job_submit_keeps_the_study_where_asked_with_the_code_version(tmp_path, token_env):
+def test_ray_job_submit_keeps_the_study_where_asked_with_the_code_version(
+    tmp_path, ray_folder, token_env
+):
     port, dashboard = _free_port(), _free_port()
     head = _ray(
         "start",
@@ -190,6 +219,7 @@ def test_ray_job_submit_keeps_the_study_where_asked_with_the_code_version(tmp_pa
         f"--port={port}",
         "--num-cpus=2",
         "--node-ip-address=127.0.0.1",
+        f"--temp-dir={ray_folder}",
         "--include-dashboard=true",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dashboard}",
