@@ -44,6 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import median_seconds
+
 MIRRORS = (
     "/work/.mirror/INRAnalysis-ICIP24+cool-chic/repo",
     "/work/.mirror/INRAnalysis-ICIP24+nif/repo",
@@ -145,15 +147,6 @@ def iteration_seconds(stamps: list[float], steps: int, warmup: int, iterations: 
     ends = stamps[steps - 1 :: steps]
     # ends[k] closes iteration k + 1, so the interval after it is iteration k + 2.
     return [b - a for a, b in itertools.pairwise(ends)][warmup - 1 :]
-
-
-def median_seconds(function, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 class NoFlops:

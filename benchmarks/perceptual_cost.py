@@ -11,23 +11,13 @@
 
 import argparse
 import json
-import statistics
 import time
 
 import numpy as np
 import torch
+from timing import median_seconds
 
 FAMILIES = ("mse", "ms_ssim", "mse_lpips", "mse_wasserstein")
-
-
-def _median_seconds(work, repeats: int) -> float:
-    work()  # warm: caches, allocator
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def lpips_metric(images: dict[str, np.ndarray], repeats: int) -> dict:
@@ -43,7 +33,7 @@ def lpips_metric(images: dict[str, np.ndarray], repeats: int) -> dict:
         decoded = np.clip(image.astype(int) + 3, 0, 255).astype(np.uint8)
         pairs = {"full_s": (image, decoded), "crop256_s": (crop(image, 256), crop(decoded, 256))}
         rows[name] = {
-            size: _median_seconds(lambda pair=pair: lpips_distance(*pair), repeats)
+            size: median_seconds(lambda pair=pair: lpips_distance(*pair), repeats, warm=True)
             for size, pair in pairs.items()
         }
     return {"load_s": load, "per_image": rows}
@@ -63,7 +53,7 @@ def training_terms(image: np.ndarray, repeats: int) -> dict:
             x = output.clone().requires_grad_()
             loss(x, target).backward()
 
-        rows[family] = _median_seconds(step, repeats)
+        rows[family] = median_seconds(step, repeats, warm=True)
     return {"step_s": rows, "fit_extra_minutes_at_2000_steps": {
         f: 2000 * (s - rows["mse"]) / 60 for f, s in rows.items()}}  # fmt: skip
 

@@ -21,6 +21,7 @@ from losses.weights.numpy_pickle import UnsafePickle, load_arrays
 from losses.weights.sources import ARCHIVE, CHECKPOINTS, NETWORK_PARTS, PARTS, Part
 from losses.weights.store import (
     WeightsError,
+    file_sha256,
     network_parts,
     part_path,
     read_part,
@@ -115,12 +116,9 @@ def _download(scratch: Path, log) -> Path:
 
 
 def _check_sha256(path: Path, expected: str) -> None:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
-        raise WeightsError(f"{path} has SHA-256 {digest.hexdigest()}, not the pinned {expected}")
+    found = file_sha256(path)
+    if found != expected:
+        raise WeightsError(f"{path} has SHA-256 {found}, not the pinned {expected}")
 
 
 def _checkpoint_arrays(archive: Path, name: str) -> dict:

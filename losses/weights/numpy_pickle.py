@@ -9,7 +9,11 @@ import io
 import pickle
 
 import numpy as np
-from numpy._core.multiarray import _reconstruct
+
+try:
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # NumPy 1.x
+    from numpy.core.multiarray import _reconstruct
 
 
 class UnsafePickle(ValueError):

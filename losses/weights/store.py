@@ -107,7 +107,7 @@ def write_manifest(directory: Path, parts: list[Part]) -> Path:
                 "torchvision_features": list(p.conv_indices),
                 "lpips_lin": p.with_lin,
                 "content_sha256": p.content_sha256,
-                "file_sha256": _file_sha256(part_path(p, directory)),
+                "file_sha256": file_sha256(part_path(p, directory)),
             }
             for p in dict.fromkeys(parts)
         },
@@ -122,7 +122,7 @@ def write_manifest(directory: Path, parts: list[Part]) -> Path:
     return path
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
