@@ -230,3 +230,23 @@ def test_torchvisions_own_cached_file_is_used_where_it_exists(tmp_path, monkeypa
         assert round(model(reference, _check_image("ex_p1")).item(), 4) == 0.1376
     finally:
         networks.forget_loaded()
+
+
+def test_evaluate_prints_the_reference_lpips_of_two_held_out_images(capsys):
+    import json
+
+    from study.cli import main
+
+    argv = ["evaluate", str(CHECK_IMAGES / "ex_ref.png"), str(CHECK_IMAGES / "ex_p0.png")]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)["lpips"]
+    assert round(printed, 4) == EXPECTED["alex"][1][0]
+    # Computed apart from the project's loader: lpips's own model, the converted file read plainly.
+    independent = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()
+    converted = torch.load(store.part_path(PARTS["alexnet"]), weights_only=True)
+    for name, parameter in independent.net.named_parameters():
+        index, kind = name.split(".")[-2:]
+        parameter.data.copy_(converted[f"features.{index}.{kind}"])
+    with torch.no_grad():
+        expected = independent(_check_image("ex_ref"), _check_image("ex_p0")).item()
+    assert printed == pytest.approx(expected, rel=1e-6)
