@@ -1,11 +1,12 @@
-"""Quality at equal rate: each INR trial against each classical codec at that trial's own bpp.
+"""Quality at equal rate: each INR trial against an anchor curve at that trial's own bpp.
 
 A BD-rate averages over a quality range; a claim such as "better than JPEG at low rates, worse at
-high ones" needs each rate setting on its own. For every INR curve, rate setting and classical
-codec of a study, each image's INR trial is compared with the classical codec's sweep on the same
-image, interpolated at the trial's bpp (piecewise linear in log bpp, never extrapolated), for every
-metric the table marks for BD-rate. Over images: the mean difference (INR − classical) with its
-95 % bootstrap interval and Wilcoxon p, and on how many images the INR codec is better.
+high ones" needs each rate setting on its own, and two curves that barely overlap in quality may
+still share rates. For every INR curve, rate setting and anchor (the codec's published loss, or
+each classical codec), each image's trial is compared with the anchor's curve on the same image,
+interpolated at the trial's bpp (piecewise linear in log bpp, never extrapolated), for every
+metric the table marks for BD-rate. Over images: the mean difference (trial − anchor) with its
+95 % bootstrap interval and Wilcoxon p, and on how many images the trial is better.
 """
 
 import csv
@@ -20,12 +21,15 @@ from study.results.rd import curve_label, interpolate_at_bpp
 from study.results.statistics import summarise
 from study.results.table import get_metric
 
-INTRO = (
-    "Quality of each INR codec and loss against each classical codec at the same rate: per image, "
-    "the INR trial's value minus the classical codec's sweep on that image interpolated at the "
-    "trial's bpp (linear in log bpp; images whose sweep does not reach that bpp are left out). "
-    "*Δ*: mean over images [95 % bootstrap interval], Wilcoxon p; *better*: images where the INR "
-    "codec is better (for LPIPS, lower) / images compared."
+INTROS = {
+    "equal_rate": "Quality of each loss against the loss the codec was published with",
+    "equal_rate_classical": "Quality of each INR codec and loss against each classical codec",
+}
+METHOD = (
+    " at the same rate: per image, the trial's value minus the anchor's curve on that image "
+    "interpolated at the trial's bpp (linear in log bpp; images whose anchor curve does not reach "
+    "that bpp are left out). *Δ*: mean over images [95 % bootstrap interval], Wilcoxon p; "
+    "*better*: images where the trial is better (for LPIPS, lower) / images compared."
 )
 
 
@@ -43,19 +47,22 @@ def _mean(rows: list[dict], key: str) -> float | None:
     return None if not values or None in values else float(np.mean(values))
 
 
-def equal_rate_rows(records: list[dict], metrics: list[str]) -> list[dict]:
+def _sweep(settings: dict, image: str) -> list[list[dict]]:
+    """One image's records (its seeds) at each rate setting of a curve."""
+    return [by_image[image] for by_image in settings.values() if image in by_image]
+
+
+def equal_rate_rows(records: list[dict], metrics: list[str], anchors) -> list[dict]:
+    """One row per INR curve, rate setting and anchor curve that ``anchors`` (as the BD-rate
+    tables choose them: codec, loss, labels -> (anchor label, anchor name)) gives it."""
     curves = _by_image(records)
-    classical = [label for label in curves if not fits_network(label.partition("__")[0])]
-    rows = []
-    for label in sorted(curves):
+    labels, rows = sorted(curves), []
+    for label in labels:
         codec, _, loss = label.partition("__")
         if not fits_network(codec):
             continue
-        for anchor in classical:
-            sweeps = {
-                image: [r for rows in curves[anchor].values() for r in rows.get(image, [])]
-                for image in {i for setting in curves[anchor].values() for i in setting}
-            }
+        for anchor_label, anchor in anchors(codec, loss, labels):
+            sweeps = curves[anchor_label]
             for setting, images in sorted(curves[label].items(), key=lambda kv: str(kv[0])):
                 row = {"codec": codec, "loss": loss, "rate": setting, "anchor": anchor}
                 row["bpp"] = float(np.mean([_mean(rows, "bpp") for rows in images.values()]))
@@ -70,7 +77,7 @@ def _compare(images: dict, sweeps: dict, metric: str) -> dict | None:
     differences, better = [], 0
     for image, trials in images.items():
         bpp, value = _mean(trials, "bpp"), _mean(trials, metric)
-        sweep = [(r["bpp"], r.get(metric)) for r in sweeps.get(image, [])]
+        sweep = [(_mean(rows, "bpp"), _mean(rows, metric)) for rows in _sweep(sweeps, image)]
         if value is None or len(sweep) < 2 or any(v is None for _, v in sweep):
             continue
         reference = interpolate_at_bpp([b for b, _ in sweep], [v for _, v in sweep], bpp)
@@ -94,11 +101,11 @@ def _cell(value: dict | None) -> str:
     return f"{mean} [{low}, {high}], p {p} | {value['better']}/{value['n']}"
 
 
-def write_equal_rate(rows: list[dict], metrics: list[str], out: Path) -> list[Path]:
-    md, table = out / "equal_rate_classical.md", out / "equal_rate_classical.csv"
+def write_equal_rate(rows: list[dict], metrics: list[str], out: Path, stem: str) -> list[Path]:
+    md, table = out / f"{stem}.md", out / f"{stem}.csv"
     labels = [get_metric(m) for m in metrics]
     header = " | ".join(f"{m.display}: Δ | better" for m in labels)
-    lines = [INTRO, "", f"| codec | loss | rate | mean bpp | anchor | {header} |",
+    lines = [INTROS[stem] + METHOD, "", f"| codec | loss | rate | mean bpp | anchor | {header} |",
              "|---|---|---|---|---|" + "---|" * (2 * len(metrics))]  # fmt: skip
     for row in rows:
         cells = " | ".join(_cell(row[m]) for m in metrics)

@@ -6,7 +6,7 @@ tables (``bjontegaard``, PCHIP interpolation, on the overlapping quality range) 
 against the loss the codec was published with, of every INR curve against each classical codec
 of the study, and of each INR codec against every one registered before it, trained with the same
 loss, for every metric the metric table marks for BD-rate; and the quality of each INR rate
-setting against each classical codec at equal rate (``equal_rate``).
+setting at equal rate against the published loss and each classical codec (``equal_rate``).
 """
 
 import csv
@@ -297,9 +297,10 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         rows = _rows(points, anchors)
         if rows:  # the study has a classical codec, or two INR codecs
             written += _write_bd_tables(out, stem, rows, intro)
-    equal_rate = equal_rate_rows(records, bd_metrics())
-    if equal_rate:
-        written += write_equal_rate(equal_rate, bd_metrics(), out)
+    for stem, anchors in (("equal_rate", _published_loss), ("equal_rate_classical", _classical)):
+        rows = equal_rate_rows(records, bd_metrics(), anchors)
+        if rows:
+            written += write_equal_rate(rows, bd_metrics(), out, stem)
     return written
 
 

@@ -1,5 +1,6 @@
 """Reports: dataset-mean R-D points and BD-rate against each codec's original loss."""
 
+import csv
 import math
 
 import pytest
@@ -171,11 +172,12 @@ def test_repeated_seeds_are_averaged_with_their_spread():
 
 def test_equal_rate_compares_each_rate_setting_with_the_classical_sweep_at_its_bpp(tmp_path):
     from study.results.equal_rate import equal_rate_rows
+    from study.results.report import _classical
 
     # JPEG needs twice the rate for the same quality: at an INR point's bpp it is one curve step
     # (3 dB, one LPIPS step) worse; below JPEG's lowest rate there is nothing to compare.
     records = [*records_of("coolchic-v1", "mse", 1.0), *records_of("jpeg", None, 2.0)]
-    rows = {r["rate"]: r for r in equal_rate_rows(records, ["psnr", "lpips"])}
+    rows = {r["rate"]: r for r in equal_rate_rows(records, ["psnr", "lpips"], _classical)}
     assert set(rows) == {1e-2, 4e-3, 1e-3, 1e-4}
     assert rows[1e-2]["psnr"] is None and rows[1e-2]["bpp"] == pytest.approx(0.25)
     at_half_bpp = rows[4e-3]
@@ -188,3 +190,18 @@ def test_equal_rate_compares_each_rate_setting_with_the_classical_sweep_at_its_b
     table = (tmp_path / "equal_rate_classical.md").read_text()
     row = "| coolchic-v1 | mse | 0.004 | 0.500 | jpeg | +3.00 [+3.00, +3.00], p 0.25 | 3/3 |"
     assert row in table
+    assert not (tmp_path / "equal_rate.md").exists()  # one loss: nothing to compare it with
+
+
+def test_equal_rate_against_the_published_loss_averages_its_seeds(tmp_path):
+    # L1 spends 1.1× MSE's rate for the same quality; MSE ran with two seeds (bpp +1 % on the
+    # second): at L1's bpp, MSE's seed-mean curve is slightly better.
+    records = [*records_of("coolchic-v1", "mse", 1.0, seeds=(0, 1)),
+               *records_of("coolchic-v1", "l1", 1.1)]  # fmt: skip
+    write_reports(records, "s", tmp_path)
+    rows = list(csv.DictReader((tmp_path / "equal_rate.csv").open()))
+    assert {(r["loss"], r["anchor"]) for r in rows} == {("l1", "mse")}
+    middle = next(r for r in rows if float(r["rate"]) == 1e-3)
+    expected = -3 * math.log2(1.1 / 1.005)  # 3 dB per doubling of the rate
+    assert float(middle["psnr_mean"]) == pytest.approx(expected, rel=1e-6)
+    assert (middle["psnr_better"], middle["psnr_n"]) == ("0", "3")
