@@ -13,13 +13,14 @@ Config form: a list of ``{"component": name, "weight": w}`` mappings, or one
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from losses.components import available_components, component_info
 from losses.conventions import PLAIN, Convention
 from losses.families import LossFamily, LossTerm, available_families, get_family
+from losses.target_features import TargetFeatures, caching_targets
 
 
 class LossSpecError(ValueError):
@@ -71,6 +72,10 @@ class CompositeLoss:
     # Family name and α when built from a family ("lc_ssim", 0.01); for the study's bookkeeping.
     family: str | None = None
     alpha: float | None = None
+    # Perceptual terms' features of the fit's targets (losses.target_features): one per loss.
+    target_features: TargetFeatures = field(
+        default_factory=TargetFeatures, compare=False, repr=False
+    )
 
     @property
     def spec(self) -> str:
@@ -95,6 +100,11 @@ class CompositeLoss:
         """Unweighted value of each component, as the convention computes it."""
         x, y = self._to_convention_range(reconstruction), self._to_convention_range(target)
         values = {}
+        with caching_targets(self.target_features):
+            self._compute_terms(x, y, values)
+        return values
+
+    def _compute_terms(self, x: torch.Tensor, y: torch.Tensor, values: dict) -> None:
         for term in self.terms:
             component = component_info(term.component).compute
             if self._on_polyphase(term):
@@ -103,7 +113,6 @@ class CompositeLoss:
                 values[term.component] = value.mean()
             else:
                 values[term.component] = component(x, y, self.convention.value_range)
-        return values
 
     def _on_polyphase(self, term: LossTerm) -> bool:
         return self.convention.structural_on_polyphase and component_info(term.component).structural

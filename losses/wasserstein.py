@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from losses import networks
-from losses.target_features import TargetFeatures
+from losses.target_features import target_features
 
 LOG2_SIGMA = 3.0
 LEVELS = 5
@@ -79,7 +79,7 @@ def map_distortion(
     if weights[0] is not None:
         total = total + (weights[0] * (x - y).square()).mean()
     # Levels above the last one the σ map weighs are never read: not computed.
-    levels = max(i for i, weight in enumerate(weights) if weight is not None)
+    levels = max((i for i, weight in enumerate(weights) if weight is not None), default=0)
     stats_x, stats_y = _local_statistics(x, levels), _local_statistics(y, levels)
     for level, ((mean_x, std_x), (mean_y, std_y)) in enumerate(zip(stats_x, stats_y, strict=True)):
         weight = weights[level + 1]
@@ -98,12 +98,9 @@ def _vgg_maps(image: torch.Tensor, layers: torch.nn.Module) -> list[torch.Tensor
     return maps
 
 
-_target_maps = TargetFeatures()
-
-
 def wasserstein_distortion(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Sum over VGG-16's four maps of their Wasserstein distortion; images in [0, 1]."""
     layers = networks.vgg16_features(x.device)
-    target = _target_maps(y, layers, lambda image: _vgg_maps(image, layers))
+    target = target_features(y, layers, lambda image: _vgg_maps(image, layers))
     maps = zip(_vgg_maps(x.clamp(0, 1), layers), target, strict=True)
     return sum(map_distortion(a, b) for a, b in maps)

@@ -65,7 +65,7 @@ def equal_rate_rows(records: list[dict], metrics: list[str], anchors) -> list[di
             sweeps = curves[anchor_label]
             for setting, images in sorted(curves[label].items(), key=lambda kv: str(kv[0])):
                 row = {"codec": codec, "loss": loss, "rate": setting, "anchor": anchor}
-                row["bpp"] = float(np.mean([_mean(rows, "bpp") for rows in images.values()]))
+                row["bpp"] = _mean([{"bpp": _mean(rows, "bpp")} for rows in images.values()], "bpp")
                 for metric in metrics:
                     row[metric] = _compare(images, sweeps, metric)
                 rows.append(row)
@@ -78,7 +78,7 @@ def _compare(images: dict, sweeps: dict, metric: str) -> dict | None:
     for image, trials in images.items():
         bpp, value = _mean(trials, "bpp"), _mean(trials, metric)
         sweep = [(_mean(rows, "bpp"), _mean(rows, metric)) for rows in _sweep(sweeps, image)]
-        if value is None or len(sweep) < 2 or any(v is None for _, v in sweep):
+        if bpp is None or value is None or len(sweep) < 2 or None in {v for p in sweep for v in p}:
             continue
         reference = interpolate_at_bpp([b for b, _ in sweep], [v for _, v in sweep], bpp)
         if math.isnan(reference):
@@ -109,10 +109,9 @@ def write_equal_rate(rows: list[dict], metrics: list[str], out: Path, stem: str)
              "|---|---|---|---|---|" + "---|" * (2 * len(metrics))]  # fmt: skip
     for row in rows:
         cells = " | ".join(_cell(row[m]) for m in metrics)
-        lines.append(
-            f"| {row['codec']} | {row['loss']} | {row['rate']} | {row['bpp']:.3f} | "
-            f"{row['anchor']} | {cells} |"
-        )
+        bpp = "n/a" if row["bpp"] is None else f"{row['bpp']:.3f}"
+        where = f"| {row['codec']} | {row['loss']} | {row['rate']} | {bpp} | {row['anchor']} |"
+        lines.append(f"{where} {cells} |")
     md.write_text("\n".join(lines) + "\n")
     fields = ("mean", "low", "high", "p_value", "better", "n")
     with table.open("w", newline="") as f:

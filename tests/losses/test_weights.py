@@ -30,6 +30,16 @@ def _check_image(name: str) -> torch.Tensor:
     return torch.from_numpy(rgb / 127.5 - 1.0).permute(2, 0, 1)[None]  # as lpips.im2tensor
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _converted_weights_only(tmp_path_factory):
+    """No torchvision file to fall back on: these tests are about the converted parts."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("empty_torch_home")))
+        networks.forget_loaded()
+        yield
+    networks.forget_loaded()
+
+
 @pytest.fixture(scope="module")
 def converted():
     """Every converted part, read through the verifying store."""
@@ -78,22 +88,27 @@ def test_the_wasserstein_vgg_is_the_lpips_vgg_backbone_up_to_relu4_3(converted):
 
 
 @pytest.mark.parametrize("net", ["alex", "vgg"])
-def test_the_lpips_training_term_is_lpips_with_the_targets_features_computed_once(net):
+def test_the_lpips_training_term_is_lpips_with_each_targets_features_computed_once(net):
     from losses.lpips_term import lpips_to_target
+    from losses.target_features import TargetFeatures, caching_targets
 
     model = networks.lpips_network(net)
     generator = torch.Generator().manual_seed(5)
-    target = torch.rand(1, 3, 48, 48, generator=generator) * 2 - 1
+    targets = [torch.rand(1, 3, 48, 48, generator=generator) * 2 - 1 for _ in range(2)]
     forwards = []
     handle = model.net.slice1.register_forward_hook(lambda *_: forwards.append(1))
     try:
-        for _ in range(3):
-            x = torch.rand(1, 3, 48, 48, generator=generator) * 2 - 1
-            found = lpips_to_target(model, x, target.clone())
-            assert torch.equal(found, model(x, target))
+        with caching_targets(TargetFeatures()):  # as a loss runs its terms
+            for step in range(4):
+                x = torch.rand(1, 3, 48, 48, generator=generator) * 2 - 1
+                target = targets[step % 2].clone()  # a new tensor each step, as conventions make
+                assert torch.equal(lpips_to_target(model, x, target), model(x, target))
+        assert len(forwards) == 4 + 2 + 4 * 2  # 4 outputs, each target once; model(x, y): 2 each
+        forwards.clear()
+        lpips_to_target(model, x, targets[0])  # outside a loss: nothing kept
+        assert len(forwards) == 2
     finally:
         handle.remove()
-    assert len(forwards) == 3 + 1 + 3 * 2  # 3 outputs and the target once; model(x, y) runs 2
 
 
 def test_every_part_is_float32_in_torch_layout(converted):
@@ -129,18 +144,60 @@ def test_a_hostile_checkpoint_runs_no_code(tmp_path):
     assert not marker.exists()
 
 
+# Hand-assembled pickles (opcodes of protocols 0-3): what pickle.dumps would never write.
+DTYPE = b"cnumpy\ndtype\n(S'f4'\nI00\nI01\ntRp0\n"  # numpy.dtype('f4', False, True), memo 0
+EMPTY_ARRAY = b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I0\ntC\x01btR"
+
+
+def _array_state(count: int, data: bytes) -> bytes:
+    """BUILD an empty array (on the stack) with state (1, (count,), dtype memo 0, False, data)."""
+    return b"(I1\n(I%d\ntg0\nI00\nB" % count + len(data).to_bytes(4, "little") + data + b"tb"
+
+
+def _dict_of(*arrays: bytes) -> bytes:
+    items = b"".join(b"S'a%d'\n" % i + array + b"s" for i, array in enumerate(arrays))
+    return b"}" + items + b"."
+
+
 def test_arrays_only_float32_and_never_allocated_by_the_file():
     assert load_arrays(pickle.dumps({"a": np.ones((2, 3), np.float32)}))["a"].shape == (2, 3)
     with pytest.raises(UnsafePickle, match=r"dtype 'O"):
         load_arrays(pickle.dumps({"a": np.array([1, None], dtype=object)}))
     with pytest.raises(UnsafePickle, match=r"dtype 'f8'"):
         load_arrays(pickle.dumps({"a": np.ones(3)}))
-    # The array class called directly would allocate whatever shape the file asks for.
-    huge = b"\x80\x03cnumpy\nndarray\nq\x00J\x00\x00\x00\x40\x85q\x01\x85q\x02Rq\x03."
-    with pytest.raises(UnsafePickle):
-        load_arrays(huge)
     with pytest.raises(UnsafePickle, match=r"expected a float32 array, got int"):
         load_arrays(pickle.dumps({"a": 3}))
+    # The array class called directly would allocate whatever shape the file asks for.
+    with pytest.raises(UnsafePickle, match=r"array class directly"):
+        load_arrays(b"cnumpy\nndarray\n((I1073741824\nttR.")
+    two_floats = np.array([1.0, 2.0], np.float32).tobytes()
+    read = load_arrays(DTYPE + b"0" + _dict_of(EMPTY_ARRAY + _array_state(2, two_floats)))
+    assert np.array_equal(read["a0"], [1.0, 2.0]) and type(read["a0"]) is np.ndarray
+    with pytest.raises(UnsafePickle, match=r"does not fill shape \(1000,\)"):
+        load_arrays(DTYPE + b"0" + _dict_of(EMPTY_ARRAY + _array_state(1000, two_floats)))
+
+
+def test_a_file_cannot_reshape_the_dtype_or_change_the_readers_parts():
+    subarray_state = b"(I3\nS'|'\n(S'<f4'\n(I1000\nttNNI-1\nI-1\nI0\ntb"
+    two_floats = np.array([1.0, 2.0], np.float32).tobytes()
+    read = load_arrays(
+        DTYPE + subarray_state + b"0" + _dict_of(EMPTY_ARRAY + _array_state(2, two_floats))
+    )
+    assert read["a0"].shape == (2,) and read["a0"].T.shape == (2,)  # no (2, 1000) view past it
+    assert np.dtype("f4").subdtype is None and np.dtype("f4").isnative
+    rewrite_defaults = b"cnumpy\ndtype\n(N}S'__defaults__'\n(I01\nI01\ntstb."
+    with pytest.raises(UnsafePickle, match=r"change what the reader provides"):
+        load_arrays(rewrite_defaults)
+
+
+def test_arrays_cannot_claim_more_data_than_the_file_holds():
+    """One buffer, remembered once and given to many arrays, must not become many buffers."""
+    blob = np.zeros(1000, np.float32).tobytes()
+    first = b"(I1\n(I1000\ntg0\nI00\nB" + len(blob).to_bytes(4, "little") + blob + b"p1\ntb"
+    again = b"(I1\n(I1000\ntg0\nI00\ng1\ntb"
+    arrays = [EMPTY_ARRAY + first, *(EMPTY_ARRAY + again for _ in range(3))]
+    with pytest.raises(UnsafePickle, match=r"more data than the file holds"):
+        load_arrays(DTYPE + b"0" + _dict_of(*arrays))
 
 
 def test_a_truncated_checkpoint_is_one_clear_error():

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,12 @@ def _skip_reason() -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class SshHead:
+    key: Path  # root's private key for 127.0.0.1
+    port: int  # where the head's Ray is to listen
+
+
 @pytest.fixture
 def ssh_head(tmp_path, study_env, ray_folder):
     """An sshd on 127.0.0.1:22 that lets root in with a fresh key into a private HOME."""
@@ -52,15 +59,19 @@ def ssh_head(tmp_path, study_env, ray_folder):
     # Ray's ssh commands run `bash --login -i` and source ~/.bashrc: both find this project's
     # venv first on PATH (`ray submit` runs a bare `python`) and the Kodak mirror.
     # `ray stop` there (ray down runs it) stops this test's Ray only, not every Ray process.
+    port = _free_port()
+    stop = (
+        "python -c 'from study.engine.local_cluster import stop_processes_using; "
+        f'stop_processes_using("{ray_folder}")\''
+    )
     profile = (
         f'export PATH="{Path(sys.executable).parent}:$PATH"\n'
         "export RAY_AUTH_MODE=disabled\n"
         f'export INR_STUDY_KODAK_MIRROR="{study_env["INR_STUDY_KODAK_MIRROR"]}"\n'
         f'export INR_STUDY_CACHE="{study_env["INR_STUDY_CACHE"]}"\n'
         # `--address auto` reads Ray's default folder, not the one this test's head runs in.
-        "export RAY_ADDRESS=127.0.0.1:6379\n"
-        f'ray() {{ if [ "$1" = stop ]; then pkill -f -- "{ray_folder}"; true; '
-        'else command ray "$@"; fi; }\n'
+        f"export RAY_ADDRESS=127.0.0.1:{port}\n"
+        f'ray() {{ if [ "$1" = stop ]; then {stop}; else command ray "$@"; fi; }}\n'
     )
     for name in (".profile", ".bashrc"):
         (home / name).write_text(profile)
@@ -77,7 +88,7 @@ def ssh_head(tmp_path, study_env, ray_folder):
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     daemon = subprocess.Popen([SSHD, "-D", "-f", config, "-E", tmp_path / "sshd.log"])
     try:
-        yield key
+        yield SshHead(key, port)
     finally:
         daemon.terminate()
         daemon.wait()
@@ -98,11 +109,11 @@ def test_ray_up_submit_down_runs_a_study_on_the_local_provider(
     # The "remote" head is this machine: its `ray stop` (before `ray start`, and in `ray down`)
     # must stop this test's Ray only (see ssh_head's profile).
     cluster["head_start_ray_commands"] = [
-        f"{command} --temp-dir={ray_folder}"
+        command.replace("--port=6379", f"--port={ssh_head.port}") + f" --temp-dir={ray_folder}"
         for command in cluster["head_start_ray_commands"]
         if " ray stop" not in command
     ]
-    cluster["auth"]["ssh_private_key"] = str(ssh_head)
+    cluster["auth"]["ssh_private_key"] = str(ssh_head.key)
     cluster["auth"]["ssh_user"] = "root"
     cluster_yaml = tmp_path / "cluster.yaml"
     cluster_yaml.write_text(yaml.safe_dump(cluster))
