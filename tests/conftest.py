@@ -81,6 +81,25 @@ def _capture_all_logs(caplog):
 PLUGINS = Path(__file__).parent / "study" / "plugins"
 
 
+@pytest.fixture(autouse=True)
+def _plugins_leave_no_trace():
+    """A test that loads a plugin (a study's ``plugins:``) in this process leaves the registries
+    as it found them and forgets the plugin's module, so a later test sees only the built-ins and
+    imports a plugin afresh."""
+    from inr_models import registry
+    from losses import components, families
+    from study.results import table
+
+    registries = (registry._codecs(), components._COMPONENTS, families._FAMILIES, table._TABLE)
+    saved = [dict(entries) for entries in registries]
+    yield
+    for entries, before in zip(registries, saved, strict=True):
+        entries.clear()
+        entries.update(before)
+    for plugin in PLUGINS.glob("*.py"):
+        sys.modules.pop(plugin.stem, None)
+
+
 @pytest.fixture
 def study_env(monkeypatch, tmp_path_factory):
     """Environment of a study run; Ray workers inherit it from the driver."""
