@@ -17,6 +17,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,26 @@ def processes_using(path: str) -> list[int]:
     return pids
 
 
+def _with_descendants(pids: list[int]) -> list[int]:
+    """``pids`` and every process below them: Ray's agents rename themselves (``ray::…``), so
+    only their parent's command line still names the folder."""
+    children = defaultdict(list)
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            # The parent pid is the second field after the command name, which may hold spaces.
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children[parent].append(int(entry.name))
+    found, pending = list(dict.fromkeys(pids)), list(pids)
+    while pending:
+        for child in children[pending.pop()]:
+            if child not in found and child != os.getpid():
+                found.append(child)
+                pending.append(child)
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -91,10 +112,11 @@ def _alive(pid: int) -> bool:
 
 
 def stop_processes_using(path: str) -> int:
-    """Stop the processes whose command line mentions ``path`` (SIGTERM, then SIGKILL after 5 s);
-    returns how many there were. Unlike ``ray stop``, which stops every Ray process of the user,
-    this touches one Ray instance: the one started with ``path`` as its folder."""
-    pids = processes_using(path)
+    """Stop the processes whose command line mentions ``path`` and every process they started
+    (SIGTERM, then SIGKILL after 5 s); returns how many there were. Unlike ``ray stop``, which
+    stops every Ray process of the user, this touches one Ray instance: the one started with
+    ``path`` as its folder."""
+    pids = _with_descendants(processes_using(path))
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
