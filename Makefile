@@ -54,7 +54,7 @@ $(CPU_STUDIES): setup
 # A finished study's reports, static figures and page, copied to OUT for committing.
 publish: setup
 	test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make publish STUDY=DIR OUT=DIR"; exit 2; }
-	rm -rf $(OUT)/reports && mkdir -p $(OUT) && cp -r $(STUDY)/reports $(OUT)/reports
+	rm -rf $(OUT)/reports $(OUT)/figures && mkdir -p $(OUT) && cp -r $(STUDY)/reports $(OUT)/reports
 	$(BIN)/inr-study figures $(STUDY) -o $(OUT)/figures
 	$(BIN)/inr-study dashboard $(STUDY) -o $(OUT)/dashboard.html
 

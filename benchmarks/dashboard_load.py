@@ -19,7 +19,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from dashboards.crops import Crop, encode_png
+from dashboards.crops import Crop
 from dashboards.data import StudyData
 from dashboards.page import render
 from losses import parse_loss_spec
@@ -72,7 +72,7 @@ def main() -> None:
     records = synthetic_records()
     kodak = Path(os.environ.get("INR_STUDY_KODAK_MIRROR", "../shared/kodak"))
     pixels = load_rgb(kodak / "kodim23.png")
-    crops = [Crop(f"crop {i}", encode_png(pixels[i * 10 : i * 10 + 160, :160])) for i in range(16)]
+    crops = [Crop(f"crop {i}", pixels[i * 10 : i * 10 + 160, :160]) for i in range(16)]
     # No MLflow store: the crops are made here, not read from run artifacts.
     data = StudyData("icip24 (synthetic)", None, records, bd_rate_rows(records))
     with tempfile.TemporaryDirectory() as folder:

@@ -8,23 +8,10 @@ import argparse
 from functools import partial
 from pathlib import Path
 
-from dashboards.crops import decoded_crops, default_choice
+from dashboards.crops import decoded_crops, default_choice, original_image
 from dashboards.data import add_reference_option, from_experiment, from_study, reference_curves
 from dashboards.page import render
 from dashboards.serve import make_server
-from study.engine.plan import load_images
-from study.layout import load_study_config
-
-
-def _original(folder: Path | None, image: str):
-    """The original image as the study prepared it (crop included), when a study folder is given."""
-    if folder is None:
-        return None
-    config = load_study_config(folder)
-    config = config.model_copy(
-        update={"images": config.images.model_copy(update={"subset": [image]})}
-    )
-    return load_images(config)[image]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     image, bpp = args.crops_image or image, args.crops_bpp or bpp
     crops = []
     if image is not None:
-        crops = decoded_crops(data, image, bpp, args.crop_size, _original(args.folder, image))
+        crops = decoded_crops(data, image, bpp, args.crop_size, original_image(args.folder, image))
     page = partial(
         render,
         data,

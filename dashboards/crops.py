@@ -1,5 +1,6 @@
 """Side-by-side decoded crops (as the paper's Fig. 3): for one image and one bitrate, the run of
-each codec × loss closest to that bitrate, cut to the same window and embedded as PNG."""
+each codec × loss closest to that bitrate, cut to the same window, captioned with its bpp and
+metrics; the dashboard embeds them as PNG, ``inr-study figures`` draws them as one figure."""
 
 import base64
 import io
@@ -12,28 +13,57 @@ import numpy as np
 from PIL import Image
 
 from dashboards.data import StudyData, plotted_metrics
+from dashboards.style import curve_styles
 from study.data.imageio import load_rgb
 from study.engine.trial import DECODED_NAME
+from study.results.rd import curve_label
 from study.results.table import get_metric
 
 
 @dataclass
 class Crop:
     caption: str
-    png_base64: str
+    pixels: np.ndarray
+
+    @property
+    def png_base64(self) -> str:
+        buffer = io.BytesIO()
+        Image.fromarray(self.pixels).save(buffer, format="PNG", optimize=True)
+        return base64.b64encode(buffer.getvalue()).decode()
 
 
-def encode_png(pixels: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def _window(shape: tuple[int, ...], size: int) -> tuple[slice, slice]:
+def _window(
+    shape: tuple[int, ...], size: int, corner: tuple[int, int] | None
+) -> tuple[slice, slice]:
+    """A size×size window at ``corner`` (top, left), kept inside the image; centred by default."""
     height, width = shape[:2]
     size = min(size, height, width)
-    top, left = (height - size) // 2, (width - size) // 2
+    top, left = corner if corner is not None else ((height - size) // 2, (width - size) // 2)
+    top, left = min(max(top, 0), height - size), min(max(left, 0), width - size)
     return slice(top, top + size), slice(left, left + size)
+
+
+def original_image(folder: Path | None, image: str) -> np.ndarray | None:
+    """The original as the study prepared it (crop included), when a study folder is given."""
+    if folder is None:
+        return None
+    from study.engine.plan import load_images
+    from study.layout import load_study_config
+
+    config = load_study_config(folder)
+    config = config.model_copy(
+        update={"images": config.images.model_copy(update={"subset": [image]})}
+    )
+    return load_images(config)[image]
+
+
+def _caption(name: str, record: dict) -> str:
+    values = [f"{record['bpp']:.3f} bpp"]
+    for key in plotted_metrics():
+        metric, value = get_metric(key), record.get(key)
+        if value is not None:
+            values.append(f"{metric.label} {value:.4g}{f' {metric.unit}' if metric.unit else ''}")
+    return f"{name}: {', '.join(values)}"
 
 
 def _decoded(data: StudyData, record: dict, scratch: Path) -> np.ndarray:
@@ -55,29 +85,27 @@ def decoded_crops(
     target_bpp: float,
     size: int = 160,
     original: np.ndarray | None = None,
+    corner: tuple[int, int] | None = None,
 ) -> list[Crop]:
+    """The original's window (when given), then each curve's run nearest ``target_bpp`` (in log
+    rate) on ``image``, the same window cut from its decoded image."""
     closest = {}
     for record in data.records:
         if record.get("search") or record["image"] != image:
             continue
-        curve = (record["codec"], record.get("loss") or "")
+        label = curve_label(record)
         distance = abs(np.log(record["bpp"] / target_bpp))
-        if curve not in closest or distance < closest[curve][0]:
-            closest[curve] = (distance, record)
-    # Captions quote the first metric the dashboards plot.
-    metric = get_metric(plotted_metrics()[0])
+        if label not in closest or distance < closest[label][0]:
+            closest[label] = (distance, record)
+    styles = curve_styles([(r["codec"], r.get("loss")) for _, r in closest.values()])
     crops = []
     if original is not None:
-        rows, cols = _window(original.shape, size)
-        crops.append(Crop(f"original {image}", encode_png(original[rows, cols])))
+        rows, cols = _window(original.shape, size, corner)
+        crops.append(Crop(f"original {image}", original[rows, cols]))
+    ordered = sorted(closest.items(), key=lambda kv: styles[kv[0]].rank)
     with tempfile.TemporaryDirectory(prefix="inr-study-crops-") as scratch:
-        for (codec, loss), (_, record) in sorted(closest.items()):
+        for label, (_, record) in ordered:
             pixels = _decoded(data, record, Path(scratch))
-            rows, cols = _window(pixels.shape, size)
-            value = record.get(metric.key)
-            name = f"{codec} {loss}" if loss else codec
-            caption = f"{name}: {record['bpp']:.3f} bpp" + (
-                f", {metric.label} {value:.4g} {metric.unit}" if value is not None else ""
-            )
-            crops.append(Crop(caption, encode_png(pixels[rows, cols])))
+            rows, cols = _window(pixels.shape, size, corner)
+            crops.append(Crop(_caption(styles[label].name, record), pixels[rows, cols]))
     return crops

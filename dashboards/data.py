@@ -35,6 +35,16 @@ class StudyData:
     recommendations: list[dict] = field(default_factory=list)
     # The study's parent run (study folder only), which keeps the page as an artifact.
     parent_run_id: str | None = None
+    # How the images were prepared, for captions ("256-px centre crops of kodak"), when known.
+    images: str | None = None
+
+    def scale(self) -> str:
+        """The study's scale for a caption: images, how prepared, seeds."""
+        grid = [r for r in self.records if not r.get("search")] or self.records
+        images = len({r["image"] for r in grid})
+        seeds = len({r.get("seed", 0) for r in grid})
+        prepared = f" ({self.images})" if self.images else ""
+        return f"{images} image{'s' * (images != 1)}{prepared}, {seeds} seed{'s' * (seeds != 1)}"
 
 
 def plotted_metrics() -> list[str]:
@@ -111,6 +121,10 @@ def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
         RunStore(tracking_uri or uri, experiment, folder / ARTIFACTS_DIR), config.name
     )
     data.parent_run_id = read_state(folder).get("parent_run_id")
+    crop = config.images.crop
+    data.images = config.images.dataset + (
+        f", {crop}-px {config.images.crop_anchor} crops" if crop else ", full size"
+    )
     recommendations = folder / RECOMMENDATIONS_FILE
     if recommendations.exists():
         data.recommendations = json.loads(recommendations.read_text())

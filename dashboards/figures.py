@@ -1,88 +1,53 @@
-"""Static rate-distortion figures of a study (PNG), one per plotted metric, as the paper's Fig. 2.
+"""Static rate-distortion figures of a study (PNG), as the paper's Fig. 2.
 
-Each figure has a panel per INR codec with one curve per training loss; the classical codecs are
-drawn in every panel for reference. A point is the mean over the study's images at one rate setting,
-as in the reports, so a setting some image lacks a value for is left out. A metric with no such
-point anywhere (LPIPS without its weights) gets no figure and a note.
+One figure, a panel per plotted metric that has values (PSNR, MS-SSIM dB, LPIPS where it was
+measured); every codec on the same axes, styled as ``dashboards.style`` declares (colour by loss
+group, marker by base loss, dash by codec). A point is the mean over the study's images at one rate
+setting, as in the reports, so a setting some image lacks a value for is left out. The caption
+gives the study's scale (images, how prepared, seeds).
+
+Beside it, the visual comparison of the paper's Fig. 3: for one image and region, the original and
+every curve's decoded crop at the rate setting nearest a chosen bitrate, each with its bpp and
+metrics, enlarged without smoothing so that blur, ringing and colour shifts show.
 """
 
 import argparse
 from pathlib import Path
 
+from dashboards.crops import decoded_crops, default_choice, original_image
 from dashboards.data import (
     StudyData,
     add_reference_option,
     from_study,
     plotted_metrics,
     reference_curves,
-    vocabulary,
 )
-from dashboards.style import (
-    CLASSICAL,
-    CLASSICAL_MARKERS,
-    INR_MARKERS,
-    PLAIN_LOSS,
-    REFERENCE,
-    STRUCTURAL_LOSS,
-    family_colour,
-)
-from study.results.rd import curve_label
-from study.results.report import rd_points
+from dashboards.style import GROUP_LABELS, GROUP_SHADES, REFERENCE, curve_styles
+from study.results.rd import rd_points
 from study.results.table import get_metric
 
-PANEL_INCHES = (5.2, 4.2)
+PANEL_INCHES = (5.2, 4.4)
 DPI = 150
+FIGURE_NAME = "rd.png"
 
 
 def _curves(data: StudyData) -> list[dict]:
-    """Each (codec, loss) curve with its points and style, in the declarations' order."""
-    words = vocabulary(data.records)
-    families = {f["name"]: i for i, f in enumerate(words["loss_families"])}
-    structural = {f["name"] for f in words["loss_families"] if f["structural"]}
-    inr = [c["name"] for c in words["codecs"] if c["fits_network"]]
-    classical = [c["name"] for c in words["codecs"] if not c["fits_network"]]
-    first = {}
-    for record in data.records:
-        first.setdefault(curve_label(record), record)
-    curves = []
-    for label, points in rd_points(data.records).items():
-        record = first[label]
-        codec, family = record["codec"], record.get("loss_family")
-        if codec in inr:
-            line = STRUCTURAL_LOSS if family in structural else PLAIN_LOSS
-            colour = family_colour(families.get(family))
-            marker = INR_MARKERS[inr.index(codec) % len(INR_MARKERS)]
-            name = record["loss"]
-        else:
-            line, colour = CLASSICAL, CLASSICAL.colour
-            marker = CLASSICAL_MARKERS[classical.index(codec) % len(CLASSICAL_MARKERS)]
-            name = codec
-        curves.append(
-            {
-                "codec": codec,
-                "inr": codec in inr,
-                "name": name,
-                "points": points,
-                "rank": ((inr + classical).index(codec), families.get(family, len(families)), name),
-                "style": {
-                    "color": colour,
-                    "linestyle": line.dash.matplotlib,
-                    "linewidth": line.width,
-                    "marker": marker.matplotlib,
-                    "markersize": 5,
-                },
-            }
-        )
-    return sorted(curves, key=lambda c: c["rank"])
+    """Each (codec, loss) curve with its points and style, in the style's order."""
+    keys = sorted({(r["codec"], r.get("loss")) for r in data.records}, key=str)
+    styles = curve_styles(keys)
+    curves = [
+        {"label": label, "points": points, "style": styles[label]}
+        for label, points in rd_points(data.records).items()
+    ]
+    return sorted(curves, key=lambda c: c["style"].rank)
 
 
-def _panel(axis, curves: list[dict], references: list[dict], key: str, title: str) -> None:
-    drawn = 0
+def _panel(axis, curves: list[dict], references: list[dict], key: str, log_rate: bool) -> None:
     for curve in curves:
         pairs = sorted((p["bpp"], p[key]) for p in curve["points"] if p.get(key) is not None)
         if pairs:
-            axis.plot(*zip(*pairs, strict=True), label=curve["name"], **curve["style"])
-            drawn += 1
+            style = curve["style"]
+            axis.plot(*zip(*pairs, strict=True), label=style.name, **style.matplotlib())
     for reference in references:
         if key in reference:
             axis.plot(
@@ -93,56 +58,112 @@ def _panel(axis, curves: list[dict], references: list[dict], key: str, title: st
                 linestyle=REFERENCE.dash.matplotlib,
                 linewidth=REFERENCE.width,
             )
-            drawn += 1
-    axis.set_title(title)
-    axis.set_xlabel("rate (bpp)")
+    if log_rate:
+        axis.set_xscale("log")
+    axis.set_xlabel("rate (bpp)" + (", log scale" if log_rate else ""))
     axis.set_ylabel(get_metric(key).display)
-    axis.grid(alpha=0.3)
-    if drawn:
-        axis.legend(fontsize=7)
-    else:
-        axis.text(0.5, 0.5, "no point with a value on every image", ha="center",
-                  transform=axis.transAxes)  # fmt: skip
+    axis.grid(alpha=0.3, which="both" if log_rate else "major")
 
 
-def draw(data: StudyData, out: Path, references: list[dict] = ()) -> tuple[list[Path], list[str]]:
-    """Write one PNG per plotted metric into ``out``; returns the files and the metrics skipped."""
+def draw(
+    data: StudyData, out: Path, references: list[dict] = (), log_rate: bool = False
+) -> tuple[list[Path], list[str]]:
+    """Write the figure into ``out``; returns the files and the plotted metrics left out (no
+    point with a value on every image)."""
     # A Figure without pyplot: no global backend or figure registry for a library caller to inherit.
     from matplotlib.figure import Figure
 
     out.mkdir(parents=True, exist_ok=True)
     curves = _curves(data)
-    codecs = list(dict.fromkeys(c["codec"] for c in curves if c["inr"])) or [None]
-    written, skipped = [], []
+    shown, skipped = [], []
     for key in plotted_metrics():
-        if not any(p.get(key) is not None for c in curves for p in c["points"]):
-            skipped.append(key)
-            continue
-        width, height = PANEL_INCHES
-        figure = Figure(figsize=(width * len(codecs), height), layout="tight")
-        axes = figure.subplots(1, len(codecs), squeeze=False)[0]
-        for axis, codec in zip(axes, codecs, strict=True):
-            shown = [c for c in curves if c["codec"] == codec or not c["inr"]]
-            _panel(axis, shown, references, key, codec or data.title)
-        figure.suptitle(f"{data.title}: {get_metric(key).display}, mean over images", fontsize=10)
-        path = out / f"rd_{key}.png"
-        figure.savefig(path, dpi=DPI)
-        written.append(path)
-    return written, skipped
+        has_values = any(p.get(key) is not None for c in curves for p in c["points"])
+        (shown if has_values else skipped).append(key)
+    if not shown:
+        return [], skipped
+    width, height = PANEL_INCHES
+    figure = Figure(figsize=(width * len(shown), height + 0.9), layout="constrained")
+    axes = figure.subplots(1, len(shown), squeeze=False)[0]
+    for axis, key in zip(axes, shown, strict=True):
+        _panel(axis, curves, references, key, log_rate)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(
+        handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8
+    )
+    groups = "; ".join(
+        f"{name} {GROUP_LABELS[group]}"
+        for group, name in (("published", "green:"), ("pointwise", "red:"), ("structural", "blue:"))
+        if any(c["style"].group == group for c in curves) and GROUP_SHADES[group]
+    )
+    figure.suptitle(
+        f"{data.title}: mean over {data.scale()}\n{groups}; marker: base loss; dash: codec",
+        fontsize=9,
+    )
+    path = out / FIGURE_NAME
+    figure.savefig(path, dpi=DPI)
+    return [path], skipped
+
+
+def draw_visual(crops: list, path: Path, image: str, bpp: float, columns: int = 4) -> Path:
+    """The crops (``dashboards.crops.Crop``, the original first) on a grid, captions below."""
+    from matplotlib.figure import Figure
+
+    rows = -(-len(crops) // columns)
+    figure = Figure(figsize=(3.4 * min(columns, len(crops)), 3.9 * rows), layout="constrained")
+    axes = figure.subplots(rows, min(columns, len(crops)), squeeze=False).flatten()
+    for axis in axes[len(crops) :]:
+        axis.set_axis_off()
+    for axis, crop in zip(axes, crops, strict=False):
+        axis.imshow(crop.pixels, interpolation="nearest")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        name, _, figures = crop.caption.partition(": ")
+        axis.set_title(name, fontsize=8)
+        axis.set_xlabel(figures.replace(", ", "\n", 1), fontsize=7)  # kept inside the layout
+    figure.suptitle(f"{image}: each curve's rate setting nearest {bpp:.3g} bpp", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=DPI)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inr-study figures", description=__doc__)
     parser.add_argument("folder", type=Path, help="a study folder (holds study.yaml)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the PNGs")
+    parser.add_argument("--log-rate", action="store_true", help="rate axis in log scale")
     add_reference_option(parser)
+    parser.add_argument("--crops-image", help="image of the visual comparison (default: first)")
+    parser.add_argument(
+        "--crops-bpp", type=float, help="bitrate of the visual comparison (default: median)"
+    )
+    parser.add_argument(
+        "--crop-size", type=int, default=128, help="side of the region in pixels (default: 128)"
+    )
+    parser.add_argument(
+        "--crop-at", type=_corner, help="TOP,LEFT pixel of the region (default: centred)"
+    )
     args = parser.parse_args(argv)
-    written, skipped = draw(from_study(args.folder), args.output, reference_curves(args.reference))
+    data = from_study(args.folder)
+    written, skipped = draw(data, args.output, reference_curves(args.reference), args.log_rate)
+    image, bpp = default_choice(data) or (None, None)
+    image, bpp = args.crops_image or image, args.crops_bpp or bpp
+    if image is not None:
+        original = original_image(args.folder, image)
+        crops = decoded_crops(data, image, bpp, args.crop_size, original, args.crop_at)
+        written.append(draw_visual(crops, args.output / f"visual_{image}.png", image, bpp))
     for path in written:
         print(path)
     for key in skipped:
         print(
-            f"no figure for {get_metric(key).display}: no curve has a value for it on every image "
+            f"no panel for {get_metric(key).display}: no curve has a value for it on every image "
             "at any rate setting (a metric recorded as missing: see `inr-study rescore`)"
         )
     return 0
+
+
+def _corner(text: str) -> tuple[int, int]:
+    try:
+        top, left = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TOP,LEFT in pixels, got {text!r}") from None
+    return top, left

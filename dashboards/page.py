@@ -92,13 +92,16 @@ def _crops(crops: list[Crop], image: str | None, bpp: float | None) -> str:
 
 
 def live_payload(data: StudyData) -> dict:
-    """What a live page refreshes: the runs, the search recommendations and the declarations of
-    the metrics, codecs and loss families they use."""
+    """What a live page refreshes: the runs, the search recommendations, the declarations of the
+    metrics, codecs and loss families they use, and each curve's style."""
     return json_safe(
         {
             "records": data.records,
             "recommendations": data.recommendations,
             **vocabulary(data.records),
+            "style": page_style(
+                sorted({(r["codec"], r.get("loss")) for r in data.records}, key=str)
+            ),
         }
     )
 
@@ -119,7 +122,6 @@ def render(
         {
             **live,
             "references": references,
-            "style": page_style(),
             "mlflow_ui": mlflow_ui.rstrip("/"),
             "live_seconds": live_seconds,
         }

@@ -34,6 +34,10 @@ class LossFamily:
         terms = self.terms(self.alpha_default or 0.0)
         return any(component_info(t.component).structural for t in terms)
 
+    def display(self, alpha: float | None) -> str:
+        """The label with α's value in it: "LogCosh + 0.01·(1 − SSIM)"."""
+        return self.label if alpha is None else self.label.replace("α", f"{alpha:g}")
+
 
 _FAMILIES: dict[str, LossFamily] = {}
 

@@ -87,6 +87,22 @@ class CompositeLoss:
             return self.spec
         return self.family if self.alpha is None else f"{self.family}({self.alpha:g})"
 
+    @property
+    def display(self) -> str:
+        """For people: the family's label with α ("LogCosh + 0.01·(1 − SSIM)"), else the spec."""
+        family = get_family(self.family) if self.family else None
+        return self.spec if family is None else family.display(self.alpha)
+
+    @property
+    def structural(self) -> bool:
+        """Whether a term is structural (SSIM-like, perceptual), not point-wise."""
+        return any(component_info(t.component).structural for t in self.terms)
+
+    @property
+    def base(self) -> str:
+        """The component the loss is built on (its first term): "logcosh" for LogCosh + SSIM."""
+        return self.terms[0].component
+
     def with_convention(self, convention: Convention) -> "CompositeLoss":
         return CompositeLoss(self.terms, convention, self.family, self.alpha)
 

@@ -3,51 +3,38 @@
 
 const DATA = JSON.parse(document.getElementById("study-data").textContent);
 const DATASET = "__dataset__";
-// Styles come from the declarations in the payload (registration order), never from names:
-// a colour per loss family, a marker per codec, dotted lines for families with a structural term.
-// The palette itself comes from dashboards/style.py, shared with the static figures.
-const STYLE = DATA.style;
+// Styles come with the payload (dashboards/style.py), shared with the static figures.
+let STYLE;
 
-let METRICS, CODECS, FAMILIES;
+let METRICS, CODECS;
 const state = { metric: null, image: DATASET, codecs: new Set(), losses: new Set() };
 
 let gridRecords, searchRecords;
 function indexRecords() {
+  STYLE = DATA.style;
   METRICS = Object.fromEntries(DATA.metrics.map((m) => [m.key, m]));
   CODECS = Object.fromEntries(DATA.codecs.map((c, i) => [c.name, { ...c, index: i }]));
-  FAMILIES = Object.fromEntries(DATA.loss_families.map((f, i) => [f.name, { ...f, index: i }]));
   state.metric = state.metric || DATA.metrics[0].key;
   gridRecords = DATA.records.filter((r) => !r.search);
   searchRecords = DATA.records.filter((r) => r.search);
 }
 indexRecords();
 
+// Each curve's name, colour, dash and marker come with the data (dashboards/style.py, the
+// static figures' convention): nothing here picks a style.
+function curveLabel(r) {
+  return r.loss ? `${r.codec}__${r.loss}` : r.codec;
+}
+function curveStyle(r) {
+  return STYLE.curves[curveLabel(r)];
+}
 function curveName(r) {
-  return r.loss ? `${r.codec} · ${r.loss}` : r.codec;
+  const style = curveStyle(r);
+  return style ? style.name : curveLabel(r);
 }
 function rateText(r) {
   const label = CODECS[r.codec] ? CODECS[r.codec].rate_label : r.rate_parameter;
   return `${label} ${r.rate}`;
-}
-function lineStyle(r) {
-  const codec = CODECS[r.codec];
-  if (!codec.fits_network) return STYLE.lines.classical;
-  const family = FAMILIES[r.loss_family];
-  const colours = STYLE.family_colours;
-  const colour = family ? colours[family.index % colours.length] : STYLE.unknown_family_colour;
-  const line = family && family.structural ? STYLE.lines.structural_loss : STYLE.lines.plain_loss;
-  return { ...line, color: colour };
-}
-function markerStyle(r) {
-  const codec = CODECS[r.codec];
-  const inr = DATA.codecs.filter((c) => c.fits_network).map((c) => c.name);
-  if (!codec.fits_network) {
-    const classical = DATA.codecs.filter((c) => !c.fits_network).map((c) => c.name);
-    const symbols = STYLE.classical_markers;
-    return { symbol: symbols[classical.indexOf(r.codec) % symbols.length], size: 7, color: STYLE.lines.classical.color };
-  }
-  const symbols = STYLE.inr_markers;
-  return { symbol: symbols[inr.indexOf(r.codec) % symbols.length], size: 8 };
 }
 function runUrl(r) {
   return `${DATA.mlflow_ui}/#/experiments/${r.experiment_id}/runs/${r.run_id}`;
@@ -117,8 +104,8 @@ function rdTraces() {
       text: points.map(hoverText),
       hovertemplate: "%{text}<extra></extra>",
       customdata: points.map((p) => (p.rows.length === 1 ? runUrl(p.rows[0]) : null)),
-      line: lineStyle(r),
-      marker: markerStyle(r),
+      line: curveStyle(r).line,
+      marker: { ...curveStyle(r).marker, size: 8 },
     });
   }
   if (all.length) traces.push(paretoTrace(all, metric));
@@ -157,7 +144,7 @@ function referenceTraces(metric) {
       name: `${ref.name} (reference)`,
       x: ref.bpp,
       y: ref[metric],
-      line: STYLE.lines.reference,
+      line: STYLE.reference,
       hovertemplate: `${ref.name}<br>bpp %{x:.3f}<br>${metric} %{y:.3f}<extra></extra>`,
     }));
 }

@@ -65,7 +65,10 @@ class CoolChic(nn.Module):
     def gains(self) -> Tensor:
         """Stored grid -> coded integer domain (before rounding)."""
         gains = torch.pow(2.0, self.log2_gains)
-        gains = gains.clamp_min(1.0) if self.architecture.gain_floor_one else gains
+        if self.architecture.gain_floor_one:
+            # maximum, not clamp_min: at the tie (the finest grid starts at gain 1) it passes half
+            # the gradient, as v2's fork does, so that gain trains; clamp_min would pass none.
+            gains = torch.maximum(gains, torch.ones_like(gains))
         return gains / self.architecture.latent_step
 
     def quantized_latents(self, mode: QuantizerMode | Quantizer) -> list[Tensor]:

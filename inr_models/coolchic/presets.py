@@ -37,7 +37,7 @@ class Architecture:
     # Out of training (validation, warm-up ranking, the quantisation search) the output is
     # rounded to 8 bits, as v2's fork does: those choices see the image the file will give.
     rounds_evaluation_output: bool
-    # v1 gains are 2^g; v2 clamps them to at least 1; fixed ones stay 2^i for grid i (C3).
+    # v1 gains are 2^g; v2 floors them at 1; fixed ones stay 2^i for grid i (C3).
     gain_floor_one: bool
     learned_gains: bool = True
     # Coded latents are integers k; the synthesis sees step·k (C3: 0.4), the ARM k itself.

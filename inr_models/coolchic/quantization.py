@@ -17,9 +17,11 @@ from torch import Tensor, nn
 from inr_models.coolchic.exact import arm_rounding
 from inr_models.coolchic.layers import laplace_rate_bits
 from inr_models.coolchic.model import CoolChic
+from inr_models.coolchic.presets import Architecture
 from inr_models.entropy import laplace_bits, laplace_scale_of
 
-# Quantisation steps 2^-e: e in 0..16 for synthesis and upsampling, 0..7 for the ARM.
+# Quantisation steps 2^-e the file can carry: e in 0..16 for synthesis and upsampling, 0..7 for
+# the ARM.
 STEP_EXPONENTS = {"synthesis": range(17), "upsampling": range(17), "arm": range(8)}
 MAX_INTEGER = 65535  # larger integers mean the step is too fine: the candidate is rejected
 
@@ -80,13 +82,28 @@ def greedy_quantize(
     for name in model.architecture.quantization_order:
         evaluate = _evaluator(name, model, latents, target, distortion)
         result[name] = _search_module(
-            name, modules[name], evaluate, lmbda / model.n_pixels, exhaustive
+            name, modules[name], evaluate, lmbda / model.n_pixels, exhaustive, model.architecture
         )
     return {name: result[name] for name in modules}  # in the file's order
 
 
+def searched_exponents(name: str, architecture: Architecture) -> range:
+    """Steps the search tries. The ARM's stop at its integer grid 2^-F: v2's fork builds its
+    integer ARM as round(w·2^6), so a 2^-7 step it picked was coded as 2^-6 (reference-codecs.md
+    §4); v1 (F = 8) and C3 keep the whole range."""
+    exponents = STEP_EXPONENTS[name]
+    if name == "arm":
+        return range(min(len(exponents), architecture.arm_fraction_bits + 1))
+    return exponents
+
+
 def _search_module(
-    name: str, module: nn.Module, evaluate, lmbda_per_pixel: float, exhaustive: bool
+    name: str,
+    module: nn.Module,
+    evaluate,
+    lmbda_per_pixel: float,
+    exhaustive: bool,
+    architecture: Architecture,
 ):
     weights, biases = list(module.weights), list(module.biases)
     original_weights = [t.detach().clone() for t in weights]
@@ -108,7 +125,7 @@ def _search_module(
         tried = [c for c in (cost(w, b) for w, b in pairs) if c is not None]
         return min(tried + ([incumbent] if incumbent else []), key=lambda c: c[0])
 
-    exponents = STEP_EXPONENTS[name]
+    exponents = searched_exponents(name, architecture)
     if exhaustive:
         best = best_of(itertools.product(exponents, exponents))
     else:  # debug presets: tie both steps, then refine the bias step with the weight step fixed
@@ -139,8 +156,3 @@ def _evaluator(name: str, model: CoolChic, latents: list[Tensor], target: Tensor
         return arm_rate
     fixed_bits = float(model.latent_rate(latents))
     return lambda: (float(distortion(model.reconstruct(latents), target)), fixed_bits)
-
-
-def freeze(module: nn.Module) -> None:
-    for parameter in module.parameters():
-        parameter.requires_grad_(False)

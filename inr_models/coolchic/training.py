@@ -2,7 +2,8 @@
 
 J = D + λ·R, D any loss from ``losses`` (on [0, 1] images), R the latent rate in bits per pixel
 from the ARM. Validation (every ``validate_every`` iterations and at the end of each phase)
-evaluates J with actually rounded latents.
+evaluates J with actually rounded latents, and with the integer ARM wherever it is the one that
+trains or codes (after the network's quantisation).
 """
 
 import copy
@@ -17,7 +18,7 @@ from inr_models.base import DivergedError
 from inr_models.coolchic.exact import arm_rounding
 from inr_models.coolchic.model import CoolChic
 from inr_models.coolchic.presets import Architecture, Phase, Preset
-from inr_models.coolchic.quantization import QuantizedModule, freeze, greedy_quantize
+from inr_models.coolchic.quantization import QuantizedModule, greedy_quantize
 from inr_models.coolchic.quantizers import Quantizer, QuantizerMode
 
 
@@ -56,9 +57,9 @@ class Fitter:
         return d + self.lmbda * rate_bits / self.pixels, d, rate_bits
 
     @torch.no_grad()
-    def validate(self, model: CoolChic, phase_name: str) -> float:
+    def validate(self, model: CoolChic, phase_name: str, integer_arm: bool = False) -> float:
         model.eval()
-        loss, d, rate_bits = self.objective(model, "round")
+        loss, d, rate_bits = self.objective(model, "round", integer_arm)
         model.train()
         value = float(loss)
         if not math.isfinite(value):
@@ -92,7 +93,7 @@ class Fitter:
             loss, _, _ = self.objective(model, phase.quantizer, phase.integer_arm)
             self.step(model, optimizer, loss, clipped)
             if (step + 1) % self.preset.validate_every == 0 or step == phase.iterations - 1:
-                last_loss = self.validate(model, phase_name)
+                last_loss = self.validate(model, phase_name, phase.integer_arm)
                 if self.preset.keep == "best" and last_loss < best_loss:
                     best_loss, best_state = last_loss, copy.deepcopy(model.state_dict())
         for parameter, flag in saved_flags.items():
@@ -143,7 +144,9 @@ class Fitter:
         return FitResult(model.eval(), network, self.iterations, self.history)
 
     def quantize_network(self, model: CoolChic, label: str) -> dict[str, QuantizedModule]:
-        """The greedy search of the network's steps; the network is frozen afterwards."""
+        """The greedy search of the network's steps. Later phases train latents only (``Preset``
+        ensures it); the network keeps its gradients there, so that a phase clipping "all"
+        counts them in the norm, as v2's fork does in its last phase."""
         network = greedy_quantize(
             model,
             self.target,
@@ -151,7 +154,5 @@ class Fitter:
             self.lmbda,
             exhaustive=self.preset.exhaustive_quantization,
         )
-        for module in model.network_modules().values():
-            freeze(module)
-        self.validate(model, label)
+        self.validate(model, label, integer_arm=True)
         return network

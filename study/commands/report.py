@@ -1,4 +1,5 @@
-"""R-D JSON, per-image CSV and BD-rate tables of a study, from its MLflow runs."""
+"""R-D JSON, per-image CSV and BD-rate tables of a study, from its MLflow runs (or, for a
+published copy under ``results/``, from its ``reports/per_image.csv``)."""
 
 import argparse
 from pathlib import Path
@@ -9,16 +10,32 @@ def main(argv: list[str] | None = None) -> int:
         prog="inr-study report",
         description="Write STUDY_DIR/reports/: a CompressAI-format JSON per codec and loss, a "
         "per-image CSV, BD-rate tables against each codec's published loss and, with classical "
-        "codecs in the study, against each of them.",
+        "codecs in the study, against each of them. A published study (results/NAME, no "
+        "study.yaml) gets its tables written again from its reports/per_image.csv.",
     )
-    parser.add_argument("folder", type=Path, help="the study folder (holds study.yaml)")
+    parser.add_argument(
+        "folder", type=Path, help="the study folder (holds study.yaml), or a published copy"
+    )
     args = parser.parse_args(argv)
 
     from study.engine.reports import refresh_reports
-    from study.layout import REPORTS_DIR, load_study_config
+    from study.errors import InputError
+    from study.layout import CONFIG_FILE, REPORTS_DIR, load_study_config
+    from study.results.report import read_per_image_csv, write_reports
 
-    written = refresh_reports(args.folder, load_study_config(args.folder))
     out = args.folder / REPORTS_DIR
+    if (args.folder / CONFIG_FILE).exists():
+        written = refresh_reports(args.folder, load_study_config(args.folder))
+    elif (out / "per_image.csv").exists():
+        records = read_per_image_csv(out / "per_image.csv")
+        for stale in [*out.glob("bd_rate*"), *out.glob("equal_rate*"), *out.glob("*.json")]:
+            stale.unlink()  # what the records no longer give must not stay behind
+        written = write_reports(records, args.folder.resolve().name, out)
+    else:
+        raise InputError(
+            f"{args.folder}: neither a study folder ({CONFIG_FILE}) nor a published "
+            f"one ({REPORTS_DIR}/per_image.csv)"
+        )
     for table in sorted(out.glob("bd_rate*.md")):
         print(table.read_text())
     print(f"wrote {len(written)} files to {out}")

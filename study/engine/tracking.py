@@ -79,7 +79,7 @@ def _axis_name(codec: str | None) -> str | None:
         return None
 
 
-def _rate_value(codec: str | None, name: str, text: str):
+def rate_value(codec: str | None, name: str, text: str):
     try:
         return get_codec_class(codec).rate_axis.parse(text)
     except (KeyError, ValueError):
@@ -99,7 +99,7 @@ def run_record(run) -> dict:
     # Runs recorded before rate_parameter existed name their rate by the codec's axis alone.
     rate_name = params.get(RATE_PARAMETER) or _axis_name(params.get("codec"))
     if rate_name in params:
-        params[rate_name] = _rate_value(params.get("codec"), rate_name, params[rate_name])
+        params[rate_name] = rate_value(params.get("codec"), rate_name, params[rate_name])
         params["rate"] = params[rate_name]
     return {
         **params,

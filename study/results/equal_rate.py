@@ -12,13 +12,14 @@ metric the table marks for BD-rate. Over images: the mean difference (trial − 
 import csv
 import math
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from inr_models import fits_network
 from study.results.rd import curve_label, interpolate_at_bpp
-from study.results.statistics import summarise
+from study.results.statistics import PairedSummary, adjust_table, summarise
 from study.results.table import get_metric
 
 INTROS = {
@@ -28,8 +29,9 @@ INTROS = {
 METHOD = (
     " at the same rate: per image, the trial's value minus the anchor's curve on that image "
     "interpolated at the trial's bpp (linear in log bpp; images whose anchor curve does not reach "
-    "that bpp are left out). *Δ*: mean over images [95 % bootstrap interval], Wilcoxon p; "
-    "*better*: images where the trial is better (for LPIPS, lower) / images compared."
+    "that bpp are left out). *Δ*: mean over images [95 % percentile-bootstrap interval; 95 % "
+    "t-interval], Wilcoxon signed-rank p and its Holm adjustment over the {tests} p-values of "
+    "this table; *better*: images where the trial is better (for LPIPS, lower) / images compared."
 )
 
 
@@ -69,6 +71,7 @@ def equal_rate_rows(records: list[dict], metrics: list[str], anchors) -> list[di
                 for metric in metrics:
                     row[metric] = _compare(images, sweeps, metric)
                 rows.append(row)
+    adjust_table(rows, metrics)
     return rows
 
 
@@ -86,26 +89,24 @@ def _compare(images: dict, sweeps: dict, metric: str) -> dict | None:
         differences.append(value - reference)
         better += oriented(value) > oriented(reference)
     summary = summarise(differences)
-    if summary is None:
-        return None
-    return {"mean": summary.mean, "low": summary.low, "high": summary.high,
-            "p_value": summary.p_value, "better": better, "n": summary.n}  # fmt: skip
+    return None if summary is None else asdict(summary) | {"better": better}
 
 
 def _cell(value: dict | None) -> str:
     if value is None:
         return "n/a | n/a"
-    p = "n/a" if value["p_value"] is None else f"{value['p_value']:.3g}"
     digits = 2 if abs(value["mean"]) >= 0.1 else 4
-    mean, low, high = (f"{value[k]:+.{digits}f}" for k in ("mean", "low", "high"))
-    return f"{mean} [{low}, {high}], p {p} | {value['better']}/{value['n']}"
+    summary = PairedSummary(**{k: v for k, v in value.items() if k != "better"})
+    return f"{summary.describe(unit='', digits=digits)} | {value['better']}/{value['n']}"
 
 
 def write_equal_rate(rows: list[dict], metrics: list[str], out: Path, stem: str) -> list[Path]:
     md, table = out / f"{stem}.md", out / f"{stem}.csv"
     labels = [get_metric(m) for m in metrics]
     header = " | ".join(f"{m.display}: Δ | better" for m in labels)
-    lines = [INTROS[stem] + METHOD, "", f"| codec | loss | rate | mean bpp | anchor | {header} |",
+    tests = sum(bool(row[m]) and row[m]["p_value"] is not None for row in rows for m in metrics)
+    lines = [INTROS[stem] + METHOD.format(tests=tests), "",
+             f"| codec | loss | rate | mean bpp | anchor | {header} |",
              "|---|---|---|---|---|" + "---|" * (2 * len(metrics))]  # fmt: skip
     for row in rows:
         cells = " | ".join(_cell(row[m]) for m in metrics)
@@ -113,7 +114,7 @@ def write_equal_rate(rows: list[dict], metrics: list[str], out: Path, stem: str)
         where = f"| {row['codec']} | {row['loss']} | {row['rate']} | {bpp} | {row['anchor']} |"
         lines.append(f"{where} {cells} |")
     md.write_text("\n".join(lines) + "\n")
-    fields = ("mean", "low", "high", "p_value", "better", "n")
+    fields = ("mean", "low", "high", "t_low", "t_high", "p_value", "p_holm", "better", "n")
     with table.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["codec", "loss", "rate", "bpp", "anchor",

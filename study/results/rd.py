@@ -2,11 +2,13 @@
 
 import json
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from study.results.metrics import aggregate
 from study.results.table import metric_table
 
 
@@ -66,3 +68,51 @@ def interpolate_at_bpp(bpp: Sequence[float], metric: Sequence[float], target: fl
     if not rates[0] <= log_target <= rates[-1]:
         return math.nan
     return float(np.interp(log_target, rates, values))
+
+
+def _curve_points(records: list[dict], images: set[str]) -> list[dict]:
+    """Points of one curve: at each rate setting, the mean over images (and seeds) of per-image
+    values; with several seeds, also each figure's spread over seeds (``<key>_seed_std``).
+
+    A setting is kept only where every seed covers every image: a mean over a subset of images
+    is not comparable."""
+    by_setting = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        by_setting[record["rate"]][record.get("seed", 0)].append(record)
+    keys = [m.key for m in metric_table()]
+    points = []
+    for setting, by_seed in sorted(by_setting.items(), key=lambda kv: str(kv[0])):
+        if any({row["image"] for row in rows} != images for rows in by_seed.values()):
+            continue
+        per_seed = [aggregate(rows, keys) for rows in by_seed.values()]
+        point = {"setting": setting, "seeds": len(per_seed)}
+        for key in keys:
+            values = [seed_point[key] for seed_point in per_seed]
+            point[key] = None if None in values else float(np.mean(values))
+            if len(per_seed) > 1 and point[key] is not None:
+                point[f"{key}_seed_std"] = float(np.std(values, ddof=1))
+        points.append(point)
+    return points
+
+
+def rd_points(records: list[dict]) -> dict[str, list[dict]]:
+    """Per (codec, loss): the dataset curve (see ``_curve_points``); search fits are left out."""
+    curves = defaultdict(list)
+    for record in records:
+        if not record.get("search"):  # search samples are not a designed R-D curve
+            curves[curve_label(record)].append(record)
+    return {
+        label: _curve_points(rows, {row["image"] for row in rows}) for label, rows in curves.items()
+    }
+
+
+def per_image_points(records: list[dict]) -> dict[str, dict[str, list[dict]]]:
+    """Per (codec, loss), per image: that image's own curve (seeds averaged)."""
+    curves = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        if not record.get("search"):
+            curves[curve_label(record)][record["image"]].append(record)
+    return {
+        label: {image: _curve_points(rows, {image}) for image, rows in by_image.items()}
+        for label, by_image in curves.items()
+    }

@@ -10,22 +10,25 @@ setting at equal rate against the published loss and each classical codec (``equ
 """
 
 import csv
-import math
-import warnings
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 
-import bjontegaard
 import numpy as np
 
 from inr_models import fits_network, get_codec_class, registration_order
 from losses import parse_loss_spec
+from study.results.bd import MIN_OVERLAP, bd_rate
 from study.results.equal_rate import equal_rate_rows, write_equal_rate
-from study.results.metrics import aggregate
-from study.results.rd import compressai_document, curve_label, write_json
-from study.results.statistics import PairedSummary, summarise
+from study.results.rd import (
+    compressai_document,
+    curve_label,
+    per_image_points,
+    rd_points,
+    write_json,
+)
+from study.results.seeds import seed_spread_rows, write_seed_spread
+from study.results.statistics import PairedSummary, adjust_table, summarise
 from study.results.table import get_metric, metric_table
 
 RECORD_COLUMNS = (
@@ -43,86 +46,6 @@ def csv_columns() -> list[str]:
     return [*RECORD_COLUMNS, *(m.key for m in metric_table()), *CODEC_COLUMNS, "run_id"]
 
 
-def _curve_points(records: list[dict], images: set[str]) -> list[dict]:
-    """Points of one curve: at each rate setting, the mean over images (and seeds) of per-image
-    values; with several seeds, also each figure's spread over seeds (``<key>_seed_std``).
-
-    A setting is kept only where every seed covers every image: a mean over a subset of images
-    is not comparable."""
-    by_setting = defaultdict(lambda: defaultdict(list))
-    for record in records:
-        by_setting[record["rate"]][record.get("seed", 0)].append(record)
-    keys = [m.key for m in metric_table()]
-    points = []
-    for setting, by_seed in sorted(by_setting.items(), key=lambda kv: str(kv[0])):
-        if any({row["image"] for row in rows} != images for rows in by_seed.values()):
-            continue
-        per_seed = [aggregate(rows, keys) for rows in by_seed.values()]
-        point = {"setting": setting, "seeds": len(per_seed)}
-        for key in keys:
-            values = [seed_point[key] for seed_point in per_seed]
-            point[key] = None if None in values else float(np.mean(values))
-            if len(per_seed) > 1 and point[key] is not None:
-                point[f"{key}_seed_std"] = float(np.std(values, ddof=1))
-        points.append(point)
-    return points
-
-
-def rd_points(records: list[dict]) -> dict[str, list[dict]]:
-    """Per (codec, loss): the dataset curve (see ``_curve_points``); search fits are left out."""
-    curves = defaultdict(list)
-    for record in records:
-        if not record.get("search"):  # search samples are not a designed R-D curve
-            curves[curve_label(record)].append(record)
-    return {
-        label: _curve_points(rows, {row["image"] for row in rows}) for label, rows in curves.items()
-    }
-
-
-def per_image_points(records: list[dict]) -> dict[str, dict[str, list[dict]]]:
-    """Per (codec, loss), per image: that image's own curve (seeds averaged)."""
-    curves = defaultdict(lambda: defaultdict(list))
-    for record in records:
-        if not record.get("search"):
-            curves[curve_label(record)][record["image"]].append(record)
-    return {
-        label: {image: _curve_points(rows, {image}) for image, rows in by_image.items()}
-        for label, by_image in curves.items()
-    }
-
-
-def bd_rate(anchor: list[dict], test: list[dict], metric: str) -> float | None:
-    """BD-rate (%) of ``test`` against ``anchor``; None where it cannot be computed (fewer than
-    two points, a missing metric, no overlap, or a curve not monotonic in quality)."""
-    row = get_metric(metric)
-
-    def curve(points):
-        pairs = [(p["bpp"], p.get(metric)) for p in points]
-        if len(pairs) < 2 or any(v is None for _, v in pairs):
-            return None
-        # BD integrates rate over increasing quality.
-        return sorted(((r, row.oriented(v)) for r, v in pairs), key=lambda p: p[1])
-
-    a, t = curve(anchor), curve(test)
-    if a is None or t is None:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            value = bjontegaard.bd_rate(
-                [r for r, _ in a],
-                [v for _, v in a],
-                [r for r, _ in t],
-                [v for _, v in t],
-                method="pchip",
-                require_matching_points=False,
-                min_overlap=0,
-            )
-        except ValueError:
-            return None
-    return None if not math.isfinite(value) else float(value)
-
-
 def anchor_loss(codec: str) -> str | None:
     """The loss the codec was published with, as trial records name it; None if unknown."""
     try:
@@ -134,19 +57,32 @@ def anchor_loss(codec: str) -> str | None:
 
 def _compared(curves: dict, images: dict, label: str, anchor_label: str) -> dict:
     """BD-rate of curve ``label`` against ``anchor_label`` per metric: between the dataset-mean
-    curves (``bd_rate_<metric>``), and image by image — each image's own curves — summarised as
-    the mean with a 95 % bootstrap interval and a Wilcoxon signed-rank p-value
-    (``bd_rate_<metric>_images``: a ``PairedSummary`` as a dict, or None)."""
+    curves (``bd_rate_<metric>``, with its ``_overlap`` and ``_bpp_low`` / ``_bpp_high`` span),
+    and image by image — each image's own curves — as a ``PairedSummary`` dict
+    (``bd_rate_<metric>_images``, or None) with the median per-image overlap; ``_pruned`` names
+    the per-image curves that lost dominated points."""
     row = {}
     for metric in bd_metrics():
-        row[f"bd_rate_{metric}"] = bd_rate(curves[anchor_label], curves[label], metric)
-        per_image = [
-            bd_rate(images[anchor_label][image], image_points, metric)
+        curve = bd_rate(curves[anchor_label], curves[label], metric)
+        row[f"bd_rate_{metric}"] = None if curve is None else curve.value
+        row[f"bd_rate_{metric}_overlap"] = None if curve is None else curve.overlap
+        row[f"bd_rate_{metric}_bpp_low"] = None if curve is None else curve.bpp_low
+        row[f"bd_rate_{metric}_bpp_high"] = None if curve is None else curve.bpp_high
+        compared = {
+            image: bd_rate(images[anchor_label][image], image_points, metric)
             for image, image_points in images[label].items()
             if image in images[anchor_label]
-        ]
-        summary = summarise(per_image)
+        }
+        summary = summarise(None if c is None else c.value for c in compared.values())
         row[f"bd_rate_{metric}_images"] = None if summary is None else asdict(summary)
+        overlaps = [c.overlap for c in compared.values() if c is not None]
+        row[f"bd_rate_{metric}_images_overlap"] = float(np.median(overlaps)) if overlaps else None
+        row[f"bd_rate_{metric}_pruned"] = sorted(
+            f"{anchor_label if which == 'anchor' else label} {image}"
+            for image, c in compared.items()
+            if c is not None
+            for which in c.pruned
+        )
     return row
 
 
@@ -168,6 +104,7 @@ def _rows(points: Points, anchors: Anchors) -> list[dict]:
         for anchor_label, anchor in anchors(codec, loss, labels):
             row = {"codec": codec, "loss": loss, "anchor": anchor}
             rows.append(row | _compared(curves, images, label, anchor_label))
+    adjust_table(rows, [f"bd_rate_{m}_images" for m in bd_metrics()])
     return rows
 
 
@@ -214,14 +151,22 @@ def codec_rows(records: list[dict]) -> list[dict]:
     return _rows(_points(records), _registered_before)
 
 
-def _format(value) -> str:
-    return "n/a" if value is None else f"{value:+.2f} %"
+def _format_curve(row: dict, metric: str) -> str:
+    overlap = row[f"bd_rate_{metric}_overlap"]
+    if overlap is None:
+        return "n/a"
+    value = row[f"bd_rate_{metric}"]
+    span = f"{row[f'bd_rate_{metric}_bpp_low']:.3g}–{row[f'bd_rate_{metric}_bpp_high']:.3g} bpp"
+    shown = "n/a" if value is None else f"{value:+.2f} %"
+    return f"{shown} (overlap {overlap:.0%}, {span})"
 
 
-def _format_images(summary: dict | None) -> str:
+def _format_images(row: dict, metric: str) -> str:
+    summary = row[f"bd_rate_{metric}_images"]
     if summary is None:
         return "n/a"
-    return PairedSummary(**summary).describe()
+    overlap = row[f"bd_rate_{metric}_images_overlap"]
+    return f"{PairedSummary(**summary).describe()}, overlap {overlap:.0%}"
 
 
 LOSS_TABLE_INTRO = "BD-rate of each loss against the loss the codec was published with"
@@ -237,20 +182,38 @@ def markdown_table(rows: list[dict], intro: str = LOSS_TABLE_INTRO) -> str:
     header = " | ".join(
         f"{m.label}{f' {m.unit}' if m.unit else ''}: curve | per image" for m in metrics
     )
+    tests = sum(
+        bool(row[f"bd_rate_{m.key}_images"])
+        and row[f"bd_rate_{m.key}_images"]["p_value"] is not None
+        for row in rows
+        for m in metrics
+    )
+    pruned = sorted(
+        {curve for row in rows for m in metrics for curve in row[f"bd_rate_{m.key}_pruned"]}
+    )
     lines = [
-        f"{intro} (negative = fewer bits for the same quality), PCHIP on the overlapping "
-        "quality range. *curve*: between the dataset-mean curves. *per image*: each image's own "
-        "BD-rate, as their mean [95 % bootstrap interval], the two-sided Wilcoxon signed-rank "
-        "p-value of the paired per-image values, and how many images had one. n/a = fewer than "
-        "two points, metric missing, no overlap or non-monotonic curve.",
+        f"{intro} (negative = fewer bits for the same quality), PCHIP on the quality range both "
+        f"curves cover, reported only where that is at least {MIN_OVERLAP:.0%} of their joint "
+        "quality range (otherwise n/a: see the equal-rate tables). *curve*: between the "
+        "dataset-mean curves, with the overlap and the rates it spans. *per image*: each image's "
+        "own BD-rate, as their mean [95 % percentile-bootstrap interval; 95 % t-interval], the "
+        "two-sided Wilcoxon signed-rank p-value of the paired per-image values and its Holm "
+        f"adjustment over the {tests} p-values of this table, how many images had a BD-rate "
+        "(of how many were compared), and the median per-image overlap. n/a = fewer than two "
+        "points, metric missing, or too little overlap. A point that another point of its curve "
+        "beats (as few bits or fewer, quality as good or better) is dropped first"
+        + (
+            f"; it happened on {len(pruned)} per-image curves: {', '.join(pruned)}."
+            if pruned
+            else "; no curve here had one."
+        ),
         "",
         f"| codec | loss | anchor | {header} |",
         "|---|---|---|" + "---|" * (2 * len(metrics)),
     ]
     for row in rows:
         values = " | ".join(
-            f"{_format(row[f'bd_rate_{m.key}'])} | {_format_images(row[f'bd_rate_{m.key}_images'])}"
-            for m in metrics
+            f"{_format_curve(row, m.key)} | {_format_images(row, m.key)}" for m in metrics
         )
         lines.append(f"| {row['codec']} | {row['loss']} | {row['anchor']} | {values} |")
     return "\n".join(lines) + "\n"
@@ -261,9 +224,33 @@ def _flat_csv_row(row: dict) -> dict:
     for key, value in row.items():
         if isinstance(value, dict):
             flat.update({f"{key}_{k}": v for k, v in value.items()})
-        elif not key.endswith("_images"):
+        elif isinstance(value, list):
+            flat[key] = "; ".join(value)
+        elif not key.endswith("_images"):  # a summary there is none of
             flat[key] = value
     return flat
+
+
+def read_per_image_csv(path: Path) -> list[dict]:
+    """The trial records of a ``per_image.csv`` that ``write_reports`` wrote, typed as the
+    tracking store gives them: a published study's tables can be written again from it."""
+    from study.engine.tracking import TYPED_PARAMS, rate_value
+
+    records = []
+    with Path(path).open(newline="") as f:
+        for row in csv.DictReader(f):
+            record = {}
+            for key, text in row.items():
+                if text == "":
+                    record[key] = None
+                elif key in RECORD_COLUMNS or key == "run_id":
+                    record[key] = TYPED_PARAMS.get(key, str)(text)
+                else:
+                    record[key] = float(text)
+            record["rate"] = rate_value(record["codec"], record["rate_parameter"], row["rate"])
+            record[record["rate_parameter"]] = record["rate"]
+            records.append(record)
+    return records
 
 
 def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
@@ -289,30 +276,44 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         extra = ("setting", "seeds", *sorted({k for p in curve for k in p if k.endswith("_std")}))
         write_json(path, compressai_document(label, description, curve, extra_keys=extra))
         written.append(path)
-    written += _write_bd_tables(out, "bd_rate", _rows(points, _published_loss), LOSS_TABLE_INTRO)
     for stem, anchors, intro in (
+        ("bd_rate", _published_loss, LOSS_TABLE_INTRO),
         ("bd_rate_classical", _classical, CLASSICAL_TABLE_INTRO),
         ("bd_rate_codecs", _registered_before, CODEC_TABLE_INTRO),
     ):
         rows = _rows(points, anchors)
-        if rows:  # the study has a classical codec, or two INR codecs
+        if rows:  # no empty tables: a loss besides the published one, a classical codec, ...
             written += _write_bd_tables(out, stem, rows, intro)
     for stem, anchors in (("equal_rate", _published_loss), ("equal_rate_classical", _classical)):
         rows = equal_rate_rows(records, bd_metrics(), anchors)
         if rows:
             written += write_equal_rate(rows, bd_metrics(), out, stem)
+    rows = seed_spread_rows(records, bd_metrics())
+    if rows:  # some configuration was fitted with several seeds
+        written += write_seed_spread(rows, out)
     return written
 
 
 def _write_bd_tables(out: Path, stem: str, rows: list[dict], intro: str) -> list[Path]:
     bd_csv = out / f"{stem}.csv"
+    summary_fields = (
+        "mean",
+        "low",
+        "high",
+        "t_low",
+        "t_high",
+        "p_value",
+        "p_holm",
+        "n",
+        "compared",
+    )
     with bd_csv.open("w", newline="") as f:
         columns = ["codec", "loss", "anchor"]
         for metric in bd_metrics():
-            columns += [f"bd_rate_{metric}"]
-            columns += [
-                f"bd_rate_{metric}_images_{k}" for k in ("mean", "low", "high", "p_value", "n")
-            ]
+            prefix = f"bd_rate_{metric}"
+            columns += [prefix, f"{prefix}_overlap", f"{prefix}_bpp_low", f"{prefix}_bpp_high"]
+            columns += [f"{prefix}_images_{k}" for k in summary_fields]
+            columns += [f"{prefix}_images_overlap", f"{prefix}_pruned"]
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(_flat_csv_row(row) for row in rows)

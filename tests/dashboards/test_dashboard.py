@@ -64,9 +64,8 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     page.goto(out.as_uri())
     page.wait_for_selector("body[data-ready=true]")
     names = page.evaluate("document.getElementById('rd-plot').data.map(t => t.name)")
-    assert {"coolchic-v1 · mse", "coolchic-v1 · lc_ssim(0.01)", "jpeg", "Pareto front"} <= set(
-        names
-    )
+    # Named and styled as the static figures are (dashboards/style.py).
+    assert {"MSE", "LogCosh + 0.01·(1 − SSIM)", "jpeg", "Pareto front"} <= set(names)
     if REFERENCE.exists():
         assert "JPEG (reference)" in names
     assert page.locator("#bd-rate").count() == 1  # lc_ssim against COOL-CHIC's MSE
@@ -80,7 +79,7 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     page.select_option("#image", "kodim23")
     page.locator("#codecs input[value=jpeg]").uncheck()
     trace = page.evaluate(
-        "document.getElementById('rd-plot').data.findIndex(t => t.name === 'coolchic-v1 · mse')"
+        "document.getElementById('rd-plot').data.findIndex(t => t.name === 'MSE')"
     )
     point = page.locator(f"#rd-plot .scatterlayer .trace:nth-child({trace + 1}) path.point").first
     point.click(force=True)

@@ -1,12 +1,12 @@
-"""Static R-D figures: one PNG per plotted metric that has values, styled from the declarations."""
+"""Static R-D figures: a panel per plotted metric that has values, styled from the declarations
+in the paper's convention."""
 
 import numpy as np
 from PIL import Image
 
 from dashboards.data import StudyData
 from dashboards.figures import _curves, draw
-from dashboards.style import CLASSICAL, FAMILY_COLOURS
-from losses import available_families
+from dashboards.style import CLASSICAL, CODEC_DASHES, GROUP_SHADES
 
 
 def _records() -> list[dict]:
@@ -29,25 +29,38 @@ def _records() -> list[dict]:
     return records
 
 
-def test_one_figure_per_metric_with_values(tmp_path, capsys):
-    written, skipped = draw(StudyData("toy", None, _records()), tmp_path)
-    assert [p.name for p in written] == ["rd_psnr.png", "rd_ms_ssim_db.png"]
+def test_one_figure_with_a_panel_per_metric_with_values(tmp_path):
+    data = StudyData("toy", None, _records(), images="kodak, 256-px center crops")
+    assert data.scale() == "2 images (kodak, 256-px center crops), 1 seed"
+    written, skipped = draw(data, tmp_path)
+    assert [p.name for p in written] == ["rd.png"]
     assert set(skipped) == {"lpips"}
-    for path in written:
-        pixels = np.asarray(Image.open(path).convert("RGB"))
-        assert pixels.shape[0] > 400 and pixels.std() > 10  # drawn, not blank
+    pixels = np.asarray(Image.open(written[0]).convert("RGB"))
+    assert pixels.shape[1] > 1.8 * pixels.shape[0] and pixels.std() > 10  # two panels, drawn
+    log_written, _ = draw(data, tmp_path / "log", log_rate=True)
+    assert not np.array_equal(np.asarray(Image.open(log_written[0]).convert("RGB")), pixels)
 
 
-def test_curves_take_their_style_from_the_declarations():
-    curves = {c["name"]: c for c in _curves(StudyData("toy", None, _records()))}
-    families = available_families()
-    assert curves["mse"]["style"]["color"] == FAMILY_COLOURS[families.index("mse")]
-    assert curves["mse"]["style"]["linestyle"] == "-"
-    assert curves["lc_ssim(0.01)"]["style"]["linestyle"] == ":"  # a structural term
-    assert curves["jpeg"]["style"]["color"] == CLASSICAL.colour
-    assert curves["jpeg"]["style"]["linestyle"] == CLASSICAL.dash.matplotlib
-    # Points are the mean over the two images at each setting.
-    assert [p["psnr"] for p in curves["mse"]["points"]] == [26, 29, 32]
+def test_curves_follow_the_papers_convention():
+    curves = {c["label"]: c["style"] for c in _curves(StudyData("toy", None, _records()))}
+    mse, mix = curves["coolchic-v1__mse"], curves["coolchic-v1__lc_ssim(0.01)"]
+    assert (mse.group, mse.colour) == ("published", GROUP_SHADES["published"][0])  # green
+    assert (mix.group, mix.colour) == ("structural", GROUP_SHADES["structural"][0])  # blue
+    assert mix.name == "LogCosh + 0.01·(1 − SSIM)" and mse.name == "MSE"
+    assert mix.marker != mse.marker  # base losses LogCosh and MSE
+    assert curves["jpeg"].colour == CLASSICAL.colour and curves["jpeg"].dash == CLASSICAL.dash
+
+
+def test_codecs_share_the_axes_told_apart_by_their_dash():
+    from dashboards.style import curve_styles
+
+    styles = curve_styles([("coolchic-v2", "mse"), ("c3", "mse"), ("c3", "l1"), ("jpeg", None)])
+    v2, c3 = styles["coolchic-v2__mse"], styles["c3__mse"]
+    assert v2.colour == c3.colour and v2.group == "published"  # MSE: both codecs' own loss
+    assert {v2.dash, c3.dash} == set(CODEC_DASHES[:2])
+    assert v2.name == "coolchic-v2 · MSE" and c3.name == "c3 · MSE"
+    assert styles["c3__l1"].group == "pointwise"
+    assert styles["c3__l1"].colour == GROUP_SHADES["pointwise"][0]  # red
 
 
 def test_a_metric_missing_on_one_image_has_no_dataset_point(tmp_path):
@@ -56,14 +69,37 @@ def test_a_metric_missing_on_one_image_has_no_dataset_point(tmp_path):
         if record["image"] == "kodim23":
             record["ms_ssim_db"] = None  # e.g. a crop too small for MS-SSIM
     written, skipped = draw(StudyData("toy", None, records), tmp_path)
-    assert [p.name for p in written] == ["rd_psnr.png"]
+    assert [p.name for p in written] == ["rd.png"]
     assert set(skipped) == {"ms_ssim_db", "lpips"}
 
 
-def test_a_codec_whose_curves_have_no_point_gets_an_empty_panel(tmp_path):
-    records = _records()
-    for record in records:
-        if record["codec"] == "coolchic-v1" and record["image"] == "kodim23":
-            record["psnr"] = None
-    written, _ = draw(StudyData("toy", None, records), tmp_path)
-    assert "rd_psnr.png" in [p.name for p in written]  # JPEG's curve still has points
+def test_points_are_the_mean_over_images():
+    curves = {c["label"]: c for c in _curves(StudyData("toy", None, _records()))}
+    assert [p["psnr"] for p in curves["coolchic-v1__mse"]["points"]] == [26, 29, 32]
+
+
+class _DecodedImages:
+    """A run store whose decoded image of a run is a flat image of the run's bpp (as grey)."""
+
+    def artifact(self, record, name, scratch):
+        path = scratch / f"{record['codec']}-{record['loss']}-{record['bpp']}.png"
+        Image.fromarray(np.full((64, 96, 3), int(record["bpp"] * 100), np.uint8)).save(path)
+        return path
+
+
+def test_the_visual_comparison_takes_each_curves_run_nearest_the_rate(tmp_path):
+    from dashboards.crops import decoded_crops
+    from dashboards.figures import draw_visual
+
+    data = StudyData("toy", _DecodedImages(), _records())
+    original = np.arange(64 * 96 * 3, dtype=np.uint8).reshape(64, 96, 3)
+    crops = decoded_crops(data, "kodim01", 0.45, size=16, original=original, corner=(60, 5))
+    assert crops[0].caption == "original kodim01"
+    assert np.array_equal(crops[0].pixels, original[48:64, 5:21])  # kept inside the image
+    captions = [c.caption for c in crops[1:]]
+    assert captions[0] == "MSE: 0.500 bpp, PSNR 28 dB, MS-SSIM 12 dB"  # nearest 0.45: 0.5
+    assert captions[1].startswith("LogCosh + 0.01·(1 − SSIM): 0.500 bpp")
+    assert captions[2].startswith("jpeg: 0.500 bpp")
+    assert all(c.pixels.shape == (16, 16, 3) and (c.pixels == 50).all() for c in crops[1:])
+    path = draw_visual(crops, tmp_path / "visual.png", "kodim01", 0.45)
+    assert np.asarray(Image.open(path).convert("RGB")).std() > 10

@@ -2,6 +2,7 @@
 2.0-adaptations)."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -50,7 +51,7 @@ def test_synthesis_phases_train_the_synthesis_alone():
 def test_greedy_quantisation_runs_in_the_forks_order(monkeypatch, version, order):
     searched = []
 
-    def record(name, module, evaluate, lmbda_per_pixel, exhaustive):
+    def record(name, *args):
         searched.append(name)
         return name
 
@@ -59,6 +60,105 @@ def test_greedy_quantisation_runs_in_the_forks_order(monkeypatch, version, order
     result = quantization.greedy_quantize(model, torch.rand(1, 3, 16, 16), torch.nn.MSELoss(), 1e-3)
     assert searched == order
     assert list(result) == list(model.network_modules())  # the file keeps its own order
+
+
+def test_every_v2_gain_trains_from_the_first_step_with_half_the_gradient_at_the_floor():
+    """v2's fork floors the gains with torch.max(2^g, 1): at the tie (grid 0 starts at g = 0) half
+    the gradient passes; clamp_min would pass none and the finest grid's gain would never move."""
+    torch.manual_seed(0)
+    floored = CoolChic(ARCHITECTURES[2], 16, 16)
+    for grid in floored.latents:
+        grid.data = torch.randn_like(grid)
+    free = CoolChic(replace(ARCHITECTURES[2], gain_floor_one=False), 16, 16)
+    free.load_state_dict(floored.state_dict())
+    grads = []
+    for model in (floored, free):
+        torch.manual_seed(1)
+        reconstruction, rate = model("noise")
+        (reconstruction.square().mean() + 1e-3 * rate).backward()
+        grads.append(model.log2_gains.grad)
+    assert (grads[0] != 0).all()
+    torch.testing.assert_close(grads[0][0], grads[1][0] / 2)
+    torch.testing.assert_close(grads[0][1:], grads[1][1:])  # gains above 1: untouched
+
+
+def test_v2_arm_search_stops_at_its_integer_grid(monkeypatch):
+    """v2's fork integerises its ARM as round(w·2^6): a 2^-7 step would not be the one coded."""
+    tried = {1: set(), 2: set()}
+    real = quantization.quantize_group
+    for version in (1, 2):
+        model = CoolChic(ARCHITECTURES[version], 16, 16)
+        arm_weights = len(list(model.arm.weights))
+
+        def spy(tensors, exponent, version=version, arm_weights=arm_weights):
+            if len(tensors) == arm_weights and tensors[0].dim() == 2:  # the ARM's linear layers
+                tried[version].add(exponent)
+            return real(tensors, exponent)
+
+        monkeypatch.setattr(quantization, "quantize_group", spy)
+        quantization.greedy_quantize(
+            model, torch.rand(1, 3, 16, 16), torch.nn.MSELoss(), 1e-3, exhaustive=False
+        )
+    assert max(tried[2]) == ARCHITECTURES[2].arm_fraction_bits == 6
+    assert max(tried[1]) == 7  # v1's ARM (8 fraction bits) keeps 2^-7
+
+
+def _v2_after_quantisation():
+    from inr_models.coolchic.training import Fitter
+    from losses import COOLCHIC, build_loss
+
+    torch.manual_seed(0)
+    preset = PRESETS[2]["debug"]
+    target = torch.rand(1, 3, 16, 16)
+    fitter = Fitter(ARCHITECTURES[2], preset, target, build_loss("mse", COOLCHIC), 1e-3)
+    model = CoolChic(ARCHITECTURES[2], 16, 16)
+    for grid in model.latents:
+        grid.data = torch.randn_like(grid) * 2
+    fitter.quantize_network(model, "quantized")
+    with torch.no_grad():  # an ARM whose activations the integer grid rounds
+        for p in model.arm.parameters():
+            p.copy_(torch.round(torch.randn_like(p) * 16) / 64)
+    return fitter, model, replace(preset.phases[-1], iterations=2)
+
+
+def test_the_last_v2_phase_clips_latents_synthesis_and_upsampling_and_rates_with_the_integer_arm(
+    monkeypatch,
+):
+    """As v2's fork: after the network's quantisation the synthesis and the upsampling still get
+    gradients (counted in the clip norm, never stepped); the integer ARM gets none, and the float
+    ARM must not either: the rate comes from the integer one."""
+    from inr_models.coolchic import training
+
+    fitter, model, phase = _v2_after_quantisation()
+    assert phase.integer_arm and phase.trained == "latent"
+    clipped = []
+    real_clip = training.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm):
+        parameters = list(parameters)
+        clipped.append({id(p) for p in parameters if p.grad is not None})
+        return real_clip(parameters, max_norm)
+
+    monkeypatch.setattr(training.nn.utils, "clip_grad_norm_", spy)
+    network_before = [p.detach().clone() for p in model.network_modules()["synthesis"].parameters()]
+    fitter.train_phase(model, phase, "phase 10")
+    expected = [*model.latents, model.log2_gains, *model.synthesis.parameters()]
+    expected += list(model.upsampling.parameters())
+    assert clipped == [{id(p) for p in expected}] * 2
+    assert all(p.grad is None for p in model.arm.parameters())
+    for before, after in zip(network_before, model.synthesis.parameters(), strict=True):
+        assert torch.equal(before, after)
+
+
+def test_the_last_v2_phase_logs_the_rate_of_the_integer_arm_it_trains_with():
+    fitter, model, phase = _v2_after_quantisation()
+    fitter.train_phase(model, phase, "phase 10")
+    logged = fitter.history[-1]["bpp_estimate"] * fitter.pixels
+    model.eval()
+    with torch.no_grad():
+        integer = float(fitter.objective(model, "round", integer_arm=True)[2])
+        float_arm = float(fitter.objective(model, "round")[2])
+    assert logged == integer != float_arm
 
 
 def test_v2_evaluation_sees_the_8_bit_image_and_training_the_float_one():

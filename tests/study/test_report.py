@@ -5,13 +5,14 @@ import math
 
 import pytest
 
+from study.results.bd import MIN_OVERLAP, bd_rate
+from study.results.rd import rd_points
 from study.results.report import (
-    bd_rate,
     bd_rate_rows,
     classical_rows,
     codec_rows,
     markdown_table,
-    rd_points,
+    read_per_image_csv,
     write_reports,
 )
 
@@ -58,8 +59,11 @@ def curve(loss, factor, lpips=True):
 
 def test_bd_rate_recovers_a_known_rate_saving():
     anchor, better = curve("mse", 1.0), curve("l1", 0.8)
-    assert bd_rate(anchor, better, "psnr") == pytest.approx(-20.0, abs=0.01)
-    assert bd_rate(anchor, better, "lpips") == pytest.approx(-20.0, abs=0.01)  # lower is better
+    found = bd_rate(anchor, better, "psnr")
+    assert found.value == pytest.approx(-20.0, abs=0.01)
+    assert found.overlap == 1.0 and found.pruned == ()
+    assert (found.bpp_low, found.bpp_high) == pytest.approx((0.2, 2.0))  # 0.8·0.25 … 1.0·2
+    assert bd_rate(anchor, better, "lpips").value == pytest.approx(-20.0, abs=0.01)  # lower: better
     assert bd_rate(anchor, curve("x", 1.0, lpips=False), "lpips") is None
     assert bd_rate(anchor[:1], better, "psnr") is None
 
@@ -67,6 +71,25 @@ def test_bd_rate_recovers_a_known_rate_saving():
 def test_bd_rate_is_none_without_overlap():
     far = [p | {"psnr": p["psnr"] + 40} for p in curve("l1", 1.0)]
     assert bd_rate(curve("mse", 1.0), far, "psnr") is None
+
+
+@pytest.mark.parametrize(("shift", "reported"), [(2.9, True), (3.1, False)])
+def test_bd_rate_needs_half_the_joint_quality_range(shift, reported):
+    """Qualities 26…35 against 26+shift…35+shift: overlap (9 − shift) / (9 + shift)."""
+    shifted = [p | {"psnr": p["psnr"] + shift} for p in curve("l1", 1.0)]
+    found = bd_rate(curve("mse", 1.0), shifted, "psnr")
+    assert MIN_OVERLAP == 0.5
+    assert found.overlap == pytest.approx((9 - shift) / (9 + shift))
+    assert (found.value is not None) is reported
+
+
+def test_a_point_its_own_curve_beats_is_dropped_before_the_bd_rate():
+    anchor = curve("mse", 1.0)
+    # λ 1e-4 ends with more bits and less quality than λ 1e-3: a non-monotonic curve.
+    broken = [p | ({"psnr": 30.0} if p["setting"] == 1e-4 else {}) for p in curve("l1", 0.8)]
+    found = bd_rate(anchor, broken, "psnr")
+    assert found.pruned == ("test",)
+    assert found.value == pytest.approx(bd_rate(anchor, broken[:3], "psnr").value)
 
 
 def records_of(codec, loss, factor, images=("a", "b", "c"), seeds=(0,), jitter=0.0):
@@ -158,7 +181,9 @@ def test_per_image_statistics_on_a_known_spread():
     images = row["bd_rate_psnr_images"]
     assert images["n"] == 8 and images["p_value"] == pytest.approx(2 / 2**8)
     assert images["low"] < images["mean"] < images["high"] < 0
-    assert "per image" in markdown_table([row]) and "p = 0.00781 (n = 8)" in markdown_table([row])
+    table = markdown_table([row])
+    assert "per image" in table and "p = 0.00781, Holm 0.0234 (n = 8)" in table  # 3 metrics
+    assert "over the 3 p-values of this table" in table and "overlap 100%" in table
 
 
 def test_repeated_seeds_are_averaged_with_their_spread():
@@ -188,7 +213,10 @@ def test_equal_rate_compares_each_rate_setting_with_the_classical_sweep_at_its_b
     assert at_half_bpp["lpips"]["better"] == 3
     write_reports(records, "s", tmp_path)
     table = (tmp_path / "equal_rate_classical.md").read_text()
-    row = "| coolchic-v1 | mse | 0.004 | 0.500 | jpeg | +3.00 [+3.00, +3.00], p 0.25 | 3/3 |"
+    row = (
+        "| coolchic-v1 | mse | 0.004 | 0.500 | jpeg | +3.00 [boot +3.00, +3.00; t +3.00, +3.00], "
+        "p = 0.25, Holm 1 (n = 3) | 3/3 |"
+    )
     assert row in table
     assert not (tmp_path / "equal_rate.md").exists()  # one loss: nothing to compare it with
 
@@ -205,3 +233,31 @@ def test_equal_rate_against_the_published_loss_averages_its_seeds(tmp_path):
     expected = -3 * math.log2(1.1 / 1.005)  # 3 dB per doubling of the rate
     assert float(middle["psnr_mean"]) == pytest.approx(expected, rel=1e-6)
     assert (middle["psnr_better"], middle["psnr_n"]) == ("0", "3")
+
+
+def test_a_published_per_image_csv_gives_the_same_reports_again(tmp_path):
+    records = [
+        *records_of("coolchic-v1", "mse", 1.0, seeds=(0, 1)),
+        *records_of("coolchic-v1", "l1", 1.1, jitter=0.02),
+        *[r | {"rate_parameter": "quality", "rate": {1e-2: 10, 4e-3: 20, 1e-3: 30, 1e-4: 40}[r["rate"]]}
+          for r in records_of("jpeg", None, 2.0)],
+    ]  # fmt: skip
+    for r in records:
+        r.setdefault("rate_parameter", "lmbda")
+    first = {p.name: p.read_bytes() for p in write_reports(records, "s", tmp_path / "a")}
+    again = read_per_image_csv(tmp_path / "a" / "per_image.csv")
+    second = {p.name: p.read_bytes() for p in write_reports(again, "s", tmp_path / "b")}
+    assert first == second and "seed_spread.md" in first
+
+
+def test_two_seeds_of_one_configuration_give_its_noise_floor(tmp_path):
+    # Seed 1's rates are 1 % above seed 0's at every quality: a BD-rate of +1 % on every image.
+    records = records_of("coolchic-v1", "mse", 1.0, images="abcd", seeds=(0, 1))
+    from study.results.seeds import seed_spread_rows
+
+    [psnr] = [row for row in seed_spread_rows(records, ["psnr"])]
+    assert psnr["pairs"][(0, 1)] == pytest.approx(1.0, abs=1e-6)
+    assert psnr["floor"] == pytest.approx(1.0, abs=1e-6) and psnr["n"] == 4
+    assert psnr["image_sd"] == pytest.approx(0.0, abs=1e-6)
+    write_reports(records, "s", tmp_path)
+    assert "| 0, 1 | 0 vs 1: +1.00 % | 1.00 % |" in (tmp_path / "seed_spread.md").read_text()

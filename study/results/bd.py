@@ -1,0 +1,84 @@
+"""BD-rate between two R-D curves, with how much of their quality range they share.
+
+``bjontegaard``'s PCHIP (the classic cubic fit misbehaves on these curves) over the quality range
+both curves cover, on each curve's operational points (a point its own curve beats is dropped).
+"""
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import bjontegaard
+import numpy as np
+
+from study.results.table import get_metric
+
+# Least share of the joint quality range both curves must cover for a BD-rate to be reported
+# (``bjontegaard`` warns below 75 %). Loss studies shift whole curves along quality by design, so
+# half is kept; below it the BD-rate would average over a sliver of one curve, and the equal-rate
+# tables (each rate setting at its own bpp) make the comparison instead.
+MIN_OVERLAP = 0.5
+
+
+@dataclass(frozen=True)
+class BdComparison:
+    value: float | None  # BD-rate (%), None below MIN_OVERLAP
+    overlap: float  # share of the joint quality range that both curves cover
+    bpp_low: float  # rates spanned by the two curves over that shared range
+    bpp_high: float
+    pruned: tuple[str, ...]  # which curves ("anchor", "test") lost dominated points
+
+
+def _operational(points: list[dict], metric: str) -> tuple[list[tuple[float, float]], bool] | None:
+    """(bpp, quality oriented higher-better) pairs by increasing rate, keeping only points no other
+    point of the curve beats (as many bits or fewer, quality as good or better), and whether any
+    was dropped; None when a value is missing or fewer than two points remain."""
+    row = get_metric(metric)
+    pairs = [(p["bpp"], p.get(metric)) for p in points]
+    if len(pairs) < 2 or any(v is None for _, v in pairs):
+        return None
+    kept, best = [], -math.inf
+    for bpp, quality in sorted((r, row.oriented(v)) for r, v in pairs):
+        if quality > best:
+            kept.append((bpp, quality))
+            best = quality
+    # Equal rates keep the better point only.
+    kept = [p for i, p in enumerate(kept) if i + 1 == len(kept) or kept[i + 1][0] != p[0]]
+    return (kept, len(kept) < len(pairs)) if len(kept) >= 2 else None
+
+
+def bd_rate(anchor: list[dict], test: list[dict], metric: str) -> BdComparison | None:
+    """BD-rate (%) of ``test`` against ``anchor`` with the curves' overlap; None where there is
+    none (fewer than two points, a missing metric, no overlap). A curve whose rate does not rise
+    with quality (a fit at a higher rate ending worse) loses its dominated points first."""
+    a, t = _operational(anchor, metric), _operational(test, metric)
+    if a is None or t is None:
+        return None
+    (a, a_pruned), (t, t_pruned) = a, t
+    low = max(a[0][1], t[0][1])
+    high = min(a[-1][1], t[-1][1])
+    joint = max(a[-1][1], t[-1][1]) - min(a[0][1], t[0][1])
+    if high <= low or joint <= 0:
+        return None
+    rates = [_log_rate_at(curve, q) for curve in (a, t) for q in (low, high)]
+    pruned = tuple(name for name, flag in (("anchor", a_pruned), ("test", t_pruned)) if flag)
+    overlap = (high - low) / joint
+    value = None
+    if overlap >= MIN_OVERLAP:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = bjontegaard.bd_rate(
+                [r for r, _ in a],
+                [v for _, v in a],
+                [r for r, _ in t],
+                [v for _, v in t],
+                method="pchip",
+                require_matching_points=False,
+                min_overlap=0,  # checked above, with our threshold
+            )
+        value = float(value) if math.isfinite(value) else None
+    return BdComparison(value, overlap, math.exp(min(rates)), math.exp(max(rates)), pruned)
+
+
+def _log_rate_at(curve: list[tuple[float, float]], quality: float) -> float:
+    return float(np.interp(quality, [q for _, q in curve], [math.log(r) for r, _ in curve]))
