@@ -9,7 +9,14 @@ from inr_models import available_codecs, fits_network, get_codec_class
 from losses import available_families, get_family
 from study.engine.tracking import RunStore, study_location
 from study.errors import InputError
-from study.layout import ARTIFACTS_DIR, RECOMMENDATIONS_FILE, load_study_config, read_state
+from study.layout import (
+    ARTIFACTS_DIR,
+    CONFIG_FILE,
+    RECOMMENDATIONS_FILE,
+    REPORTS_DIR,
+    load_study_config,
+    read_state,
+)
 from study.results.report import bd_metrics, bd_rate_rows
 from study.results.table import get_metric, metric_table
 
@@ -129,6 +136,27 @@ def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
     if recommendations.exists():
         data.recommendations = json.loads(recommendations.read_text())
     return data
+
+
+def from_published(folder: Path) -> StudyData:
+    """A published copy (``results/NAME``: no MLflow store, no decoded images) from its
+    ``reports/per_image.csv``: enough for the R-D figures."""
+    from study.results.report import read_per_image_csv
+
+    table = Path(folder) / REPORTS_DIR / "per_image.csv"
+    if not table.exists():
+        raise DashboardError(f"{folder}: neither a study folder nor a published one ({table})")
+    records = read_per_image_csv(table)
+    if not records:
+        raise DashboardError(f"{table}: no trials")
+    return StudyData(Path(folder).resolve().name, None, records)
+
+
+def from_folder(folder: Path) -> StudyData:
+    """A study folder, or else a published copy of one."""
+    if (Path(folder) / CONFIG_FILE).exists():
+        return from_study(folder)
+    return from_published(folder)
 
 
 def reference_curves(paths: list[Path]) -> list[dict]:

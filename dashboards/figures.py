@@ -18,7 +18,7 @@ from dashboards.crops import decoded_crops, default_choice, original_image
 from dashboards.data import (
     StudyData,
     add_reference_option,
-    from_study,
+    from_folder,
     plotted_metrics,
     reference_curves,
 )
@@ -126,9 +126,48 @@ def draw_visual(crops: list, path: Path, image: str, bpp: float, columns: int = 
     return path
 
 
+def draw_seed_spread(data: StudyData, out: Path) -> Path | None:
+    """Per configuration fitted with several seeds: each image's BD-rate between two seeds, per
+    metric and seed pair, with the noise floor (``study.results.seeds``); None without one."""
+    from matplotlib.figure import Figure
+
+    from study.results.report import bd_metrics
+    from study.results.seeds import seed_spread_rows
+
+    rows = seed_spread_rows(data.records, bd_metrics())
+    if not rows:
+        return None
+    configurations = list(dict.fromkeys((r["codec"], r["loss"]) for r in rows))
+    figure = Figure(figsize=(5.2 * len(configurations), 4.2), layout="constrained")
+    axes = figure.subplots(1, len(configurations), squeeze=False)[0]
+    for axis, (codec, loss) in zip(axes, configurations, strict=True):
+        mine = [r for r in rows if (r["codec"], r["loss"]) == (codec, loss)]
+        for x, row in enumerate(mine):
+            pairs = list(row["per_image"].items())
+            for k, ((a, b), values) in enumerate(pairs):
+                offset = x + (k - (len(pairs) - 1) / 2) * 0.18
+                axis.plot([offset] * len(values), values, "o", alpha=0.6, markersize=4,
+                          label=f"seed {a} vs {b}" if x == 0 else None)  # fmt: skip
+                axis.plot([offset - 0.07, offset + 0.07], [row["pairs"][a, b]] * 2, "k-")
+            axis.plot([x - 0.4, x + 0.4], [row["floor"]] * 2, "r--", linewidth=1,
+                      label="floor (largest pair mean)" if x == 0 else None)  # fmt: skip
+            axis.plot([x - 0.4, x + 0.4], [-row["floor"]] * 2, "r--", linewidth=1)
+        axis.axhline(0, color="#999999", linewidth=0.8)
+        axis.set_xticks(range(len(mine)), [get_metric(r["metric"]).display for r in mine])
+        axis.set_ylabel("BD-rate between seeds (%), per image")
+        axis.set_title(f"{codec} · {loss}", fontsize=9)
+        axis.legend(fontsize=7)
+    figure.suptitle(f"{data.title}: seed-to-seed noise over {data.scale()}", fontsize=9)
+    path = out / "seed_spread.png"
+    figure.savefig(path, dpi=DPI)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inr-study figures", description=__doc__)
-    parser.add_argument("folder", type=Path, help="a study folder (holds study.yaml)")
+    parser.add_argument(
+        "folder", type=Path, help="a study folder (holds study.yaml), or a published copy"
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the PNGs")
     parser.add_argument("--log-rate", action="store_true", help="rate axis in log scale")
     add_reference_option(parser)
@@ -143,11 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         "--crop-at", type=_corner, help="TOP,LEFT pixel of the region (default: centred)"
     )
     args = parser.parse_args(argv)
-    data = from_study(args.folder)
+    data = from_folder(args.folder)
     written, skipped = draw(data, args.output, reference_curves(args.reference), args.log_rate)
+    spread = draw_seed_spread(data, args.output)
+    written += [spread] if spread else []
     image, bpp = default_choice(data) or (None, None)
     image, bpp = args.crops_image or image, args.crops_bpp or bpp
-    if image is not None:
+    if data.store is None:  # a published copy keeps no decoded images
+        print("no visual comparison: a published copy keeps no decoded images")
+    elif image is not None:
         original = original_image(args.folder, image)
         crops = decoded_crops(data, image, bpp, args.crop_size, original, args.crop_at)
         written.append(draw_visual(crops, args.output / f"visual_{image}.png", image, bpp))

@@ -50,7 +50,7 @@ def seed_spread_rows(records: list[dict], metrics: list[str]) -> list[dict]:
             continue
         codec, _, loss = label.partition("__")
         for metric in metrics:
-            pairs, values = {}, []
+            pairs, per_image = {}, {}
             for first, second in itertools.combinations(seeds, 2):
                 found = [
                     bd_rate(by_seed[first], by_seed[second], metric)
@@ -60,11 +60,13 @@ def seed_spread_rows(records: list[dict], metrics: list[str]) -> list[dict]:
                 found = [c.value for c in found if c is not None and c.value is not None]
                 if found:
                     pairs[(first, second)] = float(np.mean(found))
-                    values += found
+                    per_image[(first, second)] = found
+            values = [v for found in per_image.values() for v in found]
             if pairs:
                 rows.append({
                     "codec": codec, "loss": loss, "metric": metric, "seeds": seeds,
-                    "pairs": pairs, "floor": max(abs(v) for v in pairs.values()),
+                    "pairs": pairs, "per_image": per_image,
+                    "floor": max(abs(v) for v in pairs.values()),
                     "image_sd": float(np.std(values, ddof=1)) if len(values) > 1 else None,
                     "n": len(values),
                 })  # fmt: skip

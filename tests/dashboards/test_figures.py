@@ -22,6 +22,7 @@ def _records() -> list[dict]:
                 records.append(
                     {
                         "codec": codec, "loss": loss, "loss_family": family, "rate": rate,
+                        "rate_parameter": "quality" if loss is None else "lmbda",
                         "image": image, "seed": 0, "bpp": 0.2 + 0.3 * step,
                         "psnr": 25 + 3 * step + offset, "ms_ssim_db": 10 + 2 * step, "lpips": None,
                     }
@@ -103,3 +104,18 @@ def test_the_visual_comparison_takes_each_curves_run_nearest_the_rate(tmp_path):
     assert all(c.pixels.shape == (16, 16, 3) and (c.pixels == 50).all() for c in crops[1:])
     path = draw_visual(crops, tmp_path / "visual.png", "kodim01", 0.45)
     assert np.asarray(Image.open(path).convert("RGB")).std() > 10
+
+
+def test_a_published_copy_gets_its_figures_and_seed_spread_from_its_table(tmp_path, capsys):
+    from dashboards.figures import main
+    from study.results.report import write_reports
+
+    records = _records()  # seed 0; MSE refitted with seeds 1 and 2, 2 % and 4 % more bits
+    for seed in (1, 2):
+        records += [r | {"seed": seed, "bpp": r["bpp"] * (1 + 0.02 * seed)}
+                    for r in _records() if r["loss"] == "mse"]  # fmt: skip
+    folder = tmp_path / "published"
+    write_reports(records, "published", folder / "reports")
+    assert main([str(folder), "-o", str(tmp_path / "figures")]) == 0
+    assert "no visual comparison" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["rd.png", "seed_spread.png"]
