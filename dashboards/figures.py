@@ -147,7 +147,7 @@ def draw_seed_spread(data: StudyData, out: Path) -> Path | None:
             for k, ((a, b), values) in enumerate(pairs):
                 offset = x + (k - (len(pairs) - 1) / 2) * 0.18
                 axis.plot([offset] * len(values), values, "o", alpha=0.6, markersize=4,
-                          label=f"seed {a} vs {b}" if x == 0 else None)  # fmt: skip
+                          color=f"C{k}", label=f"seed {a} vs {b}" if x == 0 else None)  # fmt: skip
                 axis.plot([offset - 0.07, offset + 0.07], [row["pairs"][a, b]] * 2, "k-")
             axis.plot([x - 0.4, x + 0.4], [row["floor"]] * 2, "r--", linewidth=1,
                       label="floor (largest pair mean)" if x == 0 else None)  # fmt: skip
