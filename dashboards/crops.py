@@ -97,7 +97,7 @@ def decoded_crops(
         distance = abs(np.log(record["bpp"] / target_bpp))
         if label not in closest or distance < closest[label][0]:
             closest[label] = (distance, record)
-    styles = curve_styles([(r["codec"], r.get("loss")) for _, r in closest.values()])
+    styles = curve_styles(record for _, record in closest.values())
     crops = []
     if original is not None:
         rows, cols = _window(original.shape, size, corner)

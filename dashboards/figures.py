@@ -33,8 +33,7 @@ FIGURE_NAME = "rd.png"
 
 def _curves(data: StudyData) -> list[dict]:
     """Each (codec, loss) curve with its points and style, in the style's order."""
-    keys = sorted({(r["codec"], r.get("loss")) for r in data.records}, key=str)
-    styles = curve_styles(keys)
+    styles = curve_styles(data.records)
     curves = [
         {"label": label, "points": points, "style": styles[label]}
         for label, points in rd_points(data.records).items()

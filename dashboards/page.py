@@ -99,9 +99,7 @@ def live_payload(data: StudyData) -> dict:
             "records": data.records,
             "recommendations": data.recommendations,
             **vocabulary(data.records),
-            "style": page_style(
-                sorted({(r["codec"], r.get("loss")) for r in data.records}, key=str)
-            ),
+            "style": page_style(data.records),
         }
     )
 

@@ -108,19 +108,19 @@ def _loss_facts(codec: str, loss: str) -> tuple[str, str, str, tuple]:
     return group, parsed.display, base, order
 
 
-def curve_styles(curves: list[tuple[str, str | None]]) -> dict[str, CurveStyle]:
-    """Style of each (codec, loss) curve of a study (loss None: a classical codec), keyed as the
-    reports label curves (``codec`` or ``codec__loss``)."""
-    from inr_models import fits_network, registration_order
+def curve_styles(records) -> dict[str, CurveStyle]:
+    """Style of each (codec, loss) curve the trial records belong to (loss None: a classical
+    codec), keyed as the reports label curves (``codec`` or ``codec__loss``)."""
+    from inr_models import fits_network, registration_rank
     from losses import LossSpecError
 
-    known = registration_order()
-
-    def age(codec: str) -> tuple[int, str]:
-        return (known.index(codec) if codec in known else len(known), codec)
-
-    inr = sorted({c for c, loss in curves if loss is not None and fits_network(c)}, key=age)
-    classical = sorted({c for c, loss in curves if loss is None or not fits_network(c)}, key=age)
+    curves = sorted({(r["codec"], r.get("loss")) for r in records}, key=str)
+    inr = sorted(
+        {c for c, loss in curves if loss is not None and fits_network(c)}, key=registration_rank
+    )
+    classical = sorted(
+        {c for c, loss in curves if loss is None or not fits_network(c)}, key=registration_rank
+    )
     facts = {}
     for codec, loss in curves:
         if codec in inr:
@@ -158,11 +158,11 @@ def curve_styles(curves: list[tuple[str, str | None]]) -> dict[str, CurveStyle]:
     return styles
 
 
-def page_style(curves: list[tuple[str, str | None]]) -> dict:
+def page_style(records) -> dict:
     """What the page's script draws with (Plotly spellings): each curve's style, the reference
     line and the group legend."""
     return {
-        "curves": {label: style.plotly() for label, style in curve_styles(curves).items()},
+        "curves": {label: style.plotly() for label, style in curve_styles(records).items()},
         "reference": {
             "color": REFERENCE.colour,
             "dash": REFERENCE.dash.plotly,

@@ -13,6 +13,7 @@ from inr_models.registry import (
     inr_codecs,
     register_codec,
     registration_order,
+    registration_rank,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "inr_codecs",
     "register_codec",
     "registration_order",
+    "registration_rank",
 ]

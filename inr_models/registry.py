@@ -55,6 +55,12 @@ def registration_order() -> list[str]:
     return list(_codecs())
 
 
+def registration_rank(name: str) -> tuple[int, str]:
+    """Sort key: registration order, codecs this process does not know last (by name)."""
+    known = registration_order()
+    return (known.index(name) if name in known else len(known), name)
+
+
 def inr_codecs() -> list[str]:
     """Codecs that fit a network per image (take a loss and a preset)."""
     return [name for name in available_codecs() if _CODECS[name].fits_network]

@@ -19,7 +19,7 @@ import numpy as np
 
 from inr_models import fits_network
 from study.results.rd import curve_label, interpolate_at_bpp
-from study.results.statistics import PairedSummary, adjust_table, summarise
+from study.results.statistics import PairedSummary, adjust_table, family_size, summarise
 from study.results.table import get_metric
 
 INTROS = {
@@ -104,7 +104,7 @@ def write_equal_rate(rows: list[dict], metrics: list[str], out: Path, stem: str)
     md, table = out / f"{stem}.md", out / f"{stem}.csv"
     labels = [get_metric(m) for m in metrics]
     header = " | ".join(f"{m.display}: Δ | better" for m in labels)
-    tests = sum(bool(row[m]) and row[m]["p_value"] is not None for row in rows for m in metrics)
+    tests = family_size(rows, metrics)
     lines = [INTROS[stem] + METHOD.format(tests=tests), "",
              f"| codec | loss | rate | mean bpp | anchor | {header} |",
              "|---|---|---|---|---|" + "---|" * (2 * len(metrics))]  # fmt: skip

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inr_models import fits_network, get_codec_class, registration_order
+from inr_models import fits_network, get_codec_class, registration_rank
 from losses import parse_loss_spec
 from study.results.bd import MIN_OVERLAP, bd_rate
 from study.results.equal_rate import equal_rate_rows, write_equal_rate
@@ -28,7 +28,7 @@ from study.results.rd import (
     write_json,
 )
 from study.results.seeds import seed_spread_rows, write_seed_spread
-from study.results.statistics import PairedSummary, adjust_table, summarise
+from study.results.statistics import PairedSummary, adjust_table, family_size, summarise
 from study.results.table import get_metric, metric_table
 
 RECORD_COLUMNS = (
@@ -127,15 +127,14 @@ def _classical(codec: str, loss: str, labels: list[str]):
 def _registered_before(codec: str, loss: str, labels: list[str]):
     """Each INR codec's curve against the curve, with the same loss, of every INR codec registered
     before it (codecs this process does not know come last)."""
-    known = registration_order()
-
-    def age(name: str) -> tuple[int, str]:
-        return (known.index(name) if name in known else len(known), name)
-
     if fits_network(codec):
         for label in labels:
             anchor, _, anchor_loss_name = label.partition("__")
-            if fits_network(anchor) and anchor_loss_name == loss and age(anchor) < age(codec):
+            if (
+                fits_network(anchor)
+                and anchor_loss_name == loss
+                and registration_rank(anchor) < registration_rank(codec)
+            ):
                 yield label, anchor
 
 
@@ -182,12 +181,7 @@ def markdown_table(rows: list[dict], intro: str = LOSS_TABLE_INTRO) -> str:
     header = " | ".join(
         f"{m.label}{f' {m.unit}' if m.unit else ''}: curve | per image" for m in metrics
     )
-    tests = sum(
-        bool(row[f"bd_rate_{m.key}_images"])
-        and row[f"bd_rate_{m.key}_images"]["p_value"] is not None
-        for row in rows
-        for m in metrics
-    )
+    tests = family_size(rows, [f"bd_rate_{m.key}_images" for m in metrics])
     pruned = sorted(
         {curve for row in rows for m in metrics for curve in row[f"bd_rate_{m.key}_pruned"]}
     )

@@ -49,9 +49,9 @@ class PairedSummary:
 def bootstrap_interval(
     values, confidence: float = CONFIDENCE, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile interval of the mean over ``RESAMPLES`` resamples of the values (seeded, so
-    reports are reproducible)."""
-    values = np.asarray(values, dtype=np.float64)
+    """Percentile interval of the mean over ``RESAMPLES`` resamples of the values (seeded, and
+    sorted first, so a report does not depend on the order its records were read in)."""
+    values = np.sort(np.asarray(values, dtype=np.float64))
     rng = np.random.default_rng(seed)
     means = rng.choice(values, size=(RESAMPLES, len(values)), replace=True).mean(axis=1)
     tail = (1 - confidence) / 2 * 100
@@ -93,7 +93,7 @@ def holm(p_values: list[float | None]) -> list[float | None]:
 def summarise(values) -> PairedSummary | None:
     """Summary of the usable (not None) values; None when there is none."""
     offered = list(values)
-    values = [v for v in offered if v is not None]
+    values = sorted(v for v in offered if v is not None)  # sums independent of record order
     if not values:
         return None
     low, high = bootstrap_interval(values)
@@ -110,11 +110,19 @@ def summarise(values) -> PairedSummary | None:
     )
 
 
-def adjust_table(rows: list[dict], summary_keys: list[str]) -> int:
+def _tested_cells(rows: list[dict], summary_keys: list[str]) -> list[tuple[dict, str]]:
+    return [(row, key) for row in rows for key in summary_keys if row.get(key)]
+
+
+def adjust_table(rows: list[dict], summary_keys: list[str]) -> None:
     """Holm-adjust, in place, the p-values of the summaries under ``summary_keys`` of every row
-    (one family: the table); returns how many p-values there were."""
-    cells = [(row, key) for row in rows for key in summary_keys if row.get(key)]
+    (one family: the table)."""
+    cells = _tested_cells(rows, summary_keys)
     adjusted = holm([row[key]["p_value"] for row, key in cells])
     for (row, key), p_holm in zip(cells, adjusted, strict=True):
         row[key] = row[key] | {"p_holm": p_holm}
-    return sum(p is not None for p in adjusted)
+
+
+def family_size(rows: list[dict], summary_keys: list[str]) -> int:
+    """How many p-values ``adjust_table`` adjusted together: what a table states."""
+    return sum(row[key]["p_value"] is not None for row, key in _tested_cells(rows, summary_keys))

@@ -55,7 +55,8 @@ def test_curves_follow_the_papers_convention():
 def test_codecs_share_the_axes_told_apart_by_their_dash():
     from dashboards.style import curve_styles
 
-    styles = curve_styles([("coolchic-v2", "mse"), ("c3", "mse"), ("c3", "l1"), ("jpeg", None)])
+    curves = [("coolchic-v2", "mse"), ("c3", "mse"), ("c3", "l1"), ("jpeg", None)]
+    styles = curve_styles({"codec": codec, "loss": loss} for codec, loss in curves)
     v2, c3 = styles["coolchic-v2__mse"], styles["c3__mse"]
     assert v2.colour == c3.colour and v2.group == "published"  # MSE: both codecs' own loss
     assert {v2.dash, c3.dash} == set(CODEC_DASHES[:2])

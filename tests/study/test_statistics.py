@@ -44,3 +44,8 @@ def test_holm_adjusts_a_known_family():
     assert holm([0.04, None, 0.01, 0.02]) == pytest.approx([0.04, None, 0.03, 0.04])
     assert holm([0.6, 0.5]) == [1.0, 1.0]  # capped
     assert holm([]) == []
+
+
+def test_the_bootstrap_does_not_depend_on_the_order_of_the_values():
+    values = [1.0, 3.0, -2.0, 5.0, 0.5, 2.5, 4.0, -1.0]
+    assert bootstrap_interval(values) == bootstrap_interval(values[::-1])
