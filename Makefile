@@ -15,7 +15,7 @@ REFERENCE_ARG := $(if $(REFERENCE_JSON),--reference $(REFERENCE_JSON))
 # Studies sized for one 2-core CPU, each published under results/ as results/README.md reads it.
 CPU_STUDIES := icip24-cpu c3-vs-coolchic-v2 perceptual-losses-cpu
 
-.PHONY: setup demo baselines $(CPU_STUDIES) publish system-packages test lint format clean
+.PHONY: setup demo baselines $(CPU_STUDIES) publish gpu-work system-packages test lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,12 +51,21 @@ $(CPU_STUDIES): setup
 	$(BIN)/inr-study run study/configs/$@.yaml --storage $(STUDIES_DIR)
 	$(MAKE) publish STUDY=$(STUDIES_DIR)/$@ OUT=results/$@
 
-# A finished study's reports, static figures and page, copied to OUT for committing.
+# A finished study's reports, static figures and page, copied to OUT for committing, with its
+# config, trial records and files (trials.jsonl, bitstreams/), from which `inr-study rebuild OUT`
+# recreates the study folder.
 publish: setup
 	test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make publish STUDY=DIR OUT=DIR"; exit 2; }
 	rm -rf $(OUT)/reports $(OUT)/figures && mkdir -p $(OUT) && cp -r $(STUDY)/reports $(OUT)/reports
+	$(BIN)/inr-study export $(STUDY) -o $(OUT)
 	$(BIN)/inr-study figures $(STUDY) -o $(OUT)/figures
 	$(BIN)/inr-study dashboard $(STUDY) -o $(OUT)/dashboard.html
+
+# The GPU queue (benchmarks/README.md): packages, wheels, weights and the run script for a lent GPU
+# machine, under gpu-work/; it prints the device call and how to import what comes back.
+gpu-work: setup
+	$(BIN)/inr-study fetch kodak $(MIRROR_ARG)
+	$(BIN)/python benchmarks/gpu_queue.py prepare
 
 # sshd and rsync for the cluster-launch test (installs with apt when run as root).
 system-packages:

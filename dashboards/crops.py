@@ -4,6 +4,7 @@ metrics; the dashboard embeds them as PNG, ``inr-study figures`` draws them as o
 
 import base64
 import io
+import logging
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -16,8 +17,11 @@ from dashboards.data import StudyData, plotted_metrics
 from dashboards.style import curve_styles
 from study.data.imageio import load_rgb
 from study.engine.trial import DECODED_NAME
+from study.errors import InputError
 from study.results.rd import curve_label
 from study.results.table import get_metric
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,7 +58,11 @@ def original_image(folder: Path | None, image: str) -> np.ndarray | None:
     config = config.model_copy(
         update={"images": config.images.model_copy(update={"subset": [image]})}
     )
-    return load_images(config)[image]
+    try:
+        return load_images(config)[image]
+    except InputError as error:  # a copied or moved study whose image folder stayed behind
+        log.warning("no original beside the crops: %s", error)
+        return None
 
 
 def _caption(name: str, record: dict) -> str:

@@ -24,6 +24,11 @@ STUDY_COMMANDS = {
     "resume": "study.commands.resume",
     "report": "study.commands.report",
     "rescore": "study.commands.rescore",
+    "shard": "study.commands.shard",
+    "work": "study.commands.work",
+    "import": "study.commands.import_results",
+    "export": "study.commands.export",
+    "rebuild": "study.commands.rebuild",
 }
 
 

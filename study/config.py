@@ -448,8 +448,12 @@ def load_config(path: Path, overrides: dict | None = None) -> StudyConfig:
     return parse_config(data, str(path))
 
 
-def dump_config(config: StudyConfig) -> str:
-    data = config.model_dump(mode="json", exclude_none=True)
+def dump_config(config: StudyConfig, portable: bool = False) -> str:
+    """The validated config as YAML; ``portable`` leaves out where this machine keeps studies
+    (for files that travel: packages, published studies)."""
+    data = config.model_dump(
+        mode="json", exclude_none=True, exclude={"storage"} if portable else None
+    )
     for entry, dumped in zip(config.codecs, data["codecs"], strict=True):
         if "rates" in dumped:  # under the key the codec's rate axis declares, as users write it
             dumped[entry.rate_field] = dumped.pop("rates")

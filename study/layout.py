@@ -22,6 +22,9 @@ RAY_DIR = "ray"  # Ray Tune's experiment files
 LOCK_FILE = "study.lock"  # held by the driver running the study
 LOCK_HOLDER_FILE = "study.lock.json"  # who holds it: pid, host, since
 RAY_SESSION_FILE = "ray-session.json"  # the local Ray session a driver started, for clean-up
+# A published study's trials, enough to rebuild it: one trial record per line, and each file.
+TRIALS_FILE = "trials.jsonl"
+BITSTREAMS_DIR = "bitstreams"
 
 
 def read_state(folder: Path) -> dict:

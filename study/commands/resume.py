@@ -20,4 +20,4 @@ def main(argv: list[str] | None = None) -> int:
     from study.layout import load_study_config
 
     study = Study(load_study_config(args.folder), args.folder)
-    return finish(study, study.run(args.address, args.local_cpus), args)
+    return finish(study, study.run(args.address, args.local_cpus, args.local_gpus), args)

@@ -16,6 +16,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="CPUs the local Ray may use (default: all); ignored with --address",
     )
+    parser.add_argument(
+        "--local-gpus",
+        type=int,
+        help="GPUs the local Ray hands out (default: those it finds); with device: cpu, a number "
+        "rehearses GPU packing on a machine without one (each trial sees its share in "
+        "CUDA_VISIBLE_DEVICES); ignored with --address",
+    )
     parser.add_argument("--no-report", action="store_true", help="skip the reports at the end")
 
 
@@ -85,4 +92,4 @@ def main(argv: list[str] | None = None) -> int:
 
     study = Study(config)
     print(f"study folder: {study.folder}", flush=True)
-    return finish(study, study.run(args.address, args.local_cpus), args)
+    return finish(study, study.run(args.address, args.local_cpus, args.local_gpus), args)

@@ -18,6 +18,7 @@ Rules (also in the README):
 """
 
 import errno
+import hashlib
 import logging
 import os
 import stat
@@ -251,6 +252,11 @@ def _to_rgb8(image: Image.Image, path: Path, sixteen_bit_rgb: bool) -> np.ndarra
         return np.asarray(image)
     log.warning("%s: %s image converted to RGB by Pillow", path, mode)
     return np.asarray(image.convert("RGB"))
+
+
+def image_digest(pixels: np.ndarray) -> str:
+    """Short digest of a prepared image's pixels: what a study records as a trial's input."""
+    return hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()[:16]
 
 
 def save_png(path: str | Path, rgb: np.ndarray) -> None:

@@ -11,7 +11,6 @@ the same from its decoded image, so a replaced or damaged file is found, not sco
 """
 
 import logging
-import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +19,18 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 from tqdm import tqdm
 
-from study.data.imageio import load_rgb
+from study.data.imageio import image_digest, load_rgb
 from study.engine.lock import study_lock
 from study.engine.plan import load_images
-from study.engine.tracking import MISSING_TAG, RunStore, image_digest, run_record, study_store
+from study.engine.tracking import MISSING_TAG, RunStore, run_record, study_store
 from study.engine.trial import DECODED_NAME
+from study.engine.verify import mismatch
 from study.errors import InputError
 from study.layout import load_study_config, read_state
 from study.results.metrics import evaluate
 from study.results.table import get_metric, quality_metrics
 
 log = logging.getLogger(__name__)
-
-# Recomputed values of metrics a run already recorded may differ by float32 reduction order.
-RECORDED_TOLERANCE = 1e-5
 
 
 class RescoreError(InputError):
@@ -89,13 +86,6 @@ def _check_available(keys: set[str]) -> None:
         )
 
 
-def _same(recomputed: float, recorded: float) -> bool:
-    if math.isinf(recorded) or math.isinf(recomputed):  # lossless: PSNR +inf
-        return recomputed == recorded
-    tolerance = RECORDED_TOLERANCE
-    return math.isclose(recomputed, recorded, rel_tol=tolerance, abs_tol=tolerance)
-
-
 def _decoded_image(run, store: RunStore, scratch: Path, label: str) -> np.ndarray:
     try:
         path = store.artifact(run_record(run), DECODED_NAME, scratch)
@@ -123,13 +113,11 @@ def _score(run, store: RunStore, original: np.ndarray, scratch: Path) -> dict:
             f"{original.shape[1]}x{original.shape[0]}"
         )
     values = evaluate(original, decoded, optional=True)
-    for key, value in values.items():
-        recorded = run.data.metrics.get(key)
-        if recorded is not None and value is not None and not _same(value, recorded):
-            raise RescoreError(
-                f"{label}: its {DECODED_NAME} gives {get_metric(key).label} {value:.6g}, the "
-                f"trial recorded {recorded:.6g}: this is not the image the trial decoded"
-            )
+    problem = mismatch(values, run.data.metrics)
+    if problem is not None:
+        raise RescoreError(
+            f"{label}: its {DECODED_NAME} is not the image the trial decoded ({problem})"
+        )
     return values
 
 

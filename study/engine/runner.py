@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
 import tempfile
 import time
 import traceback
@@ -28,10 +27,12 @@ from ray.util.scheduling_strategies import (
 )
 
 from study.config import StudyConfig, dump_config, import_plugins
+from study.data.imageio import image_digest
 from study.engine import local_cluster
 from study.engine.lock import study_lock
 from study.engine.plan import check_losses, grid_trials, image_options, load_images
 from study.engine.progress import SearchProgress, StudyProgress
+from study.engine.provenance import git_commit
 from study.engine.search import (
     Recommendation,
     SearchTask,
@@ -46,7 +47,7 @@ from study.engine.search import (
     search_tasks,
     tell,
 )
-from study.engine.tracking import ImageInput, RunStore, image_digest, study_location
+from study.engine.tracking import ImageInput, RunStore, flat_params, study_location
 from study.engine.trial import TrialOutcome, TrialSpec, run_trial
 from study.errors import InputError
 from study.layout import (
@@ -73,7 +74,12 @@ QUIETED_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.tune")
 
 
 @contextmanager
-def ray_session(address: str | None, folder: Path, local_cpus: int | None = None) -> Iterator[None]:
+def ray_session(
+    address: str | None,
+    folder: Path,
+    local_cpus: int | None = None,
+    local_gpus: int | None = None,
+) -> Iterator[None]:
     """A local Ray instance of this study's own (token-authenticated, see
     ``study.engine.local_cluster``) or a running cluster (token authentication unless the user set
     ``RAY_AUTH_MODE`` otherwise)."""
@@ -85,6 +91,7 @@ def ray_session(address: str | None, folder: Path, local_cpus: int | None = None
             ray.init(
                 address="local",
                 num_cpus=local_cpus,
+                num_gpus=local_gpus,
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
                 _temp_dir=str(session.temp_dir),
@@ -199,6 +206,9 @@ def _execute(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder
         # Where it ran: on a cluster, which machine and Ray node fitted it.
         "host": socket.gethostname(),
         "ray_node": ray.get_runtime_context().get_node_id(),
+        "executor": "ray",
+        # The GPU share Ray gave this trial's worker (several trials may share one GPU).
+        **_visible_devices(),
         **({"preset": spec.preset} if spec.preset else {}),
     }
     run_id = ray.get(
@@ -228,6 +238,11 @@ def _execute(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder
         recorder.finish_trial_run.remote(run_id, spec, outcome.metrics, outcome.settings, files)
     )
     return outcome.metrics
+
+
+def _visible_devices() -> dict:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return {} if visible is None else {"cuda_visible_devices": visible}
 
 
 def _numbers(metrics: dict) -> dict:
@@ -325,26 +340,6 @@ class MultiTaskSearcher(Searcher):
         self.remaining = json.loads(Path(checkpoint_path).read_text())
 
 
-GIT_COMMIT_ENV = "INR_STUDY_GIT_COMMIT"
-
-
-def git_commit() -> str:
-    """The code's commit: INR_STUDY_GIT_COMMIT when the submitter set it (``ray job submit``
-    uploads the working tree without ``.git``), else ``git rev-parse HEAD`` of this checkout."""
-    if os.environ.get(GIT_COMMIT_ENV):
-        return os.environ[GIT_COMMIT_ENV]
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 @dataclass
 class StudyResult:
     folder: Path
@@ -362,7 +357,12 @@ class Study:
         self.folder = Path(folder or config.folder).resolve()
         self.tracking_uri, self.experiment = study_location(self.folder, config)
 
-    def run(self, address: str | None = None, local_cpus: int | None = None) -> StudyResult:
+    def run(
+        self,
+        address: str | None = None,
+        local_cpus: int | None = None,
+        local_gpus: int | None = None,
+    ) -> StudyResult:
         """Run the study's pending trials (on the cluster at ``address``, else on a local Ray
         using ``local_cpus`` CPUs, default all); StudyBusyError at once if another driver runs
         it."""
@@ -371,16 +371,16 @@ class Study:
         images = load_images(self.config)
         check_losses(self.config, {name: pixels.shape[:2] for name, pixels in images.items()})
         with study_lock(self.folder):
-            return self._run(address, local_cpus, images)
+            return self._run(address, (local_cpus, local_gpus), images)
 
     def _run(
-        self, address: str | None, local_cpus: int | None, images: dict[str, np.ndarray]
+        self, address: str | None, local: tuple[int | None, int | None], images: dict
     ) -> StudyResult:
         config = self.config
         (self.folder / CONFIG_FILE).write_text(dump_config(config))
         with_lpips = config.lpips and lpips_available()
         state = read_state(self.folder)
-        with ray_session(address, self.folder, local_cpus):
+        with ray_session(address, self.folder, *local):
             node = ray.get_runtime_context().get_node_id()
             recorder = (
                 ray.remote(Recorder)
@@ -399,7 +399,7 @@ class Study:
             }
             parent_id = ray.get(
                 recorder.open_parent.remote(
-                    state.get("parent_run_id"), config.name, _flat_params(config), tags
+                    state.get("parent_run_id"), config.name, flat_params(config), tags
                 )
             )
             state.update(
@@ -592,18 +592,3 @@ def _describe_sample(config: dict) -> str:
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in config["sample"].items()
     )
     return f"{config['task']} {sample}".strip()
-
-
-def _flat_params(config: StudyConfig) -> dict:
-    """The study config as MLflow parameters of the parent run (dotted keys)."""
-    flat = {}
-
-    def walk(prefix: str, value) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}.{key}" if prefix else key, item)
-        else:
-            flat[prefix] = json.dumps(value) if isinstance(value, list) else value
-
-    walk("", config.model_dump(mode="json", exclude_none=True))
-    return {k: str(v)[:6000] for k, v in flat.items()}

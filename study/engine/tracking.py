@@ -6,7 +6,7 @@ trial's key as a tag; a trial with a FINISHED run is never recorded twice, which
 exactly-once.
 """
 
-import hashlib
+import json
 import logging
 import math
 import sqlite3
@@ -50,11 +50,6 @@ PAGE = 1000
 
 # Parameters every trial may have, with their types; the rate setting is typed by its codec's axis.
 TYPED_PARAMS = {"alpha": float, "seed": int}
-
-
-def image_digest(pixels) -> str:
-    """Short digest of a prepared image's pixels: what a trial run records as its input."""
-    return hashlib.sha256(pixels.tobytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -335,3 +330,18 @@ def study_location(folder: Path, config: StudyConfig) -> tuple[str, str]:
 def study_store(folder: Path, config: StudyConfig) -> RunStore:
     """The MLflow runs of a study folder."""
     return RunStore(*study_location(folder, config), Path(folder) / ARTIFACTS_DIR)
+
+
+def flat_params(config: StudyConfig) -> dict:
+    """The study config as MLflow parameters of the parent run (dotted keys)."""
+    flat = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, item)
+        else:
+            flat[prefix] = json.dumps(value) if isinstance(value, list) else value
+
+    walk("", config.model_dump(mode="json", exclude_none=True))
+    return {k: str(v)[:6000] for k, v in flat.items()}

@@ -15,11 +15,15 @@ from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
 from inr_models import fits_network
 from study.results.rd import curve_label, interpolate_at_bpp
-from study.results.statistics import PairedSummary, adjust_table, family_size, summarise
+from study.results.statistics import (
+    PairedSummary,
+    adjust_table,
+    exact_mean,
+    family_size,
+    summarise,
+)
 from study.results.table import get_metric
 
 INTROS = {
@@ -46,7 +50,7 @@ def _by_image(records: list[dict]) -> dict:
 
 def _mean(rows: list[dict], key: str) -> float | None:
     values = [row.get(key) for row in rows]
-    return None if not values or None in values else float(np.mean(values))
+    return None if not values or None in values else exact_mean(values)
 
 
 def _sweep(settings: dict, image: str) -> list[list[dict]]:

@@ -17,6 +17,7 @@ from pytorch_msssim import ms_ssim, ssim
 
 from losses import networks
 from losses.components import MS_SSIM_MIN_SIDE, SSIM_WIN_SIZE
+from study.results.statistics import exact_mean
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def mean_of_images(values: Iterable[float | None]) -> float | None:
     values = list(values)
     if not values or any(v is None for v in values):
         return None
-    return float(np.mean(values))
+    return exact_mean(values)
 
 
 def aggregate(rows: Iterable[Mapping[str, float | None]], keys: Iterable[str]) -> dict:

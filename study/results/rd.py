@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from study.results.metrics import aggregate
+from study.results.statistics import exact_mean
 from study.results.table import metric_table
 
 
@@ -88,9 +89,9 @@ def _curve_points(records: list[dict], images: set[str]) -> list[dict]:
         point = {"setting": setting, "seeds": len(per_seed)}
         for key in keys:
             values = [seed_point[key] for seed_point in per_seed]
-            point[key] = None if None in values else float(np.mean(values))
+            point[key] = None if None in values else exact_mean(values)
             if len(per_seed) > 1 and point[key] is not None:
-                point[f"{key}_seed_std"] = float(np.std(values, ddof=1))
+                point[f"{key}_seed_std"] = float(np.std(sorted(values), ddof=1))
         points.append(point)
     return points
 

@@ -43,7 +43,8 @@ def bd_metrics() -> list[str]:
 
 
 def csv_columns() -> list[str]:
-    return [*RECORD_COLUMNS, *(m.key for m in metric_table()), *CODEC_COLUMNS, "run_id"]
+    # The trial key, not the run id: it names the trial in every store, and its published file.
+    return [*RECORD_COLUMNS, *(m.key for m in metric_table()), *CODEC_COLUMNS, "trial_key"]
 
 
 def anchor_loss(codec: str) -> str | None:
@@ -237,7 +238,7 @@ def read_per_image_csv(path: Path) -> list[dict]:
             for key, text in row.items():
                 if text == "":
                     record[key] = None
-                elif key in RECORD_COLUMNS or key == "run_id":
+                elif key in RECORD_COLUMNS or key in ("run_id", "trial_key"):
                     record[key] = TYPED_PARAMS.get(key, str)(text)
                 else:
                     record[key] = float(text)
@@ -247,6 +248,18 @@ def read_per_image_csv(path: Path) -> list[dict]:
     return records
 
 
+def _row_order(record: dict) -> tuple:
+    """Curve, rate, image, seed: the same rows in the same order however the records came."""
+    return (
+        curve_label(record),
+        str(record["rate"]),
+        record["image"],
+        record.get("seed") or 0,
+        record.get("search") or "",
+        record.get("trial_key") or "",
+    )
+
+
 def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -254,7 +267,7 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
     with csv_path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=csv_columns(), extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(sorted(records, key=lambda r: (curve_label(r), str(r["rate"]))))
+        writer.writerows(sorted(records, key=_row_order))
     written.append(csv_path)
     points = _points(records)
     for label, curve in points[0].items():

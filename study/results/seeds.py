@@ -16,6 +16,7 @@ import numpy as np
 
 from study.results.bd import bd_rate
 from study.results.rd import per_image_points
+from study.results.statistics import exact_mean
 from study.results.table import get_metric
 
 INTRO = (
@@ -59,7 +60,7 @@ def seed_spread_rows(records: list[dict], metrics: list[str]) -> list[dict]:
                 ]
                 found = [c.value for c in found if c is not None and c.value is not None]
                 if found:
-                    pairs[(first, second)] = float(np.mean(found))
+                    pairs[(first, second)] = exact_mean(found)
                     per_image[(first, second)] = found
             values = [v for found in per_image.values() for v in found]
             if pairs:
@@ -67,7 +68,7 @@ def seed_spread_rows(records: list[dict], metrics: list[str]) -> list[dict]:
                     "codec": codec, "loss": loss, "metric": metric, "seeds": seeds,
                     "pairs": pairs, "per_image": per_image,
                     "floor": max(abs(v) for v in pairs.values()),
-                    "image_sd": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+                    "image_sd": float(np.std(sorted(values), ddof=1)) if len(values) > 1 else None,
                     "n": len(values),
                 })  # fmt: skip
     return rows

@@ -10,6 +10,7 @@ ignores that the spread itself is estimated); the t-interval of the mean is the 
 and the one verdicts use. Both are reported.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,12 @@ from scipy import stats
 
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
+
+
+def exact_mean(values: list[float]) -> float:
+    """The mean from an exactly rounded sum: the same bits in whatever order trials were
+    recorded, so reports do not depend on which machine or import recorded a trial first."""
+    return math.fsum(values) / len(values)
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ def summarise(values) -> PairedSummary | None:
     t_low, t_high = t_interval(values) or (None, None)
     return PairedSummary(
         n=len(values),
-        mean=float(np.mean(values)),
+        mean=exact_mean(values),
         low=low,
         high=high,
         t_low=t_low,

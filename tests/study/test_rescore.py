@@ -8,9 +8,10 @@ from PIL import Image
 from losses import networks
 from study.cli import main
 from study.config import dump_config, parse_config
+from study.data.imageio import image_digest
 from study.engine import rescore as rescore_module
 from study.engine.plan import grid_trials, image_options, load_images
-from study.engine.tracking import MISSING_TAG, ImageInput, image_digest, study_store
+from study.engine.tracking import MISSING_TAG, ImageInput, study_store
 from study.engine.trial import DECODED_NAME, run_trial
 from study.layout import CONFIG_FILE, REPORTS_DIR, write_state
 

@@ -1,0 +1,223 @@
+"""The GPU queue: what a lent GPU machine runs next, prepared here, run there in one call, then
+checked and recorded here.
+
+    python benchmarks/gpu_queue.py prepare            # packages, wheels, weights, run script
+    (the device call it prints: bash gpu-work/run.sh, carrying gpu-work)
+    python benchmarks/gpu_queue.py import FILES_AT    # check, record, then `make publish`
+
+``prepare`` shards each entry of ``benchmarks/gpu_queue.yaml`` in order, leaving out the trials
+already published (``trials.jsonl``) or recorded in the local study folder, until everything that
+travels (the working tree and ``gpu-work/``) would pass the carry limit. The machine has no Ray,
+no MLflow and no registry: the run script installs the carried wheels and runs ``inr-study work``
+on each package in turn, all packed on the one GPU, starting no trial it cannot finish in the
+time given, and copies each package's archives to ``$OUT``. ``import`` records them in the local
+study folder (first rebuilt from its published copy, so the study grows from what is committed).
+"""
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+QUEUE = ROOT / "benchmarks" / "gpu_queue.yaml"
+WORK = Path("gpu-work")
+STORAGE = Path("results/studies")
+CARRY_LIMIT = 64 * 2**20
+# What `inr-study work` imports beyond the machine's own torch, numpy, Pillow, scipy, tqdm, PyYAML.
+WHEELS = (
+    "constriction==0.5.0",
+    "brotli==1.2.1",
+    "pillow-jxl-plugin==1.3.8",
+    "pytorch-msssim==1.0.0",
+    "lpips==0.1.4",
+    "pydantic==2.14.3",
+    "pydantic-core==2.50.4",
+    "annotated-types==0.8.0",
+    "typing-inspection==0.4.5",
+    "typing-extensions==4.16.0",
+)
+# The machine's Python (environment-notes: Python 3.12 on x86_64).
+PLATFORM = ["--python-version", "3.12", "--platform", "manylinux2014_x86_64"]
+PLATFORM += ["--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64"]
+
+PIP_DOWNLOAD = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+PIP_DOWNLOAD.append("--only-binary=:all:")
+FETCH_WEIGHTS = [str(Path(sys.executable).parent / "inr-study"), "fetch", "weights"]
+
+RUN_SCRIPT = """#!/usr/bin/env bash
+# Written by benchmarks/gpu_queue.py prepare: the queue's packages in order, on this GPU.
+# Rehearsal on a CPU: INSTALL=0 PYTHON=.venv/bin/python DEVICE=cpu OUT=DIR bash {work}/run.sh
+set -uo pipefail
+work=$(cd "{work}" && pwd)
+python=${{PYTHON:-python3}}
+if [[ "${{INSTALL:-1}}" == 1 ]]; then
+    "$python" -m pip install --quiet --no-deps "$work"/wheels/*.whl || exit 1
+fi
+export PYTHONPATH="$PWD" INR_STUDY_WEIGHTS="$work/weights"
+end=$(( $(date +%s) + {seconds} ))
+"$python" -c "import json, platform, torch; print(json.dumps({{'torch': torch.__version__, \\
+'python': platform.python_version(), 'cuda': torch.version.cuda, \\
+'gpu': torch.cuda.is_available() and torch.cuda.get_device_name(0)}}))" > "$OUT/environment.json"
+for package in {packages}; do
+    name=$(basename "$package")
+    left=$(( end - $(date +%s) ))
+    (( left > 60 )) || break
+    "$python" -m study.cli work "$work/packages/$name" -o "$work/out/$name" --pack \\
+        --device "${{DEVICE:-cuda}}" --concurrent {concurrent} \\
+        --minutes "$(( left / 60 ))" 2>&1 | tail -n 20 >> "$OUT/log.txt"
+    for pack in "$work/out/$name"/pack-*.tar; do
+        [[ -e "$pack" ]] && cp "$pack" "$OUT/$name-$(basename "$pack")"
+    done
+done
+ls "$OUT"
+"""
+
+
+def load_queue(path: Path = QUEUE) -> list[dict]:
+    entries = yaml.safe_load(path.read_text())
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and "config" in e and "published" in e for e in entries
+    ):
+        raise SystemExit(f"{path}: expected a list of entries with config and published")
+    return entries
+
+
+def tree_bytes() -> int:
+    """What the device tool sends of the working tree: tracked and untracked, not ignored."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    paths = (ROOT / name.decode() for name in listed if name)
+    return sum(path.stat().st_size for path in paths if path.is_file())
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def prepare(args) -> int:
+    from study.config import load_config
+    from study.engine.package import read_package
+    from study.engine.sharding import ShardError, parse_where, shard
+
+    work = args.work
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "packages").mkdir(parents=True)
+    if not args.rehearse:
+        subprocess.run(
+            [*PIP_DOWNLOAD, *PLATFORM, "-d", str(work / "wheels"), *WHEELS],
+            check=True,
+        )
+        subprocess.run(
+            [*FETCH_WEIGHTS, "--cache-dir", str(work / "weights"), "--networks", "lpips-alex"],
+            check=True,
+        )
+    budget = CARRY_LIMIT - tree_bytes() - folder_bytes(work)
+    names = []
+    for number, entry in enumerate(load_queue(args.queue)):
+        config = load_config(ROOT / entry["config"], {"storage": str(args.storage)})
+        recorded = (ROOT / entry["published"], args.storage / config.name)
+        # What the entries before it queued is not queued twice.
+        done = [p for p in recorded if p.exists()] + [work / "packages"]
+        name = f"{number:02d}-{config.name}"
+        staging = work / "staging"
+        try:
+            (part,) = shard(config, staging, where=parse_where(entry.get("where")), skip_done=done)
+        except ShardError as error:
+            print(f"{name}: {error}")
+            continue
+        size = folder_bytes(part)
+        if size > budget:
+            print(f"{name}: {size / 2**20:.1f} MiB would pass the carry limit; the queue stops")
+            shutil.rmtree(staging)
+            break
+        part.rename(work / "packages" / name)
+        shutil.rmtree(staging)
+        budget -= size
+        names.append(name)
+        trials = len(read_package(work / "packages" / name).trials)
+        print(f"{name}: {trials} trials ({entry.get('where') or 'all'}), {size / 2**20:.1f} MiB")
+    if not names:
+        print("the queue is empty: every entry is done")
+        return 1
+    seconds = int(args.minutes * 60)
+    (work / "run.sh").write_text(
+        RUN_SCRIPT.format(
+            work=work,
+            seconds=seconds,
+            concurrent=args.concurrent,
+            packages=" ".join(f'"$work/packages/{n}"' for n in names),
+        )
+    )
+    carried = tree_bytes() + folder_bytes(work)
+    print(
+        f"\ncarry: {carried / 2**20:.1f} MiB of 64 (tree and {work}). The device call:\n"
+        f'  run(command="bash {work}/run.sh", carry=["{work}"], '
+        f"timeout_s={seconds + 180})\n"
+        f"then: python benchmarks/gpu_queue.py import FILES_AT"
+    )
+    return 0
+
+
+def import_results(args) -> int:
+    from study.config import load_config
+    from study.engine.archive import rebuild
+    from study.engine.importer import import_results as record
+    from study.engine.reports import refresh_reports
+    from study.layout import TRIALS_FILE
+
+    entries = load_queue(args.queue)
+    by_entry: dict[int, list[Path]] = {}
+    for pack in sorted(args.files.glob("*-pack-*.tar")):
+        by_entry.setdefault(int(pack.name[:2]), []).append(pack)
+    if not by_entry:
+        print(f"{args.files}: no archives from the GPU queue")
+        return 1
+    by_study: dict[Path, tuple] = {}
+    for number, packs in by_entry.items():
+        entry = entries[number]
+        config = load_config(ROOT / entry["config"], {"storage": str(args.storage)})
+        published = ROOT / entry["published"]
+        folder = args.storage / config.name
+        by_study.setdefault(folder, (config, published, []))[2].extend(packs)
+    for folder, (config, published, packs) in by_study.items():
+        if not folder.exists() and (published / TRIALS_FILE).exists():
+            rebuild(published, args.storage)  # grow the committed study, not a new one
+        done = record(folder, packs, config)
+        refresh_reports(folder, config)
+        print(f"{folder}: {done.trials} trials imported from {len(packs)} archives")
+        print(f"  commit them: make publish STUDY={folder} OUT={published.relative_to(ROOT)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--queue", type=Path, default=QUEUE)
+    commands = parser.add_subparsers(dest="command", required=True)
+    ready = commands.add_parser("prepare", help="packages, wheels, weights and the run script")
+    ready.add_argument("--work", type=Path, default=WORK, help="folder that travels (gpu-work)")
+    ready.add_argument(
+        "--minutes", type=float, default=6.0, help="work time there (default 6: room to rerun)"
+    )
+    ready.add_argument(
+        "--concurrent", type=int, default=16, help="trials at once on the GPU (default 16)"
+    )
+    ready.add_argument("--rehearse", action="store_true", help="no wheels, no weights (CPU test)")
+    ready.add_argument("--storage", type=Path, default=STORAGE, help="where study folders live")
+    back = commands.add_parser("import", help="check and record what the machine sent back")
+    back.add_argument("files", type=Path, help="the folder the device tool returned")
+    back.add_argument("--storage", type=Path, default=STORAGE, help="where study folders live")
+    args = parser.parse_args(argv)
+    return prepare(args) if args.command == "prepare" else import_results(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

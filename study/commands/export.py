@@ -1,0 +1,30 @@
+"""Keep a study's trials with its published copy: config, trial records and every file.
+
+Writes OUT/study.yaml, OUT/trials.jsonl (one record per trial: spec, settings, figures, where it
+ran, validations) and OUT/bitstreams/KEY.bin, from which `inr-study rebuild` recreates the study.
+"""
+
+import argparse
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inr-study export", description=__doc__)
+    parser.add_argument("folder", type=Path, help="the study folder (holds study.yaml)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the published copy")
+    parser.add_argument(
+        "--where",
+        help="only these trials (FIELD=VALUE pairs, as `inr-study shard` takes them): those "
+        "the published reports show, when the study has run further since",
+    )
+    args = parser.parse_args(argv)
+
+    from study.engine.archive import export_trials
+    from study.engine.sharding import parse_where
+
+    done = export_trials(args.folder, args.output, parse_where(args.where))
+    print(
+        f"{args.output}: {done.trials} trials, {done.bitstream_bytes / 1024:.0f} KiB of files, "
+        f"{done.record_bytes / 1024:.0f} KiB of records"
+    )
+    return 0

@@ -1,0 +1,42 @@
+"""Record trials run elsewhere (`inr-study work` output, its archives) in a study.
+
+Every result is checked first — a trial of this study, fitted on the study's own image, its file
+decoding here, its rate and quality equal to what the file gives — and one refused result stops
+the import with nothing written. The reports are written again afterwards.
+"""
+
+import argparse
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inr-study import", description=__doc__)
+    parser.add_argument("folder", type=Path, help="the study folder (holds study.yaml)")
+    parser.add_argument(
+        "results",
+        type=Path,
+        nargs="+",
+        help="work output folders, trial folders or pack-N.tar archives",
+    )
+    parser.add_argument(
+        "--config", type=Path, help="the study's YAML, to create the study folder if it is new"
+    )
+    parser.add_argument("--no-report", action="store_true", help="do not write the reports")
+    args = parser.parse_args(argv)
+
+    from study.config import load_config
+    from study.engine.importer import import_results
+    from study.engine.reports import refresh_reports
+    from study.layout import REPORTS_DIR, load_study_config
+
+    config = None
+    if args.config is not None:
+        config = load_config(args.config, {"storage": str(args.folder.parent)})
+    done = import_results(args.folder, args.results, config)
+    print(f"{args.folder}: {done.trials} trials imported")
+    if done.filled:
+        print(f"  {done.filled} metric values they lacked were computed here")
+    if not args.no_report:
+        written = refresh_reports(args.folder, load_study_config(args.folder))
+        print(f"reports: {args.folder / REPORTS_DIR} ({len(written)} files)")
+    return 0

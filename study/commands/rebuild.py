@@ -1,0 +1,27 @@
+"""Recreate a study folder from a published study's trials (results/NAME), refitting nothing.
+
+Every trial's file is decoded and its figures checked, as `inr-study import` does, and the reports
+are written again: they must equal the published ones byte for byte (exit status 1 if not).
+"""
+
+import argparse
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inr-study rebuild", description=__doc__)
+    parser.add_argument("published", type=Path, help="a published study, e.g. results/icip24-cpu")
+    parser.add_argument(
+        "--storage", type=Path, required=True, help="parent folder of the new study folder"
+    )
+    args = parser.parse_args(argv)
+
+    from study.engine.archive import rebuild
+
+    done = rebuild(args.published, args.storage)
+    print(f"{done.folder}: {done.trials} trials rebuilt from {args.published}")
+    if done.differing:
+        print(f"reports differ from the published ones: {', '.join(done.differing)}")
+        return 1
+    print("reports: byte-identical to the published ones")
+    return 0

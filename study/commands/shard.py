@@ -1,0 +1,53 @@
+"""Split a grid study into self-contained work packages, to run anywhere with `inr-study work`.
+
+Each package holds its trials (under the keys the study uses), the study's prepared images with
+their digests, the config and the code's commit. Only grid studies shard: a search chooses each
+sample from the earlier ones, so searches need their driver (`inr-study run`).
+"""
+
+import argparse
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inr-study shard", description=__doc__)
+    parser.add_argument("config", type=Path, help="study YAML, e.g. study/configs/icip24.yaml")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="new folder for parts")
+    parser.add_argument(
+        "--where",
+        help="only these trials: FIELD=VALUE pairs, comma-separated (codec=nif,loss=mse,loss=l1: "
+        "different fields must all match, one field's values are alternatives)",
+    )
+    parser.add_argument(
+        "--parts", type=int, default=1, help="packages to split into (part-0 ... part-N-1)"
+    )
+    parser.add_argument(
+        "--skip-done",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="leave out trials recorded here: a study folder, a published study (trials.jsonl), "
+        "the output of `inr-study work`, or packages made before (repeatable)",
+    )
+    args = parser.parse_args(argv)
+
+    from study.config import load_config
+    from study.engine.sharding import parse_where, shard
+
+    config = load_config(args.config)
+    parts = shard(
+        config,
+        args.output,
+        where=parse_where(args.where),
+        parts=args.parts,
+        skip_done=args.skip_done,
+    )
+    from study.engine.package import read_package
+
+    counts = [len(read_package(part).trials) for part in parts]
+    print(f"{config.name}: {sum(counts)} trials in {len(parts)} packages under {args.output}")
+    for part, count in zip(parts, counts, strict=True):
+        print(f"  {part}: {count} trials")
+    print(f"run one with: inr-study work {parts[0]} -o OUT; then: inr-study import STUDY OUT")
+    return 0

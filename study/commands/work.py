@@ -1,0 +1,57 @@
+"""Run a work package's trials with plain processes: no Ray, no MLflow, any machine.
+
+Trials run in plan order, --concurrent at a time on one device. Each finished trial is written
+whole to OUT/trials/KEY/ (its file and its record: figures, timings, device, versions, host,
+validations); a rerun skips them. Bring OUT back and record it with `inr-study import`.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inr-study work", description=__doc__)
+    parser.add_argument("package", type=Path, help="a package folder written by inr-study shard")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for results")
+    parser.add_argument(
+        "--concurrent", type=int, default=1, help="trials at once on the device (default 1)"
+    )
+    parser.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per trial")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        help="start no trial that cannot finish within this many minutes (judged by the longest "
+        "trial of its codec and preset so far)",
+    )
+    parser.add_argument(
+        "--pack", action="store_true", help="also write OUT/pack-N.tar archives of <= 16 MiB"
+    )
+    args = parser.parse_args(argv)
+    if args.concurrent < 1 or args.threads < 1:
+        parser.error("--concurrent and --threads must be at least 1")
+
+    from study.engine.package import read_package
+    from study.engine.work import pack, run_package
+
+    package = read_package(args.package)
+    done = run_package(
+        package,
+        args.output,
+        concurrent=args.concurrent,
+        device=args.device,
+        threads=args.threads,
+        minutes=args.minutes,
+    )
+    print(
+        f"{package.study} part {package.part}: {done.finished} trials finished now, "
+        f"{done.skipped} earlier, {len(done.failed)} failed, {done.not_started} not started "
+        f"(no time left)"
+    )
+    for line in done.failed:
+        print(f"  failed: {line}", file=sys.stderr)
+    if args.pack:
+        for path in pack(args.output):
+            print(f"  {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 1 if done.failed else 0

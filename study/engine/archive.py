@@ -1,0 +1,151 @@
+"""A study's trials kept with its published results, and the study rebuilt from them.
+
+``export_trials`` writes, beside a published study's reports, its config (``study.yaml``, without
+this machine's paths), one trial record per line (``trials.jsonl``) and each trial's file
+(``bitstreams/KEY.bin``). ``rebuild`` creates a study folder from those alone: it imports every
+trial (each file decoded and its figures checked, as for any import), then writes the reports,
+which must equal the published ones byte for byte.
+"""
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from study.config import StudyConfig, dump_config, load_config
+from study.engine.plan import check_images, grid_trials
+from study.engine.record import TrialRecord
+from study.engine.sharding import select
+from study.engine.tracking import (
+    KEY_TAG,
+    MISSING_TAG,
+    VALIDATION_PREFIX,
+    RunStore,
+    run_record,
+    study_store,
+)
+from study.engine.trial import BITSTREAM_NAME, TrialSpec
+from study.errors import InputError
+from study.layout import BITSTREAMS_DIR, CONFIG_FILE, REPORTS_DIR, TRIALS_FILE, load_study_config
+
+
+class ArchiveError(InputError):
+    """A study that cannot be exported or rebuilt as asked."""
+
+
+def _validations(store: RunStore, run) -> list[dict]:
+    """The fit's validations as the trial reported them: step metrics back into records."""
+    by_step: dict[int, dict] = {}
+    for key in sorted(k for k in run.data.metrics if k.startswith(VALIDATION_PREFIX)):
+        for point in store.client.get_metric_history(run.info.run_id, key):
+            entry = by_step.setdefault(point.step, {"iteration": point.step})
+            entry[key.removeprefix(VALIDATION_PREFIX)] = point.value
+    return [by_step[step] for step in sorted(by_step)]
+
+
+def _trial_record(store: RunStore, run, spec: TrialSpec, study: str) -> TrialRecord:
+    logged = {k: str(v) for k, v in spec.params().items()}
+    tags = run.data.tags
+    missing = filter(None, tags.get(MISSING_TAG, "").split(","))
+    inputs = run.inputs.dataset_inputs if run.inputs else []
+    return TrialRecord(
+        spec=spec,
+        image_digest=inputs[0].dataset.digest if inputs else "",
+        settings={k: v for k, v in run.data.params.items() if k not in logged},
+        metrics={
+            **{k: v for k, v in run.data.metrics.items() if not k.startswith(VALIDATION_PREFIX)},
+            **dict.fromkeys(missing),
+        },
+        provenance={
+            k: v
+            for k, v in tags.items()
+            if not k.startswith(("mlflow.", "inr_study.")) and k != "preset"
+        },
+        validations=_validations(store, run),
+        study=study,
+    )
+
+
+@dataclass(frozen=True)
+class Exported:
+    trials: int
+    bitstream_bytes: int
+    record_bytes: int
+
+
+def export_trials(
+    folder: Path, out: Path, where: dict[str, set[str]] | None = None, progress: bool = True
+) -> Exported:
+    """Write the study's config, trial records and files under ``out`` (a published copy);
+    ``where`` (as ``shard`` takes it) keeps only some trials: those the copy's reports show."""
+    folder, out = Path(folder), Path(out)
+    config = load_study_config(folder)
+    if config.search is not None:
+        raise ArchiveError(f"{folder}: only grid studies are kept as trials for now")
+    trials = grid_trials(config, list(check_images(config)))
+    plan = {spec.key: spec for spec in trials}
+    kept = {spec.key for spec in select(trials, where or {})}
+    store = study_store(folder, config)
+    runs = sorted(store.finished_runs(), key=lambda run: run.data.tags[KEY_TAG])
+    (out / BITSTREAMS_DIR).mkdir(parents=True, exist_ok=True)
+    lines, names = [], set()
+    with tempfile.TemporaryDirectory(prefix="inr-study-export-") as scratch:
+        for run in tqdm(runs, desc="export", unit="trial", disable=not progress):
+            key = run.data.tags[KEY_TAG]
+            if key not in plan:
+                raise ArchiveError(f"run {run.info.run_id}: its trial is not in {folder}'s plan")
+            if key not in kept:
+                continue
+            lines.append(_trial_record(store, run, plan[key], config.name).dumps())
+            data = store.artifact(run_record(run), BITSTREAM_NAME, Path(scratch)).read_bytes()
+            (out / BITSTREAMS_DIR / f"{key}.bin").write_bytes(data)
+            names.add(f"{key}.bin")
+    for stale in (out / BITSTREAMS_DIR).iterdir():
+        if stale.name not in names:
+            stale.unlink()
+    (out / TRIALS_FILE).write_text("".join(line + "\n" for line in lines))
+    (out / CONFIG_FILE).write_text(dump_config(config, portable=True))
+    sizes = [p.stat().st_size for p in (out / BITSTREAMS_DIR).iterdir()]
+    return Exported(len(lines), sum(sizes), (out / TRIALS_FILE).stat().st_size)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    folder: Path
+    trials: int
+    # Report files whose bytes differ from the published ones (or exist on one side only).
+    differing: list[str]
+
+
+def published_config(published: Path, storage: Path) -> StudyConfig:
+    path = Path(published) / CONFIG_FILE
+    if not (Path(published) / TRIALS_FILE).is_file() or not path.is_file():
+        raise ArchiveError(
+            f"{published}: not a published study with its trials ({CONFIG_FILE}, {TRIALS_FILE})"
+        )
+    return load_config(path, {"storage": str(storage)})
+
+
+def rebuild(published: Path, storage: Path, progress: bool = True) -> Rebuilt:
+    """A study folder ``storage/NAME`` from a published study's trials; no trial is refitted."""
+    from study.engine.importer import import_results
+    from study.engine.reports import refresh_reports
+
+    published = Path(published)
+    config = published_config(published, storage)
+    folder = Path(storage) / config.name
+    if folder.exists() and any(folder.iterdir()):
+        raise ArchiveError(f"{folder}: already exists; rebuild into a new --storage")
+    imported = import_results(folder, [published], config, progress=progress)
+    refresh_reports(folder, config)
+    ours, theirs = folder / REPORTS_DIR, published / REPORTS_DIR
+    names = {p.name for p in ours.iterdir()} | {p.name for p in theirs.iterdir()}
+    differing = sorted(
+        name
+        for name in names
+        if not (ours / name).is_file()
+        or not (theirs / name).is_file()
+        or (ours / name).read_bytes() != (theirs / name).read_bytes()
+    )
+    return Rebuilt(folder, imported.trials, differing)

@@ -1,0 +1,293 @@
+"""Trials run elsewhere, recorded in a study (``inr-study import``; ``rebuild`` uses it too).
+
+Every result is checked before anything is written: it belongs to this study (a trial of its
+plan, fitted on the study's own image, with the codec settings this code gives that trial), its
+file decodes here on the CPU, and its rate and quality figures are what the file and the decoded
+image give. Then, under the study's lock, each is recorded in the study's MLflow store as the
+engine records a trial it ran itself: same run name, parameters, step metrics, artifacts and
+tags, plus where it ran. If anything fails while writing, the runs written so far are deleted.
+"""
+
+import json
+import logging
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from inr_models import create_codec
+from inr_models.base import CodecError
+from study.config import StudyConfig, dump_config
+from study.data.imageio import image_digest, save_png
+from study.engine.incoming import Incoming, read_sources
+from study.engine.lock import study_lock
+from study.engine.plan import grid_trials, image_options, load_images
+from study.engine.tracking import STUDY_TAG, ImageInput, RunStore, flat_params, study_store
+from study.engine.trial import (
+    BITSTREAM_NAME,
+    DECODED_NAME,
+    SUMMARY_NAME,
+    TrialOutcome,
+    TrialSpec,
+)
+from study.engine.verify import mismatch
+from study.errors import InputError
+from study.layout import CONFIG_FILE, read_state, recorded_tracking_uri, write_state
+from study.results.metrics import evaluate, lpips_available
+from study.results.table import quality_metrics
+
+log = logging.getLogger(__name__)
+
+# Settings a codec reports that say where it ran, not what it computed.
+PLACE_SETTINGS = {"device"}
+
+
+class ImportRefused(InputError):
+    """Results a study will not take; one line per refused result, and nothing was written."""
+
+
+@dataclass
+class Checked:
+    incoming: Incoming
+    decoded: np.ndarray
+    metrics: dict  # as recorded, with what was missing there filled in from the decoded image
+
+
+@dataclass(frozen=True)
+class Imported:
+    folder: Path
+    trials: int
+    filled: int  # metric values computed here that the result lacked (LPIPS without weights)
+
+
+class _Study:
+    """What results are checked against: the study's config, plan, images and recorded trials."""
+
+    def __init__(self, folder: Path, config: StudyConfig):
+        if config.search is not None:
+            raise ImportRefused(
+                f"{config.source}: a search study takes no imported trials (its samples are "
+                "chosen by its driver, which runs them itself)"
+            )
+        self.folder, self.config = folder, config
+        self.images = load_images(config)
+        self.digests = {name: image_digest(pixels) for name, pixels in self.images.items()}
+        self.plan = {spec.key: spec for spec in grid_trials(config, list(self.images))}
+        self.recorded = self._recorded_keys()
+        self.with_lpips = config.lpips and lpips_available()
+        self._codecs: dict[tuple, object] = {}
+
+    def _recorded_keys(self) -> set[str]:
+        if not (self.folder / CONFIG_FILE).exists():
+            return set()
+        return study_store(self.folder, self.config).finished_keys()
+
+    def codec(self, spec: TrialSpec):
+        """A decoder for the trial (and the settings this code gives it), made once per setting."""
+        key = (spec.codec, spec.rate, spec.preset, spec.loss, spec.convention, spec.seed)
+        if key not in self._codecs:
+            self._codecs[key] = create_codec(spec.codec, **spec.codec_settings("cpu"))
+        return self._codecs[key]
+
+
+def _settings_problem(theirs: dict, ours: dict) -> str | None:
+    for name in sorted(set(theirs) & set(ours) - PLACE_SETTINGS):
+        if str(theirs[name]) != str(ours[name]):
+            return (
+                f"its codec setting {name} is {theirs[name]!r} there, {ours[name]!r} with this "
+                "code: another version of the codec"
+            )
+    return None
+
+
+def _rate_problem(record, data: bytes, height: int, width: int) -> str | None:
+    recorded_bytes, recorded_bpp = record.metrics.get("bytes"), record.metrics.get("bpp")
+    if recorded_bytes != len(data):
+        return f"its file has {len(data)} bytes, its record says {recorded_bytes}"
+    bpp = 8.0 * len(data) / (height * width)
+    if recorded_bpp is None or not math.isclose(bpp, recorded_bpp, rel_tol=1e-12):
+        return f"its file gives {bpp:.6g} bpp, its record says {recorded_bpp}"
+    return None
+
+
+def check(incoming: Incoming, study: _Study) -> Checked | str:
+    """The result checked against the study, or the reason it is refused."""
+    if incoming.problem is not None:
+        return incoming.problem
+    record = incoming.record
+    spec = record.spec
+    if spec.key not in study.plan:
+        if record.study and record.study != study.config.name:
+            return f"a trial of study {record.study!r}, not of {study.config.name!r}"
+        return f"not a trial of study {study.config.name!r} ({spec.label()}, key {spec.key})"
+    if record.image_digest != study.digests[spec.image]:
+        return (
+            f"fitted on another {spec.image} (digest {record.image_digest}; the study's is "
+            f"{study.digests[spec.image]})"
+        )
+    codec = study.codec(spec)
+    problem = _settings_problem(record.settings, codec.settings())
+    original = study.images[spec.image]
+    height, width = original.shape[:2]
+    problem = problem or _rate_problem(record, incoming.bitstream, height, width)
+    if problem:
+        return problem
+    try:
+        decoded = codec.decode(incoming.bitstream)
+    except CodecError as error:
+        return f"its file does not decode here: {error}"
+    if decoded.shape != original.shape:
+        return f"its file decodes to {decoded.shape[1]}x{decoded.shape[0]}, not {width}x{height}"
+    values = evaluate(original, decoded, optional=study.with_lpips)
+    problem = mismatch(values, record.metrics)
+    if problem:
+        return f"its figures are not its file's: {problem}"
+    missing = {k: v for k, v in values.items() if record.metrics.get(k) is None}
+    return Checked(incoming, decoded, {**record.metrics, **missing})
+
+
+def _tags(record, config: StudyConfig) -> dict:
+    """The engine's tags of a trial run (study, code, device, host, preset) and, beside them,
+    everything the executor said about where it ran."""
+    provenance = {k: v for k, v in record.provenance.items() if v is not None}
+    commit = str(provenance.pop("git_commit", "unknown"))
+    return {
+        STUDY_TAG: config.name,
+        "git_commit": commit,
+        "mlflow.source.git.commit": commit,
+        **{k: str(v) for k, v in provenance.items()},
+        **({"preset": record.spec.preset} if record.spec.preset else {}),
+    }
+
+
+def _record(store: RunStore, checked: Checked, parent: str, config: StudyConfig, inputs) -> str:
+    record = checked.incoming.record
+    spec = record.spec
+    run_id = store.start_trial(spec, parent, _tags(record, config), inputs[spec.image])
+    if run_id is None:
+        raise ImportRefused(f"{checked.incoming.where}: recorded meanwhile by another driver")
+    for validation in record.validations:
+        store.log_validation(run_id, validation)
+    with tempfile.TemporaryDirectory(prefix="inr-study-import-") as scratch:
+        files = {
+            "bitstream": Path(scratch) / BITSTREAM_NAME,
+            "decoded": Path(scratch) / DECODED_NAME,
+        }
+        files["bitstream"].write_bytes(checked.incoming.bitstream)
+        save_png(files["decoded"], checked.decoded)
+        outcome = TrialOutcome(spec, checked.metrics, record.settings, files)
+        # The summary ``run_trial`` writes, with the same fields in the same order.
+        summary = Path(scratch) / SUMMARY_NAME
+        summary.write_text(_summary_text(outcome))
+        outcome.files["summary"] = summary
+        store.finish_trial(run_id, outcome)
+    return run_id
+
+
+def _summary_text(outcome: TrialOutcome) -> str:
+    return json.dumps(outcome.summary(), indent=2) + "\n"
+
+
+def import_results(
+    folder: Path, sources: list[Path], config: StudyConfig | None = None, progress: bool = True
+) -> Imported:
+    """Check every result in ``sources`` against the study in ``folder`` (created from
+    ``config`` when it does not exist yet), then record them all; ImportRefused names each
+    refused result and writes nothing."""
+    folder = Path(folder)
+    if (folder / CONFIG_FILE).exists():
+        from study.layout import load_study_config
+
+        found = load_study_config(folder)
+        if config is not None and dump_config(config, True) != dump_config(found, True):
+            raise ImportRefused(f"{folder}: this study's config is not {config.source}")
+        config = found
+    elif config is None:
+        raise ImportRefused(
+            f"{folder}: not a study folder (no {CONFIG_FILE}); give the study's config to create it"
+        )
+    study = _Study(folder, config)
+    incoming = read_sources(sources)
+    if not incoming:
+        raise ImportRefused("no trial results in " + ", ".join(map(str, sources)))
+    refused, accepted, first_seen = [], [], {}
+    for item in tqdm(incoming, desc="checking", unit="trial", disable=not progress):
+        key = item.record.key if item.record is not None else None
+        if key in first_seen:
+            result = f"repeated: the same trial as {first_seen[key]}"
+        elif key in study.recorded:
+            result = "already recorded in this study"
+        else:
+            result = check(item, study)
+        if key is not None:
+            first_seen.setdefault(key, item.where)
+        if isinstance(result, str):
+            refused.append(f"refused {item.where}: {result}")
+        else:
+            accepted.append(result)
+    if refused:
+        raise ImportRefused(
+            f"{len(refused)} of {len(incoming)} results refused, nothing imported:\n"
+            + "\n".join(refused)
+        )
+    return Imported(folder, len(accepted), _write(study, accepted, progress))
+
+
+def _write(study: _Study, accepted: list[Checked], progress: bool) -> int:
+    folder, config = study.folder, study.config
+    created_folder = not folder.exists()
+    try:
+        with study_lock(folder):
+            (folder / CONFIG_FILE).write_text(dump_config(config))
+            store = study_store(folder, config)
+            again = store.finished_keys() & {c.incoming.record.key for c in accepted}
+            if again:
+                raise ImportRefused(f"recorded meanwhile by another driver: {sorted(again)}")
+            parent = _parent(folder, config, store)
+            variant = image_options(config).label()
+            inputs = {
+                name: ImageInput(name, variant, digest, config.images.dataset)
+                for name, digest in study.digests.items()
+            }
+            created = []
+            try:
+                for checked in tqdm(accepted, desc="recording", unit="trial", disable=not progress):
+                    created.append(_record(store, checked, parent, config, inputs))
+            except BaseException:
+                for run_id in created:
+                    store.client.delete_run(run_id)
+                raise
+    except BaseException:
+        if created_folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return sum(
+        1
+        for c in accepted
+        for m in quality_metrics()
+        if c.incoming.record.metrics.get(m.key) is None and c.metrics.get(m.key) is not None
+    )
+
+
+def _parent(folder: Path, config: StudyConfig, store: RunStore) -> str:
+    """The study's parent run; a study that begins with an import gets one, as a run would."""
+    state = read_state(folder)
+    if state.get("parent_run_id"):
+        return state["parent_run_id"]
+    from study.engine.provenance import git_commit
+
+    commit = git_commit()
+    tags = {"git_commit": commit, "mlflow.source.git.commit": commit}
+    parent = store.open_parent(None, config.name, flat_params(config), tags)
+    store.client.set_terminated(parent, "FINISHED")
+    state.update(
+        parent_run_id=parent,
+        tracking_uri=recorded_tracking_uri(folder, store.tracking_uri),
+        experiment=store.client.get_experiment(store.experiment_id).name,
+    )
+    write_state(folder, state)
+    return parent

@@ -1,0 +1,128 @@
+"""Trial results brought to a study from elsewhere, read without trusting them.
+
+A source is any of: one trial's folder (``result.json`` + ``bitstream.bin``), the output folder
+of ``inr-study work`` (``trials/KEY/...``), an archive of ``work --pack`` (``pack-N.tar``), or a
+published study (``trials.jsonl`` + ``bitstreams/KEY.bin``). Archives are read member by member
+into memory, never extracted; every size is checked before it is read.
+"""
+
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from study.engine.package import RESULT_FILE, TRIALS_DIR
+from study.engine.record import MAX_RECORD_BYTES, RecordError, TrialRecord
+from study.engine.trial import BITSTREAM_NAME
+from study.errors import InputError
+from study.layout import BITSTREAMS_DIR, TRIALS_FILE
+
+# No trial's file comes near this (a full-size Kodak image at 24 bpp is 1.2 MB).
+MAX_BITSTREAM_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class Incoming:
+    where: str  # names the result in messages: a folder, or an archive and its member
+    record: TrialRecord | None
+    bitstream: bytes | None
+    problem: str | None = None  # why it cannot even be read
+
+
+def _refused(where: str, problem: str) -> Incoming:
+    return Incoming(where, None, None, problem)
+
+
+def _read(where: str, record_text: bytes | None, bitstream: bytes | None) -> Incoming:
+    if record_text is None:
+        return _refused(where, f"no {RESULT_FILE}")
+    try:
+        record = TrialRecord.loads(record_text, where)
+    except RecordError as error:
+        return _refused(where, str(error).removeprefix(f"{where}: "))
+    if bitstream is None:
+        return _refused(where, f"no {BITSTREAM_NAME}")
+    return Incoming(where, record, bitstream)
+
+
+def _file(path: Path, limit: int) -> bytes | None:
+    if not path.is_file():
+        return None
+    if path.stat().st_size > limit:
+        raise InputError(f"{path}: {path.stat().st_size} bytes, more than a trial's file may be")
+    return path.read_bytes()
+
+
+def _trial_folder(folder: Path) -> Incoming:
+    try:
+        return _read(
+            str(folder),
+            _file(folder / RESULT_FILE, MAX_RECORD_BYTES),
+            _file(folder / BITSTREAM_NAME, MAX_BITSTREAM_BYTES),
+        )
+    except InputError as error:
+        return _refused(str(folder), str(error))
+
+
+def _archive(path: Path) -> list[Incoming]:
+    members: dict[str, dict[str, bytes]] = {}
+    limits = {RESULT_FILE: MAX_RECORD_BYTES, BITSTREAM_NAME: MAX_BITSTREAM_BYTES}
+    try:
+        with tarfile.open(path, "r:") as archive:
+            for member in archive:
+                parts = member.name.split("/")
+                if len(parts) != 3 or parts[0] != TRIALS_DIR or parts[2] not in limits:
+                    return [_refused(str(path), f"unexpected member {member.name!r}")]
+                if not member.isfile() or member.size > limits[parts[2]]:
+                    return [_refused(str(path), f"member {member.name!r} is not a trial's file")]
+                members.setdefault(parts[1], {})[parts[2]] = archive.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError) as error:
+        return [_refused(str(path), f"not a readable archive ({error})")]
+    return [
+        _read(f"{path}:{TRIALS_DIR}/{key}", files.get(RESULT_FILE), files.get(BITSTREAM_NAME))
+        for key, files in sorted(members.items())
+    ]
+
+
+def _published(folder: Path) -> list[Incoming]:
+    found = []
+    lines = (folder / TRIALS_FILE).read_bytes().splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{folder / TRIALS_FILE}:{number}"
+        try:
+            record = TrialRecord.loads(line, where)
+        except RecordError as error:
+            found.append(_refused(where, str(error).removeprefix(f"{where}: ")))
+            continue
+        try:
+            bitstream = _file(folder / BITSTREAMS_DIR / f"{record.key}.bin", MAX_BITSTREAM_BYTES)
+        except InputError as error:
+            found.append(_refused(where, str(error)))
+            continue
+        if bitstream is None:
+            found.append(_refused(where, f"no {BITSTREAMS_DIR}/{record.key}.bin"))
+        else:
+            found.append(Incoming(where, record, bitstream))
+    return found
+
+
+def read_sources(paths: list[Path]) -> list[Incoming]:
+    """Every trial result in ``paths``, each read or with the reason it cannot be."""
+    found: list[Incoming] = []
+    for path in map(Path, paths):
+        if path.is_file() and tarfile.is_tarfile(path):
+            found += _archive(path)
+        elif (path / TRIALS_FILE).is_file():
+            found += _published(path)
+        elif (path / RESULT_FILE).is_file():
+            found.append(_trial_folder(path))
+        elif (path / TRIALS_DIR).is_dir():
+            found += [
+                _trial_folder(p)
+                for p in sorted((path / TRIALS_DIR).iterdir())
+                if p.is_dir() and not p.name.startswith(".")  # a trial still being written
+            ]
+        else:
+            found.append(_refused(str(path), "no trial results here"))
+    return found

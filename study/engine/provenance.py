@@ -1,0 +1,42 @@
+"""Where and with what code a trial ran: recorded with every trial, whichever executor ran it."""
+
+import os
+import platform
+import socket
+import subprocess
+from pathlib import Path
+
+GIT_COMMIT_ENV = "INR_STUDY_GIT_COMMIT"
+
+
+def git_commit() -> str:
+    """The code's commit: INR_STUDY_GIT_COMMIT when the submitter set it (``ray job submit`` and
+    work packages carry the working tree without ``.git``), else ``git rev-parse HEAD`` of this
+    checkout."""
+    if os.environ.get(GIT_COMMIT_ENV):
+        return os.environ[GIT_COMMIT_ENV]
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine(device: str) -> dict:
+    """The host, the torch device and the software a trial ran with."""
+    import torch
+
+    cuda = torch.cuda.is_available() and device.startswith("cuda")
+    return {
+        "host": socket.gethostname(),
+        "device": device,
+        "device_name": torch.cuda.get_device_name(device) if cuda else platform.processor(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,223 @@
+"""Running a work package with plain processes (``inr-study work``): no Ray, no MLflow.
+
+Trials run in plan order, ``concurrent`` at a time on one device, each in a worker process of its
+own pool. A finished trial is a folder ``OUT/trials/KEY/`` holding its file (``bitstream.bin``)
+and its record (``result.json``: spec, settings, figures, provenance, validations); the folder
+appears whole (written aside, then renamed), so an interrupted run leaves no half trial and a
+rerun skips what is there. A failed trial leaves ``OUT/failed/KEY.txt`` and is retried by the
+next run.
+"""
+
+import multiprocessing
+import shutil
+import tarfile
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from study.engine.package import RESULT_FILE, TRIALS_DIR, Package, read_package
+from study.engine.record import TrialRecord
+from study.engine.trial import BITSTREAM_NAME, TrialSpec
+
+FAILED_DIR = "failed"
+PACK_PREFIX = "pack-"
+# What one archive of ``--pack`` may hold: the most a lent GPU machine sends back per file.
+PACK_LIMIT = 16 * 2**20
+
+
+@dataclass
+class WorkSummary:
+    finished: int = 0  # by this run
+    failed: list[str] = field(default_factory=list)  # "label: error" per failed trial
+    skipped: int = 0  # finished by an earlier run
+    not_started: int = 0  # would not have finished within the time given
+    packs: list[Path] = field(default_factory=list)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def finished_keys(out: Path) -> set[str]:
+    return {p.parent.name for p in (Path(out) / TRIALS_DIR).glob(f"*/{RESULT_FILE}")}
+
+
+def _trial_seconds(out: Path) -> dict[str, float]:
+    """Wall seconds of the trials finished in ``out``, by codec and preset (the estimate for
+    ``--minutes``: the longest seen)."""
+    seconds: dict[str, float] = {}
+    for path in (Path(out) / TRIALS_DIR).glob(f"*/{RESULT_FILE}"):
+        record = TrialRecord.loads(path.read_text(), str(path))
+        group = _group(record.spec)
+        seconds[group] = max(seconds.get(group, 0.0), record.provenance.get("seconds", 0.0))
+    return seconds
+
+
+def _group(spec: TrialSpec) -> str:
+    return f"{spec.codec}/{spec.preset}"
+
+
+def run_trial_in_worker(folder: str, index: int, out: str, device: str, threads: int) -> float:
+    """One trial of the package at ``folder``, in a worker process; its wall seconds."""
+    import socket
+
+    import torch
+
+    from study.config import import_plugins
+    from study.engine.provenance import machine
+    from study.engine.trial import run_trial
+    from study.results.metrics import lpips_available
+
+    package = read_package(Path(folder))
+    import_plugins(list(package.plugins))
+    torch.set_num_threads(threads)
+    spec = package.trials[index]
+    final = Path(out) / TRIALS_DIR / spec.key
+    aside = Path(out) / TRIALS_DIR / f".{spec.key}.{socket.gethostname()}.partial"
+    shutil.rmtree(aside, ignore_errors=True)
+    validations: list[dict] = []
+    start = time.time()
+    outcome = run_trial(
+        spec,
+        package.image(spec.image),
+        aside,
+        device=device,
+        with_lpips=package.lpips and lpips_available(),
+        on_validation=validations.append,
+    )
+    seconds = time.time() - start
+    # ``import`` decodes the file again and rebuilds the decoded image and the summary from it.
+    for name in ("decoded", "summary"):
+        outcome.files[name].unlink()
+    record = TrialRecord(
+        spec=spec,
+        image_digest=package.digests[spec.image],
+        settings=outcome.settings,
+        metrics=outcome.metrics,
+        provenance={
+            "executor": "work",
+            **machine(device),
+            "threads": threads,
+            "git_commit": package.commit,
+            "package_part": package.part,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+            "seconds": seconds,
+        },
+        validations=validations,
+        study=package.study,
+    )
+    (aside / RESULT_FILE).write_text(record.dumps() + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    aside.rename(final)
+    (Path(out) / FAILED_DIR / f"{spec.key}.txt").unlink(missing_ok=True)
+    return seconds
+
+
+def run_package(
+    package: Package,
+    out: Path,
+    *,
+    concurrent: int = 1,
+    device: str = "auto",
+    threads: int = 1,
+    minutes: float | None = None,
+    progress: bool = True,
+) -> WorkSummary:
+    """Run the package's unfinished trials; see the module's docstring."""
+    out = Path(out)
+    (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
+    (out / FAILED_DIR).mkdir(exist_ok=True)
+    device = resolve_device(device)
+    done = finished_keys(out)
+    queue = [i for i, spec in enumerate(package.trials) if spec.key not in done]
+    summary = WorkSummary(skipped=len(package.trials) - len(queue))
+    deadline = None if minutes is None else time.monotonic() + 60 * minutes
+    seconds = _trial_seconds(out)
+    bar = tqdm(
+        total=len(queue), desc=f"{package.study} part {package.part}", unit="trial",
+        disable=not progress, dynamic_ncols=True,
+    )  # fmt: skip
+    # CUDA cannot be used in a forked child; spawn also gives each worker a clean torch.
+    context = multiprocessing.get_context("spawn")
+    running: dict[Future, int] = {}
+    with ProcessPoolExecutor(max_workers=concurrent, mp_context=context) as pool:
+        while queue or running:
+            while queue and len(running) < concurrent:
+                index = queue.pop(0)
+                if not _fits(package.trials[index], seconds, deadline):
+                    summary.not_started += 1
+                    bar.update()
+                    continue
+                future = pool.submit(
+                    run_trial_in_worker, str(package.folder), index, str(out), device, threads
+                )
+                running[future] = index
+            if not running:
+                break
+            bar.set_postfix_str(f"running {len(running)}, failed {len(summary.failed)}")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                spec = package.trials[running.pop(future)]
+                try:
+                    took = future.result()
+                except Exception as error:  # recorded, and retried by the next run
+                    (out / FAILED_DIR / f"{spec.key}.txt").write_text(
+                        "".join(traceback.format_exception(error))
+                    )
+                    summary.failed.append(f"{spec.label()}: {type(error).__name__}: {error}")
+                    tqdm.write(f"failed: {summary.failed[-1]}")
+                else:
+                    summary.finished += 1
+                    group = _group(spec)
+                    seconds[group] = max(seconds.get(group, 0.0), took)
+                bar.update()
+    bar.close()
+    return summary
+
+
+def _fits(spec: TrialSpec, seconds: dict[str, float], deadline: float | None) -> bool:
+    """Whether the trial can finish before the deadline, judged by the longest trial of its
+    codec and preset seen so far (else the longest of any); with none seen yet, it starts."""
+    if deadline is None:
+        return True
+    estimate = seconds.get(_group(spec), max(seconds.values(), default=0.0))
+    return time.monotonic() + estimate <= deadline
+
+
+def pack(out: Path) -> list[Path]:
+    """The finished trials of ``out`` as tar archives of at most PACK_LIMIT bytes each
+    (``OUT/pack-0.tar``, ...), for machines that send back a few files of limited size."""
+    out = Path(out)
+    for old in out.glob(f"{PACK_PREFIX}*.tar"):
+        old.unlink()
+    groups: list[list[Path]] = [[]]
+    size = 0
+    for folder in sorted((out / TRIALS_DIR).iterdir()):
+        if not (folder / RESULT_FILE).is_file():
+            continue
+        files = [folder / RESULT_FILE, folder / BITSTREAM_NAME]
+        # Tar: a 512-byte header per file, data in 512-byte blocks, 10 KiB of closing blocks.
+        needed = sum(512 + -(-f.stat().st_size // 512) * 512 for f in files)
+        if needed + 10240 > PACK_LIMIT:
+            raise OSError(f"{folder}: {needed} bytes do not fit in one archive")
+        if size + needed + 10240 > PACK_LIMIT:
+            groups.append([])
+            size = 0
+        groups[-1] += files
+        size += needed
+    packs = []
+    for number, files in enumerate(g for g in groups if g):
+        packs.append(out / f"{PACK_PREFIX}{number}.tar")
+        with tarfile.open(packs[-1], "w", format=tarfile.USTAR_FORMAT) as archive:
+            for path in files:
+                name = f"{TRIALS_DIR}/{path.parent.name}/{path.name}"
+                archive.add(path, arcname=name, recursive=False)
+    return packs

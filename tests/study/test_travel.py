@@ -1,0 +1,277 @@
+"""Studies that travel: shard a study, run its parts anywhere with `work`, import them; keep a
+published study's files and rebuild it from them."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from study.cli import main
+from study.engine.package import RESULT_FILE, TRIALS_DIR
+from study.engine.tracking import study_store
+from study.layout import REPORTS_DIR, load_study_config
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SLURM_SCRIPT = ROOT / "study" / "cluster" / "slurm-work.sbatch"
+# Measurements of an execution, not of a trial's outcome: two runs of one trial differ in them.
+MEASURED_COLUMNS = {"encode_seconds", "decode_seconds", "peak_memory_mb"}
+MEASURED_KEYS = {"encoding_time", "decoding_time"}
+
+
+def records(folder: Path) -> dict[str, dict]:
+    store = study_store(folder, load_study_config(folder))
+    return {record["trial_key"]: record for record in store.records()}
+
+
+def outcome(record: dict) -> dict:
+    """What a trial computed (rate and quality), without what its execution measured."""
+    return {k: record.get(k) for k in ("bpp", "bytes", "psnr", "ssim", "ms_ssim", "lpips")}
+
+
+def report_without_measurements(path: Path) -> str:
+    """A report file as text, the measured columns (CSV) and keys (JSON) left out."""
+    if path.suffix == ".csv":
+        rows = list(csv.DictReader(path.open()))
+        return json.dumps([{k: v for k, v in r.items() if k not in MEASURED_COLUMNS} for r in rows])
+    if path.suffix == ".json":
+        document = json.loads(path.read_text())
+        for key in MEASURED_KEYS:
+            document.get("results", {}).pop(key, None)
+        return json.dumps(document)
+    return path.read_text()
+
+
+def test_parts_run_anywhere_then_import_and_resume_like_ray(
+    tmp_path, study_env, small_config, write_config, capsys
+):
+    config_path = write_config(small_config(seeds=[3]))
+    packages, work = tmp_path / "packages", tmp_path / "work"
+    assert main(["shard", str(config_path), "-o", str(packages), "--parts", "3"]) == 0
+    assert sorted(p.name for p in packages.iterdir()) == ["part-0", "part-1", "part-2"]
+
+    # Part 0 as a Slurm array task would run it (the script, by index, no Slurm).
+    environment = {**study_env, "SLURM_ARRAY_TASK_ID": "0", "INR_STUDY_CONCURRENT": "2"}
+    environment["INR_STUDY"] = str(Path(sys.executable).parent / "inr-study")
+    subprocess.run(
+        ["bash", str(SLURM_SCRIPT), str(packages), str(work)], env=environment, check=True
+    )
+    # Part 1 in a process that must import neither Ray nor MLflow.
+    check = (
+        "import sys; from study.cli import main; "
+        f"code = main(['work', {str(packages / 'part-1')!r}, '-o', {str(work / 'part-1')!r}]); "
+        "assert not {'ray', 'mlflow'} & set(sys.modules), 'work imported Ray or MLflow'; "
+        "sys.exit(code)"
+    )
+    subprocess.run([sys.executable, "-c", check], env=study_env, check=True)
+    # Part 2 is left to the study's own driver.
+    assert main(["work", str(packages / "part-2"), "-o", str(work / "part-2"), "--pack"]) == 0
+    capsys.readouterr()
+    # A rerun finds every trial done.
+    assert main(["work", str(packages / "part-1"), "-o", str(work / "part-1")]) == 0
+    assert "0 trials finished now, 3 earlier" in capsys.readouterr().out
+
+    imported = tmp_path / "imported" / "small"
+    args = ["import", str(imported), str(work / "part-0"), str(work / "part-1")]
+    assert main([*args, "--config", str(config_path)]) == 0
+    assert "6 trials imported" in capsys.readouterr().out
+    # Resuming runs only what no imported part brought (part 2's trials), on Ray.
+    assert main(["resume", str(imported)]) == 0
+    assert "8 trials, 6 already finished, 2 to run" in capsys.readouterr().out
+    # Part 2's results now repeat trials the study has: refused, nothing written.
+    assert main(["import", str(imported), str(work / "part-2" / "pack-0.tar")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("already recorded in this study") == 2 and "nothing imported" in error
+
+    # The same study run by Ray alone: the same trials, the same figures, the same reports.
+    assert main(["run", str(config_path)]) == 0
+    by_ray = tmp_path / "studies" / "small"
+    ours, theirs = records(imported), records(by_ray)
+    assert ours.keys() == theirs.keys() and len(ours) == 8
+    for key in ours:
+        assert outcome(ours[key]) == outcome(theirs[key]), ours[key]["codec"]
+    names = sorted(p.name for p in (by_ray / REPORTS_DIR).iterdir())
+    assert names == sorted(p.name for p in (imported / REPORTS_DIR).iterdir())
+    for name in names:
+        ray_file, imported_file = by_ray / REPORTS_DIR / name, imported / REPORTS_DIR / name
+        if ray_file.suffix == ".md" or "bd_rate" in name or "equal_rate" in name:
+            assert ray_file.read_bytes() == imported_file.read_bytes(), name
+        else:
+            assert report_without_measurements(ray_file) == report_without_measurements(
+                imported_file
+            ), name
+
+
+def test_imported_runs_look_like_engine_runs_and_rebuild(
+    tmp_path, study_env, small_config, write_config, capsys
+):
+    config = small_config(codecs=[{"name": "coolchic-v1", "preset": "debug", "lmbdas": [2e-2]}])
+    config["images"]["subset"] = ["kodim01"]
+    config_path = write_config(config)
+    assert main(["shard", str(config_path), "-o", str(tmp_path / "p")]) == 0
+    assert main(["work", str(tmp_path / "p" / "part-0"), "-o", str(tmp_path / "w")]) == 0
+    folder = tmp_path / "s" / "small"
+    assert main(["import", str(folder), str(tmp_path / "w"), "--config", str(config_path)]) == 0
+    store = study_store(folder, load_study_config(folder))
+    (run,) = store.finished_runs()
+    tags = run.data.tags
+    assert tags["executor"] == "work" and tags["device"] == "cpu" and tags["host"]
+    assert tags["mlflow.parentRunId"] and tags["inr_study.study"] == "small"
+    assert run.info.run_name == "coolchic-v1 mse lmbda=0.02 kodim01"
+    artifacts = {a.path for a in store.client.list_artifacts(run.info.run_id)}
+    assert artifacts == {"bitstream.bin", "decoded.png", "trial.json"}
+    history = store.client.get_metric_history(run.info.run_id, "validation.loss")
+    assert len(history) > 1 and history[0].step < history[-1].step
+    assert run.inputs.dataset_inputs[0].dataset.digest
+
+    # Published with its trials, it rebuilds to the same reports; a changed report is found.
+    published = tmp_path / "published"
+    shutil.copytree(folder / REPORTS_DIR, published / REPORTS_DIR)
+    assert main(["export", str(folder), "-o", str(published)]) == 0
+    assert {p.name for p in published.iterdir()} == {
+        "reports", "study.yaml", "trials.jsonl", "bitstreams",
+    }  # fmt: skip
+    assert "storage" not in (published / "study.yaml").read_text()  # no path of this machine
+    capsys.readouterr()
+    assert main(["rebuild", str(published), "--storage", str(tmp_path / "rebuilt")]) == 0
+    assert "byte-identical to the published ones" in capsys.readouterr().out
+    table = published / REPORTS_DIR / "per_image.csv"
+    table.write_text(table.read_text().replace("kodim01", "kodim02"))
+    assert main(["rebuild", str(published), "--storage", str(tmp_path / "again")]) == 1
+    assert "differ from the published ones: per_image.csv" in capsys.readouterr().out
+
+
+def _work_output(tmp_path, config_path, name="p") -> Path:
+    assert main(["shard", str(config_path), "-o", str(tmp_path / name)]) == 0
+    out = tmp_path / f"{name}-out"
+    assert main(["work", str(tmp_path / name / "part-0"), "-o", str(out)]) == 0
+    return out
+
+
+def _trial(out: Path, codec: str, index: int = 0) -> Path:
+    folders = sorted(
+        p.parent
+        for p in (out / TRIALS_DIR).glob(f"*/{RESULT_FILE}")
+        if json.loads(p.read_text())["spec"]["codec"] == codec
+    )
+    return folders[index]
+
+
+def _refused(tmp_path, config_path, capsys, *sources) -> str:
+    folder = tmp_path / "study" / "small"
+    code = main(["import", str(folder), *map(str, sources), "--config", str(config_path)])
+    assert code == 2 and not folder.exists()  # nothing half-written remains
+    return capsys.readouterr().err
+
+
+def test_import_refuses_tampered_swapped_truncated_foreign_and_repeated_results(
+    tmp_path, study_env, small_config, write_config, capsys
+):
+    config = small_config()
+    config["images"]["subset"] = ["kodim01"]
+    config_path = write_config(config)
+    out = _work_output(tmp_path, config_path)
+    capsys.readouterr()
+
+    tampered = shutil.copytree(_trial(out, "coolchic-v1"), tmp_path / "tampered")
+    data = bytearray((tampered / "bitstream.bin").read_bytes())
+    data[len(data) // 2] ^= 0x40
+    (tampered / "bitstream.bin").write_bytes(bytes(data))
+    error = _refused(tmp_path, config_path, capsys, tampered)
+    assert f"refused {tampered}: its " in error
+
+    first, second = _trial(out, "coolchic-v1", 0), _trial(out, "coolchic-v1", 1)
+    swapped = shutil.copytree(first, tmp_path / "swapped")
+    shutil.copy(second / RESULT_FILE, swapped / RESULT_FILE)
+    error = _refused(tmp_path, config_path, capsys, swapped)
+    assert f"refused {swapped}: its file has" in error
+
+    # Truncated, its record changed to agree with the shorter file: the decoder says no.
+    truncated = shutil.copytree(first, tmp_path / "truncated")
+    data = (truncated / "bitstream.bin").read_bytes()[:-40]
+    (truncated / "bitstream.bin").write_bytes(data)
+    record = json.loads((truncated / RESULT_FILE).read_text())
+    height, width = record["metrics"]["height"], record["metrics"]["width"]
+    record["metrics"].update(bytes=len(data), bpp=8.0 * len(data) / (height * width))
+    (truncated / RESULT_FILE).write_text(json.dumps(record))
+    error = _refused(tmp_path, config_path, capsys, truncated)
+    assert f"refused {truncated}: its file does not decode here" in error
+
+    other = {**config, "name": "other", "codecs": [{"name": "jpeg", "qualities": [55]}]}
+    foreign = _work_output(tmp_path, write_config(other), "foreign")
+    error = _refused(tmp_path, config_path, capsys, _trial(foreign, "jpeg"))
+    assert "a trial of study 'other', not of 'small'" in error
+
+    error = _refused(tmp_path, config_path, capsys, out, first)
+    assert f"refused {first}: repeated: the same trial as {first}" in error
+    assert error.count("\nrefused ") == 1 and "1 of 5 results refused" in error
+
+    # The untouched results go in.
+    assert main(["import", str(tmp_path / "s"), str(out), "--config", str(config_path)]) == 0
+
+
+def test_rebuild_reproduces_a_published_study(tmp_path, study_env, capsys):
+    published = ROOT / "results" / "icip24-cpu"
+    assert main(["rebuild", str(published), "--storage", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "344 trials rebuilt" in out and "byte-identical to the published ones" in out
+
+
+def test_shard_refuses_searches_and_leaves_out_what_is_done(
+    tmp_path, study_env, small_config, write_config, capsys
+):
+    search = small_config(
+        codecs=[{"name": "coolchic-v1", "preset": "debug", "search_range": [1e-3, 2e-2]}],
+        search={"mode": "match", "targets_bpp": [1.0], "trials": 1, "fit_budget": 2},
+    )
+    assert main(["shard", str(write_config(search)), "-o", str(tmp_path / "p")]) == 2
+    assert "searches need their driver" in capsys.readouterr().err
+
+    config_path = write_config(small_config())
+    out = tmp_path / "jpeg"
+    assert main(["shard", str(config_path), "-o", str(out), "--where", "codec=jpeg"]) == 0
+    assert main(["work", str(out / "part-0"), "-o", str(tmp_path / "done")]) == 0
+    rest = tmp_path / "rest"
+    args = ["shard", str(config_path), "-o", str(rest), "--skip-done", str(tmp_path / "done")]
+    assert main(args) == 0
+    specs = json.loads((rest / "part-0" / "package.json").read_text())["trials"]
+    assert {s["codec"] for s in specs} == {"coolchic-v1"} and len(specs) == 4
+    args = ["shard", str(config_path), "-o", str(tmp_path / "x"), "--where", "codec=nif"]
+    assert main(args) == 2
+    assert "codec=nif matches no trial of the study" in capsys.readouterr().err
+
+
+def test_ray_packs_trials_onto_shared_gpus(tmp_path, study_env, small_config, write_config):
+    """Fake GPUs on local Ray: a quarter GPU per trial gives eight trials at a time on two,
+    each told its GPU through CUDA_VISIBLE_DEVICES; the fits themselves run on the CPU."""
+    config = small_config(
+        codecs=[{"name": "coolchic-v1", "preset": "debug", "lmbdas": [2e-2, 1e-2, 5e-3, 1e-3]}],
+        resources={"cpus": 0.25, "gpus": 0.25},
+        device="cpu",
+    )
+    assert main(["run", str(write_config(config)), "--local-gpus", "2"]) == 0
+    folder = tmp_path / "studies" / "small"
+    runs = study_store(folder, load_study_config(folder)).finished_runs()
+    assert len(runs) == 8
+    shares = [run.data.tags["cuda_visible_devices"] for run in runs]
+    assert set(shares) == {"0", "1"} and {run.data.tags["device"] for run in runs} == {"cpu"}
+
+    def most_at_once(chosen) -> int:
+        events = sorted(
+            [(run.info.start_time, 1) for run in chosen]
+            + [(run.info.end_time, -1) for run in chosen]
+        )
+        running = peak = 0
+        for _, change in events:
+            running += change
+            peak = max(peak, running)
+        return peak
+
+    assert 4 < most_at_once(runs) <= 8  # more than one trial per GPU, never more than 8
+    for share in ("0", "1"):
+        assert most_at_once([r for r, s in zip(runs, shares, strict=True) if s == share]) <= 4

@@ -1,0 +1,54 @@
+"""The GPU queue rehearsed on this machine's CPU: prepared, run by its script as the lent machine
+would run it, imported, and then found done."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from study.engine.tracking import study_store
+from study.layout import load_study_config
+
+ROOT = Path(__file__).resolve().parents[1]
+QUEUE = [sys.executable, "benchmarks/gpu_queue.py"]
+
+
+@pytest.mark.slow
+def test_the_gpu_queue_rehearses_on_the_cpu(tmp_path, study_env, small_config, write_config):
+    config = write_config(small_config(codecs=[{"name": "jpeg", "qualities": [30, 80]}]))
+    queue = tmp_path / "queue.yaml"
+    entries = [
+        {"config": str(config), "where": "image=kodim23", "published": str(tmp_path / "pub")},
+        {"config": str(config), "published": str(tmp_path / "pub")},
+    ]
+    queue.write_text(yaml.safe_dump(entries))
+    work, out, storage = tmp_path / "gpu-work", tmp_path / "out", tmp_path / "studies"
+
+    def queue_command(*args: str) -> str:
+        done = subprocess.run(
+            [*QUEUE, "--queue", str(queue), *args], cwd=ROOT, env=study_env,
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        return done.stdout + done.stderr
+
+    prepared = queue_command(
+        "prepare", "--work", str(work), "--rehearse", "--minutes", "2", "--storage", str(storage)
+    )
+    # The second entry leaves out what the first queued.
+    assert "00-small: 2 trials" in prepared and "01-small: 2 trials" in prepared, prepared
+    out.mkdir()
+    rehearsal = {**study_env, "INSTALL": "0", "PYTHON": sys.executable, "DEVICE": "cpu"}
+    rehearsal["OUT"] = str(out)
+    subprocess.run(["bash", str(work / "run.sh")], cwd=ROOT, env=rehearsal, check=True)
+    assert sorted(p.name for p in out.glob("*.tar")) == [
+        "00-small-pack-0.tar", "01-small-pack-0.tar",
+    ]  # fmt: skip
+    imported = queue_command("import", str(out), "--storage", str(storage))
+    assert "4 trials imported from 2 archives" in imported, imported
+    folder = storage / "small"
+    assert len(study_store(folder, load_study_config(folder)).finished_keys()) == 4
+    again = queue_command("prepare", "--work", str(work), "--rehearse", "--storage", str(storage))
+    assert again.count("every selected trial is already done") == 2, again
+    assert "the queue is empty" in again, again
