@@ -22,6 +22,7 @@ from tqdm import tqdm
 from study.engine.package import RESULT_FILE, TRIALS_DIR, Package, read_package
 from study.engine.record import TrialRecord
 from study.engine.trial import BITSTREAM_NAME, TrialSpec
+from study.errors import InputError
 
 FAILED_DIR = "failed"
 PACK_PREFIX = "pack-"
@@ -39,11 +40,13 @@ class WorkSummary:
 
 
 def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: this machine has no CUDA device torch can use")
+    return device
 
 
 def finished_keys(out: Path) -> set[str]:
