@@ -57,7 +57,7 @@ python=${{PYTHON:-python3}}
 if [[ "${{INSTALL:-1}}" == 1 ]]; then
     "$python" -m pip install --quiet --no-deps "$work"/wheels/*.whl || exit 1
 fi
-export PYTHONPATH="$PWD" INR_STUDY_WEIGHTS="$work/weights"
+export PYTHONPATH="$PWD" INR_STUDY_WEIGHTS="$work/weights" INR_STUDY_GIT_COMMIT={commit}
 end=$(( $(date +%s) + {seconds} ))
 "$python" -c "import json, platform, torch; print(json.dumps({{'torch': torch.__version__, \\
 'python': platform.python_version(), 'cuda': torch.version.cuda, \\
@@ -105,6 +105,7 @@ def folder_bytes(folder: Path) -> int:
 def prepare(args) -> int:
     from study.config import load_config
     from study.engine.package import read_package
+    from study.engine.provenance import git_commit
     from study.engine.sharding import ShardError, parse_where, shard
 
     work = args.work
@@ -154,6 +155,7 @@ def prepare(args) -> int:
             work=work,
             seconds=seconds,
             concurrent=args.concurrent,
+            commit=git_commit(),
             packages=" ".join(f'"$work/packages/{n}"' for n in names),
         )
     )

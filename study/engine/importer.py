@@ -170,8 +170,7 @@ def _record(store: RunStore, checked: Checked, parent: str, config: StudyConfig,
     run_id = store.start_trial(spec, parent, _tags(record, config), inputs[spec.image])
     if run_id is None:
         raise ImportRefused(f"{checked.incoming.where}: recorded meanwhile by another driver")
-    for validation in record.validations:
-        store.log_validation(run_id, validation)
+    store.log_validations(run_id, record.validations)
     with tempfile.TemporaryDirectory(prefix="inr-study-import-") as scratch:
         files = {
             "bitstream": Path(scratch) / BITSTREAM_NAME,

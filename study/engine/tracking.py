@@ -46,6 +46,8 @@ SOURCE_TAGS = {"mlflow.source.type": "JOB"}
 VALIDATION_PREFIX = "validation."
 ERROR_NAME = "error.txt"
 PAGE = 1000
+# MLflow takes at most 1,000 metrics in one batch.
+BATCH = 1000
 
 
 # Parameters every trial may have, with their types; the rate setting is typed by its codec's axis.
@@ -234,13 +236,19 @@ class RunStore:
 
     def log_validation(self, run_id: str, record: dict) -> None:
         """A fit's validation as step metrics (step = training iteration)."""
-        now, step = int(time.time() * 1000), int(record.get("iteration", 0))
+        self.log_validations(run_id, [record])
+
+    def log_validations(self, run_id: str, records: list[dict]) -> None:
+        """A fit's validations, all at once (an imported trial's): few writes, not one each."""
+        now = int(time.time() * 1000)
         metrics = [
-            Metric(f"{VALIDATION_PREFIX}{k}", float(v), now, step)
+            Metric(f"{VALIDATION_PREFIX}{k}", float(v), now, int(record.get("iteration", 0)))
+            for record in records
             for k, v in record.items()
             if k != "iteration" and isinstance(v, int | float) and math.isfinite(v)
         ]
-        self.client.log_batch(run_id, metrics=metrics)
+        for start in range(0, len(metrics), BATCH):
+            self.client.log_batch(run_id, metrics=metrics[start : start + BATCH])
 
     def finish_trial(self, run_id: str, outcome: TrialOutcome) -> str:
         """Close a trial's run as FINISHED with its metrics, settings and files."""

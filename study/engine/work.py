@@ -1,11 +1,11 @@
 """Running a work package with plain processes (``inr-study work``): no Ray, no MLflow.
 
-Trials run in plan order, ``concurrent`` at a time on one device, each in a worker process of its
-own pool. A finished trial is a folder ``OUT/trials/KEY/`` holding its file (``bitstream.bin``)
-and its record (``result.json``: spec, settings, figures, provenance, validations); the folder
-appears whole (written aside, then renamed), so an interrupted run leaves no half trial and a
-rerun skips what is there. A failed trial leaves ``OUT/failed/KEY.txt`` and is retried by the
-next run.
+Trials run in plan order, ``concurrent`` at a time on one device, each in a worker process of a
+pool (one at a time: in this process). A finished trial is a folder ``OUT/trials/KEY/`` holding
+its file (``bitstream.bin``) and its record (``result.json``: spec, settings, figures, provenance,
+validations); the folder appears whole (written aside, then renamed), so an interrupted run
+leaves no half trial and a rerun skips what is there. A failed trial leaves
+``OUT/failed/KEY.txt`` and is retried by the next run.
 """
 
 import multiprocessing
@@ -75,7 +75,7 @@ def run_trial_in_worker(folder: str, index: int, out: str, device: str, threads:
     import torch
 
     from study.config import import_plugins
-    from study.engine.provenance import machine
+    from study.engine.provenance import git_commit, machine
     from study.engine.trial import run_trial
     from study.results.metrics import lpips_available
 
@@ -97,6 +97,7 @@ def run_trial_in_worker(folder: str, index: int, out: str, device: str, threads:
         on_validation=validations.append,
     )
     seconds = time.time() - start
+    commit = git_commit()
     # ``import`` decodes the file again and rebuilds the decoded image and the summary from it.
     for name in ("decoded", "summary"):
         outcome.files[name].unlink()
@@ -109,7 +110,9 @@ def run_trial_in_worker(folder: str, index: int, out: str, device: str, threads:
             "executor": "work",
             **machine(device),
             "threads": threads,
-            "git_commit": package.commit,
+            # A copy of the tree without .git (sent to a lent machine) runs the package's code.
+            "git_commit": commit if commit != "unknown" else package.commit,
+            "package_commit": package.commit,
             "package_part": package.part,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
             "seconds": seconds,
@@ -148,10 +151,8 @@ def run_package(
         total=len(queue), desc=f"{package.study} part {package.part}", unit="trial",
         disable=not progress, dynamic_ncols=True,
     )  # fmt: skip
-    # CUDA cannot be used in a forked child; spawn also gives each worker a clean torch.
-    context = multiprocessing.get_context("spawn")
     running: dict[Future, int] = {}
-    with ProcessPoolExecutor(max_workers=concurrent, mp_context=context) as pool:
+    with _executor(concurrent) as pool:
         while queue or running:
             while queue and len(running) < concurrent:
                 index = queue.pop(0)
@@ -184,6 +185,32 @@ def run_package(
                 bar.update()
     bar.close()
     return summary
+
+
+class _InProcess:
+    """One trial after another in this process: ``--concurrent 1`` starts no pool."""
+
+    def submit(self, function, *args) -> Future:
+        future = Future()
+        try:
+            future.set_result(function(*args))
+        except Exception as error:  # reported by the caller, as a worker's would be
+            future.set_exception(error)
+        return future
+
+    def __enter__(self) -> "_InProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _executor(concurrent: int):
+    if concurrent == 1:
+        return _InProcess()
+    # CUDA cannot be used in a forked child; spawn also gives each worker a clean torch.
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=concurrent, mp_context=context)
 
 
 def _fits(spec: TrialSpec, seconds: dict[str, float], deadline: float | None) -> bool:

@@ -248,9 +248,10 @@ def test_shard_refuses_searches_and_leaves_out_what_is_done(
 
 def test_ray_packs_trials_onto_shared_gpus(tmp_path, study_env, small_config, write_config):
     """Fake GPUs on local Ray: a quarter GPU per trial gives eight trials at a time on two,
-    each told its GPU through CUDA_VISIBLE_DEVICES; the fits themselves run on the CPU."""
+    each told its GPU through CUDA_VISIBLE_DEVICES (trials of two seconds each, on the CPU)."""
     config = small_config(
-        codecs=[{"name": "coolchic-v1", "preset": "debug", "lmbdas": [2e-2, 1e-2, 5e-3, 1e-3]}],
+        plugins=["slow_codec"],
+        codecs=[{"name": "slow-jpeg", "qualities": [20, 40, 60, 80]}],
         resources={"cpus": 0.25, "gpus": 0.25},
         device="cpu",
     )
@@ -259,7 +260,7 @@ def test_ray_packs_trials_onto_shared_gpus(tmp_path, study_env, small_config, wr
     runs = study_store(folder, load_study_config(folder)).finished_runs()
     assert len(runs) == 8
     shares = [run.data.tags["cuda_visible_devices"] for run in runs]
-    assert set(shares) == {"0", "1"} and {run.data.tags["device"] for run in runs} == {"cpu"}
+    assert set(shares) == {"0", "1"}
 
     def most_at_once(chosen) -> int:
         events = sorted(
