@@ -51,11 +51,12 @@ $(CPU_STUDIES): setup
 	$(BIN)/inr-study run study/configs/$@.yaml --storage $(STUDIES_DIR)
 	$(MAKE) publish STUDY=$(STUDIES_DIR)/$@ OUT=results/$@
 
-# A finished study's reports, static figures and page, copied to OUT for committing, with its
-# config, trial records and files (trials.jsonl, bitstreams/), from which `inr-study rebuild OUT`
-# recreates the study folder.
+# A finished study's reports (written again by this code), static figures and page, copied to OUT
+# for committing, with its config, trial records and files (trials.jsonl, bitstreams/), from which
+# `inr-study rebuild OUT` recreates the study folder.
 publish: setup
 	test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make publish STUDY=DIR OUT=DIR"; exit 2; }
+	$(BIN)/inr-study report $(STUDY)
 	rm -rf $(OUT)/reports $(OUT)/figures && mkdir -p $(OUT) && cp -r $(STUDY)/reports $(OUT)/reports
 	$(BIN)/inr-study export $(STUDY) -o $(OUT)
 	$(BIN)/inr-study figures $(STUDY) -o $(OUT)/figures
