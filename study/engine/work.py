@@ -191,11 +191,15 @@ class _InProcess:
     """One trial after another in this process: ``--concurrent 1`` starts no pool."""
 
     def submit(self, function, *args) -> Future:
-        future = Future()
+        import torch
+
+        threads, future = torch.get_num_threads(), Future()
         try:
             future.set_result(function(*args))
         except Exception as error:  # reported by the caller, as a worker's would be
             future.set_exception(error)
+        finally:
+            torch.set_num_threads(threads)  # the trial's --threads, not the caller's
         return future
 
     def __enter__(self) -> "_InProcess":
