@@ -36,14 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     from study.engine.work import pack, run_package
 
     package = read_package(args.package)
-    done = run_package(
-        package,
-        args.output,
-        concurrent=args.concurrent,
-        device=args.device,
-        threads=args.threads,
-        minutes=args.minutes,
-    )
+    try:
+        done = run_package(
+            package,
+            args.output,
+            concurrent=args.concurrent,
+            device=args.device,
+            threads=args.threads,
+            minutes=args.minutes,
+        )
+    finally:  # what finished travels back even when the run itself broke
+        packs = pack(args.output) if args.pack else []
     print(
         f"{package.study} part {package.part}: {done.finished} trials finished now, "
         f"{done.skipped} earlier, {len(done.failed)} failed, {done.not_started} not started "
@@ -51,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     for line in done.failed:
         print(f"  failed: {line}", file=sys.stderr)
-    if args.pack:
-        for path in pack(args.output):
-            print(f"  {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    for path in packs:
+        print(f"  {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 1 if done.failed else 0

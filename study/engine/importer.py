@@ -9,8 +9,8 @@ tags, plus where it ran. If anything fails while writing, the runs written so fa
 """
 
 import json
-import logging
 import math
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -40,10 +40,12 @@ from study.layout import CONFIG_FILE, read_state, recorded_tracking_uri, write_s
 from study.results.metrics import evaluate, lpips_available
 from study.results.table import quality_metrics
 
-log = logging.getLogger(__name__)
-
 # Settings a codec reports that say where it ran, not what it computed.
 PLACE_SETTINGS = {"device"}
+# What a result may say of where it ran: plain tag names, none of MLflow's or the engine's own.
+TAG_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
+RESERVED_TAGS = ("mlflow.", "inr_study.")
+PROVENANCE_TEXT = 1000
 
 
 class ImportRefused(InputError):
@@ -123,7 +125,8 @@ def check(incoming: Incoming, study: _Study) -> Checked | str:
     if spec.key not in study.plan:
         if record.study and record.study != study.config.name:
             return f"a trial of study {record.study!r}, not of {study.config.name!r}"
-        return f"not a trial of study {study.config.name!r} ({spec.label()}, key {spec.key})"
+        what = f"{spec.codec} {spec.image}, key {spec.key}"
+        return f"not a trial of study {study.config.name!r} ({what})"
     if record.image_digest != study.digests[spec.image]:
         return (
             f"fitted on another {spec.image} (digest {record.image_digest}; the study's is "
@@ -153,23 +156,30 @@ def check(incoming: Incoming, study: _Study) -> Checked | str:
 def _tags(record, config: StudyConfig) -> dict:
     """The engine's tags of a trial run (study, code, device, host, preset) and, beside them,
     everything the executor said about where it ran."""
-    provenance = {k: v for k, v in record.provenance.items() if v is not None}
-    commit = str(provenance.pop("git_commit", "unknown"))
+    provenance = {
+        k: str(v)[:PROVENANCE_TEXT]
+        for k, v in record.provenance.items()
+        if v is not None and TAG_NAME.fullmatch(k) and not k.startswith(RESERVED_TAGS)
+    }
+    commit = provenance.pop("git_commit", "unknown")
     return {
+        **provenance,  # first: a record never overrides what the engine sets
         STUDY_TAG: config.name,
         "git_commit": commit,
         "mlflow.source.git.commit": commit,
-        **{k: str(v) for k, v in provenance.items()},
         **({"preset": record.spec.preset} if record.spec.preset else {}),
     }
 
 
-def _record(store: RunStore, checked: Checked, parent: str, config: StudyConfig, inputs) -> str:
+def _record(
+    store: RunStore, checked: Checked, parent: str, config: StudyConfig, inputs, created: list
+) -> None:
     record = checked.incoming.record
     spec = record.spec
     run_id = store.start_trial(spec, parent, _tags(record, config), inputs[spec.image])
     if run_id is None:
         raise ImportRefused(f"{checked.incoming.where}: recorded meanwhile by another driver")
+    created.append(run_id)  # deleted again if anything after this fails
     store.log_validations(run_id, record.validations)
     with tempfile.TemporaryDirectory(prefix="inr-study-import-") as scratch:
         files = {
@@ -184,7 +194,6 @@ def _record(store: RunStore, checked: Checked, parent: str, config: StudyConfig,
         summary.write_text(_summary_text(outcome))
         outcome.files["summary"] = summary
         store.finish_trial(run_id, outcome)
-    return run_id
 
 
 def _summary_text(outcome: TrialOutcome) -> str:
@@ -255,7 +264,7 @@ def _write(study: _Study, accepted: list[Checked], progress: bool) -> int:
             created = []
             try:
                 for checked in tqdm(accepted, desc="recording", unit="trial", disable=not progress):
-                    created.append(_record(store, checked, parent, config, inputs))
+                    _record(store, checked, parent, config, inputs, created)
             except BaseException:
                 for run_id in created:
                     store.client.delete_run(run_id)

@@ -104,8 +104,8 @@ def read_package(folder: Path) -> Package:
         raise PackageError(f"{path}: too large for a package description")
     try:
         data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PackageError(f"{path}: not valid JSON ({error})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise PackageError(f"{path}: not valid JSON ({type(error).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != PACKAGE_FORMAT:
         raise PackageError(f"{path}: not an inr-study work package")
     try:

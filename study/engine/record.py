@@ -33,7 +33,13 @@ def _encode_number(value):
 
 
 def _decode_number(value, where: str) -> float | int | None:
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+    if value is None:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            float(value)  # an integer too large for a float is no figure
+        except OverflowError:
+            raise RecordError(f"{where}: {value!r} is out of range") from None
         return value
     if value in NON_FINITE:
         return float(value)
@@ -109,7 +115,8 @@ class TrialRecord:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True)
+        # In the order the trial wrote them: the imported trial.json is then the engine's.
+        return json.dumps(self.to_json())
 
     @classmethod
     def from_json(cls, data, where: str) -> "TrialRecord":
@@ -130,6 +137,10 @@ class TrialRecord:
         ):
             raise RecordError(f"{where}: validations is not a list of objects")
         metrics = {k: _decode_number(v, f"{where}: metric {k}") for k, v in data["metrics"].items()}
+        for record in data["validations"]:
+            step = record.get("iteration", 0)
+            if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < 2**63:
+                raise RecordError(f"{where}: a validation's iteration {step!r} is not a step")
         # Validations also say which phase they belong to, in words.
         validations = [
             {
@@ -156,6 +167,6 @@ class TrialRecord:
             raise RecordError(f"{where}: {len(text)} bytes is too large for a trial record")
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise RecordError(f"{where}: not valid JSON ({error})") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            raise RecordError(f"{where}: not valid JSON ({type(error).__name__})") from None
         return cls.from_json(data, where)

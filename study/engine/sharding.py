@@ -4,7 +4,6 @@ Only grid studies shard: their trials are known before any runs. A search decide
 from the ones before, so it needs its driver (``inr-study run``).
 """
 
-import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -68,14 +67,16 @@ def done_keys(path: Path) -> set[str]:
         return {
             s.key for p in packages if (p / PACKAGE_FILE).is_file() for s in read_package(p).trials
         }
+    # A published copy holds a study.yaml too, but no MLflow store: read its trials first.
+    if (path / TRIALS_FILE).exists():
+        from study.engine.incoming import read_sources
+
+        return {item.record.key for item in read_sources([path]) if item.record is not None}
     if (path / CONFIG_FILE).exists():
         from study.engine.tracking import study_store
         from study.layout import load_study_config
 
         return study_store(path, load_study_config(path)).finished_keys()
-    if (path / TRIALS_FILE).exists():
-        lines = (path / TRIALS_FILE).read_text().splitlines()
-        return {json.loads(line)["trial_key"] for line in lines if line.strip()}
     found = {p.parent.name for p in path.glob(f"**/{RESULT_FILE}")}
     if not found and not path.is_dir():
         raise ShardError(f"--skip-done {path}: no such study folder, published study or results")

@@ -14,6 +14,7 @@ import tarfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from study.engine.trial import BITSTREAM_NAME, TrialSpec
 from study.errors import InputError
 
 FAILED_DIR = "failed"
+PARTIAL_DIR = ".partial"
 PACK_PREFIX = "pack-"
 # What one archive of ``--pack`` may hold: the most a lent GPU machine sends back per file.
 PACK_LIMIT = 16 * 2**20
@@ -36,7 +38,6 @@ class WorkSummary:
     failed: list[str] = field(default_factory=list)  # "label: error" per failed trial
     skipped: int = 0  # finished by an earlier run
     not_started: int = 0  # would not have finished within the time given
-    packs: list[Path] = field(default_factory=list)
 
 
 def resolve_device(device: str) -> str:
@@ -84,7 +85,9 @@ def run_trial_in_worker(folder: str, index: int, out: str, device: str, threads:
     torch.set_num_threads(threads)
     spec = package.trials[index]
     final = Path(out) / TRIALS_DIR / spec.key
-    aside = Path(out) / TRIALS_DIR / f".{spec.key}.{socket.gethostname()}.partial"
+    # Written aside, outside trials/, so nothing half-written is ever counted or packed.
+    aside = Path(out) / PARTIAL_DIR / f"{spec.key}.{socket.gethostname()}"
+    aside.parent.mkdir(exist_ok=True)
     shutil.rmtree(aside, ignore_errors=True)
     validations: list[dict] = []
     start = time.time()
@@ -138,6 +141,9 @@ def run_package(
     progress: bool = True,
 ) -> WorkSummary:
     """Run the package's unfinished trials; see the module's docstring."""
+    from study.config import import_plugins
+
+    import_plugins(list(package.plugins))  # trial labels name the plugins' codecs
     out = Path(out)
     (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
     (out / FAILED_DIR).mkdir(exist_ok=True)
@@ -160,9 +166,14 @@ def run_package(
                     summary.not_started += 1
                     bar.update()
                     continue
-                future = pool.submit(
-                    run_trial_in_worker, str(package.folder), index, str(out), device, threads
-                )
+                try:
+                    future = pool.submit(
+                        run_trial_in_worker, str(package.folder), index, str(out), device, threads
+                    )
+                except BrokenProcessPool:  # a worker died (out of memory): the rest wait
+                    summary.failed.append(f"{package.trials[index].label()}: the pool broke")
+                    queue.clear()
+                    break
                 running[future] = index
             if not running:
                 break
@@ -230,6 +241,8 @@ def pack(out: Path) -> list[Path]:
     """The finished trials of ``out`` as tar archives of at most PACK_LIMIT bytes each
     (``OUT/pack-0.tar``, ...), for machines that send back a few files of limited size."""
     out = Path(out)
+    if not (out / TRIALS_DIR).is_dir():
+        return []
     for old in out.glob(f"{PACK_PREFIX}*.tar"):
         old.unlink()
     groups: list[list[Path]] = [[]]

@@ -115,6 +115,11 @@ def test_imported_runs_look_like_engine_runs_and_rebuild(
     config_path = write_config(config)
     assert main(["shard", str(config_path), "-o", str(tmp_path / "p")]) == 0
     assert main(["work", str(tmp_path / "p" / "part-0"), "-o", str(tmp_path / "w")]) == 0
+    # A result cannot pass itself off as another study's or rename its run.
+    (result,) = (tmp_path / "w" / TRIALS_DIR).glob(f"*/{RESULT_FILE}")
+    record = json.loads(result.read_text())
+    record["provenance"].update({"inr_study.study": "other", "mlflow.runName": "x"})
+    result.write_text(json.dumps(record))
     folder = tmp_path / "s" / "small"
     assert main(["import", str(folder), str(tmp_path / "w"), "--config", str(config_path)]) == 0
     store = study_store(folder, load_study_config(folder))
@@ -137,6 +142,11 @@ def test_imported_runs_look_like_engine_runs_and_rebuild(
         "reports", "study.yaml", "trials.jsonl", "bitstreams",
     }  # fmt: skip
     assert "storage" not in (published / "study.yaml").read_text()  # no path of this machine
+    # What is published is done: shard leaves it out, and reads it without making a store.
+    args = ["shard", str(config_path), "-o", str(tmp_path / "again-p")]
+    assert main([*args, "--skip-done", str(published)]) == 2
+    assert "every selected trial is already done" in capsys.readouterr().err
+    assert not (published / "mlflow.db").exists()
     capsys.readouterr()
     assert main(["rebuild", str(published), "--storage", str(tmp_path / "rebuilt")]) == 0
     assert "byte-identical to the published ones" in capsys.readouterr().out
