@@ -14,6 +14,15 @@ from study.data.datasets import (
 from study.data.imageio import MIN_SIDE
 
 
+def add_where_argument(parser: argparse.ArgumentParser, purpose: str) -> None:
+    """``--where FIELD=VALUE,...``, read by ``study.engine.sharding.parse_where``."""
+    parser.add_argument(
+        "--where",
+        help=f"{purpose}: FIELD=VALUE pairs, comma-separated (codec=nif,loss=mse,loss=l1: "
+        "different fields must all match, one field's values are alternatives)",
+    )
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("images")
     group.add_argument("--dataset", default="kodak", help="'kodak' or a folder of images")

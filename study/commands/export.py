@@ -7,16 +7,14 @@ ran, validations) and OUT/bitstreams/KEY.bin, from which `inr-study rebuild` rec
 import argparse
 from pathlib import Path
 
+from study.commands.cliargs import add_where_argument
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inr-study export", description=__doc__)
     parser.add_argument("folder", type=Path, help="the study folder (holds study.yaml)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the published copy")
-    parser.add_argument(
-        "--where",
-        help="only these trials (FIELD=VALUE pairs, as `inr-study shard` takes them): those "
-        "the published reports show, when the study has run further since",
-    )
+    add_where_argument(parser, "only the trials the published reports show")
     args = parser.parse_args(argv)
 
     from study.engine.archive import export_trials

@@ -8,16 +8,14 @@ sample from the earlier ones, so searches need their driver (`inr-study run`).
 import argparse
 from pathlib import Path
 
+from study.commands.cliargs import add_where_argument
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inr-study shard", description=__doc__)
     parser.add_argument("config", type=Path, help="study YAML, e.g. study/configs/icip24.yaml")
     parser.add_argument("-o", "--output", type=Path, required=True, help="new folder for parts")
-    parser.add_argument(
-        "--where",
-        help="only these trials: FIELD=VALUE pairs, comma-separated (codec=nif,loss=mse,loss=l1: "
-        "different fields must all match, one field's values are alternatives)",
-    )
+    add_where_argument(parser, "only these trials")
     parser.add_argument(
         "--parts", type=int, default=1, help="packages to split into (part-0 ... part-N-1)"
     )

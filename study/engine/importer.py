@@ -8,7 +8,6 @@ engine records a trial it ran itself: same run name, parameters, step metrics, a
 tags, plus where it ran. If anything fails while writing, the runs written so far are deleted.
 """
 
-import json
 import math
 import re
 import shutil
@@ -191,13 +190,9 @@ def _record(
         outcome = TrialOutcome(spec, checked.metrics, record.settings, files)
         # The summary ``run_trial`` writes, with the same fields in the same order.
         summary = Path(scratch) / SUMMARY_NAME
-        summary.write_text(_summary_text(outcome))
+        summary.write_text(outcome.summary_text())
         outcome.files["summary"] = summary
         store.finish_trial(run_id, outcome)
-
-
-def _summary_text(outcome: TrialOutcome) -> str:
-    return json.dumps(outcome.summary(), indent=2) + "\n"
 
 
 def import_results(

@@ -63,10 +63,9 @@ def done_keys(path: Path) -> set[str]:
     already packaged (a package, or a folder of them)."""
     path = Path(path)
     packages = [p.parent for p in [path / PACKAGE_FILE, *path.glob(f"*/{PACKAGE_FILE}")]]
-    if any(p.is_dir() and (p / PACKAGE_FILE).is_file() for p in packages):
-        return {
-            s.key for p in packages if (p / PACKAGE_FILE).is_file() for s in read_package(p).trials
-        }
+    packages = [p for p in packages if (p / PACKAGE_FILE).is_file()]
+    if packages:
+        return {spec.key for p in packages for spec in read_package(p).trials}
     # A published copy holds a study.yaml too, but no MLflow store: read its trials first.
     if (path / TRIALS_FILE).exists():
         from study.engine.incoming import read_sources

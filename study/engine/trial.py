@@ -85,6 +85,10 @@ class TrialOutcome:
     settings: dict
     files: dict[str, Path] = field(default_factory=dict)
 
+    def summary_text(self) -> str:
+        """The trial's ``trial.json``, as every executor writes it."""
+        return json.dumps(self.summary(), indent=2) + "\n"
+
     def summary(self) -> dict:
         return json_safe(
             {
@@ -191,6 +195,6 @@ def run_trial(
         {"bitstream": bitstream, "decoded": decoded_png},
     )
     summary = out_dir / SUMMARY_NAME
-    summary.write_text(json.dumps(outcome.summary(), indent=2) + "\n")
+    summary.write_text(outcome.summary_text())
     outcome.files["summary"] = summary
     return outcome

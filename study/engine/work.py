@@ -8,6 +8,7 @@ leaves no half trial and a rerun skips what is there. A failed trial leaves
 ``OUT/failed/KEY.txt`` and is retried by the next run.
 """
 
+import functools
 import multiprocessing
 import shutil
 import tarfile
@@ -69,6 +70,12 @@ def _group(spec: TrialSpec) -> str:
     return f"{spec.codec}/{spec.preset}"
 
 
+@functools.lru_cache(maxsize=1)
+def _worker_package(folder: str) -> Package:
+    """The package a worker process serves, read once for all its trials."""
+    return read_package(Path(folder))
+
+
 def run_trial_in_worker(folder: str, index: int, out: str, device: str, threads: int) -> float:
     """One trial of the package at ``folder``, in a worker process; its wall seconds."""
     import socket
@@ -80,7 +87,7 @@ def run_trial_in_worker(folder: str, index: int, out: str, device: str, threads:
     from study.engine.trial import run_trial
     from study.results.metrics import lpips_available
 
-    package = read_package(Path(folder))
+    package = _worker_package(folder)
     import_plugins(list(package.plugins))
     torch.set_num_threads(threads)
     spec = package.trials[index]
