@@ -126,8 +126,11 @@ def prepare(args) -> int:
     for number, entry in enumerate(load_queue(args.queue)):
         config = load_config(ROOT / entry["config"], {"storage": str(args.storage)})
         recorded = (ROOT / entry["published"], args.storage / config.name)
-        # What the entries before it queued is not queued twice.
-        done = [p for p in recorded if p.exists()] + [work / "packages"]
+        # What earlier entries of the same study queued is not queued twice. Other studies'
+        # packages do not count: a trial key names no study (the crop studies share their
+        # classical anchors), and each study must receive its own trials.
+        earlier = [work / "packages" / n for n in names if n[3:] == config.name]
+        done = [p for p in recorded if p.exists()] + earlier
         name = f"{number:02d}-{config.name}"
         staging = work / "staging"
         try:
@@ -196,7 +199,8 @@ def import_results(args) -> int:
         done = record(folder, packs, config)
         refresh_reports(folder, config)
         print(f"{folder}: {done.trials} trials imported from {len(packs)} archives")
-        print(f"  commit them: make publish STUDY={folder} OUT={published.relative_to(ROOT)}")
+        out = published.relative_to(ROOT) if published.is_relative_to(ROOT) else published
+        print(f"  commit them: make publish STUDY={folder} OUT={out}")
     return 0
 
 

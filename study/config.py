@@ -24,7 +24,13 @@ from pydantic import (
 
 from inr_models import available_codecs, get_codec_class
 from inr_models.base import RateValue
-from losses import CONVENTIONS, LossSpecError, available_families, parse_loss_spec
+from losses import (
+    CONVENTIONS,
+    LossSpecError,
+    available_families,
+    get_family,
+    parse_loss_spec,
+)
 from study.data.datasets import ANCHORS
 from study.data.imageio import why_unreadable
 from study.errors import InputError
@@ -263,6 +269,9 @@ class Search(_Strict):
     concurrent_samples: int = Field(default=2, ge=1)
     # None: each loss family's declared α range.
     alpha: tuple[float, float] | None = None
+    # A fixed grid of α per loss family (match mode), instead of ``trials`` sampled ones: every
+    # value is measured, so quality can be drawn against α and compared value by value.
+    alphas: dict[str, list[float]] = {}
     seed: int = 0
 
     @model_validator(mode="after")
@@ -287,6 +296,20 @@ class Search(_Strict):
         if not all(t > 0 for t in targets):
             raise ValueError(f"target bitrates must be > 0, got {targets}")
         return targets
+
+    @field_validator("alphas")
+    @classmethod
+    def _grid_in_range(cls, grids: dict[str, list[float]]) -> dict[str, list[float]]:
+        for name, values in grids.items():
+            family = get_family(name)
+            if family is None or not family.takes_alpha:
+                raise ValueError(f"{name}: not a loss family with an α")
+            low, high = family.alpha_range
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{name}: give distinct α values")
+            if not all(low <= v <= high for v in values):
+                raise ValueError(f"{name}: α values must lie in [{low:g}, {high:g}], got {values}")
+        return grids
 
     @field_validator("alpha")
     @classmethod
@@ -362,6 +385,12 @@ class StudyConfig(_Strict):
                     f"losses: a search takes loss families ({', '.join(available_families())}), "
                     f"got {spec!r}"
                 )
+        families = {parse_loss_spec(spec).family for spec in self.losses}
+        stray = sorted(set(self.search.alphas) - families)
+        if stray:
+            raise ValueError(f"search.alphas: {', '.join(stray)} is not among the study's losses")
+        if self.search.alphas and self.search.mode != "match":
+            raise ValueError("search.alphas: an α grid is for match mode")
         crop, metric = self.images.crop, self.search.metric
         min_side = None if metric == "auto" else get_metric(metric).min_side
         if min_side and crop is not None and crop < min_side:

@@ -13,15 +13,20 @@ from study.layout import load_study_config
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE = [sys.executable, "benchmarks/gpu_queue.py"]
+SMALL_IMAGES = {"dataset": "kodak", "subset": ["kodim01", "kodim23"], "crop": 64}
 
 
 @pytest.mark.slow
 def test_the_gpu_queue_rehearses_on_the_cpu(tmp_path, study_env, small_config, write_config):
-    config = write_config(small_config(codecs=[{"name": "jpeg", "qualities": [30, 80]}]))
+    jpeg = [{"name": "jpeg", "qualities": [30, 80]}]
+    config = write_config(small_config(codecs=jpeg))
+    # Another study with the same trials (as the crop studies share their anchors).
+    other = write_config(small_config(name="other", codecs=jpeg, images=SMALL_IMAGES))
     queue = tmp_path / "queue.yaml"
     entries = [
         {"config": str(config), "where": "image=kodim23", "published": str(tmp_path / "pub")},
         {"config": str(config), "published": str(tmp_path / "pub")},
+        {"config": str(other), "where": "image=kodim23", "published": str(tmp_path / "pub2")},
     ]
     queue.write_text(yaml.safe_dump(entries))
     work, out, storage = tmp_path / "gpu-work", tmp_path / "out", tmp_path / "studies"
@@ -36,19 +41,22 @@ def test_the_gpu_queue_rehearses_on_the_cpu(tmp_path, study_env, small_config, w
     prepared = queue_command(
         "prepare", "--work", str(work), "--rehearse", "--minutes", "2", "--storage", str(storage)
     )
-    # The second entry leaves out what the first queued.
+    # The second entry leaves out what the first queued; the other study gets its own trials.
     assert "00-small: 2 trials" in prepared and "01-small: 2 trials" in prepared, prepared
+    assert "02-other: 2 trials" in prepared, prepared
     out.mkdir()
     rehearsal = {**study_env, "INSTALL": "0", "PYTHON": sys.executable, "DEVICE": "cpu"}
     rehearsal["OUT"] = str(out)
     subprocess.run(["bash", str(work / "run.sh")], cwd=ROOT, env=rehearsal, check=True)
     assert sorted(p.name for p in out.glob("*.tar")) == [
-        "00-small-pack-0.tar", "01-small-pack-0.tar",
+        "00-small-pack-0.tar", "01-small-pack-0.tar", "02-other-pack-0.tar",
     ]  # fmt: skip
     imported = queue_command("import", str(out), "--storage", str(storage))
     assert "4 trials imported from 2 archives" in imported, imported
-    folder = storage / "small"
-    assert len(study_store(folder, load_study_config(folder)).finished_keys()) == 4
+    assert "2 trials imported from 1 archives" in imported, imported
+    for name, trials in (("small", 4), ("other", 2)):
+        folder = storage / name
+        assert len(study_store(folder, load_study_config(folder)).finished_keys()) == trials
     again = queue_command("prepare", "--work", str(work), "--rehearse", "--storage", str(storage))
-    assert again.count("every selected trial is already done") == 2, again
+    assert again.count("every selected trial is already done") == 3, again
     assert "the queue is empty" in again, again

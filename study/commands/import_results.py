@@ -21,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config", type=Path, help="the study's YAML, to create the study folder if it is new"
     )
+    parser.add_argument(
+        "--skip-recorded",
+        action="store_true",
+        help="leave out results the study already holds instead of refusing them "
+        "(importing a growing work output again)",
+    )
     parser.add_argument("--no-report", action="store_true", help="do not write the reports")
     args = parser.parse_args(argv)
 
@@ -32,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     config = None
     if args.config is not None:
         config = load_config(args.config, {"storage": str(args.folder.parent)})
-    done = import_results(args.folder, args.results, config)
-    print(f"{args.folder}: {done.trials} trials imported")
+    done = import_results(args.folder, args.results, config, skip_recorded=args.skip_recorded)
+    skipped = f", {done.skipped} already recorded left out" if done.skipped else ""
+    print(f"{args.folder}: {done.trials} trials imported{skipped}")
     if done.filled:
         print(f"  {done.filled} metric values they lacked were computed here")
     if not args.no_report:

@@ -18,24 +18,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from study.engine.reports import refresh_reports
+    from study.engine.archive import published_config
+    from study.engine.reports import refresh_reports, write_plan_coverage
     from study.errors import InputError
-    from study.layout import CONFIG_FILE, REPORTS_DIR, load_study_config
+    from study.layout import CONFIG_FILE, REPORTS_DIR, TRIALS_FILE, load_study_config
     from study.results.report import read_per_image_csv, write_reports
 
     out = args.folder / REPORTS_DIR
-    if (args.folder / CONFIG_FILE).exists():
-        written = refresh_reports(args.folder, load_study_config(args.folder))
-    elif (out / "per_image.csv").exists():
+    # A published copy keeps its config (study.yaml) but no MLflow store: its records are its
+    # per_image.csv, never an empty store opened there.
+    if (args.folder / TRIALS_FILE).exists() or not (args.folder / CONFIG_FILE).exists():
+        if not (out / "per_image.csv").exists():
+            raise InputError(
+                f"{args.folder}: neither a study folder ({CONFIG_FILE}) nor a published "
+                f"one ({REPORTS_DIR}/per_image.csv)"
+            )
         records = read_per_image_csv(out / "per_image.csv")
         for stale in [*out.glob("bd_rate*"), *out.glob("equal_rate*"), *out.glob("*.json")]:
             stale.unlink()  # what the records no longer give must not stay behind
-        written = write_reports(records, args.folder.resolve().name, out)
+        config = None
+        if (args.folder / CONFIG_FILE).exists():
+            config = published_config(args.folder, args.folder.resolve().parent)
+        name = config.name if config is not None else args.folder.resolve().name
+        written = write_reports(records, name, out)
+        if config is not None:
+            written += write_plan_coverage(config, records, out)
     else:
-        raise InputError(
-            f"{args.folder}: neither a study folder ({CONFIG_FILE}) nor a published "
-            f"one ({REPORTS_DIR}/per_image.csv)"
-        )
+        written = refresh_reports(args.folder, load_study_config(args.folder))
     for table in sorted(out.glob("bd_rate*.md")):
         print(table.read_text())
     print(f"wrote {len(written)} files to {out}")

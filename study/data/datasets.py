@@ -100,6 +100,15 @@ def _kodak_stems() -> list[str]:
     return sorted(Path(name).stem for name in kodak_checksums())
 
 
+def planned_image_names(dataset: str, subset: list[str] | int | None) -> list[str] | None:
+    """The names of a study's images without their files: Kodak's are known, a named subset is
+    its names; a folder read whole needs its files (None)."""
+    if dataset == "kodak":
+        stems = _kodak_stems()
+        return stems if subset is None else _pick(stems, subset)
+    return list(subset) if isinstance(subset, list) else None
+
+
 def kodak(
     cache_dir: Path | None = None,
     mirror: str | Path | None = None,

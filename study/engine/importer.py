@@ -63,6 +63,7 @@ class Imported:
     folder: Path
     trials: int
     filled: int  # metric values computed here that the result lacked (LPIPS without weights)
+    skipped: int = 0  # results already recorded, left out under ``skip_recorded``
 
 
 class _Study:
@@ -196,11 +197,17 @@ def _record(
 
 
 def import_results(
-    folder: Path, sources: list[Path], config: StudyConfig | None = None, progress: bool = True
+    folder: Path,
+    sources: list[Path],
+    config: StudyConfig | None = None,
+    progress: bool = True,
+    skip_recorded: bool = False,
 ) -> Imported:
     """Check every result in ``sources`` against the study in ``folder`` (created from
     ``config`` when it does not exist yet), then record them all; ImportRefused names each
-    refused result and writes nothing."""
+    refused result and writes nothing. ``skip_recorded``: results whose trial the study already
+    holds are left out, unchecked (a study growing from the same work output, import after
+    import), instead of refused."""
     folder = Path(folder)
     if (folder / CONFIG_FILE).exists():
         from study.layout import load_study_config
@@ -218,6 +225,13 @@ def import_results(
     if not incoming:
         raise ImportRefused("no trial results in " + ", ".join(map(str, sources)))
     refused, accepted, first_seen = [], [], {}
+    if skip_recorded:
+        fresh = [i for i in incoming if i.record is None or i.record.key not in study.recorded]
+        skipped, incoming = len(incoming) - len(fresh), fresh
+        if not incoming:
+            return Imported(folder, 0, 0, skipped)
+    else:
+        skipped = 0
     for item in tqdm(incoming, desc="checking", unit="trial", disable=not progress):
         key = item.record.key if item.record is not None else None
         if key in first_seen:
@@ -237,7 +251,7 @@ def import_results(
             f"{len(refused)} of {len(incoming)} results refused, nothing imported:\n"
             + "\n".join(refused)
         )
-    return Imported(folder, len(accepted), _write(study, accepted, progress))
+    return Imported(folder, len(accepted), _write(study, accepted, progress), skipped)
 
 
 def _write(study: _Study, accepted: list[Checked], progress: bool) -> int:

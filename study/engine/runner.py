@@ -36,6 +36,7 @@ from study.engine.provenance import git_commit
 from study.engine.search import (
     Recommendation,
     SearchTask,
+    enqueue_grid,
     finished_samples,
     optuna_storage,
     optuna_study,
@@ -519,6 +520,8 @@ class Study:
         remaining = {
             t.name: max(0, t.budget(search) - finished_samples(studies[t.name])) for t in tasks
         }
+        for task in tasks:
+            enqueue_grid(studies[task.name], task, search)
         total = sum(remaining.values())
         print(
             f"{config.name}: {len(tasks)} search tasks ({search.mode}), {total} samples to run "

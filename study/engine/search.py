@@ -64,7 +64,10 @@ class SearchTask:
         return self.codec.codec_class.rate_axis
 
     def budget(self, search: Search) -> int:
-        """Samples this task takes: a family without α has nothing to search at a target."""
+        """Samples this task takes: its α grid's values, else ``trials``; a family without α
+        has nothing to search at a target."""
+        if self.family in search.alphas:
+            return len(search.alphas[self.family])
         return search.trials if self.has_alpha or self.target_bpp is None else 1
 
     def space(self, search: Search) -> dict:
@@ -79,7 +82,10 @@ class SearchTask:
                 kind = IntDistribution if axis.kind is int else FloatDistribution
                 space["rate"] = kind(axis.kind(low), axis.kind(high), log=axis.log)
         if self.has_alpha:
-            alpha_range = search.alpha or get_family(self.family).alpha_range
+            # A grid's values lie in the family's range (the config checks), whatever ``alpha``.
+            alpha_range = get_family(self.family).alpha_range
+            if self.family not in search.alphas:
+                alpha_range = search.alpha or alpha_range
             space["alpha"] = FloatDistribution(*alpha_range)
         return space
 
@@ -131,6 +137,26 @@ def optuna_study(storage, task: SearchTask, metric: str, seed: int) -> optuna.St
         sampler=optuna.samplers.TPESampler(seed=seed),
         load_if_exists=True,
     )
+
+
+def enqueue_grid(study: optuna.Study, task: SearchTask, search: Search) -> None:
+    """Queue each α of the task's grid that no sample has measured and none waits for (a
+    sample cut off by a killed driver is queued again). Optuna then asks these first."""
+    grid = search.alphas.get(task.family)
+    if grid is None:
+        return
+    held = {
+        trial.params.get("alpha")
+        for trial in study.get_trials(deepcopy=False)
+        if trial.state == TrialState.COMPLETE
+    }
+    held |= {
+        trial.system_attrs.get("fixed_params", {}).get("alpha")
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    }
+    for alpha in grid:
+        if alpha not in held:
+            study.enqueue_trial({"alpha": alpha})
 
 
 def finished_samples(study: optuna.Study) -> int:

@@ -172,11 +172,11 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
         images={"dataset": "kodak", "subset": ["kodim01", "kodim23"], "crop": 192},
         codecs=[{"name": "coolchic-v1", "preset": "debug"}],
         losses=["lc_ssim"],
-        search={"targets_bpp": [0.25, 0.5], "trials": 2, "alpha": [0, 0.5],
+        search={"targets_bpp": [0.25, 0.5], "alphas": {"lc_ssim": [0.1, 0.4]},
                 "fit_budget": FIT_BUDGET},
     )  # fmt: skip
     result = Study(parse_config(config)).run()
-    assert result.counts == {"finished": 4, "failed": 0}  # 2 targets × 2 α samples
+    assert result.counts == {"finished": 4, "failed": 0}  # 2 targets × 2 α of the grid
     for recommendation in result.recommendations:
         assert recommendation.metric == "ms_ssim_db"  # auto without LPIPS, on 192-px crops
         assert recommendation.reached and recommendation.on_target == 2, recommendation
@@ -195,7 +195,8 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     assert max(per_match.values()) <= FIT_BUDGET
     storage = optuna.storages.RDBStorage(f"sqlite:///{result.folder / 'optuna.db'}")
     study = optuna.load_study(study_name="coolchic-v1/lc_ssim/0.25bpp", storage=storage)
-    assert len([t for t in study.trials if t.state.name == "COMPLETE"]) == 2
+    measured = [t.params["alpha"] for t in study.trials if t.state.name == "COMPLETE"]
+    assert sorted(measured) == [0.1, 0.4]  # the grid, each value once
     assert (result.folder / "recommendations.json").exists()
     print(f"fits per matched (α, image): {sorted(per_match.values())}")
     # Every fit ran once, and a second run finds nothing left to do.

@@ -1,11 +1,15 @@
 """The search's tasks, spaces, scores, recommendations and Pareto fronts, without Ray."""
 
+import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState
 
-from study.config import parse_config
+from study.config import StudyConfigError, parse_config
 from study.engine.search import (
     ImageOutcome,
+    enqueue_grid,
+    finished_samples,
     pareto_front,
     recommend,
     run_image,
@@ -54,6 +58,33 @@ def test_tasks_and_spaces_per_mode():
     assert space["rate"] == FloatDistribution(1e-4, 2e-2, log=True)
     assert space["alpha"] == FloatDistribution(0.0, 0.5)
     assert isinstance(nif.space(pareto.search)["rate"], CategoricalDistribution)
+
+
+def test_an_alpha_grid_measures_each_value_once_across_interrupted_runs():
+    grid = config(alphas={"lc_ssim": [0.0, 0.01, 0.1]}, trials=20)
+    task = search_tasks(grid)[0]
+    assert task.budget(grid.search) == 3 and search_tasks(grid)[1].budget(grid.search) == 1
+    study = optuna.create_study(direction="maximize")
+    enqueue_grid(study, task, grid.search)
+    space = task.space(grid.search)
+    first, second = study.ask(space), study.ask(space)
+    study.tell(first, 1.0)  # the driver is killed while `second` runs
+    assert finished_samples(study) == 1  # `second` is now failed, so its α is queued again
+    enqueue_grid(study, task, grid.search)
+    asked = sorted(study.ask(space).params["alpha"] for _ in range(2))
+    assert asked == sorted({0.0, 0.01, 0.1} - {first.params["alpha"]})
+    assert second.params["alpha"] in asked
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert waiting == []  # nothing queued twice
+
+    for bad, message in (
+        ({"mse": [0.1]}, "not a loss family with an α"),
+        ({"lc_ssim": [0.1, 0.1]}, "distinct"),
+        ({"lc_ssim": [1.5]}, r"must lie in \[0, 1\]"),
+        ({"l1_ssim": [0.2]}, "not among the study's losses"),
+    ):
+        with pytest.raises(StudyConfigError, match=message):
+            config(alphas=bad)
 
 
 def fit(alpha, image, bpp, psnr, match="reached"):

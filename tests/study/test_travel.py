@@ -87,6 +87,10 @@ def test_parts_run_anywhere_then_import_and_resume_like_ray(
     assert main(["import", str(imported), str(work / "part-2" / "pack-0.tar")]) == 2
     error = capsys.readouterr().err
     assert error.count("already recorded in this study") == 2 and "nothing imported" in error
+    # A growing work output is imported again and again: what the study holds is left out.
+    again = [str(work / "part-2" / "pack-0.tar"), str(work / "part-0"), "--skip-recorded"]
+    assert main(["import", str(imported), *again, "--no-report"]) == 0
+    assert "0 trials imported, 5 already recorded left out" in capsys.readouterr().out
 
     # The same study run by Ray alone: the same trials, the same figures, the same reports.
     assert main(["run", str(config_path)]) == 0
@@ -254,6 +258,31 @@ def test_shard_refuses_searches_and_leaves_out_what_is_done(
     args = ["shard", str(config_path), "-o", str(tmp_path / "x"), "--where", "codec=nif"]
     assert main(args) == 2
     assert "codec=nif matches no trial of the study" in capsys.readouterr().err
+
+
+def test_a_partial_study_says_what_it_lacks_and_its_published_copy_reports_alike(
+    tmp_path, study_env, small_config, write_config, capsys
+):
+    config_path = write_config(small_config())
+    shard = ["shard", str(config_path), "-o", str(tmp_path / "p"), "--where", "codec=jpeg"]
+    assert main(shard) == 0
+    assert main(["work", str(tmp_path / "p" / "part-0"), "-o", str(tmp_path / "w")]) == 0
+    folder = tmp_path / "s" / "small"
+    assert main(["import", str(folder), str(tmp_path / "w"), "--config", str(config_path)]) == 0
+    coverage = (folder / REPORTS_DIR / "coverage.md").read_text()
+    assert coverage.startswith("# Partial study: 4 of 8 planned trials recorded")
+    assert "| coolchic-v1 | mse | lmbda 0.02 | 0 of 2 | kodim01, kodim23 |" in coverage
+    assert "| jpeg | — | quality 80 | 2 of 2 | none |" in coverage
+
+    # `report` on the published copy reads its per_image.csv (no store made there): same files.
+    published = tmp_path / "published"
+    shutil.copytree(folder / REPORTS_DIR, published / REPORTS_DIR)
+    assert main(["export", str(folder), "-o", str(published)]) == 0
+    before = {p.name: p.read_bytes() for p in (published / REPORTS_DIR).iterdir()}
+    assert main(["report", str(published)]) == 0
+    after = {p.name: p.read_bytes() for p in (published / REPORTS_DIR).iterdir()}
+    assert after == before and "coverage.md" in after
+    assert not (published / "mlflow.db").exists()
 
 
 def test_ray_packs_trials_onto_shared_gpus(tmp_path, study_env, small_config, write_config):

@@ -1,0 +1,59 @@
+"""How much of a grid study's plan its records hold. A study grown a part at a time (shards run
+here and on lent GPUs, imported as they finish) is published before it is complete: its reports
+then say how many of the planned trials are in, per codec, loss and rate setting, and which
+images each setting still lacks."""
+
+from collections import defaultdict
+from pathlib import Path
+
+from study.engine.trial import TrialSpec
+
+COVERAGE_FILE = "coverage.md"
+
+
+def coverage_rows(planned: list[TrialSpec], recorded_keys: set[str]) -> list[dict]:
+    """One row per codec × loss × rate setting: images planned, images recorded, images missing."""
+    groups = defaultdict(lambda: {"planned": 0, "recorded": 0, "missing": []})
+    for spec in planned:
+        group = groups[spec.codec, spec.loss or "", spec.rate_axis.name, spec.rate]
+        group["planned"] += 1
+        if spec.key in recorded_keys:
+            group["recorded"] += 1
+        else:
+            group["missing"].append(spec.image)
+    return [
+        {"codec": c, "loss": loss, "axis": axis, "rate": rate, **counts}
+        for (c, loss, axis, rate), counts in groups.items()
+    ]
+
+
+def write_coverage(planned: list[TrialSpec], recorded_keys: set[str], out: Path) -> list[Path]:
+    """``out/coverage.md`` for a study that lacks some planned trials; none (and any earlier one
+    removed) for a complete study."""
+    path = Path(out) / COVERAGE_FILE
+    rows = coverage_rows(planned, recorded_keys)
+    recorded = sum(r["recorded"] for r in rows)
+    if recorded == len(planned):
+        path.unlink(missing_ok=True)
+        return []
+    lines = [
+        f"# Partial study: {recorded} of {len(planned)} planned trials recorded",
+        "",
+        "The curves and tables of this folder come from the trials recorded so far: each R-D "
+        "point averages the images recorded at its setting, so points with different counts "
+        "below average different images (per-image BD-rates and their intervals do not mix "
+        "images). Each rate setting: the images it has, of those planned, and those missing.",
+        "",
+        "| codec | loss | rate setting | recorded | missing images |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        missing = ", ".join(row["missing"]) or "none"
+        setting = f"{row['axis']} {row['rate']}"
+        lines.append(
+            f"| {row['codec']} | {row['loss'] or '—'} | {setting} | "
+            f"{row['recorded']} of {row['planned']} | {missing} |"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return [path]
