@@ -14,6 +14,7 @@ from study.layout import (
     CONFIG_FILE,
     RECOMMENDATIONS_FILE,
     REPORTS_DIR,
+    is_published_copy,
     load_study_config,
     read_state,
 )
@@ -154,7 +155,7 @@ def from_published(folder: Path) -> StudyData:
 
 def from_folder(folder: Path) -> StudyData:
     """A study folder, or else a published copy of one."""
-    if (Path(folder) / CONFIG_FILE).exists():
+    if (Path(folder) / CONFIG_FILE).exists() and not is_published_copy(folder):
         return from_study(folder)
     return from_published(folder)
 

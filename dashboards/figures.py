@@ -23,6 +23,7 @@ from dashboards.data import (
     reference_curves,
 )
 from dashboards.style import GROUP_LABELS, GROUP_SHADES, REFERENCE, curve_styles
+from study.layout import REPORTS_DIR
 from study.results.rd import rd_points
 from study.results.table import get_metric
 
@@ -162,6 +163,67 @@ def draw_seed_spread(data: StudyData, out: Path) -> Path | None:
     return path
 
 
+def draw_alpha(folder: Path, out: Path) -> Path | None:
+    """Quality against α at matched rate (``reports/alpha.csv`` of a match-mode search): a
+    column per codec and loss family, a row for the judged metric and for MS-SSIM dB, a line
+    per target bitrate, the family's published α dashed; None without the table."""
+    import csv
+
+    from matplotlib.figure import Figure
+
+    from losses import get_family
+    from study.results.alpha import ALPHA_TABLE
+
+    table = Path(folder) / REPORTS_DIR / f"{ALPHA_TABLE}.csv"
+    if not table.exists():
+        return None
+    with table.open(newline="") as f:
+        reader = csv.DictReader(f)
+        rows = [r for r in reader if r["alpha"]]
+        columns = reader.fieldnames
+    judged = columns[columns.index("bpp") + 1]
+    metrics = list(dict.fromkeys([judged, "ms_ssim_db"] if "ms_ssim_db" in columns else [judged]))
+    panels = list(dict.fromkeys((r["codec"], r["family"]) for r in rows))
+    if not panels:
+        return None
+    figure = Figure(figsize=(4.2 * len(panels), 3.4 * len(metrics)), layout="constrained")
+    axes = figure.subplots(len(metrics), len(panels), squeeze=False)
+    for column, (codec, family) in enumerate(panels):
+        mine = [r for r in rows if (r["codec"], r["family"]) == (codec, family)]
+        for row_index, metric in enumerate(metrics):
+            axis = axes[row_index][column]
+            for k, target in enumerate(dict.fromkeys(r["target_bpp"] for r in mine)):
+                points = sorted(
+                    (float(r["alpha"]), float(r[metric]), r["best"] == "True")
+                    for r in mine
+                    if r["target_bpp"] == target and r[metric]
+                )
+                if not points:
+                    continue
+                xs, ys, best = zip(*points, strict=True)
+                axis.plot(xs, ys, "o-", color=f"C{k}", label=f"{float(target):g} bpp")
+                axis.plot([x for x, b in zip(xs, best, strict=True) if b],
+                          [y for y, b in zip(ys, best, strict=True) if b],
+                          "*", color=f"C{k}", markersize=13)  # fmt: skip
+            published = get_family(family).alpha_default if get_family(family) else None
+            if published is not None:
+                axis.axvline(published, color="#777777", linestyle="--", linewidth=1)
+            axis.set_xlabel("α (dashed: the published α)")
+            axis.set_ylabel(get_metric(metric).display)
+            axis.set_title(f"{codec} · {family}", fontsize=9)
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize=7)
+    figure.suptitle(
+        f"{Path(folder).resolve().name}: quality against α at matched rate\n(mean over images; "
+        f"★ best on target in {get_metric(judged).label})",
+        fontsize=9,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "alpha.png"
+    figure.savefig(path, dpi=DPI)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inr-study figures", description=__doc__)
     parser.add_argument(
@@ -184,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     data = from_folder(args.folder)
     written, skipped = draw(data, args.output, reference_curves(args.reference), args.log_rate)
     spread = draw_seed_spread(data, args.output)
-    written += [spread] if spread else []
+    alpha = draw_alpha(args.folder, args.output)
+    written += [p for p in (spread, alpha) if p]
     image, bpp = default_choice(data) or (None, None)
     image, bpp = args.crops_image or image, args.crops_bpp or bpp
     if data.store is None:  # a published copy keeps no decoded images

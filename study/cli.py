@@ -23,6 +23,7 @@ STUDY_COMMANDS = {
     "run": "study.commands.run",
     "resume": "study.commands.resume",
     "report": "study.commands.report",
+    "combine": "study.commands.combine",
     "rescore": "study.commands.rescore",
     "shard": "study.commands.shard",
     "work": "study.commands.work",

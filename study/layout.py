@@ -27,6 +27,12 @@ TRIALS_FILE = "trials.jsonl"
 BITSTREAMS_DIR = "bitstreams"
 
 
+def is_published_copy(folder: Path) -> bool:
+    """A published study (``inr-study export``) holds its config and ``trials.jsonl`` but no
+    MLflow store; a study folder never holds ``trials.jsonl``."""
+    return (Path(folder) / TRIALS_FILE).is_file()
+
+
 def read_state(folder: Path) -> dict:
     path = Path(folder) / STATE_FILE
     return json.loads(path.read_text()) if path.exists() else {}

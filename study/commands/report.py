@@ -19,22 +19,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from study.engine.archive import published_config
-    from study.engine.reports import refresh_reports, write_plan_coverage
+    from study.engine.reports import refresh_reports, write_plan_reports
     from study.errors import InputError
-    from study.layout import CONFIG_FILE, REPORTS_DIR, TRIALS_FILE, load_study_config
+    from study.layout import CONFIG_FILE, REPORTS_DIR, is_published_copy, load_study_config
     from study.results.report import read_per_image_csv, write_reports
 
     out = args.folder / REPORTS_DIR
     # A published copy keeps its config (study.yaml) but no MLflow store: its records are its
     # per_image.csv, never an empty store opened there.
-    if (args.folder / TRIALS_FILE).exists() or not (args.folder / CONFIG_FILE).exists():
+    if is_published_copy(args.folder) or not (args.folder / CONFIG_FILE).exists():
         if not (out / "per_image.csv").exists():
             raise InputError(
                 f"{args.folder}: neither a study folder ({CONFIG_FILE}) nor a published "
                 f"one ({REPORTS_DIR}/per_image.csv)"
             )
         records = read_per_image_csv(out / "per_image.csv")
-        for stale in [*out.glob("bd_rate*"), *out.glob("equal_rate*"), *out.glob("*.json")]:
+        stale_names = ("bd_rate*", "equal_rate*", "*.json", "alpha.*", "coverage.md")
+        for stale in [p for name in stale_names for p in out.glob(name)]:
             stale.unlink()  # what the records no longer give must not stay behind
         config = None
         if (args.folder / CONFIG_FILE).exists():
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         name = config.name if config is not None else args.folder.resolve().name
         written = write_reports(records, name, out)
         if config is not None:
-            written += write_plan_coverage(config, records, out)
+            written += write_plan_reports(config, records, out)
     else:
         written = refresh_reports(args.folder, load_study_config(args.folder))
     for table in sorted(out.glob("bd_rate*.md")):

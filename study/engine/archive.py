@@ -44,6 +44,19 @@ def _validations(store: RunStore, run) -> list[dict]:
     return [by_step[step] for step in sorted(by_step)]
 
 
+def _searched_spec(config: StudyConfig, tasks: dict, run) -> TrialSpec:
+    """A search fit's spec, as its task gives it, from its run's parameters and checked against
+    its key."""
+    from study.engine.search import searched_spec
+
+    record = run_record(run)
+    args = (record.get("search"), record.get("loss"), record["rate"], record["image"])
+    spec = searched_spec(config, tasks, *args)
+    if spec is None or spec.key != run.data.tags[KEY_TAG]:
+        raise ArchiveError(f"run {run.info.run_id}: not a fit of one of the study's search tasks")
+    return spec
+
+
 def _trial_record(store: RunStore, run, spec: TrialSpec, study: str) -> TrialRecord:
     logged = {k: str(v) for k, v in spec.params().items()}
     tags = run.data.tags
@@ -81,13 +94,17 @@ def export_trials(
     ``where`` (as ``shard`` takes it) keeps only some trials: those the copy's reports show."""
     folder, out = Path(folder), Path(out)
     config = load_study_config(folder)
-    if config.search is not None:
-        raise ArchiveError(f"{folder}: only grid studies are kept as trials for now")
-    trials = grid_trials(config, list(check_images(config)))
-    plan = {spec.key: spec for spec in trials}
-    kept = {spec.key for spec in select(trials, where or {})}
     store = study_store(folder, config)
     runs = sorted(store.finished_runs(), key=lambda run: run.data.tags[KEY_TAG])
+    if config.search is None:
+        trials = grid_trials(config, list(check_images(config)))
+    else:  # a search's fits are those its driver chose: each run's own parameters
+        from study.engine.search import search_tasks
+
+        tasks = {task.name: task for task in search_tasks(config)}
+        trials = [_searched_spec(config, tasks, run) for run in runs]
+    plan = {spec.key: spec for spec in trials}
+    kept = {spec.key for spec in select(trials, where or {})}
     (out / BITSTREAMS_DIR).mkdir(parents=True, exist_ok=True)
     lines, names = [], set()
     with tempfile.TemporaryDirectory(prefix="inr-study-export-") as scratch:

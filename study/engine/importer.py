@@ -70,15 +70,16 @@ class _Study:
     """What results are checked against: the study's config, plan, images and recorded trials."""
 
     def __init__(self, folder: Path, config: StudyConfig):
-        if config.search is not None:
-            raise ImportRefused(
-                f"{config.source}: a search study takes no imported trials (its samples are "
-                "chosen by its driver, which runs them itself)"
-            )
         self.folder, self.config = folder, config
         self.images = load_images(config)
         self.digests = {name: image_digest(pixels) for name, pixels in self.images.items()}
-        self.plan = {spec.key: spec for spec in grid_trials(config, list(self.images))}
+        self.plan = {}
+        if config.search is None:
+            self.plan = {spec.key: spec for spec in grid_trials(config, list(self.images))}
+        else:
+            from study.engine.search import search_tasks
+
+            self.tasks = {task.name: task for task in search_tasks(config)}
         self.recorded = self._recorded_keys()
         self.with_lpips = config.lpips and lpips_available()
         self._codecs: dict[tuple, object] = {}
@@ -87,6 +88,18 @@ class _Study:
         if not (self.folder / CONFIG_FILE).exists():
             return set()
         return study_store(self.folder, self.config).finished_keys()
+
+    def holds(self, spec: TrialSpec) -> bool:
+        """A trial of this study: in a grid study's plan, or a fit one of its search tasks can
+        ask for (a published search's fits, to rebuild it; the driver chose which)."""
+        if self.config.search is None:
+            return spec.key in self.plan
+        from study.engine.search import searched_spec
+
+        if spec.image not in self.images:
+            return False
+        args = (spec.search, spec.loss, spec.rate, spec.image)
+        return searched_spec(self.config, self.tasks, *args) == spec
 
     def codec(self, spec: TrialSpec):
         """A decoder for the trial (and the settings this code gives it), made once per setting."""
@@ -122,7 +135,7 @@ def check(incoming: Incoming, study: _Study) -> Checked | str:
         return incoming.problem
     record = incoming.record
     spec = record.spec
-    if spec.key not in study.plan:
+    if not study.holds(spec):
         if record.study and record.study != study.config.name:
             return f"a trial of study {record.study!r}, not of {study.config.name!r}"
         what = f"{spec.codec} {spec.image}, key {spec.key}"

@@ -6,8 +6,10 @@ from study.config import StudyConfig
 from study.data.datasets import planned_image_names
 from study.engine.tracking import RunStore, study_store
 from study.layout import REPORTS_DIR, read_state
+from study.results.alpha import write_alpha_tables
 from study.results.coverage import write_coverage
-from study.results.report import write_reports
+from study.results.report import bd_metrics, write_reports
+from study.results.table import automatic_search_metric
 
 
 def refresh_reports(folder: Path, config: StudyConfig, store: RunStore | None = None) -> list[Path]:
@@ -17,19 +19,29 @@ def refresh_reports(folder: Path, config: StudyConfig, store: RunStore | None = 
     records = store.records()
     out = Path(folder) / REPORTS_DIR
     written = write_reports(records, config.name, out)
-    written += write_plan_coverage(config, records, out)
+    written += write_plan_reports(config, records, out)
     parent = read_state(folder).get("parent_run_id")
     if parent is not None:
         store.log_parent_artifacts(parent, written, REPORTS_DIR)
     return written
 
 
-def write_plan_coverage(config: StudyConfig, records: list[dict], out: Path) -> list[Path]:
-    """``coverage.md`` when a grid study's records lack some of its planned trials."""
+def write_plan_reports(config: StudyConfig, records: list[dict], out: Path) -> list[Path]:
+    """What the config adds to the records' reports: ``coverage.md`` when a grid study lacks
+    some planned trials; the α tables of a match-mode search."""
     from study.engine.plan import grid_trials
 
+    search = config.search
+    if search is not None:
+        if search.mode != "match":
+            return []
+        metric = search.metric
+        if metric == "auto":
+            measured = any(r.get("lpips") is not None for r in records)
+            metric = automatic_search_metric(config.images.crop, measured)
+        metrics = list(dict.fromkeys([metric, *bd_metrics()]))
+        return write_alpha_tables(records, out, metric, metrics, search.tolerance)
     names = planned_image_names(config.images.dataset, config.images.subset)
-    if config.search is not None or names is None:
+    if names is None:
         return []
-    planned = grid_trials(config, names)
-    return write_coverage(planned, {r.get("trial_key") for r in records}, out)
+    return write_coverage(grid_trials(config, names), {r.get("trial_key") for r in records}, out)

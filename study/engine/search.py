@@ -21,11 +21,12 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from losses import get_family, parse_loss_spec
+from losses import LossSpecError, get_family, parse_loss_spec
 from study.config import CodecEntry, Search, StudyConfig
 from study.engine.matching import RateMatcher, rounded
 from study.engine.trial import TrialSpec
 from study.layout import OPTUNA_DB, sqlite_uri
+from study.results.alpha import task_name
 from study.results.table import automatic_search_metric, get_metric
 
 
@@ -52,8 +53,7 @@ class SearchTask:
 
     @property
     def name(self) -> str:
-        target = "pareto" if self.target_bpp is None else f"{self.target_bpp:g}bpp"
-        return f"{self.codec.name}/{self.family}/{target}"
+        return task_name(self.codec.name, self.family, self.target_bpp)
 
     @property
     def has_alpha(self) -> bool:
@@ -106,6 +106,29 @@ class SearchTask:
             image_variant=variant,
             search=self.name,
         )
+
+
+def searched_spec(
+    config: StudyConfig, tasks: dict[str, "SearchTask"], search: str, loss, rate, image: str
+) -> TrialSpec | None:
+    """The spec the study's task ``search`` gives a fit of ``loss`` at ``rate`` on ``image``;
+    None when none of its tasks can ask for that fit (unknown task, α off the grid, rate
+    outside the axis)."""
+    from study.engine.plan import image_options
+
+    task = tasks.get(search)
+    if task is None:
+        return None
+    try:
+        alpha = parse_loss_spec(loss or "").alpha
+        rate = task.rate_axis.check(rate)
+    except (LossSpecError, ValueError):
+        return None
+    grid = config.search.alphas.get(task.family)
+    if grid is not None and alpha not in grid:
+        return None
+    variant = image_options(config).label()
+    return task.trial_spec(alpha, rate, image, variant, config.search.seed)
 
 
 def search_tasks(config: StudyConfig) -> list[SearchTask]:

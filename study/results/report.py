@@ -238,7 +238,7 @@ def read_per_image_csv(path: Path) -> list[dict]:
             for key, text in row.items():
                 if text == "":
                     record[key] = None
-                elif key in RECORD_COLUMNS or key in ("run_id", "trial_key"):
+                elif key in RECORD_COLUMNS or key in ("run_id", "trial_key", "search"):
                     record[key] = TYPED_PARAMS.get(key, str)(text)
                 else:
                     record[key] = float(text)
@@ -265,7 +265,9 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
     written = []
     csv_path = out / "per_image.csv"
     with csv_path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=csv_columns(), extrasaction="ignore")
+        # A search's fits name their task, from which the α tables are computed again.
+        searched = ["search"] if any(r.get("search") for r in records) else []
+        writer = csv.DictWriter(f, fieldnames=csv_columns() + searched, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(sorted(records, key=_row_order))
     written.append(csv_path)

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from dashboards.cli import main as dashboard
 from study.cli import main
 from study.config import parse_config
 from study.engine import local_cluster
+from study.engine.reports import refresh_reports
 from study.engine.runner import Study
 from study.engine.tracking import ERROR_TAG, KEY_TAG, KIND_TAG
 from study.layout import RAY_SESSION_FILE, default_tracking_uri, read_state
@@ -163,7 +165,7 @@ FIT_BUDGET = 12
 
 
 def test_rate_matched_search_lands_on_every_target_on_every_image(
-    tmp_path, study_env, small_config
+    tmp_path, study_env, small_config, capsys
 ):
     config = small_config(
         name="search",
@@ -198,6 +200,11 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     measured = [t.params["alpha"] for t in study.trials if t.state.name == "COMPLETE"]
     assert sorted(measured) == [0.1, 0.4]  # the grid, each value once
     assert (result.folder / "recommendations.json").exists()
+    # The α table agrees with the recommendations: the same α wins each task.
+    refresh_reports(result.folder, parse_config(config))
+    table = (result.folder / "reports" / "alpha.md").read_text()
+    for recommendation in result.recommendations:
+        assert f"| {recommendation.task} | **{recommendation.alpha:g}** |" in table, table
     print(f"fits per matched (α, image): {sorted(per_match.values())}")
     # Every fit ran once, and a second run finds nothing left to do.
     assert len({r.data.tags[KEY_TAG] for r in fits}) == len(fits)
@@ -210,3 +217,11 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     assert dashboard([str(result.folder), "-o", str(page)]) == 0
     text = page.read_text()
     assert '"search": "coolchic-v1/lc_ssim/0.5bpp"' in text and '"recommendations": [{' in text
+
+    # Published with its fits, the search rebuilds elsewhere to the same reports, α table too.
+    published = tmp_path / "published"
+    shutil.copytree(result.folder / "reports", published / "reports")
+    assert main(["export", str(result.folder), "-o", str(published)]) == 0
+    capsys.readouterr()
+    assert main(["rebuild", str(published), "--storage", str(tmp_path / "rebuilt")]) == 0
+    assert "byte-identical to the published ones" in capsys.readouterr().out

@@ -315,3 +315,39 @@ def test_ray_packs_trials_onto_shared_gpus(tmp_path, study_env, small_config, wr
     assert 4 < most_at_once(runs) <= 8  # more than one trial per GPU, never more than 8
     for share in ("0", "1"):
         assert most_at_once([r for r, s in zip(runs, shares, strict=True) if s == share]) <= 4
+
+
+def _publish(tmp_path, config: dict, write_config) -> Path:
+    """A study run by shard / work / import and published with its trials."""
+    name = config["name"]
+    config_path = write_config(config)
+    out = _work_output(tmp_path, config_path, name)
+    folder = tmp_path / "s" / name
+    assert main(["import", str(folder), str(out), "--config", str(config_path)]) == 0
+    published = tmp_path / "published" / name
+    shutil.copytree(folder / REPORTS_DIR, published / REPORTS_DIR)
+    assert main(["export", str(folder), "-o", str(published)]) == 0
+    return published
+
+
+def test_studies_of_the_same_images_combine_into_one_set_of_reports(
+    tmp_path, study_env, small_config, write_config, capsys
+):
+    jpeg = {"name": "jpeg", "qualities": [30, 80]}
+    first = _publish(tmp_path, small_config(name="first", codecs=[jpeg]), write_config)
+    second = small_config(
+        name="second", codecs=[{"name": "coolchic-v1", "preset": "debug", "lmbdas": [2e-2]}, jpeg]
+    )
+    second["images"]["subset"] = ["kodim01"]
+    second = _publish(tmp_path, second, write_config)
+    combined = tmp_path / "combined"
+    assert main(["combine", str(first), str(second), "-o", str(combined)]) == 0
+    assert "3 trials of 2 studies on 1 shared images (kodim01)" in capsys.readouterr().out
+    rows = (combined / REPORTS_DIR / "per_image.csv").read_text().splitlines()[1:]
+    assert sorted(row.split(",")[0] for row in rows) == ["coolchic-v1", "jpeg", "jpeg"]
+
+    other = shutil.copytree(first, tmp_path / "published" / "other")
+    config = other / "study.yaml"
+    config.write_text(config.read_text().replace("crop: 64", "crop: 96"))
+    assert main(["combine", str(first), str(other), "-o", str(tmp_path / "no")]) == 2
+    assert "prepare their images differently" in capsys.readouterr().err

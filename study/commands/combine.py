@@ -1,0 +1,51 @@
+"""One set of reports from several published studies of the same images.
+
+Codecs studied apart on the same pixels (COOL-CHIC v1, v2 and NIF on the crops of `icip24-cpu`,
+say) are compared as if one study had run them: each INR codec against those registered before it
+with the same loss (`bd_rate_codecs`), every INR curve against each classical codec, per image.
+The copies must prepare their images the same way (dataset, crop); only the images every copy has
+are kept, and a trial found in several copies (the classical anchors they share) counts once.
+"""
+
+import argparse
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inr-study combine", description=__doc__)
+    parser.add_argument("published", type=Path, nargs="+", help="published studies (results/NAME)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for reports/")
+    parser.add_argument("--name", help="the combined study's name (default: the folder's)")
+    args = parser.parse_args(argv)
+
+    from study.engine.archive import published_config
+    from study.engine.plan import image_options
+    from study.errors import InputError
+    from study.layout import REPORTS_DIR, is_published_copy
+    from study.results.report import read_per_image_csv, write_reports
+
+    prepared, by_key, images = {}, {}, None
+    for folder in args.published:
+        if not is_published_copy(folder):
+            raise InputError(f"{folder}: not a published study (no trials.jsonl)")
+        config = published_config(folder, folder.resolve().parent)
+        prepared[folder] = (config.images.dataset, image_options(config).label())
+        records = read_per_image_csv(folder / REPORTS_DIR / "per_image.csv")
+        names = {r["image"] for r in records}
+        images = names if images is None else images & names
+        for record in records:
+            by_key.setdefault(record["trial_key"], record)
+    if len(set(prepared.values())) > 1:
+        listing = "; ".join(f"{f}: {d}, {v or 'full size'}" for f, (d, v) in prepared.items())
+        raise InputError(f"these studies prepare their images differently: {listing}")
+    if not images:
+        raise InputError("these studies share no image")
+    records = [r for r in by_key.values() if r["image"] in images]
+    name = args.name or args.output.resolve().name
+    written = write_reports(records, name, args.output / REPORTS_DIR)
+    print(
+        f"{name}: {len(records)} trials of {len(args.published)} studies on {len(images)} shared "
+        f"images ({', '.join(sorted(images))}); wrote {len(written)} files to "
+        f"{args.output / REPORTS_DIR}"
+    )
+    return 0

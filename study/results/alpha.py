@@ -1,0 +1,188 @@
+"""Loss weights at matched rate, from a match-mode search's fits.
+
+For each task (codec × loss family × target bitrate) and each α measured, the fit that counts on
+an image is the one closest to the target (as the rate matcher chose it; recomputed from the fits,
+so a published copy gives the same table). Per task, the best α by the search metric among those
+on target on every image, and per image the paired difference of the best α against the family's
+published α and against α = 0 (the loss without its weighted term), with a t-interval over images:
+does the best α differ from the paper's, and is the difference larger than the spread of images?
+"""
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from losses import get_family
+from study.results.statistics import exact_mean, summarise
+from study.results.table import get_metric
+
+ALPHA_TABLE = "alpha"  # reports/alpha.md and alpha.csv
+
+
+def task_name(codec: str, family: str, target_bpp: float | None) -> str:
+    """A search task's name: ``codec/family/0.25bpp``, or ``codec/family/pareto``."""
+    target = "pareto" if target_bpp is None else f"{target_bpp:g}bpp"
+    return f"{codec}/{family}/{target}"
+
+
+def task_target(name: str) -> float | None:
+    """The target bitrate in a task's name; None for a Pareto task."""
+    last = name.rsplit("/", 1)[-1]
+    return float(last.removesuffix("bpp")) if last.endswith("bpp") else None
+
+
+def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
+    """Per task, α and image, the fit closest to the target, with ``reached`` (within the
+    tolerance) and ``target_bpp``."""
+    closest: dict[tuple, dict] = {}
+    for record in records:
+        target = task_target(record.get("search") or "")
+        if target is None or record.get("bpp") is None:
+            continue
+        error = abs(math.log(record["bpp"] / target))
+        group = (record["search"], record.get("alpha"), record["image"])
+        best = closest.get(group)
+        if best is None or (error, record["trial_key"]) < (best["error"], best["trial_key"]):
+            closest[group] = {**record, "error": error, "target_bpp": target}
+    for fit in closest.values():
+        fit["reached"] = abs(fit["bpp"] / fit["target_bpp"] - 1) <= tolerance
+    return sorted(closest.values(), key=lambda f: (f["search"], f["alpha"] or 0.0, f["image"]))
+
+
+def alpha_rows(matched: list[dict], metric: str, metrics: list[str]) -> list[dict]:
+    """One row per task and α: images, images on target, mean bpp and metrics; the task's best
+    α marked, and its paired differences against the published α and α = 0 in ``metric``."""
+    by_task: dict[str, dict] = defaultdict(lambda: defaultdict(dict))
+    for fit in matched:
+        by_task[fit["search"]][fit["alpha"]][fit["image"]] = fit
+    row_metric = get_metric(metric)
+    rows = []
+    for task in sorted(by_task):
+        alphas = by_task[task]
+        images = sorted({image for fits in alphas.values() for image in fits})
+        task_rows = []
+        for alpha in sorted(alphas, key=lambda a: a or 0.0):
+            fits = alphas[alpha]
+            values = {m: [fits[i].get(m) for i in images if i in fits] for m in metrics}
+            complete = len(fits) == len(images) and all(v is not None for v in values[metric])
+            task_rows.append(
+                {
+                    "task": task,
+                    "codec": next(iter(fits.values()))["codec"],
+                    "family": next(iter(fits.values())).get("loss_family"),
+                    "target_bpp": task_target(task),
+                    "alpha": alpha,
+                    "images": len(fits),
+                    "of": len(images),
+                    "on_target": sum(f["reached"] for f in fits.values()),
+                    "bpp": exact_mean([f["bpp"] for f in fits.values()]),
+                    **{m: _mean(values[m]) for m in metrics},
+                    "complete": complete,
+                    "best": False,
+                }
+            )
+        eligible = [r for r in task_rows if r["complete"] and r["on_target"] == r["of"]]
+        if eligible:
+            best = max(eligible, key=lambda r: row_metric.oriented(r[metric]))
+            best["best"] = True
+            family = get_family(best["family"]) if best["family"] else None
+            published = family.alpha_default if family is not None else None
+            for name, other in (("published", published), ("zero", 0.0)):
+                best[f"vs_{name}_alpha"] = other
+                best[f"vs_{name}"] = _paired(alphas, best["alpha"], other, images, metric)
+        rows += task_rows
+    return rows
+
+
+def _mean(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return exact_mean(present) if present and len(present) == len(values) else None
+
+
+def _paired(alphas: dict, best: float, other: float | None, images: list[str], metric: str):
+    """Per-image difference best − other in ``metric``, oriented so > 0 means best is better."""
+    if other is None or other == best or other not in alphas:
+        return None
+    row = get_metric(metric)
+    differences = []
+    for image in images:
+        a, b = alphas[best].get(image), alphas[other].get(image)
+        if a is None or b is None or a.get(metric) is None or b.get(metric) is None:
+            return None
+        differences.append(row.oriented(a[metric]) - row.oriented(b[metric]))
+    return summarise(differences)
+
+
+def write_alpha_tables(
+    records: list[dict], out: Path, metric: str, metrics: list[str], tolerance: float
+) -> list[Path]:
+    """``alpha.md`` and ``alpha.csv`` for a match-mode search's records; none without matches."""
+    rows = alpha_rows(matched_fits(records, tolerance), metric, metrics)
+    if not rows:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / f"{ALPHA_TABLE}.csv", out / f"{ALPHA_TABLE}.md"
+    columns = ["task", "codec", "family", "target_bpp", "alpha", "images", "of", "on_target"]
+    columns += ["bpp", *metrics, "best"]
+    for name in ("published", "zero"):
+        columns += [f"vs_{name}_alpha", *(f"vs_{name}_{k}" for k in ("mean", "t_low", "t_high"))]
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            flat = dict(row)
+            for name in ("published", "zero"):
+                summary = row.get(f"vs_{name}")
+                for key in ("mean", "t_low", "t_high"):
+                    flat[f"vs_{name}_{key}"] = getattr(summary, key, None) if summary else None
+            writer.writerow(flat)
+    md_path.write_text(_markdown(rows, metric, metrics, tolerance))
+    return [csv_path, md_path]
+
+
+def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: float) -> str:
+    label = get_metric(metric).label
+    lines = [
+        "# Loss weights at matched rate",
+        "",
+        f"Each α's fits on every image at the λ whose file lands closest to the target (within "
+        f"±{tolerance:.0%} counts as on target); means over images. **Best**: the α with the best "
+        f"mean {label} among those on target on every image; beside it, the mean per-image "
+        f"difference in {label} against the family's published α and against α = 0 (> 0: the "
+        "best α is better), with its 95 % t-interval over images.",
+        "",
+        "| task | α | images (on target) | bpp | "
+        + " | ".join(get_metric(m).label for m in metrics)
+        + " | best: against published α | against α = 0 |",
+        "|---|---|---|---|" + "---|" * len(metrics) + "---|---|",
+    ]
+    for row in rows:
+        values = " | ".join(_format(row[m], m) for m in metrics)
+        against = " | ".join(
+            _difference(row.get(f"vs_{n}"), row.get(f"vs_{n}_alpha"), metric)
+            for n in ("published", "zero")
+        )
+        name = "—" if row["alpha"] is None else f"{row['alpha']:g}"
+        name = f"**{name}**" if row["best"] else name
+        lines.append(
+            f"| {row['task']} | {name} | {row['images']} of {row['of']} ({row['on_target']}) | "
+            f"{row['bpp']:.3f} | {values} | {against if row['best'] else ' | '} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _format(value: float | None, metric: str) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if get_metric(metric).unit == "" else f"{value:.2f}"
+
+
+def _difference(summary, alpha: float | None, metric: str) -> str:
+    if summary is None:
+        return "—"
+    digits = 4 if get_metric(metric).unit == "" else 2
+    interval = ""
+    if summary.t_low is not None:
+        interval = f" [{summary.t_low:+.{digits}f}, {summary.t_high:+.{digits}f}]"
+    return f"α {alpha:g}: {summary.mean:+.{digits}f}{interval}, n {summary.n}"
