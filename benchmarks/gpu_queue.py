@@ -122,14 +122,14 @@ def prepare(args) -> int:
             check=True,
         )
     budget = CARRY_LIMIT - tree_bytes() - folder_bytes(work)
-    names = []
+    queued: dict[str, str] = {}  # package -> the study it is for
     for number, entry in enumerate(load_queue(args.queue)):
         config = load_config(ROOT / entry["config"], {"storage": str(args.storage)})
         recorded = (ROOT / entry["published"], args.storage / config.name)
         # What earlier entries of the same study queued is not queued twice. Other studies'
         # packages do not count: a trial key names no study (the crop studies share their
         # classical anchors), and each study must receive its own trials.
-        earlier = [work / "packages" / n for n in names if n[3:] == config.name]
+        earlier = [work / "packages" / n for n, study in queued.items() if study == config.name]
         done = [p for p in recorded if p.exists()] + earlier
         name = f"{number:02d}-{config.name}"
         staging = work / "staging"
@@ -146,10 +146,10 @@ def prepare(args) -> int:
         part.rename(work / "packages" / name)
         shutil.rmtree(staging)
         budget -= size
-        names.append(name)
+        queued[name] = config.name
         trials = len(read_package(work / "packages" / name).trials)
         print(f"{name}: {trials} trials ({entry.get('where') or 'all'}), {size / 2**20:.1f} MiB")
-    if not names:
+    if not queued:
         print("the queue is empty: every entry is done")
         return 1
     seconds = int(args.minutes * 60)
@@ -159,7 +159,7 @@ def prepare(args) -> int:
             seconds=seconds,
             concurrent=args.concurrent,
             commit=git_commit(),
-            packages=" ".join(f'"$work/packages/{n}"' for n in names),
+            packages=" ".join(f'"$work/packages/{n}"' for n in queued),
         )
     )
     carried = tree_bytes() + folder_bytes(work)

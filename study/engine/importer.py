@@ -73,7 +73,7 @@ class _Study:
         self.folder, self.config = folder, config
         self.images = load_images(config)
         self.digests = {name: image_digest(pixels) for name, pixels in self.images.items()}
-        self.plan = {}
+        self.plan, self.tasks = {}, {}
         if config.search is None:
             self.plan = {spec.key: spec for spec in grid_trials(config, list(self.images))}
         else:

@@ -22,6 +22,15 @@ SIGNIFICANT_DIGITS = 4  # rounded settings: short names and stable trial keys
 JUMP_WIDTH = 0.01
 
 
+def rate_error(bpp: float, target: float) -> float:
+    """log(bpp / target): > 0 too many bits, < 0 too few."""
+    return math.log(bpp / target)
+
+
+def on_target(bpp: float, target: float, tolerance: float) -> bool:
+    return abs(bpp / target - 1) <= tolerance
+
+
 def rounded(value: float) -> float:
     """``value`` to ``SIGNIFICANT_DIGITS`` significant digits."""
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
@@ -87,11 +96,10 @@ class RateMatcher:
     # --- the search ----------------------------------------------------------------------------
 
     def _error(self, probe: Probe) -> float:
-        """log(bpp / target): > 0 too many bits, < 0 too few."""
-        return math.log(probe.bpp / self.target)
+        return rate_error(probe.bpp, self.target)
 
     def _reached(self, probe: Probe) -> bool:
-        return abs(probe.bpp / self.target - 1) <= self.tolerance
+        return on_target(probe.bpp, self.target, self.tolerance)
 
     def observe(self, setting: RateValue, bpp: float) -> None:
         self.probes.append(Probe(setting, bpp))

@@ -9,7 +9,6 @@ from study.layout import REPORTS_DIR, read_state
 from study.results.alpha import write_alpha_tables
 from study.results.coverage import write_coverage
 from study.results.report import bd_metrics, write_reports
-from study.results.table import automatic_search_metric
 
 
 def refresh_reports(folder: Path, config: StudyConfig, store: RunStore | None = None) -> list[Path]:
@@ -35,10 +34,11 @@ def write_plan_reports(config: StudyConfig, records: list[dict], out: Path) -> l
     if search is not None:
         if search.mode != "match":
             return []
-        metric = search.metric
-        if metric == "auto":
-            measured = any(r.get("lpips") is not None for r in records)
-            metric = automatic_search_metric(config.images.crop, measured)
+        from study.engine.search import resolve_metric
+
+        # What the records hold decides ``auto`` (a published copy knows no weights).
+        measured = any(r.get("lpips") is not None for r in records)
+        metric = resolve_metric(search, config.images.crop, measured)
         metrics = list(dict.fromkeys([metric, *bd_metrics()]))
         return write_alpha_tables(records, out, metric, metrics, search.tolerance)
     names = planned_image_names(config.images.dataset, config.images.subset)

@@ -9,11 +9,11 @@ does the best α differ from the paper's, and is the difference larger than the 
 """
 
 import csv
-import math
 from collections import defaultdict
 from pathlib import Path
 
 from losses import get_family
+from study.engine.matching import on_target, rate_error
 from study.results.statistics import exact_mean, summarise
 from study.results.table import get_metric
 
@@ -40,13 +40,13 @@ def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
         target = task_target(record.get("search") or "")
         if target is None or record.get("bpp") is None:
             continue
-        error = abs(math.log(record["bpp"] / target))
+        error = abs(rate_error(record["bpp"], target))
         group = (record["search"], record.get("alpha"), record["image"])
         best = closest.get(group)
         if best is None or (error, record["trial_key"]) < (best["error"], best["trial_key"]):
             closest[group] = {**record, "error": error, "target_bpp": target}
     for fit in closest.values():
-        fit["reached"] = abs(fit["bpp"] / fit["target_bpp"] - 1) <= tolerance
+        fit["reached"] = on_target(fit["bpp"], fit["target_bpp"], tolerance)
     return sorted(closest.values(), key=lambda f: (f["search"], f["alpha"] or 0.0, f["image"]))
 
 
