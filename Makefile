@@ -8,9 +8,11 @@ BIN := $(VENV)/bin
 KODAK_MIRROR ?= $(wildcard $(abspath ../shared/kodak))
 MIRROR_ARG := $(if $(KODAK_MIRROR),--kodak-mirror $(KODAK_MIRROR))
 DEMO_DIR ?= results/demo
-# CompressAI's published JPEG curve on Kodak, drawn as a reference where a local copy exists.
+# CompressAI's published JPEG curve, the mean over the 24 full-size Kodak images, where a local
+# copy exists: the page draws it only against a study of those images; the demo's crops get a note
+# saying it was left out and why.
 REFERENCE_JSON := $(wildcard $(abspath ../shared/reference/InterDigitalInc_CompressAI/results/image/kodak/jpeg.json))
-REFERENCE_ARG := $(if $(REFERENCE_JSON),--reference $(REFERENCE_JSON))
+REFERENCE_ARG := $(if $(REFERENCE_JSON),--reference $(REFERENCE_JSON):kodak)
 
 # Studies sized for one 2-core CPU, each published under results/ as results/README.md reads it.
 CPU_STUDIES := icip24-cpu c3-vs-coolchic-v2 perceptual-losses-cpu
@@ -35,6 +37,7 @@ demo: setup
 	$(BIN)/inr-study run study/configs/demo.yaml --storage $(DEMO_DIR)
 	$(BIN)/inr-study dashboard $(DEMO_DIR)/demo -o $(DEMO_DIR)/demo/dashboard.html $(REFERENCE_ARG)
 	@echo "Open it in a browser (works offline): $(abspath $(DEMO_DIR)/demo/dashboard.html)"
+	@echo "Its trials as a table in MLflow's UI: $(BIN)/inr-study mlflow $(DEMO_DIR)/demo"
 	@echo "The demo's curves (debug presets, two 192-px crops) only show the machinery at work."
 	@echo "What real studies found, claim by claim with intervals: $(abspath results/README.md)"
 	@echo "  COOL-CHIC v1, paper preset, 5 losses, 8 Kodak crops, LPIPS: LogCosh + 0.01 SSIM needs 18 % fewer"

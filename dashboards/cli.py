@@ -58,15 +58,19 @@ def main(argv: list[str] | None = None) -> int:
         return from_experiment(args.mlflow_uri, args.experiment)
 
     data = load()
-    image, bpp = default_choice(data) or (None, None)
-    image, bpp = args.crops_image or image, args.crops_bpp or bpp
+    image, bpp = default_choice(data, args.crops_image) or (None, None)
+    bpp = args.crops_bpp or bpp
     crops = []
     if image is not None:
         crops = decoded_crops(data, image, bpp, args.crop_size, original_image(args.folder, image))
+    references, reference_notes = reference_curves(
+        args.reference, data.image_set(), args.unmatched_references
+    )
     page = partial(
         render,
         data,
-        references=reference_curves(args.reference),
+        references=references,
+        reference_notes=reference_notes,
         crops=crops,
         crops_image=image,
         crops_bpp=bpp,

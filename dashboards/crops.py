@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dashboards.data import StudyData, plotted_metrics
+from dashboards.data import DashboardError, StudyData, plotted_metrics
 from dashboards.style import curve_styles
 from study.data.imageio import load_rgb
 from study.engine.trial import DECODED_NAME
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 class Crop:
     caption: str
     pixels: np.ndarray
+    bpp: float | None = None  # the shown run's; None for the original
 
     @property
     def png_base64(self) -> str:
@@ -65,8 +66,10 @@ def original_image(folder: Path | None, image: str) -> np.ndarray | None:
         return None
 
 
-def _caption(name: str, record: dict) -> str:
-    values = [f"{record['bpp']:.3f} bpp"]
+def _caption(name: str, record: dict, target_bpp: float) -> str:
+    # A curve with no run near the target still shows its nearest: say how far off it is.
+    offset = record["bpp"] / target_bpp - 1
+    values = [f"{record['bpp']:.3f} bpp (target {target_bpp:.3f}: {offset:+.0%})"]
     for key in plotted_metrics():
         metric, value = get_metric(key), record.get(key)
         if value is not None:
@@ -78,12 +81,16 @@ def _decoded(data: StudyData, record: dict, scratch: Path) -> np.ndarray:
     return load_rgb(data.store.artifact(record, DECODED_NAME, scratch))
 
 
-def default_choice(data: StudyData) -> tuple[str, float] | None:
-    """The first image, at the median rate of its grid runs; None without grid runs."""
+def default_choice(data: StudyData, image: str | None = None) -> tuple[str, float] | None:
+    """``image`` (default: the first), at the median rate of its grid runs; None without grid
+    runs."""
     grid = [r for r in data.records if not r.get("search")]
     if not grid:
         return None
-    image = sorted({r["image"] for r in grid})[0]
+    images = sorted({r["image"] for r in grid})
+    image = image or images[0]
+    if image not in images:
+        raise DashboardError(f"no grid run on image {image!r}; the study's: {', '.join(images)}")
     return image, statistics.median(r["bpp"] for r in grid if r["image"] == image)
 
 
@@ -115,5 +122,6 @@ def decoded_crops(
         for label, (_, record) in ordered:
             pixels = _decoded(data, record, Path(scratch))
             rows, cols = _window(pixels.shape, size, corner)
-            crops.append(Crop(_caption(styles[label].name, record), pixels[rows, cols]))
+            caption = _caption(styles[label].name, record, target_bpp)
+            crops.append(Crop(caption, pixels[rows, cols], record["bpp"]))
     return crops

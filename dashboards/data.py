@@ -7,6 +7,7 @@ from pathlib import Path
 
 from inr_models import available_codecs, fits_network, get_codec_class
 from losses import available_families, get_family
+from study.data.datasets import ANCHORS, image_folder, planned_image_names
 from study.engine.tracking import RunStore, study_location
 from study.errors import InputError
 from study.layout import (
@@ -22,15 +23,50 @@ from study.results.report import bd_metrics, bd_rate_rows
 from study.results.table import get_metric, metric_table
 
 # Only these travel to the page with each run, beside its metrics: enough for curves, hover text
-# and links.
+# and links, and the image's size, which decides the metrics it can have.
 RECORD_KEYS = (
     "run_id", "experiment_id", "trial_key", "codec", "loss", "loss_family", "alpha",
-    "rate_parameter", "rate", "preset", "image", "seed", "search", "match",
+    "rate_parameter", "rate", "preset", "image", "seed", "search", "match", "height", "width",
 )  # fmt: skip
 
 
 class DashboardError(InputError):
     """No runs to show, or a study folder / experiment that cannot be read."""
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """The images a curve is the mean over, as prepared: a reference curve shares the study's
+    axes only when both are the same set."""
+
+    dataset: str  # "kodak" or a folder, as a study config names it
+    names: frozenset[str]
+    crop: int | None = None  # side of the square crops; None: full size
+    anchor: str = "center"
+
+    def preparation(self) -> str:
+        return f"{self.crop}-px {self.anchor} crops" if self.crop else "full size"
+
+    def describe(self) -> str:
+        count = len(self.names)
+        prepared = f"as {self.preparation()}" if self.crop else "at full size"
+        return f"{count} {self.dataset} image{'s' * (count != 1)} {prepared}"
+
+
+def dataset_images(text: str) -> ImageSet:
+    """``DATASET[@SIDE[-ANCHOR]]``: every image of a dataset (``kodak`` or a folder), at full size
+    or as ``SIDE``-px crops (centre crops unless an anchor is given)."""
+    dataset, _, prepared = text.partition("@")
+    side, _, anchor = prepared.partition("-")
+    if prepared and not (side.isdigit() and (anchor or "center") in ANCHORS):
+        raise ValueError(
+            f"{text!r}: expected DATASET, DATASET@SIDE or DATASET@SIDE-ANCHOR "
+            f"(anchors: {', '.join(ANCHORS)}), e.g. kodak or kodak@256"
+        )
+    names = planned_image_names(dataset, None)
+    if names is None:  # a folder: its files name its images
+        names = [record.name for record in image_folder(dataset)]
+    return ImageSet(dataset, frozenset(names), int(side) if side else None, anchor or "center")
 
 
 @dataclass
@@ -43,20 +79,69 @@ class StudyData:
     recommendations: list[dict] = field(default_factory=list)
     # The study's parent run (study folder only), which keeps the page as an artifact.
     parent_run_id: str | None = None
-    # How the images were prepared, for captions ("256-px centre crops of kodak"), when known.
-    images: str | None = None
+    folder: Path | None = None  # the study folder, when the page is built from one
+    # Where the images come from and how they were prepared, when known (from the study config).
+    dataset: str | None = None
+    crop: int | None = None
+    crop_anchor: str = "center"
+
+    def grid(self) -> list[dict]:
+        return [r for r in self.records if not r.get("search")] or self.records
+
+    def image_set(self) -> ImageSet | None:
+        """The images the page's dataset curves are the mean over; None when the dataset is
+        unknown (an MLflow experiment without its study folder)."""
+        if self.dataset is None:
+            return None
+        names = frozenset(r["image"] for r in self.grid())
+        # An anchor without a crop prepares nothing.
+        return ImageSet(self.dataset, names, self.crop, self.crop_anchor if self.crop else "center")
 
     def scale(self) -> str:
         """The study's scale for a caption: images, how prepared, seeds."""
-        grid = [r for r in self.records if not r.get("search")] or self.records
-        images = len({r["image"] for r in grid})
-        seeds = len({r.get("seed", 0) for r in grid})
-        prepared = f" ({self.images})" if self.images else ""
+        images = len({r["image"] for r in self.grid()})
+        seeds = len({r.get("seed", 0) for r in self.grid()})
+        known = self.image_set()
+        prepared = f" ({known.dataset}, {known.preparation()})" if known else ""
         return f"{images} image{'s' * (images != 1)}{prepared}, {seeds} seed{'s' * (seeds != 1)}"
 
 
 def plotted_metrics() -> list[str]:
     return [m.key for m in metric_table() if m.plotted]
+
+
+def metric_notes(data: StudyData) -> dict[str, str]:
+    """For each plotted metric that some grid trials lack: how many, why, and how to add it."""
+    grid = data.grid()
+    notes = {}
+    for metric in (m for m in metric_table() if m.plotted):
+        lacking = [r for r in grid if r.get(metric.key) is None]
+        if not lacking:
+            continue
+        where = (
+            "no values"
+            if len(lacking) == len(grid)
+            else f"missing on {len(lacking)} of {len(grid)} trials, whose points are left out"
+        )
+        sides = {
+            min(r["height"], r["width"]) for r in lacking if r.get("height") and r.get("width")
+        }
+        if sides and not any(metric.size_allows(side) for side in sides):
+            notes[metric.key] = (
+                f"{metric.display}: {where}: it needs images of at least {metric.min_side} px a "
+                f"side, these have {max(sides):g}."
+            )
+            continue
+        folder = data.folder or "STUDY_FOLDER"
+        how = f"`inr-study rescore {folder}` adds it from the trials' stored decoded images"
+        reason = metric.unavailable() if metric.unavailable else None
+        if reason is not None:
+            how = f"this machine cannot compute it yet ({reason}); once it can, {how}"
+        notes[metric.key] = (
+            f"{metric.display}: {where}: recorded as missing when the trials ran (not computable "
+            f"there, or switched off in the study config); {how}."
+        )
+    return notes
 
 
 def _slim(record: dict) -> dict:
@@ -80,18 +165,37 @@ def vocabulary(records: list[dict]) -> dict:
             {"name": task, "mode": "match" if task in matched else "pareto"} for task in tasks
         ],
         "metrics": [
-            {"key": m.key, "label": m.display, "higher_is_better": m.higher_is_better}
+            {
+                "key": m.key,
+                "label": m.display,
+                "axis_label": m.axis_label,
+                "higher_is_better": m.higher_is_better,
+            }
             for m in metric_table()
             if m.plotted
         ],
         "bd_metrics": [{"key": key, "label": get_metric(key).display} for key in bd_metrics()],
+        # Each codec's rate axis: its points are joined in the order of its settings.
         "codecs": [
-            {"name": c.name, "fits_network": c.fits_network, "rate_label": c.rate_axis.label}
+            {
+                "name": c.name,
+                "fits_network": c.fits_network,
+                "rate_label": c.rate_axis.label,
+                "rate_choices": c.rate_axis.choices,
+                "rate_increases": c.rate_axis.rate_increases,
+            }
             for c in map(get_codec_class, known)
         ]
-        # A codec this process has no class for (a plugin not imported) still gets a style.
+        # A codec this process has no class for (a plugin not imported) still gets a style; its
+        # points are joined in the order of their bpp.
         + [
-            {"name": name, "fits_network": fits_network(name), "rate_label": "rate"}
+            {
+                "name": name,
+                "fits_network": fits_network(name),
+                "rate_label": "rate",
+                "rate_choices": None,
+                "rate_increases": None,
+            }
             for name in sorted(codecs - set(known))
         ],
         "loss_families": [
@@ -129,14 +233,17 @@ def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
         RunStore(tracking_uri or uri, experiment, folder / ARTIFACTS_DIR), config.name
     )
     data.parent_run_id = read_state(folder).get("parent_run_id")
-    crop = config.images.crop
-    data.images = config.images.dataset + (
-        f", {crop}-px {config.images.crop_anchor} crops" if crop else ", full size"
-    )
+    data.folder = folder
+    _prepared_as(data, config)
     recommendations = folder / RECOMMENDATIONS_FILE
     if recommendations.exists():
         data.recommendations = json.loads(recommendations.read_text())
     return data
+
+
+def _prepared_as(data: StudyData, config) -> None:
+    data.dataset = config.images.dataset
+    data.crop, data.crop_anchor = config.images.crop, config.images.crop_anchor
 
 
 def from_published(folder: Path) -> StudyData:
@@ -150,7 +257,10 @@ def from_published(folder: Path) -> StudyData:
     records = read_per_image_csv(table)
     if not records:
         raise DashboardError(f"{table}: no trials")
-    return StudyData(Path(folder).resolve().name, None, records)
+    data = StudyData(Path(folder).resolve().name, None, records)
+    if (Path(folder) / CONFIG_FILE).exists():  # published with its config
+        _prepared_as(data, load_study_config(folder))
+    return data
 
 
 def from_folder(folder: Path) -> StudyData:
@@ -160,29 +270,89 @@ def from_folder(folder: Path) -> StudyData:
     return from_published(folder)
 
 
-def reference_curves(paths: list[Path]) -> list[dict]:
-    """CompressAI-format files as ``{name, bpp, <plotted metric>: values, ...}``; absent metrics
-    are left out."""
+@dataclass(frozen=True)
+class Reference:
+    """A CompressAI-format file and the images its curve is the mean over (None: not stated)."""
+
+    path: Path
+    images: ImageSet | None = None
+
+
+def reference_argument(text: str) -> Reference:
+    """``FILE`` or ``FILE:IMAGES`` (see :func:`dataset_images`)."""
+    path, colon, images = text.rpartition(":")
+    if not colon or Path(text).is_file():
+        return Reference(Path(text))
+    try:
+        return Reference(Path(path), dataset_images(images))
+    except (ValueError, InputError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _mismatch(reference: Reference, study: ImageSet | None) -> str | None:
+    """Why a reference curve is not comparable with the study's dataset curves, or None."""
+    if reference.images is None:
+        return (
+            "its images are not stated (--reference FILE:DATASET[@SIDE]; CompressAI's Kodak "
+            "files are the mean over the 24 full-size images: FILE:kodak)"
+        )
+    if study is None:
+        return "this study's images are unknown (give its study folder, not --experiment)"
+    if reference.images != study:
+        return (
+            f"it is the mean over {reference.images.describe()}; this study's curves over "
+            f"{study.describe()}"
+        )
+    return None
+
+
+def reference_curves(
+    references: list[Reference], study: ImageSet | None, unmatched: bool = False
+) -> tuple[list[dict], list[str]]:
+    """The curves of CompressAI-format files as ``{name, label, bpp, <plotted metric>: values,
+    ...}`` (absent metrics left out), and a note for each one left out, or drawn with
+    ``unmatched`` although its images are not the study's."""
     keys = {get_metric(key).compressai_key: key for key in ("bpp", *plotted_metrics())}
-    curves = []
-    for path in paths:
-        document = json.loads(Path(path).read_text())
+    curves, notes = [], []
+    for reference in references:
+        document = json.loads(reference.path.read_text())
         results = document.get("results", {})
-        curve = {"name": document.get("name", Path(path).stem)}
+        name = document.get("name", reference.path.stem)
+        curve = {"name": name, "label": f"{name} (reference)"}
         for theirs, ours in keys.items():
             if theirs in results:
                 curve[ours] = results[theirs]
-        if "bpp" in curve:
-            curves.append(curve)
-    return curves
+        if "bpp" not in curve:
+            continue
+        why = _mismatch(reference, study)
+        if why is not None and not unmatched:
+            notes.append(f"Reference {name} ({reference.path.name}) left out: {why}.")
+            continue
+        if why is not None:
+            images = reference.images.describe() if reference.images else "images not stated"
+            curve["label"] = f"{name} (reference: {images}; not this study's images)"
+            notes.append(f"Reference {name} ({reference.path.name}) drawn although {why}.")
+        curves.append(curve)
+    return curves, notes
 
 
 def add_reference_option(parser: argparse.ArgumentParser) -> None:
-    """``--reference FILE`` (repeatable), read by :func:`reference_curves`."""
+    """``--reference FILE[:IMAGES]`` (repeatable) and ``--unmatched-references``, read by
+    :func:`reference_curves`."""
     parser.add_argument(
         "--reference",
-        type=Path,
+        type=reference_argument,
         action="append",
         default=[],
-        help="CompressAI-format JSON to draw as a reference curve (repeatable)",
+        metavar="FILE[:IMAGES]",
+        help="CompressAI-format JSON to draw as a reference curve (repeatable), with the images "
+        "it is the mean over: IMAGES is DATASET, DATASET@SIDE or DATASET@SIDE-ANCHOR (every "
+        "image of the dataset, full size or as SIDE-px crops), e.g. jpeg.json:kodak; drawn only "
+        "when they are this study's images",
+    )
+    parser.add_argument(
+        "--unmatched-references",
+        action="store_true",
+        help="draw the references of other images too, labelled as such (default: left out, "
+        "with a note)",
     )

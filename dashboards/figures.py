@@ -53,7 +53,7 @@ def _panel(axis, curves: list[dict], references: list[dict], key: str, log_rate:
             axis.plot(
                 reference["bpp"],
                 reference[key],
-                label=f"{reference['name']} (reference)",
+                label=reference["label"],
                 color=REFERENCE.colour,
                 linestyle=REFERENCE.dash.matplotlib,
                 linewidth=REFERENCE.width,
@@ -61,7 +61,7 @@ def _panel(axis, curves: list[dict], references: list[dict], key: str, log_rate:
     if log_rate:
         axis.set_xscale("log")
     axis.set_xlabel("rate (bpp)" + (", log scale" if log_rate else ""))
-    axis.set_ylabel(get_metric(key).display)
+    axis.set_ylabel(get_metric(key).axis_label)
     axis.grid(alpha=0.3, which="both" if log_rate else "major")
 
 
@@ -209,7 +209,7 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
             if published is not None:
                 axis.axvline(published, color="#777777", linestyle="--", linewidth=1)
             axis.set_xlabel("α (dashed: the published α)")
-            axis.set_ylabel(get_metric(metric).display)
+            axis.set_ylabel(get_metric(metric).axis_label)
             axis.set_title(f"{codec} · {family}", fontsize=9)
             axis.grid(alpha=0.3)
             axis.legend(fontsize=7)
@@ -244,12 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     data = from_folder(args.folder)
-    written, skipped = draw(data, args.output, reference_curves(args.reference), args.log_rate)
+    references, reference_notes = reference_curves(
+        args.reference, data.image_set(), args.unmatched_references
+    )
+    written, skipped = draw(data, args.output, references, args.log_rate)
     spread = draw_seed_spread(data, args.output)
     alpha = draw_alpha(args.folder, args.output)
     written += [p for p in (spread, alpha) if p]
-    image, bpp = default_choice(data) or (None, None)
-    image, bpp = args.crops_image or image, args.crops_bpp or bpp
+    image, bpp = default_choice(data, args.crops_image) or (None, None)
+    bpp = args.crops_bpp or bpp
     if data.store is None:  # a published copy keeps no decoded images
         print("no visual comparison: a published copy keeps no decoded images")
     elif image is not None:
@@ -258,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         written.append(draw_visual(crops, args.output / f"visual_{image}.png", image, bpp))
     for path in written:
         print(path)
+    for note in reference_notes:
+        print(note)
     for key in skipped:
         print(
             f"no panel for {get_metric(key).display}: no curve has a value for it on every image "

@@ -3,13 +3,15 @@ the file works offline and can be mailed or archived with the study."""
 
 import html
 import json
+from collections.abc import Sequence
 from importlib import resources
 
 from plotly.offline import get_plotlyjs
 
 from dashboards.crops import Crop
-from dashboards.data import StudyData, vocabulary
+from dashboards.data import StudyData, metric_notes, vocabulary
 from dashboards.style import page_style
+from study.engine.mlflow_view import run_url
 from study.results.rd import json_safe
 from study.results.statistics import PairedSummary
 from study.results.table import MEAN_OF_IMAGES, metric_table
@@ -85,9 +87,12 @@ def _crops(crops: list[Crop], image: str | None, bpp: float | None) -> str:
         f"<figcaption>{html.escape(c.caption)}</figcaption></figure>"
         for c in crops
     )
+    shown = [c.bpp for c in crops if c.bpp is not None]
     return (
-        f"<p class=note>{html.escape(image)}, runs closest to {bpp:.3f} bpp "
-        f"(choose with --crops-image / --crops-bpp).</p><div class=crops>{figures}</div>"
+        f"<p class=note id=crops-note>{html.escape(image)}: each curve's run nearest the target, "
+        f"{bpp:.3f} bpp (in log rate; choose with --crops-image / --crops-bpp); shown: "
+        f"{min(shown):.3f} to {max(shown):.3f} bpp, each caption with its own bpp and its "
+        f"distance from the target.</p><div class=crops>{figures}</div>"
     )
 
 
@@ -98,6 +103,7 @@ def live_payload(data: StudyData) -> dict:
         {
             "records": data.records,
             "recommendations": data.recommendations,
+            "metric_notes": metric_notes(data),
             **vocabulary(data.records),
             "style": page_style(data.records),
         }
@@ -113,14 +119,17 @@ def render(
     crops_bpp: float | None,
     mlflow_ui: str,
     live_seconds: float | None = None,
+    reference_notes: Sequence[str] = (),
 ) -> str:
-    """The page; with ``live_seconds`` it polls ``data.json`` (see :func:`live_payload`)."""
+    """The page; with ``live_seconds`` it polls ``data.json`` (see :func:`live_payload`);
+    ``reference_notes`` say which references were left out or are not the study's images."""
     live = live_payload(data)
     payload = json_safe(
         {
             **live,
             "references": references,
-            "mlflow_ui": mlflow_ui.rstrip("/"),
+            # Filled in per point by the page: each run's page in MLflow's classic view.
+            "run_url": run_url(mlflow_ui, "{experiment}", "{run}"),
             "live_seconds": live_seconds,
         }
     )
@@ -128,6 +137,7 @@ def render(
     data_json = json.dumps(payload).replace("</", "<\\/")
     script = resources.files("dashboards").joinpath("static/dashboard.js").read_text()
     title = html.escape(data.title)
+    notes = "".join(f"<p class=note>{html.escape(note)}</p>" for note in reference_notes)
     return f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>inr-study: {title}</title>
 <style>{STYLE}</style>
@@ -143,6 +153,9 @@ def render(
 <div id=losses>losses: </div>
 </section>
 <div id=rd-plot style="height: 620px"></div>
+<p id=metric-note class=note></p>
+<p id=rate-notes class=note></p>
+<div id=reference-notes>{notes}</div>
 <p id=selected-run>Selected run (click a point of one image's curve): <a id=run-link></a></p>
 <section><h2>BD-rate</h2>{_bd_table(data.bd_rates, live["bd_metrics"])}</section>
 <section><h2>α tuning at matched rate</h2><div id=alpha-plot style="height: 450px"></div></section>

@@ -37,10 +37,18 @@ function rateText(r) {
   return `${label} ${r.rate}`;
 }
 function runUrl(r) {
-  return `${DATA.mlflow_ui}/#/experiments/${r.experiment_id}/runs/${r.run_id}`;
+  return DATA.run_url.replace("{experiment}", r.experiment_id).replace("{run}", r.run_id);
 }
 function mean(values) {
   return values.reduce((a, b) => a + b, 0) / values.length;
+}
+// Where a setting lies on its codec's declared rate axis, counted in the direction the codec says
+// its files grow; null for a codec the page has no declaration of.
+function ratePosition(r) {
+  const codec = CODECS[r.codec];
+  if (!codec || codec.rate_increases === null) return null;
+  const value = codec.rate_choices ? codec.rate_choices.indexOf(r.rate) : Number(r.rate);
+  return codec.rate_increases ? value : -value;
 }
 
 // One point per rate setting: the run itself (one image) or the mean over every image of the curve.
@@ -63,7 +71,21 @@ function curvePoints(records, image, metric) {
       rows: rows,
     });
   }
-  return points.sort((a, b) => a.bpp - b.bpp);
+  // Joined in the order of the rate setting, so a file that shrinks as the setting grows shows.
+  const order = (p) => ratePosition(p.rows[0]) ?? p.bpp;
+  return points.sort((a, b) => order(a) - order(b));
+}
+
+// Each step along a curve where the rate setting grows and the files shrink.
+function rateReversals(name, points) {
+  const steps = [];
+  for (let i = 1; i < points.length; i++) {
+    const [a, b] = [points[i - 1], points[i]];
+    if (ratePosition(a.rows[0]) === null || b.bpp >= a.bpp) continue;
+    const preset = a.rows[0].preset ? ` (preset ${a.rows[0].preset})` : "";
+    steps.push(`${name}${preset}: ${rateText(a.rows[0])} → ${b.rows[0].rate}, ${a.bpp.toFixed(3)} → ${b.bpp.toFixed(3)} bpp`);
+  }
+  return steps;
 }
 
 function hoverText(point) {
@@ -90,10 +112,12 @@ function rdTraces() {
   }
   const traces = [];
   const all = [];
+  const reversals = [];
   for (const [name, records] of [...byCurve.entries()].sort()) {
     const points = curvePoints(records, state.image, metric);
     if (!points.length) continue;
     all.push(...points);
+    reversals.push(...rateReversals(name, points));
     const r = records[0];
     traces.push({
       type: "scatter",
@@ -110,6 +134,12 @@ function rdTraces() {
   }
   if (all.length) traces.push(paretoTrace(all, metric));
   if (state.image === DATASET) traces.push(...referenceTraces(metric));
+  document.getElementById("rate-notes").textContent = reversals.length
+    ? "Files that shrank as the rate setting grew (measured bpp; each codec declares its settings " +
+      "in the order its files should grow, and the curve joins them in that order, so it turns " +
+      "back here): " + reversals.join("; ") + "."
+    : "";
+  document.getElementById("metric-note").textContent = DATA.metric_notes[metric] || "";
   return traces;
 }
 
@@ -141,7 +171,7 @@ function referenceTraces(metric) {
     .map((ref) => ({
       type: "scatter",
       mode: "lines",
-      name: `${ref.name} (reference)`,
+      name: ref.label,
       x: ref.bpp,
       y: ref[metric],
       line: STYLE.reference,
@@ -157,7 +187,7 @@ function drawRd() {
     {
       title: { text: `${METRICS[state.metric].label} vs rate — ${where}` },
       xaxis: { title: { text: "bits per pixel (from the files)" } },
-      yaxis: { title: { text: METRICS[state.metric].label } },
+      yaxis: { title: { text: METRICS[state.metric].axis_label } },
       hovermode: "closest",
       legend: { orientation: "v" },
       margin: { t: 50 },
@@ -219,7 +249,7 @@ function drawAlpha() {
     {
       title: { text: `${METRICS[metric].label} vs α per codec, loss family and target bitrate` },
       xaxis: { title: { text: "α (the loss family's mixing weight)" } },
-      yaxis: { title: { text: METRICS[metric].label } },
+      yaxis: { title: { text: METRICS[metric].axis_label } },
       hovermode: "closest",
       showlegend: true,
     },
@@ -273,7 +303,7 @@ function drawSearchPareto() {
     {
       title: { text: `${METRICS[metric].label} vs rate: searched samples and their Pareto front per codec and loss family` },
       xaxis: { title: { text: "bits per pixel (mean over images)" } },
-      yaxis: { title: { text: METRICS[metric].label } },
+      yaxis: { title: { text: METRICS[metric].axis_label } },
       hovermode: "closest",
     },
     { responsive: true, displaylogo: false }
@@ -319,15 +349,25 @@ async function refresh() {
   Object.assign(DATA, fresh);
   indexRecords();
   addControls();
+  labelMetrics();
   drawRd();
   drawAlpha();
   drawSearchPareto();
   document.getElementById("run-count").textContent = DATA.records.length;
 }
 
+// A metric no grid run has a value for says so in the menu; the note under the plot says why.
+function labelMetrics() {
+  for (const option of document.getElementById("metric").options) {
+    const empty = !gridRecords.some((r) => r[option.value] !== null && r[option.value] !== undefined);
+    option.textContent = METRICS[option.value].label + (empty ? " (no values)" : "");
+  }
+}
+
 function setUp() {
   const metricSelect = document.getElementById("metric");
   for (const m of DATA.metrics) metricSelect.add(new Option(m.label, m.key));
+  labelMetrics();
   metricSelect.addEventListener("change", () => {
     state.metric = metricSelect.value;
     drawRd();

@@ -11,6 +11,7 @@ from inr_models.registry import register_codec
 class C3Codec(CoolChicCodec):
     architecture = ARCHITECTURE
     preset_table = PRESETS
+    quick_preset = "short"
     label = "C3"
     file_id = 4
     format_version = 1

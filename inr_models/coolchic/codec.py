@@ -237,5 +237,6 @@ class CoolChicV1(CoolChicCodec):
 class CoolChicV2(CoolChicCodec):
     architecture = ARCHITECTURES[2]
     preset_table = PRESETS[2]
+    quick_preset = "short"
     label = "COOL-CHIC v2"
     file_id = 2

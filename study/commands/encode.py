@@ -3,6 +3,8 @@
 Runs the same function as a study trial (``study.engine.trial.run_trial``): fit, write the file,
 decode it from disk. Prints a JSON summary: real bpp (from the file), the encoder's rate estimate,
 the quality metrics of the decoded file, iterations, encode/decode time, MAC/pixel, parameters.
+Unless told, a codec fits with its quick preset (minutes, not hours) on the GPU when there is one,
+and says how long the fit will take once its first steps are timed.
 """
 
 import argparse
@@ -44,11 +46,13 @@ def build_parser(codec_cls) -> argparse.ArgumentParser:
         f"(default: {codec_cls.published_loss}, the loss {codec_cls.name} was published with)",
     )
     presets = codec_cls.presets()
+    quick = codec_cls.quick_preset or presets[0]
     training.add_argument(
         "--preset",
-        default=presets[0],
+        default=quick,
         choices=presets,
-        help=f"training schedule (default: {presets[0]})",
+        help=f"training schedule (default: {quick}, {codec_cls.name}'s shortest real recipe); "
+        "how long the fit will take is printed once its first steps are timed",
     )
     codec_cls.add_arguments(training)
     training.add_argument(
@@ -57,7 +61,11 @@ def build_parser(codec_cls) -> argparse.ArgumentParser:
         help="loss scaling convention (default: the codec's own, as its paper's code ran it)",
     )
     run = parser.add_argument_group("run")
-    run.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    run.add_argument(
+        "--device",
+        default="auto",
+        help="auto (cuda when torch sees a GPU, else cpu), cpu or cuda (default: auto)",
+    )
     run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,10 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     import torch
+    from tqdm import tqdm
 
     from inr_models import create_codec
     from study.data.imageio import load_rgb
     from study.engine.trial import TrialSpec, run_trial
+    from study.engine.work import resolve_device
 
     axis = codec_cls.rate_axis
     spec = TrialSpec(
@@ -112,17 +122,27 @@ def main(argv: list[str] | None = None) -> int:
         convention=args.convention,
         seed=args.seed,
     )
+    device = resolve_device(args.device)
     try:  # settings are checked here, before any image is read or network fitted
-        codec = create_codec(spec.codec, **spec.codec_settings(args.device))
+        codec = create_codec(spec.codec, **spec.codec_settings(device))
     except (KeyError, ValueError) as error:
         parser.error(str(error).strip("'\""))
     if args.threads:
         torch.set_num_threads(args.threads)
     print(
-        f"{name}: loss {args.loss}, {axis.describe(spec.rate)}, preset {args.preset}, "
-        f"seed {args.seed} on {args.device} (see --help for the defaults)",
+        f"{name}: loss {args.loss}, {axis.describe(spec.rate)}, preset {args.preset} "
+        f"({codec.preset.total_iterations:,} iterations), seed {args.seed} on {device} "
+        "(see --help for the defaults)",
         file=sys.stderr,
     )
+
+    def report_pace(seconds: float, steps: int) -> None:
+        tqdm.write(
+            f"{name}: about {_duration(seconds * steps)} of fitting: {steps:,} iterations × "
+            f"{seconds:.3g} s per iteration, as measured on {device}",
+            file=sys.stderr,
+        )
+
     log = args.log.open("a") if args.log else None
 
     def log_validation(record: dict) -> None:
@@ -141,10 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             Path(scratch),
             bitstream=args.output,
             decoded_png=args.decoded,
-            device=args.device,
+            device=device,
             with_lpips=not args.no_lpips,
             progress=not args.quiet,
             on_validation=log_validation,
+            on_pace=report_pace,
         )
     summary = {
         **outcome.summary(),
@@ -157,3 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         args.summary.write_text(text + "\n")
     print(text)
     return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

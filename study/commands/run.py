@@ -29,11 +29,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 def print_where(result) -> None:
     print(f"study folder: {result.folder}")
     print(f"MLflow store: {result.tracking_uri} (experiment {result.experiment!r})")
-    if result.tracking_uri.startswith("sqlite:"):
-        print(
-            "  open it with: mlflow ui --backend-store-uri "
-            f"{result.tracking_uri} --host 127.0.0.1 --port 5000"
-        )
+    print(f"  browse its trials in MLflow's UI: inr-study mlflow {result.folder}")
     print(", ".join(f"{k}: {v}" for k, v in result.counts.items()) + " trials")
 
 

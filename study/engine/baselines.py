@@ -154,7 +154,7 @@ def write_outputs(rows: list[dict], output_dir: Path, dataset_label: str) -> lis
         label = "quality" if mode == "quality" else "target_bpp"
         description = (
             f"{codec} via Pillow on {dataset_label} ({len(images)} images); each point is the mean "
-            f"of per-image values at one {label} (MS-SSIM dB: mean of per-image dB)."
+            f"of per-image values at one {label}."
         )
         document = compressai_document(codec, description, points, extra_keys=("setting",))
         document["results"][label] = document["results"].pop("setting")

@@ -13,6 +13,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from study.data.imageio import image_digest, save_png
 from study.engine.incoming import Incoming, read_sources
 from study.engine.lock import study_lock
 from study.engine.plan import grid_trials, image_options, load_images
+from study.engine.provenance import code_tags, git_commit
 from study.engine.tracking import STUDY_TAG, ImageInput, RunStore, flat_params, study_store
 from study.engine.trial import (
     BITSTREAM_NAME,
@@ -178,10 +180,21 @@ def _tags(record, config: StudyConfig) -> dict:
     return {
         **provenance,  # first: a record never overrides what the engine sets
         STUDY_TAG: config.name,
-        "git_commit": commit,
-        "mlflow.source.git.commit": commit,
+        **code_tags(commit),
         **({"preset": record.spec.preset} if record.spec.preset else {}),
     }
+
+
+def _span_ms(provenance: dict) -> tuple[int | None, int | None]:
+    """When the trial ran where it ran (MLflow's Created and Duration), or (None, None): the
+    time of the import."""
+    try:
+        start = datetime.strptime(provenance["started"], "%Y-%m-%dT%H:%M:%SZ")
+        seconds = float(provenance["seconds"])
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    start_ms = int(start.replace(tzinfo=UTC).timestamp() * 1000)
+    return start_ms, start_ms + int(seconds * 1000)
 
 
 def _record(
@@ -189,7 +202,8 @@ def _record(
 ) -> None:
     record = checked.incoming.record
     spec = record.spec
-    run_id = store.start_trial(spec, parent, _tags(record, config), inputs[spec.image])
+    start_ms, end_ms = _span_ms(record.provenance)
+    run_id = store.start_trial(spec, parent, _tags(record, config), inputs[spec.image], start_ms)
     if run_id is None:
         raise ImportRefused(f"{checked.incoming.where}: recorded meanwhile by another driver")
     created.append(run_id)  # deleted again if anything after this fails
@@ -206,7 +220,7 @@ def _record(
         summary = Path(scratch) / SUMMARY_NAME
         summary.write_text(outcome.summary_text())
         outcome.files["summary"] = summary
-        store.finish_trial(run_id, outcome)
+        store.finish_trial(run_id, outcome, end_ms)
 
 
 def import_results(
@@ -308,11 +322,7 @@ def _parent(folder: Path, config: StudyConfig, store: RunStore) -> str:
     state = read_state(folder)
     if state.get("parent_run_id"):
         return state["parent_run_id"]
-    from study.engine.provenance import git_commit
-
-    commit = git_commit()
-    tags = {"git_commit": commit, "mlflow.source.git.commit": commit}
-    parent = store.open_parent(None, config.name, flat_params(config), tags)
+    parent = store.open_parent(None, config.name, flat_params(config), code_tags(git_commit()))
     store.client.set_terminated(parent, "FINISHED")
     state.update(
         parent_run_id=parent,

@@ -27,6 +27,13 @@ def git_commit() -> str:
         return "unknown"
 
 
+def code_tags(commit: str) -> dict[str, str]:
+    """A run's code version: our tag, MLflow's (its Version column) and a source name that starts
+    with it, so MLflow's Source column shows it too."""
+    name = f"{commit[:7]} inr-study" if commit != "unknown" else "inr-study (commit unknown)"
+    return {"git_commit": commit, "mlflow.source.git.commit": commit, "mlflow.source.name": name}
+
+
 def machine(device: str) -> dict:
     """The host, the torch device and the software a trial ran with."""
     import torch

@@ -30,9 +30,10 @@ from study.config import StudyConfig, dump_config, import_plugins
 from study.data.imageio import image_digest
 from study.engine import local_cluster
 from study.engine.lock import study_lock
+from study.engine.mlflow_view import view_tags
 from study.engine.plan import check_losses, grid_trials, image_options, load_images
 from study.engine.progress import SearchProgress, StudyProgress
-from study.engine.provenance import git_commit
+from study.engine.provenance import code_tags, git_commit
 from study.engine.search import (
     Recommendation,
     SearchTask,
@@ -48,7 +49,7 @@ from study.engine.search import (
     search_tasks,
     tell,
 )
-from study.engine.tracking import ImageInput, RunStore, flat_params, study_location
+from study.engine.tracking import TRIALS_FILTER, ImageInput, RunStore, flat_params, study_location
 from study.engine.trial import TrialOutcome, TrialSpec, run_trial
 from study.errors import InputError
 from study.layout import (
@@ -145,13 +146,20 @@ class Recorder(RunStore):
     """The study's single MLflow writer; trials send it their files as bytes, so it works the same
     when they run on other machines."""
 
-    def __init__(self, tracking_uri: str, experiment: str, folder: str, plugins: tuple[str, ...]):
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        folder: str,
+        plugins: tuple[str, ...],
+        experiment_tags: dict[str, str],
+    ):
         # Trial specs name their rate setting through the codec's declaration, plugins' included.
         import_plugins(plugins)
         # Latest traceback of each failing trial, sent by the trial itself: Tune's error file can
         # lag behind its error callback.
         self.errors: dict[str, str] = {}
-        super().__init__(tracking_uri, experiment, Path(folder) / ARTIFACTS_DIR)
+        super().__init__(tracking_uri, experiment, Path(folder) / ARTIFACTS_DIR, experiment_tags)
 
     def fail_trial_attempt(self, key: str, run_id: str, error: str) -> None:
         """An attempt that raised: its run becomes FAILED with the trial's own traceback."""
@@ -390,14 +398,15 @@ class Study:
                     max_concurrency=1,
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
                 )
-                .remote(self.tracking_uri, self.experiment, str(self.folder), tuple(config.plugins))
+                .remote(
+                    self.tracking_uri,
+                    self.experiment,
+                    str(self.folder),
+                    tuple(config.plugins),
+                    view_tags(config, TRIALS_FILTER),  # the UI's trial tables, from the start
+                )
             )
-            commit = git_commit()
-            tags = {
-                "inr_study.study": config.name,
-                "git_commit": commit,
-                "mlflow.source.git.commit": commit,
-            }
+            tags = {"inr_study.study": config.name, **code_tags(git_commit())}
             parent_id = ray.get(
                 recorder.open_parent.remote(
                     state.get("parent_run_id"), config.name, flat_params(config), tags

@@ -23,6 +23,7 @@ from mlflow.utils.file_utils import local_file_uri_to_path
 
 from inr_models import get_codec_class
 from study.config import StudyConfig
+from study.engine.mlflow_view import view_tags
 from study.engine.trial import RATE_PARAMETER, TrialOutcome, TrialSpec
 from study.layout import ARTIFACTS_DIR, MLFLOW_DB, default_tracking_uri, tracking_location
 
@@ -40,6 +41,8 @@ MISSING_TAG = "inr_study.missing_metrics"
 # The fit chosen for an image at one α of a rate-matching search: "reached" or "closest".
 MATCH_TAG = "inr_study.match"
 MATCH_REASON_TAG = "inr_study.match_reason"
+TRIALS_FILTER = f"tags.`{KIND_TAG}` = 'trial'"
+# Kept for MLflow's own logic; the UI's view is chosen by the URL (study.engine.mlflow_view).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 SOURCE_TAGS = {"mlflow.source.type": "JOB"}
@@ -140,7 +143,13 @@ def _relocate_artifacts(database: Path, experiment: str, artifact_root: Path) ->
 class RunStore:
     """Reads and writes the MLflow runs of one study."""
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None):
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        artifact_root: Path | None = None,
+        experiment_tags: dict[str, str] | None = None,
+    ):
         self.client = MlflowClient(tracking_uri)
         self.tracking_uri = tracking_uri
         found = self.client.get_experiment_by_name(experiment)
@@ -149,9 +158,13 @@ class RunStore:
         else:
             location = artifact_root.resolve().as_uri() if artifact_root else None
             self.experiment_id = self.client.create_experiment(experiment, location)
-        # MLflow 3's UI opens an experiment without this tag as a GenAI project (traces).
-        if found is None or EXPERIMENT_KIND_TAG not in found.tags:
-            self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+        # Written only when they differ: readers (reports, the UI command) may open the store
+        # while a study's recorder writes to it.
+        wanted = {EXPERIMENT_KIND_TAG: MODEL_TRAINING, **(experiment_tags or {})}
+        have = found.tags if found is not None else {}
+        for key, value in wanted.items():
+            if have.get(key) != value:
+                self.client.set_experiment_tag(self.experiment_id, key, value)
 
     def artifact(self, record: dict, name: str, scratch: Path) -> Path:
         """A file of a trial run on this machine: where it lies in a local artifact store, else
@@ -187,7 +200,7 @@ class RunStore:
     # --- trial runs -------------------------------------------------------------------------
 
     def _trial_runs(self, extra_filter: str = "") -> list:
-        query = f"tags.`{KIND_TAG}` = 'trial'" + (f" and {extra_filter}" if extra_filter else "")
+        query = TRIALS_FILTER + (f" and {extra_filter}" if extra_filter else "")
         runs, token = [], None
         while True:
             page = self.client.search_runs(
@@ -222,13 +235,19 @@ class RunStore:
         return len(stale)
 
     def start_trial(
-        self, spec: TrialSpec, parent_id: str, tags: dict, image: ImageInput | None = None
+        self,
+        spec: TrialSpec,
+        parent_id: str,
+        tags: dict,
+        image: ImageInput | None = None,
+        start_ms: int | None = None,
     ) -> str | None:
-        """Open a RUNNING run for a trial that starts now, with its parameters and its image as
-        a dataset input; None when the trial already has a FINISHED run (exactly once)."""
+        """Open a RUNNING run for a trial that starts now (or started at ``start_ms``, for one
+        run elsewhere), with its parameters and its image as a dataset input; None when the
+        trial already has a FINISHED run (exactly once)."""
         if self._finished_run(spec.key) is not None:
             return None
-        run_id = self._start(spec, {**tags, **self._trial_tags(spec, parent_id)})
+        run_id = self._start(spec, {**tags, **self._trial_tags(spec, parent_id)}, start_ms)
         self._log(run_id, spec.params(), {})
         if image is not None:
             self.client.log_inputs(run_id, [image.dataset_input()])
@@ -250,8 +269,9 @@ class RunStore:
         for start in range(0, len(metrics), BATCH):
             self.client.log_batch(run_id, metrics=metrics[start : start + BATCH])
 
-    def finish_trial(self, run_id: str, outcome: TrialOutcome) -> str:
-        """Close a trial's run as FINISHED with its metrics, settings and files."""
+    def finish_trial(self, run_id: str, outcome: TrialOutcome, end_ms: int | None = None) -> str:
+        """Close a trial's run as FINISHED (now, or at ``end_ms``) with its metrics, settings and
+        files."""
         metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, int | float)}
         missing = sorted(k for k, v in outcome.metrics.items() if v is None)
         logged = outcome.spec.params()  # at the run's start
@@ -261,7 +281,7 @@ class RunStore:
             self.client.set_tag(run_id, MISSING_TAG, ",".join(missing))
         for path in outcome.files.values():
             self.client.log_artifact(run_id, str(path))
-        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED), end_ms)
         return run_id
 
     def fail_trial(self, run_id: str, error: str) -> None:
@@ -311,9 +331,12 @@ class RunStore:
     def _trial_tags(spec: TrialSpec, parent_id: str) -> dict:
         return {KIND_TAG: "trial", KEY_TAG: spec.key, PARENT_TAG: parent_id}
 
-    def _start(self, spec: TrialSpec, tags: dict) -> str:
+    def _start(self, spec: TrialSpec, tags: dict, start_ms: int | None = None) -> str:
         return self.client.create_run(
-            self.experiment_id, run_name=spec.label(), tags={**tags, **SOURCE_TAGS}
+            self.experiment_id,
+            start_time=start_ms,
+            run_name=spec.label(),
+            tags={**tags, **SOURCE_TAGS},
         ).info.run_id
 
     def _log(self, run_id: str, params: dict, metrics: dict) -> None:
@@ -336,8 +359,12 @@ def study_location(folder: Path, config: StudyConfig) -> tuple[str, str]:
 
 
 def study_store(folder: Path, config: StudyConfig) -> RunStore:
-    """The MLflow runs of a study folder."""
-    return RunStore(*study_location(folder, config), Path(folder) / ARTIFACTS_DIR)
+    """The MLflow runs of a study folder, with its trial tables for the UI."""
+    return RunStore(
+        *study_location(folder, config),
+        Path(folder) / ARTIFACTS_DIR,
+        view_tags(config, TRIALS_FILTER),
+    )
 
 
 def flat_params(config: StudyConfig) -> dict:

@@ -135,11 +135,12 @@ def run_trial(
     with_lpips: bool = True,
     progress: bool = False,
     on_validation: Callable[[dict], None] | None = None,
+    on_pace: Callable[[float, int], None] | None = None,
 ) -> TrialOutcome:
     """Fit/encode ``image``, write the file, decode it from disk and measure.
 
     The bitstream, decoded PNG and JSON summary go to ``out_dir`` under fixed names, unless
-    ``bitstream`` / ``decoded_png`` give other paths.
+    ``bitstream`` / ``decoded_png`` give other paths. ``on_pace``: see ``FittedCodec.on_pace``.
 
     Raises ``CodecError`` if an INR decoder's output differs from what its encoder predicted, and
     whatever the codec raises (``DivergedError`` on a NaN loss): the caller records failures.
@@ -151,6 +152,8 @@ def run_trial(
     window_reset = _reset_peak_rss()
     codec = create_codec(spec.codec, **settings)
     torch_device = codec.device if isinstance(codec, FittedCodec) else None
+    if isinstance(codec, FittedCodec):
+        codec.on_pace = on_pace
     if torch_device is not None and torch_device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(torch_device)
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,13 +31,32 @@ def curve_label(record: dict) -> str:
     return record["codec"] if loss is None else f"{record['codec']}__{loss}"
 
 
+def rd_file_name(label: str) -> str:
+    """The R-D file of curve ``label``, named with [A-Za-z0-9._-] only (no shell quoting): a loss's
+    α and a spec's weights follow a hyphen, ``+`` becomes ``_`` (``coolchic-v1__lc_ssim(0.01)``:
+    ``coolchic-v1__lc_ssim-0.01.json``; ``c3__l1:0.8+ssim:0.2``: ``c3__l1-0.8_ssim-0.2.json``).
+
+    Earlier reports named the file by the label itself; the name of such a file's stem is the
+    name it has now, so readers of report folders take either.
+    """
+    stem = label.replace("(", "-").replace(")", "").replace(":", "-").replace("+", "_")
+    return re.sub(r"[^A-Za-z0-9._-]", "_", stem) + ".json"
+
+
+def rd_files(folder: Path) -> dict[str, Path]:
+    """The R-D files in ``folder`` by the name they have now, whichever name they were written
+    under."""
+    return {rd_file_name(path.stem): path for path in Path(folder).glob("*.json")}
+
+
 def compressai_document(
     name: str, description: str, points: Sequence[Mapping[str, float | None]], extra_keys=()
 ) -> dict:
     """``{name, description, results: {key: [...]}}`` with one entry per R-D point, sorted by bpp.
 
     A metric missing at any point is left out entirely (CompressAI's plotter expects full lists),
-    and the description says so.
+    and the description says so; it also states how each metric with a definition in the metric
+    table was computed.
     """
     points = sorted(points, key=lambda p: p["bpp"])
     results, missing = {}, []
@@ -47,6 +67,9 @@ def compressai_document(
             missing.append(theirs)
             continue
         results[theirs] = values
+    for metric in metric_table():
+        if metric.definition and metric.compressai_key in results:
+            description += f" {metric.definition_sentence()}"
     if missing:
         description += f" Not available: {', '.join(missing)}."
     return json_safe({"name": name, "description": description, "results": results})

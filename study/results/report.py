@@ -24,6 +24,7 @@ from study.results.rd import (
     compressai_document,
     curve_label,
     per_image_points,
+    rd_file_name,
     rd_points,
     write_json,
 )
@@ -278,10 +279,10 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         images = len({r["image"] for r in records if curve_label(r) == label})
         description = (
             f"{label.replace('__', ' trained with ')}, study {name!r}, {images} images; each "
-            "point is the mean of per-image values at one rate setting (MS-SSIM dB: mean of "
-            "per-image dB)."
+            "point is the mean of per-image values at one rate setting."
         )
-        path = out / f"{label}.json"
+        path = out / rd_file_name(label)
+        (out / f"{label}.json").unlink(missing_ok=True)  # its earlier name: not left beside it
         extra = ("setting", "seeds", *sorted({k for p in curve for k in p if k.endswith("_std")}))
         write_json(path, compressai_document(label, description, curve, extra_keys=extra))
         written.append(path)

@@ -28,6 +28,9 @@ class Metric:
     unit: str = ""
     higher_is_better: bool = True
     aggregation: str = MEAN_OF_IMAGES
+    # How an image's value is computed, where label and unit leave it open (two MS-SSIM dB
+    # conventions are in use): in figure axis labels and the R-D files' descriptions.
+    definition: str = ""
     # Quality metrics are computed from the image pair; rate and time figures are measured.
     compute: Compute | None = None
     # Skipped when evaluation is asked to (LPIPS without its weights, for instance).
@@ -52,7 +55,22 @@ class Metric:
 
     @property
     def display(self) -> str:
-        notes = [self.unit] if self.unit else []
+        return self._with_notes(self.unit)
+
+    @property
+    def axis_label(self) -> str:
+        """``display`` with the definition beside the unit, where there is one: for figure axes."""
+        return self._with_notes(" = ".join(x for x in (self.unit, self.definition) if x))
+
+    def definition_sentence(self) -> str:
+        """The definition as an R-D file's description states it; empty without one."""
+        if not self.definition:
+            return ""
+        name = " ".join(x for x in (self.label, self.unit) if x)
+        return f"{name} ({self.compressai_key}) = {self.definition}, then the {self.aggregation}."
+
+    def _with_notes(self, unit: str) -> str:
+        notes = [unit] if unit else []
         if self.compute is not None and not self.higher_is_better:
             notes.append("lower is better")
         return f"{self.label} ({', '.join(notes)})" if notes else self.label
@@ -170,7 +188,8 @@ register_metric(
         compressai_key="msssim-db-rgb",
         label="MS-SSIM",
         unit="dB",
-        aggregation="mean of per-image dB values",
+        aggregation="mean of per-image dB values (not the dB of the mean MS-SSIM)",
+        definition="−10·log₁₀(1 − MS-SSIM) of each image",
         compute=_ms_ssim_db,
         min_side=MS_SSIM_MIN_SIDE,
         bd_rate=True,

@@ -2,17 +2,23 @@
 
 import json
 import shutil
+import socket
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from dashboards.cli import main as dashboard
-from dashboards.data import from_study
+from dashboards.crops import decoded_crops
+from dashboards.data import StudyData, from_study, reference_argument, reference_curves
 from dashboards.page import render
 from dashboards.serve import make_server
+from study.commands.mlflow_ui import served
 from study.config import parse_config
+from study.engine.mlflow_view import experiment_url
 from study.engine.runner import Study
 
 pytestmark = pytest.mark.slow
@@ -44,8 +50,18 @@ def browser_page():
         browser.close()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def y_title(page) -> str:
     return page.locator("#rd-plot .ytitle").text_content()
+
+
+def text(page, selector: str) -> str:
+    return page.locator(selector).text_content()
 
 
 def test_dashboard_of_a_real_study_in_headless_chromium(
@@ -55,8 +71,8 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     result = Study(parse_config(config)).run()
     out = tmp_path / "dashboard.html"
     argv = [str(result.folder), "-o", str(out)]
-    if REFERENCE.exists():
-        argv += ["--reference", str(REFERENCE)]
+    if REFERENCE.exists():  # the 24 full-size images: not these crops
+        argv += ["--reference", f"{REFERENCE}:kodak"]
     assert dashboard(argv) == 0
     assert out.stat().st_size < 10 * 2**20
 
@@ -67,12 +83,22 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     # Named and styled as the static figures are (dashboards/style.py).
     assert {"MSE", "LogCosh + 0.01·(1 − SSIM)", "jpeg", "Pareto front"} <= set(names)
     if REFERENCE.exists():
-        assert "JPEG (reference)" in names
+        assert not any("reference" in name for name in names)
+        assert text(page, "#reference-notes") == (
+            "Reference JPEG (jpeg.json) left out: it is the mean over 24 kodak images at full "
+            "size; this study's curves over 2 kodak images as 64-px center crops."
+        )
     assert page.locator("#bd-rate").count() == 1  # lc_ssim against COOL-CHIC's MSE
 
     assert y_title(page) == "PSNR (dB)"
-    page.select_option("#metric", "lpips")
+    assert text(page, "#metric-note") == ""
+    page.select_option("#metric", "lpips")  # the study ran without LPIPS
     assert y_title(page) == "LPIPS (lower is better)"
+    assert text(page, "#metric option[value=lpips]").endswith("(no values)")
+    assert f"`inr-study rescore {result.folder}` adds it" in text(page, "#metric-note")
+    page.select_option("#metric", "ms_ssim_db")  # 64-px crops: too small for MS-SSIM
+    assert y_title(page) == "MS-SSIM (dB = −10·log₁₀(1 − MS-SSIM) of each image)"
+    assert "at least 161 px a side, these have 64" in text(page, "#metric-note")
     page.select_option("#metric", "psnr")
 
     # One image's curves link each point to its run.
@@ -88,6 +114,7 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     prefix = "http://127.0.0.1:5000/#/experiments/"
     assert url.startswith(prefix)
     experiment, _, run_id = url.removeprefix(prefix).partition("/runs/")
+    run_id = run_id.partition("?")[0]  # the view's query
     run = MlflowClient(result.tracking_uri).get_run(run_id)
     assert run.info.experiment_id == experiment
     assert run.data.params["codec"] == "coolchic-v1" and run.data.params["loss"] == "mse"
@@ -102,6 +129,7 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     html = render(
         from_study(result.folder),
         references=[],
+        reference_notes=[],
         crops=[],
         crops_image=None,
         crops_bpp=None,
@@ -119,6 +147,109 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     finally:
         server.shutdown()
         server.server_close()
+    assert errors == []
+
+    # The same run in MLflow's UI (`inr-study mlflow`): the classic view, and the table of fits.
+    port = free_port()
+    ui = f"http://127.0.0.1:{port}"
+    with served(result.tracking_uri, port):
+        page.set_viewport_size({"width": 2400, "height": 900})  # every column rendered
+        page.goto(url.replace("http://127.0.0.1:5000", ui))
+        page.wait_for_selector("text=Parameters")
+        sidebar = page.locator("nav").first.inner_text()
+        assert "Runs" in sidebar and "Token Usage" not in page.inner_text("body")
+        page.screenshot(path=tmp_path / "mlflow-run.png")
+        page.goto(experiment_url(ui, experiment, "fits"))
+        page.wait_for_selector("text=8 matching runs")  # 2 losses × 2 λ × 2 images
+        headers = set(page.locator("[role=columnheader]").all_inner_texts())
+        assert {"Source", "codec", "loss", "lmbda", "image", "bpp", "psnr"} <= headers
+        commit = run.data.tags["git_commit"][:7]
+        assert f"{commit} inr-study" in page.inner_text("body")  # the Source column
+        page.screenshot(path=tmp_path / "mlflow-fits.png")
+    print(f"screenshots: {tmp_path / 'mlflow-run.png'}, {tmp_path / 'mlflow-fits.png'}")
+
+
+def _kodak_records() -> list[dict]:
+    """The 24 full-size Kodak images: NIF's file shrinks from width 120 to 0_31 (made up, to be
+    noted), COOL-CHIC's and JPEG's grow with their settings; no LPIPS."""
+    curves = (
+        ("nif", "mse", "configuration", {"120": 0.35, "0_31": 0.32, "280": 0.9}),
+        ("coolchic-v1", "mse", "lmbda", {2e-2: 0.2, 4e-3: 0.5, 1e-3: 0.9}),
+        ("jpeg", None, "quality", {5: 0.2, 20: 0.5, 80: 1.5}),
+    )
+    rows = []
+    for i in range(1, 25):
+        for codec, loss, axis, rates in curves:
+            for rate, bpp in rates.items():
+                rows.append(
+                    {
+                        "run_id": f"{codec}-{rate}-{i}", "experiment_id": "1", "codec": codec,
+                        "loss": loss, "loss_family": loss, "rate_parameter": axis, "rate": rate,
+                        "preset": "debug" if loss else None, "image": f"kodim{i:02d}", "seed": 0,
+                        "bpp": bpp * (1 + i / 100), "psnr": 20 + 10 * bpp, "ms_ssim_db": 10 + bpp,
+                        "lpips": None, "height": 512, "width": 768,
+                    }
+                )  # fmt: skip
+    return rows
+
+
+class _GreyImages:
+    """A run store whose decoded images are grey."""
+
+    def artifact(self, record, name, scratch):
+        path = scratch / f"{record['run_id']}.png"
+        Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(path)
+        return path
+
+
+def test_the_page_says_what_it_leaves_out_and_where_a_curve_turns_back(tmp_path, browser_page):
+    """Built from synthetic runs (no study to run): curves joined along each codec's rate axis,
+    a reverse step noted, references of other images left out with a note, the missing LPIPS
+    explained, crops captioned with their own bpp and the target."""
+    data = StudyData("synthetic", _GreyImages(), _kodak_records(), dataset="kodak")
+    data.folder = tmp_path / "study"
+    jpeg, webp = tmp_path / "jpeg.json", tmp_path / "webp.json"
+    for path, name in ((jpeg, "JPEG"), (webp, "WebP")):
+        results = {"bpp": [0.3, 1.0], "psnr-rgb": [24.0, 30.0]}
+        path.write_text(json.dumps({"name": name, "description": "", "results": results}))
+    references = [reference_argument(f"{jpeg}:kodak"), reference_argument(f"{webp}:kodak@256")]
+    curves, notes = reference_curves(references, data.image_set())
+    crops = decoded_crops(data, "kodim01", 0.5, size=16)
+    out = tmp_path / "page.html"
+    out.write_text(render(data, references=curves, reference_notes=notes, crops=crops,
+                          crops_image="kodim01", crops_bpp=0.5, mlflow_ui="http://x"))  # fmt: skip
+
+    page, errors = browser_page
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    traces = {t["name"]: t for t in page.evaluate("document.getElementById('rd-plot').data")}
+    assert "JPEG (reference)" in traces and not any(name.startswith("WebP") for name in traces)
+    assert text(page, "#reference-notes") == (
+        "Reference WebP (webp.json) left out: it is the mean over 24 kodak images as 256-px "
+        "center crops; this study's curves over 24 kodak images at full size."
+    )
+
+    def settings(name: str) -> list[str]:
+        return [hover.split("<br>")[1] for hover in traces[name]["text"]]
+
+    # Joined in the order of the setting, not of bpp (NIF) nor of the setting's text (JPEG).
+    assert settings("nif · MSE") == ["width 120", "width 0_31", "width 280"]
+    assert traces["nif · MSE"]["x"] == pytest.approx([0.35 * 1.125, 0.32 * 1.125, 0.9 * 1.125])
+    assert settings("coolchic-v1 · MSE") == ["λ 0.02", "λ 0.004", "λ 0.001"]
+    assert settings("jpeg") == ["quality 5", "quality 20", "quality 80"]
+    assert text(page, "#rate-notes").endswith(
+        "nif · MSE (preset debug): width 120 → 0_31, 0.394 → 0.360 bpp."
+    )
+
+    page.select_option("#metric", "lpips")
+    assert text(page, "#metric option[value=lpips]") == "LPIPS (lower is better) (no values)"
+    assert f"`inr-study rescore {data.folder}` adds it" in text(page, "#metric-note")
+
+    assert text(page, "#crops-note").startswith(
+        "kodim01: each curve's run nearest the target, 0.500 bpp"
+    )
+    captions = page.locator(".crops figcaption").all_text_contents()
+    assert "nif · MSE: 0.353 bpp (target 0.500: -29%), PSNR 23.5 dB, MS-SSIM 10.35 dB" in captions
     assert errors == []
 
 

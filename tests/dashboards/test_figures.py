@@ -2,6 +2,7 @@
 in the paper's convention."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from dashboards.data import StudyData
@@ -31,7 +32,7 @@ def _records() -> list[dict]:
 
 
 def test_one_figure_with_a_panel_per_metric_with_values(tmp_path):
-    data = StudyData("toy", None, _records(), images="kodak, 256-px center crops")
+    data = StudyData("toy", None, _records(), dataset="kodak", crop=256)
     assert data.scale() == "2 images (kodak, 256-px center crops), 1 seed"
     written, skipped = draw(data, tmp_path)
     assert [p.name for p in written] == ["rd.png"]
@@ -99,12 +100,29 @@ def test_the_visual_comparison_takes_each_curves_run_nearest_the_rate(tmp_path):
     assert crops[0].caption == "original kodim01"
     assert np.array_equal(crops[0].pixels, original[48:64, 5:21])  # kept inside the image
     captions = [c.caption for c in crops[1:]]
-    assert captions[0] == "MSE: 0.500 bpp, PSNR 28 dB, MS-SSIM 12 dB"  # nearest 0.45: 0.5
-    assert captions[1].startswith("LogCosh + 0.01·(1 − SSIM): 0.500 bpp")
+    # Nearest 0.45: 0.5; each caption says how far from the target it is.
+    assert captions[0] == "MSE: 0.500 bpp (target 0.450: +11%), PSNR 28 dB, MS-SSIM 12 dB"
+    assert captions[1].startswith("LogCosh + 0.01·(1 − SSIM): 0.500 bpp (target 0.450: +11%)")
     assert captions[2].startswith("jpeg: 0.500 bpp")
+    assert [c.bpp for c in crops] == [None, 0.5, 0.5, 0.5]
     assert all(c.pixels.shape == (16, 16, 3) and (c.pixels == 50).all() for c in crops[1:])
     path = draw_visual(crops, tmp_path / "visual.png", "kodim01", 0.45)
     assert np.asarray(Image.open(path).convert("RGB")).std() > 10
+
+
+def test_the_crops_target_is_the_median_rate_of_the_chosen_image():
+    from dashboards.crops import default_choice
+    from dashboards.data import DashboardError
+
+    records = _records()
+    for record in records:
+        if record["image"] == "kodim23":
+            record["bpp"] *= 2
+    data = StudyData("toy", None, records)
+    assert default_choice(data) == ("kodim01", 0.5)
+    assert default_choice(data, "kodim23") == ("kodim23", 1.0)  # not kodim01's median
+    with pytest.raises(DashboardError, match="no grid run on image 'kodim99'"):
+        default_choice(data, "kodim99")
 
 
 def test_a_published_copy_gets_its_figures_and_seed_spread_from_its_table(tmp_path, capsys):

@@ -1,10 +1,22 @@
 """The dashboard page and its payload, without a browser."""
 
+import argparse
 import json
 import re
 from importlib import resources
+from pathlib import Path
 
-from dashboards.data import StudyData, vocabulary
+import pytest
+
+from dashboards.data import (
+    ImageSet,
+    Reference,
+    StudyData,
+    metric_notes,
+    reference_argument,
+    reference_curves,
+    vocabulary,
+)
 from dashboards.page import live_payload, render
 from dashboards.style import page_style
 from study.results.report import bd_rate_rows
@@ -45,6 +57,10 @@ def test_the_payload_declares_metrics_codecs_and_loss_families():
     assert words["metrics"][2]["label"] == "LPIPS (lower is better)"
     assert [c["name"] for c in words["codecs"]] == ["coolchic-v1", "jpeg"]
     assert words["codecs"][0]["rate_label"] == "λ" and not words["codecs"][1]["fits_network"]
+    # Points are joined along each codec's declared rate axis: λ grows as files shrink.
+    assert words["codecs"][0]["rate_increases"] is False and words["codecs"][1]["rate_increases"]
+    nif = vocabulary([{**records()[0], "codec": "nif", "rate": "0_31"}])["codecs"][0]
+    assert nif["rate_choices"][:3] == ("120", "0_31", "200") and nif["rate_increases"]
     families = {f["name"]: f for f in words["loss_families"]}
     assert families["lc_ssim"]["structural"] and not families["mse"]["structural"]
     assert [m["key"] for m in words["bd_metrics"]] == ["psnr", "ms_ssim_db", "lpips"]
@@ -53,13 +69,13 @@ def test_the_payload_declares_metrics_codecs_and_loss_families():
 def test_the_page_embeds_its_data_and_reads_its_vocabulary_from_it():
     rows = records()
     data = StudyData("demo </script>", None, rows, bd_rate_rows(rows))
-    page = render(data, references=[], crops=[], crops_image=None, crops_bpp=None,
-                  mlflow_ui="http://127.0.0.1:5000/")  # fmt: skip
+    page = render(data, references=[], reference_notes=[], crops=[], crops_image=None,
+                  crops_bpp=None, mlflow_ui="http://127.0.0.1:5000/")  # fmt: skip
     embedded = re.search(r"<script id=study-data type=application/json>(.*?)</script>", page, re.S)
     payload = json.loads(embedded.group(1).replace("<\\/", "</"))
     assert payload == json.loads(json.dumps({**live_payload(data), **{
-        k: payload[k] for k in ("references", "mlflow_ui", "live_seconds")}}))  # fmt: skip
-    assert payload["mlflow_ui"] == "http://127.0.0.1:5000"
+        k: payload[k] for k in ("references", "run_url", "live_seconds")}}))  # fmt: skip
+    assert payload["run_url"].startswith("http://127.0.0.1:5000/#/experiments/{experiment}/")
     assert payload["style"] == json.loads(json.dumps(page_style(rows)))  # as the figures draw
     assert "inr-study: demo &lt;/script&gt;" in page  # the title is escaped
     assert "<th>PSNR (dB)</th>" in page and "MS-SSIM (dB): mean of per-image dB values" in page
@@ -96,3 +112,70 @@ def test_the_live_server_answers_only_its_own_host_names():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _reference(folder: Path, name: str) -> Path:
+    path = folder / f"{name.lower()}.json"
+    results = {"bpp": [0.5, 1.0], "psnr-rgb": [30.0, 33.0]}
+    path.write_text(json.dumps({"name": name, "description": "", "results": results}))
+    return path
+
+
+def test_a_reference_states_its_images(tmp_path):
+    path = _reference(tmp_path, "JPEG")
+    kodak = reference_argument(f"{path}:kodak").images
+    assert len(kodak.names) == 24 and "kodim24" in kodak.names and kodak.crop is None
+    assert kodak.describe() == "24 kodak images at full size"
+    crops = reference_argument(f"{path}:kodak@192-top-left").images
+    assert (crops.crop, crops.anchor) == (192, "top-left") and crops.names == kodak.names
+    assert reference_argument(str(path)) == Reference(path)  # images not stated
+    with pytest.raises(argparse.ArgumentTypeError, match="DATASET@SIDE"):
+        reference_argument(f"{path}:kodak@big")
+
+
+def test_references_are_drawn_only_against_the_images_they_are_the_mean_over(tmp_path):
+    jpeg, webp = _reference(tmp_path, "JPEG"), _reference(tmp_path, "WebP")
+    full = reference_argument(f"{jpeg}:kodak")
+    study = StudyData("demo", None, records(), dataset="kodak", crop=192)
+    crops = study.image_set()
+    assert crops == ImageSet("kodak", frozenset({"kodim01"}), 192)
+
+    curves, notes = reference_curves([full], full.images)  # a full-size study of all 24
+    assert notes == []
+    assert curves == [{"name": "JPEG", "label": "JPEG (reference)", "bpp": [0.5, 1.0],
+                       "psnr": [30.0, 33.0]}]  # fmt: skip
+
+    curves, notes = reference_curves([full, Reference(webp)], crops)
+    assert curves == []
+    assert notes == [
+        "Reference JPEG (jpeg.json) left out: it is the mean over 24 kodak images at full size; "
+        "this study's curves over 1 kodak image as 192-px center crops.",
+        "Reference WebP (webp.json) left out: its images are not stated (--reference "
+        "FILE:DATASET[@SIDE]; CompressAI's Kodak files are the mean over the 24 full-size "
+        "images: FILE:kodak).",
+    ]
+
+    curves, notes = reference_curves([full], crops, unmatched=True)  # forced: labelled
+    assert curves[0]["label"] == (
+        "JPEG (reference: 24 kodak images at full size; not this study's images)"
+    )
+    assert notes[0].startswith("Reference JPEG (jpeg.json) drawn although it is the mean over")
+    _, notes = reference_curves([full], None)  # an experiment without its study folder
+    assert "this study's images are unknown" in notes[0]
+
+
+def test_a_metric_without_values_says_why_and_how_to_add_it():
+    rows = [{**r, "height": 192, "width": 192} for r in records()]  # LPIPS recorded as missing
+    rows[1]["psnr"] = None
+    notes = metric_notes(StudyData("demo", None, rows, folder=Path("results/demo/demo")))
+    assert set(notes) == {"lpips", "psnr"}
+    assert notes["lpips"].startswith("LPIPS (lower is better): no values: recorded as missing")
+    assert "`inr-study rescore results/demo/demo` adds it" in notes["lpips"]
+    assert notes["psnr"].startswith("PSNR (dB): missing on 1 of 5 trials, whose points are left")
+
+    small = [{**r, "height": 64, "width": 64, "ms_ssim_db": None} for r in records()]
+    notes = metric_notes(StudyData("small", None, small))
+    assert notes["ms_ssim_db"] == (
+        "MS-SSIM (dB): no values: it needs images of at least 161 px a side, these have 64."
+    )
+    assert "`inr-study rescore STUDY_FOLDER`" in notes["lpips"]

@@ -52,9 +52,11 @@ def test_width_ladder_parameter_counts():
     assert counts["0_31"] == pytest.approx(17_000, rel=0.02)
     assert counts["280"] == pytest.approx(55_000, rel=0.02)
     assert counts["450"] == pytest.approx(153_000, rel=0.01)
-    assert list(WIDTHS) == ["0_31", "120", "200", "280", "360", "450", "680"]
+    assert list(WIDTHS) == ["120", "0_31", "200", "280", "360", "450", "680"]
+    # The declared order is the order of rate: rate matching and the page's curves rely on it.
+    assert list(counts.values()) == sorted(counts.values())
     with pytest.raises(
-        KeyError, match=r"unknown NIF configuration '1000'; valid configurations: 0_31"
+        KeyError, match=r"unknown NIF configuration '1000'; valid configurations: 120, 0_31"
     ):
         get_widths("1000")
 

@@ -97,9 +97,17 @@ def test_grid_study_records_every_trial_and_survives_a_diverging_one(
     assert run.data.metrics["trial_seconds"] <= span <= run.data.metrics["trial_seconds"] + 5
     [dataset] = run.inputs.dataset_inputs
     assert dataset.dataset.name == f"{run.data.params['image']} (64px center crops)"
-    assert run.data.tags["mlflow.source.git.commit"] == run.data.tags["git_commit"] != "unknown"
+    commit = run.data.tags["git_commit"]
+    assert run.data.tags["mlflow.source.git.commit"] == commit != "unknown"
+    assert run.data.tags["mlflow.source.name"].startswith(commit[:7])  # MLflow's Source column
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    # The trial tables the printed URLs open: each selects its runs and names its columns.
+    for key in ("fits", "trials"):
+        view = json.loads(experiment.tags[f"mlflow.sharedViewState.{key}"])
+        selected = client.search_runs([experiment.experiment_id], view["searchFilter"])
+        assert len(selected) == {"fits": 4, "trials": 12}[key]  # 4 failed runs
+        assert "params.`lmbda`" in view["selectedColumns"]
     parent = run.data.tags["mlflow.parentRunId"]
     assert {a.path for a in client.list_artifacts(parent)} >= {"study.yaml", "reports"}
     # One loss: no loss table (none is written empty); JPEG gives the classical one.

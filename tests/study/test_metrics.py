@@ -87,6 +87,23 @@ def test_dataset_value_is_mean_of_per_image_values():
     assert mean_of_images([1.0, None]) is None
 
 
+def test_ms_ssim_db_is_labelled_with_its_definition():
+    from study.results.table import get_metric
+
+    # MS-SSIM 0.9 and 0.99: the mean of per-image dB (15) is what the label says, not the dB of
+    # the mean MS-SSIM (12.6, CompressAI's plotter's conversion).
+    rows = [{"ms_ssim_db": ms_ssim_db(0.9)}, {"ms_ssim_db": ms_ssim_db(0.99)}]
+    assert aggregate(rows, ["ms_ssim_db"])["ms_ssim_db"] == pytest.approx(15.0)
+    metric = get_metric("ms_ssim_db")
+    assert metric.axis_label == "MS-SSIM (dB = −10·log₁₀(1 − MS-SSIM) of each image)"
+    assert metric.definition_sentence() == (
+        "MS-SSIM dB (msssim-db-rgb) = −10·log₁₀(1 − MS-SSIM) of each image, then the mean of "
+        "per-image dB values (not the dB of the mean MS-SSIM)."
+    )
+    assert get_metric("psnr").axis_label == "PSNR (dB)" and not get_metric("psnr").definition
+    assert get_metric("lpips").axis_label == "LPIPS (lower is better)"
+
+
 def test_evaluate_without_weights_prints_json_with_lpips_missing(
     crop64, write_png, without_weights, fresh_metric_state, capsys
 ):

@@ -66,16 +66,18 @@ def test_plugin_codec_loss_family_and_metric_flow_through_a_study(
     reports = folder / "reports"
     with (reports / "per_image.csv").open() as f:
         assert "max_error" in next(csv.reader(f))
-    curve = json.loads((reports / "posterize__mse_l1(0.3).json").read_text())
+    curve = json.loads((reports / "posterize__mse_l1-0.3.json").read_text())
     assert len(curve["results"]["max-error-rgb"]) == 2
     table = (reports / "bd_rate.md").read_text()
     assert "max error 8-bit levels" in table and "| posterize | mse_l1(0.3) | mse |" in table
 
     # Dashboard payload: the page is told about the metric, the codec's axis and the family.
     payload = live_payload(from_study(folder))
-    assert {"key": "max_error", "label": "max error (8-bit levels, lower is better)",
+    label = "max error (8-bit levels, lower is better)"
+    assert {"key": "max_error", "label": label, "axis_label": label,
             "higher_is_better": False} in payload["metrics"]  # fmt: skip
-    assert {"name": "posterize", "fits_network": True, "rate_label": "levels"} in payload["codecs"]
+    assert {"name": "posterize", "fits_network": True, "rate_label": "levels",
+            "rate_choices": None, "rate_increases": True} in payload["codecs"]  # fmt: skip
     family = next(f for f in payload["loss_families"] if f["name"] == "mse_l1")
     assert family["takes_alpha"] and not family["structural"]
     assert all("max_error" in r for r in payload["records"])

@@ -1,12 +1,14 @@
 """Reports: dataset-mean R-D points and BD-rate against each codec's original loss."""
 
 import csv
+import json
 import math
+import re
 
 import pytest
 
 from study.results.bd import MIN_OVERLAP, bd_rate
-from study.results.rd import rd_points
+from study.results.rd import rd_file_name, rd_files, rd_points
 from study.results.report import (
     bd_rate_rows,
     classical_rows,
@@ -264,3 +266,40 @@ def test_two_seeds_of_one_configuration_give_its_noise_floor(tmp_path):
     assert psnr["image_sd"] == pytest.approx(0.0, abs=1e-6)
     write_reports(records, "s", tmp_path)
     assert "| 0, 1 | 0 vs 1: +1.00 % | 1.00 % |" in (tmp_path / "seed_spread.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [
+        ("jpeg", "jpeg.json"),
+        ("coolchic-v1__mse", "coolchic-v1__mse.json"),
+        ("coolchic-v1__lc_ssim(0.01)", "coolchic-v1__lc_ssim-0.01.json"),
+        ("c3__l1:0.8+ssim:0.2", "c3__l1-0.8_ssim-0.2.json"),
+        ("nif__lc_ssim(1e+10)", "nif__lc_ssim-1e_10.json"),  # not lc_ssim(1e-10)'s name
+    ],
+)
+def test_rd_files_are_named_without_shell_quoting(label, name):
+    assert rd_file_name(label) == name and re.fullmatch(r"[A-Za-z0-9._-]+", name)
+    assert rd_file_name(name.removesuffix(".json")) == name  # a new name stays as it is
+
+
+def test_rd_files_under_their_earlier_names_are_still_read(tmp_path):
+    from study.results.table import get_metric
+
+    records = records_of("coolchic-v1", "lc_ssim(0.01)", 1.0)
+    fresh = tmp_path / "fresh" / "coolchic-v1__lc_ssim-0.01.json"
+    write_reports(records, "toy", fresh.parent)
+    document = json.loads(fresh.read_text())
+    assert document["name"] == "coolchic-v1__lc_ssim(0.01)"  # CompressAI's format, as before
+    assert get_metric("ms_ssim_db").definition_sentence() in document["description"]
+
+    # An earlier version's report: named by the label itself, worded differently.
+    folder = tmp_path / "earlier"
+    folder.mkdir()
+    earlier = folder / "coolchic-v1__lc_ssim(0.01).json"
+    earlier.write_text(json.dumps(document | {"description": "older words"}))
+    assert rd_files(folder) == {fresh.name: earlier}
+
+    # Reported again there, the file takes its new name and leaves no twin under the old one.
+    write_reports(records, "toy", folder)
+    assert rd_files(folder) == {fresh.name: folder / fresh.name} and not earlier.exists()

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,13 @@ def test_imported_runs_look_like_engine_runs_and_rebuild(
     assert tags["executor"] == "work" and tags["device"] == "cpu" and tags["host"]
     assert tags["mlflow.parentRunId"] and tags["inr_study.study"] == "small"
     assert run.info.run_name == "coolchic-v1 mse lmbda=0.02 kodim01"
+    # MLflow's Created and Duration say when and how long the trial ran, not the import.
+    ran = run.info.end_time - run.info.start_time
+    assert abs(ran / 1000 - float(tags["seconds"])) < 0.01
+    assert (
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.info.start_time / 1000))
+        == (tags["started"])
+    )
     artifacts = {a.path for a in store.client.list_artifacts(run.info.run_id)}
     assert artifacts == {"bitstream.bin", "decoded.png", "trial.json"}
     history = store.client.get_metric_history(run.info.run_id, "validation.loss")
