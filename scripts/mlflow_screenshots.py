@@ -15,7 +15,7 @@ from study.engine.mlflow_view import FIRST_VIEW, experiment_url, run_url
 from study.engine.tracking import study_store
 from study.layout import load_study_config
 
-TABLE_SIZE = {"width": 1700, "height": 900}
+TABLE_SIZE = {"width": 1900, "height": 900}
 
 
 def close_assistant(page) -> None:
