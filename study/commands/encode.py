@@ -36,7 +36,7 @@ def build_parser(codec_cls) -> argparse.ArgumentParser:
         "--codec",
         default=inr_codecs()[0],
         choices=inr_codecs(),
-        help=f"the INR codec (default: {inr_codecs()[0]}, the first registered)",
+        help=f"the INR codec (default: {inr_codecs()[0]}, the first by name)",
     )
     training = parser.add_argument_group(f"{codec_cls.name} options")
     training.add_argument(
