@@ -182,11 +182,12 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
         images={"dataset": "kodak", "subset": ["kodim01", "kodim23"], "crop": 192},
         codecs=[{"name": "coolchic-v1", "preset": "debug"}],
         losses=["lc_ssim"],
-        search={"targets_bpp": [0.25, 0.5], "alphas": {"lc_ssim": [0.1, 0.4]},
+        # One target keeps the suite's time; a task per target: tests/study/test_search.py.
+        search={"targets_bpp": [0.5], "alphas": {"lc_ssim": [0.1, 0.4]},
                 "fit_budget": FIT_BUDGET},
     )  # fmt: skip
     result = Study(parse_config(config)).run()
-    assert result.counts == {"finished": 4, "failed": 0}  # 2 targets × 2 α of the grid
+    assert result.counts == {"finished": 2, "failed": 0}  # 2 α of the grid
     for recommendation in result.recommendations:
         assert recommendation.metric == "ms_ssim_db"  # auto without LPIPS, on 192-px crops
         assert recommendation.reached and recommendation.on_target == 2, recommendation
@@ -196,7 +197,7 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     # Every matched fit is within ±5 % on its own image, found within the fit budget.
     _, fits = trial_runs(result.folder, "FINISHED")
     matched = [r for r in fits if r.data.tags.get("inr_study.match") == "reached"]
-    assert len(matched) == 2 * 2 * 2  # targets × α × images
+    assert len(matched) == 2 * 2  # α × images
     for run in matched:
         target = float(run.data.params["search"].split("/")[-1].removesuffix("bpp"))
         assert abs(run.data.metrics["bpp"] / target - 1) <= 0.05
@@ -204,7 +205,7 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
                         for r in fits)  # fmt: skip
     assert max(per_match.values()) <= FIT_BUDGET
     storage = optuna.storages.RDBStorage(f"sqlite:///{result.folder / 'optuna.db'}")
-    study = optuna.load_study(study_name="coolchic-v1/lc_ssim/0.25bpp", storage=storage)
+    study = optuna.load_study(study_name="coolchic-v1/lc_ssim/0.5bpp", storage=storage)
     measured = [t.params["alpha"] for t in study.trials if t.state.name == "COMPLETE"]
     assert sorted(measured) == [0.1, 0.4]  # the grid, each value once
     assert (result.folder / "recommendations.json").exists()

@@ -50,6 +50,8 @@ def test_tasks_and_spaces_per_mode():
     lc_ssim, mse = search_tasks(match)[:2]
     assert lc_ssim.space(match.search) == {"alpha": FloatDistribution(0.0, 1.0)}
     assert mse.space(match.search) == {} and mse.budget(match.search) == 1  # no α: one sample
+    two_targets = [t.name for t in search_tasks(config(targets_bpp=[0.25, 0.5]))][:2]
+    assert two_targets == ["coolchic-v1/lc_ssim/0.25bpp", "coolchic-v1/lc_ssim/0.5bpp"]
 
     pareto = config(targets_bpp=[], mode="pareto", alpha=[0, 0.5])
     coolchic, _, nif, _ = search_tasks(pareto)
