@@ -8,14 +8,19 @@ is done; the last step runs paper-preset trials until the time budget is spent:
 
 1. ``environment.json``: torch and CUDA versions, the device, its memory, which pretrained
    networks (LPIPS, VGG-16) load there.
-2. ``correctness.json``: COOL-CHIC v1 and v2 and NIF encoded on the device (debug preset, a crop);
-   each file decoded on the CPU and on the device. v1/v2 must equal the encoder's reconstruction
-   bit for bit on both; NIF's largest difference (8-bit levels) is reported.
+2. ``correctness.json``: COOL-CHIC v1 and v2, C3 and NIF encoded on the device (debug preset, a
+   crop); each file decoded on the CPU, where the decoders run by design (exact integer
+   arithmetic, the same bits on any machine). v1/v2/C3 must equal the encoder's reconstruction
+   bit for bit; NIF's largest difference (8-bit levels) is reported.
 3. ``speed.json``: seconds per training iteration of each codec's main phase at full Kodak size
    (``benchmarks/coolchic_speed.py`` and ``nif_speed.py``'s measurements).
 4. ``packing.json``: 1, 4, 8 and 16 trials at once on the one device, each its own process: wall
    time, trials per hour, the device memory each trial peaked at, and whether every packed trial
    (all the same seeded trial) wrote the file the trial alone writes.
+   ``batching.json``: per COOL-CHIC-structured codec at full Kodak size, B = 1, 4, 8, 16 fits
+   trained as one batch (``encode_together``'s lockstep, the main phase's step), and K processes
+   of B fits each: seconds per iteration per fit, the paper preset's trials per hour, device
+   memory per fit; the best (K, B) per codec and the paper design's GPU-hours from it.
 5. ``trials/``: full-size paper-preset trials — COOL-CHIC v1 MSE and LogCosh+SSIM at λ 4e-3 on
    kodim01, kodim08, kodim24, then NIF 0_31, then COOL-CHIC v2 MSE on kodim01 — each file and
    summary (LPIPS in it where the AlexNet weights were carried; ``trials.json`` lists them), for
@@ -40,6 +45,7 @@ import numpy as np
 import torch
 
 from inr_models import create_codec
+from inr_models.coolchic.model import CoolChic
 from losses import networks
 from study.data.datasets import crop
 from study.data.imageio import load_rgb, save_png
@@ -100,16 +106,10 @@ def correctness(image: np.ndarray, device: str) -> list[dict]:
         encoder = create_codec(name, **spec.codec_settings(device))
         encoded = encoder.encode(image)
         row = {"codec": name, "encoded_on": device, "bytes": len(encoded.data)}
-        for where in dict.fromkeys(("cpu", device)):
-            try:
-                with torch.device(where):  # tensors the decoder makes land on that device
-                    decoded = create_codec(name).decode(encoded.data)
-            except Exception as error:
-                row[f"decoded_on_{where}_error"] = f"{type(error).__name__}: {error}"
-                continue
-            difference = np.abs(decoded.astype(int) - encoded.reconstruction.astype(int))
-            row[f"decoded_on_{where}_identical"] = bool(not difference.any())
-            row[f"decoded_on_{where}_max_difference"] = int(difference.max())
+        decoded = create_codec(name).decode(encoded.data)  # decoders run on the CPU
+        difference = np.abs(decoded.astype(int) - encoded.reconstruction.astype(int))
+        row["decoded_on_cpu_identical"] = bool(not difference.any())
+        row["decoded_on_cpu_max_difference"] = int(difference.max())
         results.append(row)
     return results
 
@@ -165,6 +165,93 @@ def packing(image: np.ndarray, device: str, levels: list[int]) -> dict:
     return {"levels": rows, "packed_files_equal_the_single_trial": len(files) == 1}
 
 
+# The paper's design at full size (issue 27): trials per codec, and the preset they run.
+PAPER_DESIGN = {"coolchic-v1": 480, "coolchic-v2": 480, "nif": 360}
+BATCHED_CODECS = ("coolchic-v1", "coolchic-v2", "c3")
+
+
+def _batched_step_seconds(args) -> dict:
+    """Seconds per lockstep iteration of ``batch`` fits of ``codec`` on ``image`` (the main
+    phase's step: uniform noise, every parameter trained; C3's soft rounding costs a few more
+    elementwise kernels), and the device memory they peaked at."""
+    from inr_models import get_codec_class
+    from inr_models.coolchic.presets import PRESETS, Phase
+    from inr_models.coolchic.training import Fitter, run_together
+
+    codec, image, batch, iterations, device = args
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    architecture = get_codec_class(codec).architecture
+    target = torch.from_numpy(image / 255.0).float().permute(2, 0, 1)[None].to(device)
+    loss = create_codec(codec, loss="mse", preset="debug").loss
+    fitters, models = [], []
+    for _ in range(batch):
+        fitters.append(Fitter(architecture, PRESETS[1]["paper"], target, loss, 4e-3))
+        models.append(CoolChic(architecture, *image.shape[:2]).to(device))
+    phase = Phase(iterations=iterations + 3, learning_rate=1e-3, trained="all", quantizer="noise")
+    times: list[float] = []
+
+    def clocked(fitter, model):
+        steps = fitter.phase_steps(model, phase, "timed")
+        request = next(steps)
+        while True:
+            loss = yield request
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter())
+            try:
+                request = steps.send(loss)
+            except StopIteration:
+                return
+
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    run_together([clocked(f, m) for f, m in zip(fitters, models, strict=True)])
+    ticks = times[::batch][3:]  # one tick per lockstep round, after the warm-up rounds
+    memory = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
+    return {"seconds_per_round": float(np.median(np.diff(ticks))), "memory_mb": memory}
+
+
+def batching(image: np.ndarray, device: str, batches: list[int], combos, iterations: int) -> dict:
+    """Per codec: one process of B batched fits for each B, then K processes of B fits each."""
+    from inr_models import get_codec_class
+
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for codec in BATCHED_CODECS:
+        total = get_codec_class(codec).get_preset("paper").total_iterations
+        for processes, batch in [(1, b) for b in batches] + list(combos):
+            start = time.perf_counter()
+            with context.Pool(processes) as pool:
+                jobs = [(codec, image, batch, iterations, device)] * processes
+                runs = pool.map(_batched_step_seconds, jobs)
+            per_fit = max(r["seconds_per_round"] for r in runs) / (batch * processes)
+            memory = [r["memory_mb"] for r in runs if r["memory_mb"] is not None]
+            rows.append({
+                "codec": codec, "processes": processes, "batch": batch,
+                "seconds_per_iteration_per_fit": per_fit,
+                "paper_trials_per_hour": 3600 / (per_fit * total),
+                "memory_mb_per_fit": max(memory) / batch if memory else None,
+                "wall_s": time.perf_counter() - start,
+            })  # fmt: skip
+    best = {}
+    for row in rows:
+        if (
+            row["codec"] not in best
+            or row["paper_trials_per_hour"] > best[row["codec"]]["paper_trials_per_hour"]
+        ):
+            best[row["codec"]] = row
+    hours = {codec: count / best[codec]["paper_trials_per_hour"]
+             for codec, count in PAPER_DESIGN.items() if codec in best}  # fmt: skip
+    return {
+        "rows": rows,
+        "best": best,
+        "paper_design_gpu_hours": hours,
+        "note": "NIF is not batched (its trials pack as processes: packing.json); its hours "
+        "need the speed step's figure",
+    }
+
+
 def paper_trials(kodak: Path, out: Path, device: str, budget: Budget, rehearse: bool) -> list:
     folder = out / "trials"
     folder.mkdir(exist_ok=True)
@@ -215,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
 
     levels = [1, 2] if args.rehearse else [1, 4, 8, 16]
     step(args.out, "packing.json", lambda: packing(small, device, levels))
+    batch_image = crop(full, 64) if args.rehearse else full
+    batches = [1, 2] if args.rehearse else [1, 4, 8, 16]
+    combos = [(2, 2)] if args.rehearse else [(4, 4), (8, 4), (4, 8)]
+    step(args.out, "batching.json",
+         lambda: batching(batch_image, device, batches, combos, iterations))  # fmt: skip
     step(
         args.out,
         "trials.json",

@@ -51,6 +51,7 @@ FETCH_WEIGHTS = [str(Path(sys.executable).parent / "inr-study"), "fetch", "weigh
 RUN_SCRIPT = """#!/usr/bin/env bash
 # Written by benchmarks/gpu_queue.py prepare: the queue's packages in order, on this GPU.
 # Rehearsal on a CPU: INSTALL=0 PYTHON=.venv/bin/python DEVICE=cpu OUT=DIR bash {work}/run.sh
+# CONCURRENT=K BATCH=B: K processes of B fits trained together each (the GPU check's best).
 set -uo pipefail
 work=$(cd "{work}" && pwd)
 python=${{PYTHON:-python3}}
@@ -67,7 +68,8 @@ for package in {packages}; do
     left=$(( end - $(date +%s) ))
     (( left > 60 )) || break
     "$python" -m study.cli work "$work/packages/$name" -o "$work/out/$name" --pack \\
-        --device "${{DEVICE:-cuda}}" --concurrent {concurrent} \\
+        --device "${{DEVICE:-cuda}}" --concurrent "${{CONCURRENT:-{concurrent}}}" \\
+        --batch "${{BATCH:-{batch}}}" \\
         --minutes "$(( left / 60 ))" 2>&1 | tail -n 20 >> "$OUT/log.txt"
     for pack in "$work/out/$name"/pack-*.tar; do
         [[ -e "$pack" ]] && cp "$pack" "$OUT/$name-$(basename "$pack")"
@@ -158,6 +160,7 @@ def prepare(args) -> int:
             work=work,
             seconds=seconds,
             concurrent=args.concurrent,
+            batch=args.batch,
             commit=git_commit(),
             packages=" ".join(f'"$work/packages/{n}"' for n in queued),
         )
@@ -215,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ready.add_argument(
         "--concurrent", type=int, default=16, help="trials at once on the GPU (default 16)"
+    )
+    ready.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="fits trained together per process (default 1: batching has not yet been measured "
+        "on a GPU; the GPU check's batching.json says which pays)",
     )
     ready.add_argument("--rehearse", action="store_true", help="no wheels, no weights (CPU test)")
     ready.add_argument("--storage", type=Path, default=STORAGE, help="where study folders live")

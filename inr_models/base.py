@@ -142,6 +142,19 @@ class Codec(ABC):
     @abstractmethod
     def encode(self, image: np.ndarray) -> Encoded: ...
 
+    @classmethod
+    def encode_together(cls, jobs: list[tuple["Codec", np.ndarray]]) -> list[Encoded | Exception]:
+        """Each (codec, image) as ``codec.encode(image)`` gives it, or the exception it raised;
+        codecs that fit networks override this to fit them as one batch (``fit_batch`` in their
+        stats then says how many shared it)."""
+        results: list[Encoded | Exception] = []
+        for codec, image in jobs:
+            try:
+                results.append(codec.encode(image))
+            except Exception as error:  # the caller records a failed job; the others go on
+                results.append(error)
+        return results
+
     @abstractmethod
     def decode(self, data: bytes) -> np.ndarray: ...
 

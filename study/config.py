@@ -229,6 +229,9 @@ class Resources(_Strict):
     gpus: float = Field(default=0, ge=0)
     # Ray custom resources, e.g. {"a100": 1} to place trials on the nodes that offer them.
     custom: dict[str, float] = {}
+    # Grid trials of one codec and preset that one Ray trial fits together as a batch (one set of
+    # kernels for B fits: what keeps a GPU busy); the resources above are the batch's.
+    fit_batch: int = Field(default=1, ge=1)
 
     @field_validator("custom")
     @classmethod

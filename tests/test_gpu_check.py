@@ -20,13 +20,17 @@ def test_the_gpu_check_rehearses_on_the_cpu(tmp_path):
     command = [sys.executable, "benchmarks/gpu_check.py", "--kodak", str(KODAK_MIRROR),
                "--out", str(out), "--rehearse", "--minutes", "0.5"]  # fmt: skip
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=300)
-    for name in ("environment", "correctness", "speed", "packing", "trials"):
+    for name in ("environment", "correctness", "speed", "packing", "batching", "trials"):
         content = json.loads((out / f"{name}.json").read_text())
         assert "error" not in content, content
     correctness = json.loads((out / "correctness.json").read_text())
     for row in correctness:
         if row["codec"] != "nif":  # NIF's float decode has a documented tolerance
             assert row["decoded_on_cpu_identical"], row
+    batching = json.loads((out / "batching.json").read_text())
+    rows = {(r["codec"], r["processes"], r["batch"]) for r in batching["rows"]}
+    assert {("coolchic-v2", 1, 2), ("c3", 2, 2)} <= rows
+    assert set(batching["paper_design_gpu_hours"]) == {"coolchic-v1", "coolchic-v2"}
     packing = json.loads((out / "packing.json").read_text())
     assert packing["packed_files_equal_the_single_trial"], packing  # seeded, 1 thread each
     [trial] = json.loads((out / "trials.json").read_text())  # the budget allows one

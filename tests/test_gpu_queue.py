@@ -45,7 +45,9 @@ def test_the_gpu_queue_rehearses_on_the_cpu(tmp_path, study_env, small_config, w
     assert "00-small: 2 trials" in prepared and "01-small: 2 trials" in prepared, prepared
     assert "02-other: 2 trials" in prepared, prepared
     out.mkdir()
+    # Two fits trained together per process, as a GPU check that finds batching pays sets it.
     rehearsal = {**study_env, "INSTALL": "0", "PYTHON": sys.executable, "DEVICE": "cpu"}
+    rehearsal["BATCH"] = "2"
     rehearsal["OUT"] = str(out)
     subprocess.run(["bash", str(work / "run.sh")], cwd=ROOT, env=rehearsal, check=True)
     assert sorted(p.name for p in out.glob("*.tar")) == [

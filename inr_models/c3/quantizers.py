@@ -13,6 +13,8 @@ import math
 import torch
 from torch import Tensor
 
+from inr_models.coolchic.quantizers import uniform_like
+
 
 def soft_round(x: Tensor, temperature: float) -> Tensor:
     middle = torch.floor(x) + 0.5
@@ -25,10 +27,10 @@ def soft_round_inverse(y: Tensor, temperature: float) -> Tensor:
     return middle + temperature * torch.atanh(inside)
 
 
-def kumaraswamy_noise(like: Tensor, a: float) -> Tensor:
+def kumaraswamy_noise(like: Tensor, a: float, generator: torch.Generator | None = None) -> Tensor:
     """Samples in [−½, ½] by the inverse CDF; its mode is at 0."""
     b = (2**a * (a - 1) + 1) / a
-    uniform = torch.rand_like(like)
+    uniform = uniform_like(like, generator)
     return (1 - (1 - uniform) ** (1 / b)) ** (1 / a) - 0.5
 
 
@@ -36,8 +38,10 @@ class SoftRoundNoise:
     def __init__(self, temperature: float, kumaraswamy_a: float):
         self.temperature, self.kumaraswamy_a = temperature, kumaraswamy_a
 
-    def __call__(self, x: Tensor) -> Tensor:
-        noisy = soft_round(x, self.temperature) + kumaraswamy_noise(x, self.kumaraswamy_a)
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        noisy = soft_round(x, self.temperature) + kumaraswamy_noise(
+            x, self.kumaraswamy_a, generator
+        )
         return soft_round_inverse(noisy - 0.5, self.temperature) + 0.5
 
 
@@ -45,6 +49,6 @@ class StraightThroughSoftRound:
     def __init__(self, temperature: float):
         self.temperature = temperature
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         soft = soft_round(x, self.temperature)
         return soft + (torch.round(x) - soft).detach()

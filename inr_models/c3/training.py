@@ -10,7 +10,7 @@ import torch
 from inr_models.c3.presets import Preset
 from inr_models.c3.quantizers import SoftRoundNoise, StraightThroughSoftRound
 from inr_models.coolchic.model import CoolChic
-from inr_models.coolchic.training import FitResult, Fitter
+from inr_models.coolchic.training import FitResult, Fitter, Forward, Steps
 
 
 def _linear(first: float, last: float, progress: float) -> float:
@@ -20,16 +20,16 @@ def _linear(first: float, last: float, progress: float) -> float:
 class C3Fitter(Fitter):
     preset: Preset
 
-    def fit(self) -> FitResult:
+    def fit_steps(self) -> Steps:
         height, width = self.target.shape[-2:]
         model = CoolChic(self.architecture, height, width).to(self.target.device)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.preset.learning_rate)
-        self.soft_round_phase(model, optimizer)
-        self.straight_through_phase(model, optimizer)
+        yield from self.soft_round_phase(model, optimizer)
+        yield from self.straight_through_phase(model, optimizer)
         network = self.quantize_network(model, "quantized")
         return FitResult(model.eval(), network, self.iterations, self.history)
 
-    def soft_round_phase(self, model: CoolChic, optimizer) -> None:
+    def soft_round_phase(self, model: CoolChic, optimizer) -> Steps:
         preset, steps = self.preset, self.preset.soft_round_iterations
         model.train()
         for step in range(steps):
@@ -39,12 +39,12 @@ class C3Fitter(Fitter):
                 _linear(*preset.temperature, step / max(steps - 1, 1)),
                 _linear(*preset.kumaraswamy, step / steps),
             )
-            loss, _, _ = self.objective(model, quantizer)
-            self.step(model, optimizer, loss, model.parameters())
+            yield Forward(self, model, quantizer)
+            self.step(optimizer, model.parameters())
             if (step + 1) % preset.validate_every == 0 or step == steps - 1:
                 self.validate(model, "soft rounding")
 
-    def straight_through_phase(self, model: CoolChic, optimizer) -> None:
+    def straight_through_phase(self, model: CoolChic, optimizer) -> Steps:
         """C3's fine-tuning, Adam's state carried over; the best state is the one whose loss was
         measured (C3 stores the state after that step's update instead)."""
         preset = self.preset
@@ -56,8 +56,7 @@ class C3Fitter(Fitter):
         stale = 0
         _set_learning_rate(optimizer, learning_rate)
         for step in range(preset.ste_iterations):
-            loss, _, _ = self.objective(model, quantizer)
-            value = float(loss.detach())
+            value = float((yield Forward(self, model, quantizer)))
             if value < best_loss:
                 best_loss, best, stale = value, _snapshot(model, optimizer), 0
             else:
@@ -70,7 +69,7 @@ class C3Fitter(Fitter):
                 if learning_rate < preset.ste_min_learning_rate:
                     break
                 continue
-            self.step(model, optimizer, loss, model.parameters())
+            self.step(optimizer, model.parameters())
             if (step + 1) % preset.validate_every == 0:
                 self.validate(model, "straight-through")
         model.load_state_dict(best[0])

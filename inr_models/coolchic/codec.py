@@ -4,6 +4,7 @@
 architecture and presets, and how it fits (``inr_models.c3`` brings C3's recipe).
 """
 
+import contextlib
 import dataclasses
 import time
 
@@ -17,7 +18,7 @@ from inr_models.coolchic.exact import LATENT_LIMIT, exact_image, exact_laplace_p
 from inr_models.coolchic.model import CoolChic, grid_shapes
 from inr_models.coolchic.presets import ARCHITECTURES, PRESETS, Architecture
 from inr_models.coolchic.quantization import QuantizedGroup, QuantizedModule, load_group
-from inr_models.coolchic.training import FitResult, Fitter
+from inr_models.coolchic.training import FitResult, Fitter, Steps, run_together
 from inr_models.coolchic.wavefront import decode_latents, encode_latents
 from inr_models.entropy import (
     LaplaceDecoder,
@@ -80,30 +81,72 @@ class CoolChicCodec(FittedCodec):
         return {**super().settings(), "lmbda": self.lmbda}
 
     def encode(self, image: np.ndarray) -> Encoded:
-        check_rgb_image(image)
-        start = time.perf_counter()
-        fit = self._fit(image)
-        quantised = _quantise(fit)
-        data = self._write(quantised)
-        reconstruction = exact_image(quantised.model, quantised.latents)
-        return Encoded(data, _stats(fit, start), reconstruction)
+        result = self.encode_together([(self, image)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def _fit(self, image: np.ndarray) -> FitResult:
-        """Latents and network fitted to ``image``, the network already quantised; on the CPU."""
+    @classmethod
+    def encode_together(cls, jobs: list[tuple[FittedCodec, np.ndarray]]) -> list:
+        """B fits in lockstep, their forward passes batched (``training.run_together``): each
+        job's fit follows its own recipe, seed, loss and λ; images may differ in size (each size
+        is a batch of its own). On a CPU a fit gets what it gets alone up to float32 rounding:
+        B fits' thin matrix products (a few output rows) may round differently from one fit's,
+        as BLAS picks kernels by memory layout, and fits then drift apart as any reordering of
+        float32 sums makes them; one job alone is the single fit, bit for bit."""
+        if not all(isinstance(codec, CoolChicCodec) for codec, _ in jobs):
+            return super().encode_together(jobs)
+        for _, image in jobs:
+            check_rgb_image(image)
+        start = time.perf_counter()
+        with contextlib.ExitStack() as bars:
+            recipes = [
+                codec._fit_steps(image, bars.enter_context(codec.progress_bar()), len(jobs) > 1)
+                for codec, image in jobs
+            ]
+            fits = run_together(recipes)
+        share = (time.perf_counter() - start) / len(jobs)
+        results = []
+        for (codec, _), fit in zip(jobs, fits, strict=True):
+            if isinstance(fit, Exception):
+                results.append(fit)
+                continue
+            packaging = time.perf_counter()
+            quantised = _quantise(fit)
+            data = codec._write(quantised)
+            reconstruction = exact_image(quantised.model, quantised.latents)
+            stats = _stats(fit, share + time.perf_counter() - packaging)
+            results.append(Encoded(data, {**stats, "fit_batch": len(jobs)}, reconstruction))
+        return results
+
+    def _fit_steps(self, image: np.ndarray, bar, shared: bool) -> Steps:
+        """The fit of ``image`` as a recipe (``training.Steps``): latents and network, the
+        network quantised, moved to the CPU. ``shared``: other fits run beside it, so its
+        training noise comes from a generator of its own, in the state the default one would
+        be in alone."""
         torch.manual_seed(self.seed)
         target = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-        with self.progress_bar() as bar:
-            fit = self.fitter(
-                self.architecture,
-                self.preset,
-                target.to(self.device),
-                distortion=self.loss,
-                lmbda=self.lmbda,
-                on_iteration=bar.update,
-                on_validation=self.on_validation,
-            ).fit()
-        fit.model = fit.model.cpu()
-        return fit
+        fitter = self.fitter(
+            self.architecture,
+            self.preset,
+            target.to(self.device),
+            distortion=self.loss,
+            lmbda=self.lmbda,
+            on_iteration=bar.update,
+            on_validation=self.on_validation,
+        )
+        recipe = fitter.fit_steps()
+        request = next(recipe)  # builds the fit's models from the seeded default generator
+        if shared:
+            fitter.generator = _continued_generator(self.device)
+        while True:
+            loss = yield request
+            try:
+                request = recipe.send(loss)
+            except StopIteration as done:
+                fit = done.value
+                fit.model = fit.model.cpu()
+                return fit
 
     def _write(self, quantised: "Quantised") -> bytes:
         """The file: range-codes the network then the latents, and heads them with the header."""
@@ -138,6 +181,16 @@ class CoolChicCodec(FittedCodec):
         latents = [torch.from_numpy(grid)[None, None] for grid in grids]
         decoder.finish("the last latent")
         return exact_image(model, latents)
+
+
+def _continued_generator(device: torch.device) -> torch.Generator:
+    """A generator in the state the default one of ``device`` is in now."""
+    generator = torch.Generator(device)
+    if device.type == "cuda":
+        generator.set_state(torch.cuda.get_rng_state(device))
+    else:
+        generator.set_state(torch.get_rng_state())
+    return generator
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

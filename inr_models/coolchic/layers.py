@@ -28,15 +28,29 @@ def bicubic_kernel_2d() -> Tensor:
     return torch.outer(taps, taps)[None, None]
 
 
+def batched_kernels(x: Tensor) -> bool:
+    """Whether B fits' convolutions run as one grouped kernel: on a GPU, where launches cost
+    more than arithmetic. On a CPU they run fit by fit, where a grouped convolution's sums would
+    not be each fit's single-fit sums bit for bit."""
+    return x.device.type != "cpu"
+
+
 def upsample_twice(x: Tensor, kernel: Tensor) -> Tensor:
-    """×2 upsampling of (C, 1, h, w) by a stride-2 transposed conv with replicate borders.
+    """×2 upsampling of (C, 1, h, w) by a stride-2 transposed conv with replicate borders; a
+    kernel (1, 1, 8, 8) for every plane, or one per plane (C, 1, 8, 8: B fits' planes at once).
 
     With the bicubic kernel this equals F.interpolate(mode="bicubic", align_corners=False) at
     scale 2, borders included.
     """
     pad = UPSAMPLING_KERNEL // 2
     crop = (3 * UPSAMPLING_KERNEL - 2) // 2
-    y = F.conv_transpose2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), kernel, stride=2)
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    if kernel.shape[0] == 1:
+        y = F.conv_transpose2d(padded, kernel, stride=2)
+    else:
+        planes = kernel.shape[0]
+        y = F.conv_transpose2d(padded.transpose(0, 1), kernel, stride=2, groups=planes)
+        y = y.transpose(0, 1)
     return y[:, :, crop:-crop, crop:-crop]
 
 
@@ -136,6 +150,32 @@ class Upsampling(nn.Module):
         return bicubic_exact(x, height, width, round_to)
 
 
+def upsample_many(modules: list[nn.Module], latents: list[Tensor]) -> Tensor:
+    """(B, n_grids, H, W) from B fits' grids (B, 1, h_i, w_i), each fit with its own upsampling
+    module (all of one kind). On a CPU each fit's planes go alone (a convolution's sums depend on
+    how many planes it takes: a fit then gets its single-fit gradients bit for bit); on a GPU all
+    fits' planes go at once, learned kernels as a grouped convolution."""
+    first = modules[0]
+    if isinstance(first, BilinearUpsampling):
+        return first(latents)
+    if len(modules) == 1 or (batched_kernels(latents[0]) and not first.learned):
+        return upsample_hierarchy(latents, first.level)
+    if batched_kernels(latents[0]):
+        kernels = torch.cat([m.kernel for m in modules])
+
+        def grouped(planes: Tensor, height: int, width: int, round_to=None) -> Tensor:
+            per_plane = kernels.repeat_interleave(planes.shape[0] // len(modules), dim=0)
+            return upsample_twice(planes, per_plane)[:, :, :height, :width]
+
+        return upsample_hierarchy(latents, grouped)
+
+    def fit_by_fit(planes: Tensor, height: int, width: int, round_to=None) -> Tensor:
+        parts = planes.chunk(len(modules))
+        return torch.cat([m.level(p, height, width) for m, p in zip(modules, parts, strict=True)])
+
+    return upsample_hierarchy(latents, fit_by_fit)
+
+
 class BilinearUpsampling(nn.Module):
     """C3's: every grid resized straight to the finest one's size, bilinear (half-pixel centres,
     borders replicated, as PyTorch's align_corners=False), then stacked. Nothing is learned."""
@@ -172,14 +212,16 @@ def _bilinear_taps(size_in: int, size_out: int) -> tuple[Tensor, Tensor]:
 
 
 def upsample_hierarchy(latents: list[Tensor], level, round_to=None) -> Tensor:
-    """(1, n_grids, H, W) synthesis input from grids of shape (1, 1, h_i, w_i), finest first;
-    ``level(x, height, width, round_to)`` brings one stack of grids to the next size."""
-    upsampled = latents[-1].transpose(0, 1)
+    """(B, n_grids, H, W) synthesis input from grids of shape (B, 1, h_i, w_i), finest first (B
+    fits, one for a single one); ``level(x, height, width, round_to)`` brings a stack of planes
+    (B·k, 1, h, w), fit after fit, to the next size."""
+    batch, upsampled = latents[0].shape[0], latents[-1]
     for finer in reversed(latents[:-1]):
         height, width = finer.shape[-2:]
-        upsampled = level(upsampled, height, width, round_to)
-        upsampled = torch.cat((finer.transpose(0, 1), upsampled), dim=0)
-    return upsampled.transpose(0, 1)
+        planes = upsampled.reshape(-1, 1, *upsampled.shape[-2:])
+        planes = level(planes, height, width, round_to)
+        upsampled = torch.cat((finer, planes.view(batch, -1, height, width)), dim=1)
+    return upsampled
 
 
 def bicubic_exact(x: Tensor, height: int, width: int, round_to) -> Tensor:
@@ -264,43 +306,9 @@ class Synthesis(nn.Module):
             in_channels = layer.out_channels
 
     def forward(self, x: Tensor, round_to=None) -> Tensor:
-        """(1, C, H, W) -> (1, 3, H, W). 1x1 layers run as matrix products on the (C, H·W) view,
-        which trains several times faster on CPU than 1x1 convolutions."""
-        height, width = x.shape[-2:]
-        layers = list(zip(self.layers, self.weights, self.biases, strict=True))
-
-        # Training and float evaluation run the leading 1x1 layers without GELU as one fused MLP.
-        def fusable(item) -> bool:
-            return item[0].kernel_size == 1 and not item[0].gelu
-
-        head = [] if round_to is not None else list(itertools.takewhile(fusable, layers))
-        if head:
-            x = fused_mlp(
-                x.reshape(x.shape[1], -1),
-                [weight[:, :, 0, 0] for _, weight, _ in head],
-                [bias for _, _, bias in head],
-                residual=[layer.residual for layer, _, _ in head],
-                relu=[layer.relu for layer, _, _ in head],
-            ).view(1, -1, height, width)
-            layers = layers[len(head) :]
-        for layer, weight, bias in layers:
-            if layer.kernel_size == 1:
-                flat = x.reshape(x.shape[1], -1)
-                y = torch.addmm(bias[:, None], weight[:, :, 0, 0], flat).view(1, -1, height, width)
-            else:
-                pad = layer.kernel_size // 2
-                y = F.conv2d(F.pad(x, (pad,) * 4, mode="replicate"), weight, bias)
-            # In place: y is a fresh output, and no backward needs the values of the layer's
-            # output before the residual or the ReLU (saves two activations per layer).
-            if layer.residual:
-                y.add_(x)
-            if round_to is not None:
-                y = round_to(y)
-            if layer.gelu:
-                x = F.gelu(y) if round_to is None else round_to(gelu_exact(y))
-            else:
-                x = torch.relu_(y) if layer.relu else y
-        return x
+        """(1, C, H, W) -> (1, 3, H, W)."""
+        weights = [weight[None] for weight in self.weights]
+        return synthesize(self.layers, weights, [bias[None] for bias in self.biases], x, round_to)
 
     def halo(self) -> int:
         """Rows (or columns) beyond an output pixel that its value depends on."""
@@ -312,6 +320,59 @@ class Synthesis(nn.Module):
             total += in_channels * layer.out_channels * layer.kernel_size**2
             in_channels = layer.out_channels
         return total
+
+
+def synthesize(
+    layers: tuple[SynthesisLayer, ...], weights: list[Tensor], biases: list[Tensor], x: Tensor,
+    round_to=None,
+) -> Tensor:  # fmt: skip
+    """(B, C, H, W) -> (B, 3, H, W) for B fits, each with its own weights (B, out, in, k, k) and
+    biases (B, out). 1x1 layers run as matrix products on the (B, C, H·W) view, which trains
+    several times faster on CPU than 1x1 convolutions; larger kernels as one grouped convolution
+    on a GPU, fit by fit on a CPU (``batched_kernels``)."""
+    batch, height, width = x.shape[0], *x.shape[-2:]
+    layers = list(zip(layers, weights, biases, strict=True))
+
+    # Training and float evaluation run the leading 1x1 layers without GELU as one fused MLP.
+    def fusable(item) -> bool:
+        return item[0].kernel_size == 1 and not item[0].gelu
+
+    head = [] if round_to is not None else list(itertools.takewhile(fusable, layers))
+    if head:
+        x = fused_mlp(
+            x.reshape(batch, x.shape[1], -1),
+            [weight[:, :, :, 0, 0] for _, weight, _ in head],
+            [bias for _, _, bias in head],
+            residual=[layer.residual for layer, _, _ in head],
+            relu=[layer.relu for layer, _, _ in head],
+        ).view(batch, -1, height, width)
+        layers = layers[len(head) :]
+    for layer, weight, bias in layers:
+        if layer.kernel_size == 1:
+            flat = x.reshape(batch, x.shape[1], -1)
+            y = torch.baddbmm(bias[:, :, None], weight[:, :, :, 0, 0], flat)
+            y = y.view(batch, -1, height, width)
+        else:
+            pad = layer.kernel_size // 2
+            padded = F.pad(x, (pad,) * 4, mode="replicate")
+            if batch > 1 and batched_kernels(x):  # all fits as one grouped convolution
+                grouped = padded.reshape(1, -1, *padded.shape[-2:])
+                y = F.conv2d(grouped, weight.flatten(0, 1), bias.flatten(), groups=batch)
+                y = y.view(batch, -1, height, width)
+            else:
+                fits = [F.conv2d(padded[i : i + 1], weight[i], bias[i]) for i in range(batch)]
+                y = fits[0] if batch == 1 else torch.cat(fits)
+        # In place: y is a fresh output, and no backward needs the values of the layer's
+        # output before the residual or the ReLU (saves two activations per layer).
+        if layer.residual:
+            y.add_(x)
+        if round_to is not None:
+            y = round_to(y)
+        if layer.gelu:
+            x = F.gelu(y) if round_to is None else round_to(gelu_exact(y))
+        else:
+            x = torch.relu_(y) if layer.relu else y
+    return x
 
 
 def causal_offsets(rowcol: int) -> list[tuple[int, int]]:
@@ -347,12 +408,12 @@ class Arm(nn.Module):
 
     def forward(self, latents: list[Tensor], round_to=None) -> tuple[Tensor, Tensor]:
         """μ and raw log-scale of every latent, grids flattened and concatenated in order."""
-        h = _CausalContexts.apply(self.rowcol, self.offsets, *latents)
         last = len(self.weights) - 1
         if round_to is None:  # training and float evaluation
-            relu = [i < last for i in range(last + 1)]
-            h = fused_mlp(h, self.weights, self.biases, self.residual, relu)
-            return h[0], h[1]
+            weights = [weight[None] for weight in self.weights]
+            mu, log_scale = arm_mlp(self, weights, [bias[None] for bias in self.biases], latents)
+            return mu[0], log_scale[0]
+        h = _CausalContexts.apply(self.rowcol, self.offsets, *latents)[0]
         # The exact (float64, no gradient) path: column chunks bound its activations' memory;
         # every column is computed alone and exactly, so chunking changes no bit.
         out = h.new_empty(2, h.shape[1])
@@ -373,8 +434,20 @@ class Arm(nn.Module):
         return sum(w.numel() for w in self.weights)
 
 
+def arm_mlp(
+    arm: Arm, weights: list[Tensor], biases: list[Tensor], latents: list[Tensor]
+) -> tuple[Tensor, Tensor]:
+    """μ and raw log-scale, each (B, Σ h·w), of B fits' latents (B, 1, h, w) per grid, under ARMs
+    of ``arm``'s shape with the weights (B, out, in) and biases (B, out)."""
+    h = _CausalContexts.apply(arm.rowcol, arm.offsets, *latents)
+    relu = [i < len(weights) - 1 for i in range(len(weights))]
+    h = fused_mlp(h, weights, biases, arm.residual, relu)
+    return h[:, 0], h[:, 1]
+
+
 class _CausalContexts(torch.autograd.Function):
-    """(n_context, Σ h·w): the zero-padded causal neighbours of every latent, grids in order.
+    """(B, n_context, Σ h·w): the zero-padded causal neighbours of every latent of B fits' grids
+    (B, 1, h, w), grids in order.
 
     Each row is a shifted view of a padded grid copied straight into place; the backward adds the
     rows back onto the padded grids' gradients in place, where stacking views and concatenating
@@ -385,13 +458,14 @@ class _CausalContexts(torch.autograd.Function):
     def forward(ctx, rowcol: int, offsets: list[tuple[int, int]], *grids: Tensor) -> Tensor:
         r = rowcol
         sizes = [grid.shape[-2] * grid.shape[-1] for grid in grids]
-        out = grids[0].new_empty(len(offsets), sum(sizes))
+        batch = grids[0].shape[0]
+        out = grids[0].new_empty(batch, len(offsets), sum(sizes))
         for grid, part in zip(grids, _column_parts(sizes), strict=True):
             height, width = grid.shape[-2:]
-            padded = F.pad(grid[0, 0], (r, r, r, 0))
-            for row, (dy, dx) in zip(out[:, part], offsets, strict=True):
-                row.view(height, width).copy_(
-                    padded[r + dy : r + dy + height, r + dx : r + dx + width]
+            padded = F.pad(grid[:, 0], (r, r, r, 0))
+            for index, (dy, dx) in enumerate(offsets):
+                out[:, index, part].view(batch, height, width).copy_(
+                    padded[:, r + dy : r + dy + height, r + dx : r + dx + width]
                 )
         ctx.rowcol, ctx.offsets, ctx.shapes = r, offsets, [grid.shape for grid in grids]
         return out
@@ -400,13 +474,14 @@ class _CausalContexts(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         r, grads = ctx.rowcol, []
         sizes = [shape[-2] * shape[-1] for shape in ctx.shapes]
+        batch = grad.shape[0]
         for shape, part in zip(ctx.shapes, _column_parts(sizes), strict=True):
             height, width = shape[-2:]
-            padded = grad.new_zeros(height + r, width + 2 * r)
-            for row, (dy, dx) in zip(grad[:, part], ctx.offsets, strict=True):
-                window = padded[r + dy : r + dy + height, r + dx : r + dx + width]
-                window += row.reshape(height, width)
-            grads.append(padded[r:, r : r + width].reshape(shape))
+            padded = grad.new_zeros(batch, height + r, width + 2 * r)
+            for index, (dy, dx) in enumerate(ctx.offsets):
+                window = padded[:, r + dy : r + dy + height, r + dx : r + dx + width]
+                window += grad[:, index, part].reshape(batch, height, width)
+            grads.append(padded[:, r:, r : r + width].reshape(shape))
         return (None, None, *grads)
 
 

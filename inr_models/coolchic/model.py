@@ -11,10 +11,24 @@ from inr_models.coolchic.layers import (
     BilinearUpsampling,
     Synthesis,
     Upsampling,
+    arm_mlp,
     laplace_rate_bits,
+    synthesize,
+    upsample_many,
 )
 from inr_models.coolchic.presets import Architecture, ModuleGroup
 from inr_models.coolchic.quantizers import Quantizer, QuantizerMode, quantize
+
+
+def gains_of(log2_gains: Tensor, architecture: Architecture) -> Tensor:
+    """Each grid's factor from stored to coded integer domain (before rounding), of one fit's
+    (n_grids,) or B fits' (B, n_grids) log2-gains."""
+    gains = torch.pow(2.0, log2_gains)
+    if architecture.gain_floor_one:
+        # maximum, not clamp_min: at the tie (the finest grid starts at gain 1) it passes half
+        # the gradient, as v2's fork does, so that gain trains; clamp_min would pass none.
+        gains = torch.maximum(gains, torch.ones_like(gains))
+    return gains / architecture.latent_step
 
 
 def grid_shapes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
@@ -64,24 +78,27 @@ class CoolChic(nn.Module):
 
     def gains(self) -> Tensor:
         """Stored grid -> coded integer domain (before rounding)."""
-        gains = torch.pow(2.0, self.log2_gains)
-        if self.architecture.gain_floor_one:
-            # maximum, not clamp_min: at the tie (the finest grid starts at gain 1) it passes half
-            # the gradient, as v2's fork does, so that gain trains; clamp_min would pass none.
-            gains = torch.maximum(gains, torch.ones_like(gains))
-        return gains / self.architecture.latent_step
+        return gains_of(self.log2_gains, self.architecture)
 
-    def quantized_latents(self, mode: QuantizerMode | Quantizer) -> list[Tensor]:
-        """The latents in the coded integer domain, rounded or as ``mode`` simulates it."""
+    def quantized_latents(
+        self, mode: QuantizerMode | Quantizer, generator: torch.Generator | None = None
+    ) -> list[Tensor]:
+        """The latents in the coded integer domain, rounded or as ``mode`` simulates it (its noise
+        drawn from ``generator``, torch's default one if None)."""
         arch, gains = self.architecture, self.gains()
         scaled = [grid * gains[i] for i, grid in enumerate(self.latents)]
         if callable(mode):
-            return [mode(grid) for grid in scaled]
-        return [quantize(grid, mode, arch.noise_gradient, arch.ste_gradient) for grid in scaled]
+            return [mode(grid, generator) for grid in scaled]
+        noise, ste = arch.noise_gradient, arch.ste_gradient
+        return [quantize(grid, mode, noise, ste, generator) for grid in scaled]
 
-    def forward(self, mode: QuantizerMode | Quantizer, arm_rounding=None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, mode: QuantizerMode | Quantizer, arm_rounding=None, generator=None
+    ) -> tuple[Tensor, Tensor]:
         """(reconstruction in [0, 1] of shape (1, 3, H, W), total latent rate in bits)."""
-        latents = self.quantized_latents(mode)
+        if arm_rounding is None:
+            return forward_many([self], [mode], [generator])[0]
+        latents = self.quantized_latents(mode, generator)
         return self.reconstruct(latents), self.latent_rate(latents, arm_rounding)
 
     def synthesis_input(self, latents: list[Tensor], round_to=None) -> Tensor:
@@ -132,3 +149,66 @@ class CoolChic(nn.Module):
             "upsampling": upsampling,
             "total": arm + synthesis + upsampling,
         }
+
+
+def forward_many(
+    models: list[CoolChic],
+    modes: list[QuantizerMode | Quantizer],
+    generators: list[torch.Generator | None],
+) -> list[tuple[Tensor, Tensor]]:
+    """``model(mode)`` of B models of one architecture and size at once: each fit's
+    (reconstruction, latent bits) as it would get them alone, bit for bit on a CPU (batched
+    matrix products give each fit its own product; kernels that are not batched run fit by fit).
+    One set of kernels for B fits is what keeps a GPU busy: a single fit is launch-bound there."""
+    first = models[0]
+    if any(m.training != first.training for m in models):
+        raise ValueError("forward_many: models in training and evaluation mode mixed")
+    grids = _quantized_grids(models, modes, generators)
+    x = upsample_many([m.upsampling for m in models], grids)
+    if first.architecture.latent_step != 1.0:
+        x = x * first.architecture.latent_step
+    synthesis = [m.synthesis for m in models]
+    output = synthesize(first.synthesis.layers, *_stacked_parameters(synthesis), x)
+    if first.architecture.rounds_evaluation_output and not first.training:
+        output = torch.round(output * 255) / 255
+    reconstructions = output.clamp(0.0, 1.0)
+    mu, log_scale = arm_mlp(first.arm, *_stacked_parameters([m.arm for m in models]), grids)
+    values = torch.cat([grid.flatten(1) for grid in grids], dim=1)
+    rates = laplace_rate_bits(values, mu, log_scale).sum(dim=1)
+    # unbind, not a slice per fit: its backward stacks the B gradients in one pass, where B
+    # slices would each spread theirs over a zero tensor of the whole batch.
+    images = [image[None] for image in reconstructions.unbind(0)]
+    return list(zip(images, rates.unbind(0), strict=True))
+
+
+def _quantized_grids(models: list[CoolChic], modes: list, generators: list) -> list[Tensor]:
+    """B fits' quantised latents, (B, 1, h, w) per grid: all fits' grids at once under one of
+    COOL-CHIC's modes (each fit's noise from its own generator), fit by fit under a codec's own
+    quantisers (C3's) or mixed modes."""
+    mode = modes[0]
+    if len(models) == 1 or callable(mode) or any(m != mode for m in modes):
+        fits = zip(models, modes, generators, strict=True)
+        per_fit = [model.quantized_latents(md, g) for model, md, g in fits]
+        return [_stacked(level, torch.cat) for level in zip(*per_fit, strict=True)]
+    arch = models[0].architecture
+    gains = gains_of(torch.stack([m.log2_gains for m in models]), arch)
+    levels = zip(*(m.latents for m in models), strict=True)
+    scaled = [torch.cat(level) * gains[:, i, None, None, None] for i, level in enumerate(levels)]
+    noise, ste = arch.noise_gradient, arch.ste_gradient
+    return [quantize(grid, mode, noise, ste, generators) for grid in scaled]
+
+
+def _stacked_parameters(modules: list[nn.Module]) -> tuple[list[Tensor], list[Tensor]]:
+    """The weights and the biases of B modules of one shape, each stacked along a new first
+    dimension."""
+    weights = [_stacked(ws, torch.stack) for ws in zip(*(m.weights for m in modules), strict=True)]
+    biases = [_stacked(bs, torch.stack) for bs in zip(*(m.biases for m in modules), strict=True)]
+    return weights, biases
+
+
+def _stacked(tensors, join) -> Tensor:
+    """B fits' tensors along a new (``torch.stack``) or the first (``torch.cat``) dimension; one
+    fit's as a view, without a copy."""
+    if len(tensors) > 1:
+        return join(tensors)
+    return tensors[0][None] if join is torch.stack else tensors[0]

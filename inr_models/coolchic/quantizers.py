@@ -12,19 +12,36 @@ import torch
 from torch import Tensor
 
 QuantizerMode = Literal["noise", "ste", "round"]
-# A codec's own training quantiser (C3's soft rounding): integer-domain latents in, out.
-Quantizer = Callable[[Tensor], Tensor]
+# A codec's own training quantiser (C3's soft rounding): integer-domain latents and the fit's
+# random generator in, integer-domain latents out.
+Quantizer = Callable[[Tensor, torch.Generator | None], Tensor]
+
+
+def uniform_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
+    """U(0, 1) samples shaped as ``x``, drawn from ``generator`` (None: torch's default one, as
+    ``torch.rand_like``; the same numbers from a generator in the same state)."""
+    return torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+
+
+def _uniform_per_fit(x: Tensor, generator) -> Tensor:
+    """U(0, 1) samples shaped as ``x``: from one generator, or, given a list, B fits' samples
+    along the first dimension, each from its own generator (as each fit alone would draw them)."""
+    if not isinstance(generator, list):
+        return uniform_like(x, generator)
+    if len(generator) == 1:
+        return uniform_like(x, generator[0])
+    return torch.cat([uniform_like(part, g) for part, g in zip(x, generator, strict=True)])[:, None]
 
 
 class _Noise(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, gradient_scale: float) -> Tensor:
+    def forward(ctx, x: Tensor, gradient_scale: float, generator) -> Tensor:
         ctx.gradient_scale = gradient_scale
-        return x + (torch.rand_like(x) - 0.5)
+        return x + (_uniform_per_fit(x, generator) - 0.5)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        return grad * ctx.gradient_scale, None
+        return grad * ctx.gradient_scale, None, None
 
 
 class _RoundStraightThrough(torch.autograd.Function):
@@ -38,9 +55,17 @@ class _RoundStraightThrough(torch.autograd.Function):
         return grad * ctx.gradient_scale, None
 
 
-def quantize(x: Tensor, mode: QuantizerMode, noise_gradient: float, ste_gradient: float) -> Tensor:
+def quantize(
+    x: Tensor,
+    mode: QuantizerMode,
+    noise_gradient: float,
+    ste_gradient: float,
+    generator: torch.Generator | list[torch.Generator | None] | None = None,
+) -> Tensor:
+    """``x`` quantised as ``mode`` says; ``generator``: the noise's, or a list of B fits' for an
+    ``x`` that stacks B fits' grids (B, 1, h, w)."""
     if mode == "noise":
-        return _Noise.apply(x, noise_gradient)
+        return _Noise.apply(x, noise_gradient, generator)
     if mode == "ste":
         return _RoundStraightThrough.apply(x, ste_gradient)
     return torch.round(x)

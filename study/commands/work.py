@@ -1,6 +1,8 @@
 """Run a work package's trials with plain processes: no Ray, no MLflow, any machine.
 
-Trials run in plan order, --concurrent at a time on one device. Each finished trial is written
+Trials run in plan order, --concurrent at a time on one device; with --batch B, up to B
+consecutive fits of one codec and preset share a process and train as one batch (one set of
+kernels for B fits: what keeps a GPU busy). Each finished trial is written
 whole to OUT/trials/KEY/ (its file and its record: figures, timings, device, versions, host,
 validations); a rerun skips them. Bring OUT back and record it with `inr-study import`.
 """
@@ -17,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrent", type=int, default=1, help="trials at once on the device (default 1)"
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="fits trained together as one batch, per worker (default 1: one fit at a time)",
+    )
     parser.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per trial")
     parser.add_argument(
@@ -29,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         "--pack", action="store_true", help="also write OUT/pack-N.tar archives of <= 16 MiB"
     )
     args = parser.parse_args(argv)
-    if args.concurrent < 1 or args.threads < 1:
-        parser.error("--concurrent and --threads must be at least 1")
+    if min(args.concurrent, args.threads, args.batch) < 1:
+        parser.error("--concurrent, --threads and --batch must be at least 1")
 
     from study.engine.package import read_package
     from study.engine.work import pack, run_package
@@ -44,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             threads=args.threads,
             minutes=args.minutes,
+            batch=args.batch,
         )
     finally:  # what finished travels back even when the run itself broke
         packs = pack(args.output) if args.pack else []

@@ -38,8 +38,10 @@ class StudyProgress:
     ``on_failure(trial_config, tune_error_text)`` records a failed trial and returns the error text
     to show."""
 
-    def __init__(self, total: int, metric: str, label: str, describe, on_failure=None):
+    def __init__(self, total: int, metric: str, label: str, describe, on_failure=None, size=None):
         self.metric, self.describe, self.on_failure = metric, describe, on_failure
+        # Study trials in one Tune trial (a batch of fits); one by default.
+        self.size = size or (lambda config: 1)
         self.oriented = get_metric(metric).oriented
         self.total, self.label = total, label
         self.running, self.failed, self.done, self.best = 0, 0, 0, None
@@ -73,8 +75,8 @@ class StudyProgress:
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.running -= 1
         self._consider(trial.last_result or {}, trial.config)
-        self.done += 1
-        self.bar.update(1)
+        self.done += self.size(trial.config)
+        self.bar.update(self.size(trial.config))
         self._refresh()
 
     def _consider(self, result: dict, config: dict) -> None:
@@ -86,14 +88,14 @@ class StudyProgress:
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.running -= 1
-        self.failed += 1
+        self.failed += self.size(trial.config)  # a batch's finished fits are counted next run
         # Tune's error text can lag behind this callback; its error file is usually there.
         error = trial.get_error() or _error_file_text(trial) or "unknown error"
         if self.on_failure is not None:
             error = self.on_failure(trial.config, error)
         self.bar.write(f"FAILED {self.describe(trial.config)}: {last_error_line(error)}")
-        self.done += 1
-        self.bar.update(1)
+        self.done += self.size(trial.config)
+        self.bar.update(self.size(trial.config))
         self._refresh()
 
     def on_experiment_end(self, trials, **info):

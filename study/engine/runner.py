@@ -1,8 +1,9 @@
 """Ray Tune wiring of a study: trials on local Ray or a cluster, Optuna search through
 OptunaSearch, every result recorded in MLflow by one recorder actor. The trial itself is
-:func:`study.engine.trial.run_trial`.
+:func:`study.engine.trial.run_trials` (one trial, or a batch of fits trained together).
 """
 
+import functools
 import json
 import logging
 import os
@@ -50,7 +51,7 @@ from study.engine.search import (
     tell,
 )
 from study.engine.tracking import TRIALS_FILTER, ImageInput, RunStore, flat_params, study_location
-from study.engine.trial import TrialOutcome, TrialSpec, run_trial
+from study.engine.trial import TrialJob, TrialOutcome, TrialSpec, run_trials
 from study.errors import InputError
 from study.layout import (
     ARTIFACTS_DIR,
@@ -206,6 +207,15 @@ class TrialContext:
 def _execute(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) -> dict | None:
     """Run one trial, live in its MLflow run (opened now, validations as step metrics, closed
     with the outcome); returns its metrics, None if an earlier run already finished it."""
+    return _execute_batch([spec], {spec.image: image}, context, recorder)[0]
+
+
+def _execute_batch(
+    specs: list[TrialSpec], images: dict, context: TrialContext, recorder
+) -> list[dict | None]:
+    """``_execute`` for trials of one codec and preset whose fits train together (``run_trials``),
+    each in its own MLflow run. A failed fit fails its run; the others are recorded, then the
+    batch raises, so Tune's retry runs only what is unfinished."""
     import_plugins(context.plugins)
     torch.set_num_threads(context.threads)
     device = context.torch_device()
@@ -218,35 +228,53 @@ def _execute(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder
         "executor": "ray",
         # The GPU share Ray gave this trial's worker (several trials may share one GPU).
         **_visible_devices(),
-        **({"preset": spec.preset} if spec.preset else {}),
     }
-    run_id = ray.get(
-        recorder.start_trial.remote(spec, context.parent_id, tags, context.inputs.get(spec.image))
-    )
-    if run_id is None:
-        return None
-
-    def log_validation(record: dict) -> None:
-        recorder.log_validation.remote(run_id, record)  # the actor keeps the order of calls
-
-    with tempfile.TemporaryDirectory(prefix="inr-study-trial-") as scratch:
-        try:
-            outcome = run_trial(
+    run_ids = [
+        ray.get(
+            recorder.start_trial.remote(
                 spec,
-                image,
-                Path(scratch),
-                device=device,
-                with_lpips=context.with_lpips,
-                on_validation=log_validation,
+                context.parent_id,
+                {**tags, **({"preset": spec.preset} if spec.preset else {})},
+                context.inputs.get(spec.image),
             )
-        except Exception:
-            ray.get(recorder.fail_trial_attempt.remote(spec.key, run_id, traceback.format_exc()))
-            raise
-        files = {path.name: path.read_bytes() for path in outcome.files.values()}
-    ray.get(
-        recorder.finish_trial_run.remote(run_id, spec, outcome.metrics, outcome.settings, files)
-    )
-    return outcome.metrics
+        )
+        for spec in specs
+    ]
+    started = [(spec, run_id) for spec, run_id in zip(specs, run_ids, strict=True) if run_id]
+    metrics: dict[str, dict] = {}
+    failures: list[BaseException] = []
+    with tempfile.TemporaryDirectory(prefix="inr-study-trial-") as scratch:
+        jobs = [
+            TrialJob(spec, images[spec.image], Path(scratch) / spec.key,
+                     on_validation=functools.partial(_log_validation, recorder, run_id))
+            for spec, run_id in started
+        ]  # fmt: skip
+        outcomes = run_trials(jobs, device=device, with_lpips=context.with_lpips) if jobs else []
+        for (spec, run_id), outcome in zip(started, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                error = "".join(traceback.format_exception(outcome))
+                ray.get(recorder.fail_trial_attempt.remote(spec.key, run_id, error))
+                failures.append(outcome)
+                continue
+            files = {path.name: path.read_bytes() for path in outcome.files.values()}
+            ray.get(
+                recorder.finish_trial_run.remote(
+                    run_id, spec, outcome.metrics, outcome.settings, files
+                )
+            )
+            metrics[spec.key] = outcome.metrics
+    if len(specs) == 1 and failures:
+        raise failures[0]
+    if failures:
+        raise RuntimeError(
+            f"{len(failures)} of {len(specs)} fits of the batch failed; first: "
+            f"{type(failures[0]).__name__}: {failures[0]}"
+        ) from failures[0]
+    return [metrics.get(spec.key) for spec in specs]
+
+
+def _log_validation(recorder, run_id: str, record: dict) -> None:
+    recorder.log_validation.remote(run_id, record)  # the actor keeps the order of calls
 
 
 def _visible_devices() -> dict:
@@ -259,9 +287,12 @@ def _numbers(metrics: dict) -> dict:
 
 
 def grid_trial(config: dict, *, images: dict, recorder, context: TrialContext) -> None:
-    spec = TrialSpec(**config["spec"])
+    """One Tune trial of a grid study: one grid trial, or a batch of them fitted together."""
+    specs = [TrialSpec(**spec) for spec in config["specs"]]
+    results = _execute_batch(specs, images, context, recorder)
     # None: a run of an earlier driver finished it meanwhile; nothing left to report.
-    tune.report(_numbers(_execute(spec, images[spec.image], context, recorder) or {}))
+    finished = [metrics for metrics in results if metrics]
+    tune.report(_numbers(finished[0] if finished else {}) | {"fits": len(finished)})
 
 
 def _fit(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) -> dict:
@@ -496,23 +527,33 @@ class Study:
             return {"finished": len(trials), "failed": 0}
 
         def record_failure(trial_config: dict, error: str) -> str:
-            spec = TrialSpec(**trial_config["spec"])
-            return ray.get(
-                recorder.record_trial_failure.remote(spec, context.parent_id, error, context.tags)
-            )
+            done = ray.get(recorder.finished_keys.remote())
+            specs = [TrialSpec(**spec) for spec in trial_config["specs"]]
+            errors = [
+                ray.get(
+                    recorder.record_trial_failure.remote(
+                        spec, context.parent_id, error, context.tags
+                    )
+                )
+                for spec in specs
+                if spec.key not in done
+            ]
+            return errors[0] if errors else error
 
         progress = TuneProgress(
             len(pending),
             # The bar's "best" quotes the table's first quality metric.
             quality_metrics()[0].key,
             self.config.name,
-            lambda c: TrialSpec(**c["spec"]).label(),
+            _describe_batch,
             record_failure,
+            size=lambda c: len(c["specs"]),
         )
         trainable = tune.with_parameters(
             grid_trial, images=images, recorder=recorder, context=context
         )
-        space = {"spec": tune.grid_search([asdict(t) for t in pending])}
+        batches = fit_batches(pending, self.config.resources.fit_batch)
+        space = {"specs": tune.grid_search([[asdict(t) for t in batch] for batch in batches])}
         self._tuner(trainable, "grid", progress, space, trial_name_creator=_trial_name).fit()
         counts = progress.counts
         counts["finished"] += len(trials) - len(pending)
@@ -595,8 +636,29 @@ class Study:
         return counts, recommendations
 
 
+def fit_batches(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
+    """Consecutive trials of one codec and preset, up to ``size`` to a batch (plan order kept)."""
+    batches: list[list[TrialSpec]] = []
+    for spec in specs:
+        last = batches[-1] if batches else None
+        if (
+            last
+            and len(last) < size
+            and (last[0].codec, last[0].preset) == (spec.codec, spec.preset)
+        ):
+            last.append(spec)
+        else:
+            batches.append([spec])
+    return batches
+
+
+def _describe_batch(config: dict) -> str:
+    first, more = TrialSpec(**config["specs"][0]).label(), len(config["specs"]) - 1
+    return f"{first} (+{more} fitted with it)" if more else first
+
+
 def _trial_name(trial) -> str:
-    return TrialSpec(**trial.config["spec"]).label().replace(" ", "_")
+    return _describe_batch(trial.config).replace(" ", "_")
 
 
 def _describe_sample(config: dict) -> str:

@@ -145,24 +145,94 @@ def run_trial(
     Raises ``CodecError`` if an INR decoder's output differs from what its encoder predicted, and
     whatever the codec raises (``DivergedError`` on a NaN loss): the caller records failures.
     """
-    settings = spec.codec_settings(device)
-    if get_codec_class(spec.codec).fits_network:
-        settings.update(progress=progress, on_validation=on_validation)
+    job = TrialJob(spec, image, out_dir, bitstream, decoded_png, on_validation)
+    outcome = run_trials([job], device=device, with_lpips=with_lpips, progress=progress,
+                         on_pace=on_pace)[0]  # fmt: skip
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+@dataclass
+class TrialJob:
+    """One trial of a batch: its spec, image and where its files go (see ``run_trial``)."""
+
+    spec: TrialSpec
+    image: np.ndarray
+    out_dir: Path
+    bitstream: Path | None = None
+    decoded_png: Path | None = None
+    on_validation: Callable[[dict], None] | None = None
+
+
+def run_trials(
+    jobs: list[TrialJob],
+    *,
+    device: str = "cpu",
+    with_lpips: bool = True,
+    progress: bool = False,
+    on_pace: Callable[[float, int], None] | None = None,
+) -> list[TrialOutcome | Exception]:
+    """``run_trial`` for B trials of one codec, their fits batched where the codec can
+    (``Codec.encode_together``): each trial's outcome, or the exception that failed it. Every
+    trial is written, decoded and measured on its own; ``encode_seconds`` is its share of the
+    batch's fitting time plus its own packaging, and ``fit_batch`` says how many fits shared it.
+    """
+    codecs = []
+    for job in jobs:
+        settings = job.spec.codec_settings(device)
+        if get_codec_class(job.spec.codec).fits_network:
+            settings.update(progress=progress, on_validation=job.on_validation)
+        codecs.append(create_codec(job.spec.codec, **settings))
+    kinds = {type(codec) for codec in codecs}
+    if len(kinds) != 1:
+        raise ValueError(f"run_trials: one codec per batch, got {sorted(k.name for k in kinds)}")
     trial_start = time.perf_counter()
     window_reset = _reset_peak_rss()
-    codec = create_codec(spec.codec, **settings)
-    torch_device = codec.device if isinstance(codec, FittedCodec) else None
-    if isinstance(codec, FittedCodec):
-        codec.on_pace = on_pace
+    torch_device = codecs[0].device if isinstance(codecs[0], FittedCodec) else None
+    for codec in codecs:
+        if isinstance(codec, FittedCodec):
+            codec.on_pace = on_pace
     if torch_device is not None and torch_device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(torch_device)
-
     start = time.perf_counter()
-    encoded = codec.encode(image)
-    encode_seconds = time.perf_counter() - start
-    out_dir.mkdir(parents=True, exist_ok=True)
-    bitstream = bitstream or out_dir / BITSTREAM_NAME
-    decoded_png = decoded_png or out_dir / DECODED_NAME
+    encoded = kinds.pop().encode_together(
+        [(c, job.image) for c, job in zip(codecs, jobs, strict=True)]
+    )
+    shared_seconds = (time.perf_counter() - start) / len(jobs)
+    peak_memory_mb = _peak_memory_mb(torch_device, window_reset)
+    outcomes: list[TrialOutcome | Exception] = []
+    for codec, job, result in zip(codecs, jobs, encoded, strict=True):
+        if isinstance(result, Exception):
+            outcomes.append(result)
+            continue
+        figures = {
+            "encode_seconds": shared_seconds
+            if len(jobs) == 1
+            else result.stats.get("encode_seconds", shared_seconds),
+            "peak_memory_mb": peak_memory_mb,
+        }
+        try:
+            outcome = _finish_trial(job, codec, result, figures, with_lpips)
+        except Exception as error:  # recorded by the caller, as a failed fit is
+            outcomes.append(error)
+            continue
+        # Everything this function did: the codec's share of a study trial's wall time.
+        outcome.metrics["trial_seconds"] = (time.perf_counter() - trial_start) / len(jobs)
+        summary = job.out_dir / SUMMARY_NAME
+        summary.write_text(outcome.summary_text())
+        outcome.files["summary"] = summary
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _finish_trial(job: TrialJob, codec, encoded, figures: dict, with_lpips: bool) -> TrialOutcome:
+    """Write ``encoded``'s file, decode that file, check it against the encoder's prediction,
+    and measure (``figures``: the encoding's time and memory, as the batch measured them)."""
+    spec, image = job.spec, job.image
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    bitstream = job.bitstream or job.out_dir / BITSTREAM_NAME
+    decoded_png = job.decoded_png or job.out_dir / DECODED_NAME
     for path in (bitstream, decoded_png):
         path.parent.mkdir(parents=True, exist_ok=True)
     bitstream.write_bytes(encoded.data)
@@ -183,21 +253,11 @@ def run_trial(
         "bpp": encoded.bpp(height, width),
         "bytes": len(encoded.data),
         **evaluate(image, decoded, optional=with_lpips),
-        "encode_seconds": encode_seconds,
+        "encode_seconds": figures["encode_seconds"],
         "decode_seconds": decode_seconds,
-        "peak_memory_mb": _peak_memory_mb(torch_device, window_reset),
+        "peak_memory_mb": figures["peak_memory_mb"],
         "height": height,
         "width": width,
     }
-    # Everything this function did: the codec's share of a study trial's wall time.
-    metrics["trial_seconds"] = time.perf_counter() - trial_start
-    outcome = TrialOutcome(
-        spec,
-        metrics,
-        codec.settings(),
-        {"bitstream": bitstream, "decoded": decoded_png},
-    )
-    summary = out_dir / SUMMARY_NAME
-    summary.write_text(outcome.summary_text())
-    outcome.files["summary"] = summary
-    return outcome
+    files = {"bitstream": bitstream, "decoded": decoded_png}
+    return TrialOutcome(spec, metrics, codec.settings(), files)

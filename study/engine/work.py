@@ -1,6 +1,7 @@
 """Running a work package with plain processes (``inr-study work``): no Ray, no MLflow.
 
-Trials run in plan order, ``concurrent`` at a time on one device, each in a worker process of a
+Trials run in plan order, ``concurrent`` batches at a time on one device (a batch: up to ``batch``
+fits of one codec and preset trained together), each in a worker process of a
 pool (one at a time: in this process). A finished trial is a folder ``OUT/trials/KEY/`` holding
 its file (``bitstream.bin``) and its record (``result.json``: spec, settings, figures, provenance,
 validations); the folder appears whole (written aside, then renamed), so an interrupted run
@@ -76,65 +77,72 @@ def _worker_package(folder: str) -> Package:
     return read_package(Path(folder))
 
 
-def run_trial_in_worker(folder: str, index: int, out: str, device: str, threads: int) -> float:
-    """One trial of the package at ``folder``, in a worker process; its wall seconds."""
+def run_trials_in_worker(
+    folder: str, indices: list[int], out: str, device: str, threads: int
+) -> list[float | str]:
+    """Trials of the package at ``folder``, in a worker process, their fits as one batch (see
+    ``run_trials``): per trial, its share of the wall seconds, or the error that failed it."""
     import socket
 
     import torch
 
     from study.config import import_plugins
     from study.engine.provenance import git_commit, machine
-    from study.engine.trial import run_trial
+    from study.engine.trial import TrialJob, run_trials
     from study.results.metrics import lpips_available
 
     package = _worker_package(folder)
     import_plugins(list(package.plugins))
     torch.set_num_threads(threads)
-    spec = package.trials[index]
-    final = Path(out) / TRIALS_DIR / spec.key
-    # Written aside, outside trials/, so nothing half-written is ever counted or packed.
-    aside = Path(out) / PARTIAL_DIR / f"{spec.key}.{socket.gethostname()}"
-    aside.parent.mkdir(exist_ok=True)
-    shutil.rmtree(aside, ignore_errors=True)
-    validations: list[dict] = []
+    specs = [package.trials[index] for index in indices]
+    jobs, validations = [], []
+    for spec in specs:
+        # Written aside, outside trials/, so nothing half-written is ever counted or packed.
+        aside = Path(out) / PARTIAL_DIR / f"{spec.key}.{socket.gethostname()}"
+        aside.parent.mkdir(exist_ok=True)
+        shutil.rmtree(aside, ignore_errors=True)
+        validations.append([])
+        jobs.append(TrialJob(spec, package.image(spec.image), aside,
+                             on_validation=validations[-1].append))  # fmt: skip
     start = time.time()
-    outcome = run_trial(
-        spec,
-        package.image(spec.image),
-        aside,
-        device=device,
-        with_lpips=package.lpips and lpips_available(),
-        on_validation=validations.append,
-    )
-    seconds = time.time() - start
+    outcomes = run_trials(jobs, device=device, with_lpips=package.lpips and lpips_available())
+    seconds = (time.time() - start) / len(jobs)
     commit = git_commit()
-    # ``import`` decodes the file again and rebuilds the decoded image and the summary from it.
-    for name in ("decoded", "summary"):
-        outcome.files[name].unlink()
-    record = TrialRecord(
-        spec=spec,
-        image_digest=package.digests[spec.image],
-        settings=outcome.settings,
-        metrics=outcome.metrics,
-        provenance={
-            "executor": "work",
-            **machine(device),
-            "threads": threads,
-            # A copy of the tree without .git (sent to a lent machine) runs the package's code.
-            "git_commit": commit if commit != "unknown" else package.commit,
-            "package_commit": package.commit,
-            "package_part": package.part,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
-            "seconds": seconds,
-        },
-        validations=validations,
-        study=package.study,
-    )
-    (aside / RESULT_FILE).write_text(record.dumps() + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    aside.rename(final)
-    (Path(out) / FAILED_DIR / f"{spec.key}.txt").unlink(missing_ok=True)
-    return seconds
+    results: list[float | str] = []
+    for spec, job, outcome, validated in zip(specs, jobs, outcomes, validations, strict=True):
+        if isinstance(outcome, Exception):
+            results.append("".join(traceback.format_exception(outcome)))
+            continue
+        # ``import`` decodes the file again and rebuilds the decoded image and the summary from it.
+        for name in ("decoded", "summary"):
+            outcome.files[name].unlink()
+        record = TrialRecord(
+            spec=spec,
+            image_digest=package.digests[spec.image],
+            settings=outcome.settings,
+            metrics=outcome.metrics,
+            provenance={
+                "executor": "work",
+                **machine(device),
+                "threads": threads,
+                # A copy of the tree without .git (sent to a lent machine) runs the package's code.
+                "git_commit": commit if commit != "unknown" else package.commit,
+                "package_commit": package.commit,
+                "package_part": package.part,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+                "seconds": seconds,
+                "fit_batch": len(jobs),
+            },
+            validations=validated,
+            study=package.study,
+        )
+        (job.out_dir / RESULT_FILE).write_text(record.dumps() + "\n")
+        final = Path(out) / TRIALS_DIR / spec.key
+        shutil.rmtree(final, ignore_errors=True)
+        job.out_dir.rename(final)
+        (Path(out) / FAILED_DIR / f"{spec.key}.txt").unlink(missing_ok=True)
+        results.append(seconds)
+    return results
 
 
 def run_package(
@@ -146,8 +154,10 @@ def run_package(
     threads: int = 1,
     minutes: float | None = None,
     progress: bool = True,
+    batch: int = 1,
 ) -> WorkSummary:
-    """Run the package's unfinished trials; see the module's docstring."""
+    """Run the package's unfinished trials; see the module's docstring. ``batch``: up to this
+    many consecutive trials of one codec and preset share a worker and fit as one batch."""
     from study.config import import_plugins
 
     import_plugins(list(package.plugins))  # trial labels name the plugins' codecs
@@ -164,45 +174,64 @@ def run_package(
         total=len(queue), desc=f"{package.study} part {package.part}", unit="trial",
         disable=not progress, dynamic_ncols=True,
     )  # fmt: skip
-    running: dict[Future, int] = {}
+    running: dict[Future, list[int]] = {}
     with _executor(concurrent) as pool:
         while queue or running:
             while queue and len(running) < concurrent:
-                index = queue.pop(0)
-                if not _fits(package.trials[index], seconds, deadline):
-                    summary.not_started += 1
-                    bar.update()
+                indices = _next_batch(queue, package.trials, batch)
+                if not _fits(package.trials[indices[0]], len(indices), seconds, deadline):
+                    summary.not_started += len(indices)
+                    bar.update(len(indices))
                     continue
                 try:
                     future = pool.submit(
-                        run_trial_in_worker, str(package.folder), index, str(out), device, threads
-                    )
+                        run_trials_in_worker, str(package.folder), indices, str(out), device,
+                        threads,
+                    )  # fmt: skip
                 except BrokenProcessPool:  # a worker died (out of memory): the rest wait
-                    summary.failed.append(f"{package.trials[index].label()}: the pool broke")
+                    for index in indices:
+                        summary.failed.append(f"{package.trials[index].label()}: the pool broke")
                     queue.clear()
                     break
-                running[future] = index
+                running[future] = indices
             if not running:
                 break
             bar.set_postfix_str(f"running {len(running)}, failed {len(summary.failed)}")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                spec = package.trials[running.pop(future)]
+                indices = running.pop(future)
                 try:
-                    took = future.result()
-                except Exception as error:  # recorded, and retried by the next run
-                    (out / FAILED_DIR / f"{spec.key}.txt").write_text(
-                        "".join(traceback.format_exception(error))
-                    )
-                    summary.failed.append(f"{spec.label()}: {type(error).__name__}: {error}")
-                    tqdm.write(f"failed: {summary.failed[-1]}")
-                else:
-                    summary.finished += 1
-                    group = _group(spec)
-                    seconds[group] = max(seconds.get(group, 0.0), took)
-                bar.update()
+                    results = future.result()
+                except Exception as error:  # the whole batch failed (a worker died)
+                    results = ["".join(traceback.format_exception(error))] * len(indices)
+                for index, result in zip(indices, results, strict=True):
+                    _tally(summary, seconds, out, package.trials[index], result)
+                    bar.update()
     bar.close()
     return summary
+
+
+def _next_batch(queue: list[int], trials: list[TrialSpec], batch: int) -> list[int]:
+    """The queue's next trials that run as one batch (taken off the queue): up to ``batch`` of
+    them, of the first one's codec and preset."""
+    group = _group(trials[queue[0]])
+    indices = [queue.pop(0)]
+    while queue and len(indices) < batch and _group(trials[queue[0]]) == group:
+        indices.append(queue.pop(0))
+    return indices
+
+
+def _tally(summary: WorkSummary, seconds: dict, out: Path, spec: TrialSpec, result) -> None:
+    """Count one trial's result: its seconds, or its error (recorded, and retried next run)."""
+    if isinstance(result, str):
+        (out / FAILED_DIR / f"{spec.key}.txt").write_text(result)
+        error = result.strip().splitlines()[-1]
+        summary.failed.append(f"{spec.label()}: {error}")
+        tqdm.write(f"failed: {summary.failed[-1]}")
+        return
+    summary.finished += 1
+    group = _group(spec)
+    seconds[group] = max(seconds.get(group, 0.0), result)
 
 
 class _InProcess:
@@ -235,13 +264,14 @@ def _executor(concurrent: int):
     return ProcessPoolExecutor(max_workers=concurrent, mp_context=context)
 
 
-def _fits(spec: TrialSpec, seconds: dict[str, float], deadline: float | None) -> bool:
-    """Whether the trial can finish before the deadline, judged by the longest trial of its
-    codec and preset seen so far (else the longest of any); with none seen yet, it starts."""
+def _fits(spec: TrialSpec, count: int, seconds: dict[str, float], deadline: float | None) -> bool:
+    """Whether ``count`` trials of ``spec``'s kind can finish before the deadline, judged by the
+    longest trial of its codec and preset seen so far (else the longest of any; a batched
+    trial's is its share of its batch); with none seen yet, they start."""
     if deadline is None:
         return True
     estimate = seconds.get(_group(spec), max(seconds.values(), default=0.0))
-    return time.monotonic() + estimate <= deadline
+    return time.monotonic() + count * estimate <= deadline
 
 
 def pack(out: Path) -> list[Path]:

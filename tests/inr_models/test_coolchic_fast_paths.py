@@ -187,17 +187,20 @@ def test_causal_contexts_equal_stacked_shifted_views_with_gradients(rowcol):
     from inr_models.coolchic.layers import _CausalContexts
 
     torch.manual_seed(rowcol)
-    grids = [torch.randn(1, 1, h, w, requires_grad=True) for h, w in grid_shapes(23, 31, 5)]
+    # Two fits' grids at once: each fit's contexts come from its own grids only.
+    grids = [torch.randn(2, 1, h, w, requires_grad=True) for h, w in grid_shapes(23, 31, 5)]
     offsets = causal_offsets(rowcol)
 
-    def stacked(grid):
-        height, width = grid.shape[-2:]
-        padded = torch.nn.functional.pad(grid[0, 0], (rowcol, rowcol, rowcol, 0))
+    def stacked(plane):
+        height, width = plane.shape[-2:]
+        padded = torch.nn.functional.pad(plane, (rowcol, rowcol, rowcol, 0))
         views = [padded[rowcol + dy : rowcol + dy + height, rowcol + dx : rowcol + dx + width]
                  for dy, dx in offsets]  # fmt: skip
         return torch.stack(views).view(len(offsets), -1)
 
-    expected = torch.cat([stacked(grid) for grid in grids], dim=1)
+    expected = torch.stack(
+        [torch.cat([stacked(grid[fit, 0]) for grid in grids], dim=1) for fit in range(2)]
+    )
     found = _CausalContexts.apply(rowcol, offsets, *grids)
     assert torch.equal(found, expected)
     weights = torch.randn_like(expected)

@@ -112,6 +112,26 @@ def test_parts_run_anywhere_then_import_and_resume_like_ray(
             ), name
 
 
+def test_work_fits_a_batch_together_and_records_each_trial(
+    tmp_path, small_config, write_config, study_env, capsys
+):
+    config = small_config()
+    config["images"]["subset"] = ["kodim01"]
+    config_path = write_config(config)
+    assert main(["shard", str(config_path), "-o", str(tmp_path / "p")]) == 0
+    out = tmp_path / "w"
+    assert main(["work", str(tmp_path / "p" / "part-0"), "-o", str(out), "--batch", "2"]) == 0
+    assert "4 trials finished now" in capsys.readouterr().out
+    results = [json.loads(p.read_text()) for p in (out / TRIALS_DIR).glob(f"*/{RESULT_FILE}")]
+    # Each codec's two trials ran as one batch: COOL-CHIC's fits trained together.
+    assert sorted(r["spec"]["codec"] for r in results) == ["coolchic-v1"] * 2 + ["jpeg"] * 2
+    assert {r["provenance"]["fit_batch"] for r in results} == {2}
+    fits = [r for r in results if r["spec"]["codec"] == "coolchic-v1"]
+    assert {r["metrics"]["fit_batch"] for r in fits} == {2}
+    folder = str(tmp_path / "s" / "small")
+    assert main(["import", folder, str(out), "--config", str(config_path), "--no-report"]) == 0
+
+
 def test_imported_runs_look_like_engine_runs_and_rebuild(
     tmp_path, study_env, small_config, write_config, capsys
 ):

@@ -49,11 +49,12 @@ def test_trial_keys_identify_trials():
 
 
 def test_a_diverging_codec_raises_for_the_caller_to_record(crop64, tmp_path, monkeypatch):
-    from inr_models.coolchic.codec import CoolChicV1
+    from inr_models.coolchic.training import Fitter
 
-    def diverge(self, image):
+    def diverge(self):
         raise DivergedError("loss is NaN")
+        yield  # a fit's recipe is a generator
 
-    monkeypatch.setattr(CoolChicV1, "encode", diverge)
+    monkeypatch.setattr(Fitter, "fit_steps", diverge)
     with pytest.raises(DivergedError):
         run_trial(TrialSpec("coolchic-v1", "x", 1e-3, "debug", "mse"), crop64, tmp_path)
