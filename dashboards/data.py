@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inr_models import available_codecs, fits_network, get_codec_class
+from inr_models.base import RATE_PARTS
 from losses import available_families, get_family
 from study.data.datasets import ANCHORS, image_folder, planned_image_names
 from study.engine.tracking import RunStore, study_location
@@ -145,7 +146,7 @@ def metric_notes(data: StudyData) -> dict[str, str]:
 
 
 def _slim(record: dict) -> dict:
-    return {k: record.get(k) for k in (*RECORD_KEYS, "bpp", *plotted_metrics())}
+    return {k: record.get(k) for k in (*RECORD_KEYS, "bpp", *RATE_PARTS, *plotted_metrics())}
 
 
 def vocabulary(records: list[dict]) -> dict:

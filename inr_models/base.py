@@ -31,6 +31,9 @@ class Encoded:
 
 
 RateValue = float | int | str
+# Where a file's bits go, as ``Codec.rate_parts`` names them: the container and codec header, the
+# coded network weights (also per module, as ``network_bits_<module>``), and the latents.
+RATE_PARTS = ("header_bits", "network_bits", "latent_bits")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +144,13 @@ class Codec(ABC):
 
     @abstractmethod
     def encode(self, image: np.ndarray) -> Encoded: ...
+
+    def rate_parts(self, data: bytes) -> dict[str, int]:
+        """How the bits of file ``data`` divide (``RATE_PARTS``, and the network's per module),
+        read from the file itself, so a file made anywhere is broken down alike; codecs that
+        fit a network say, others give {}. Raises ``CodecError`` for a file this codec cannot
+        read."""
+        return {}
 
     @classmethod
     def encode_together(cls, jobs: list[tuple["Codec", np.ndarray]]) -> list[Encoded | Exception]:

@@ -112,6 +112,11 @@ class LaplaceDecoder:
             )
         return values
 
+    def bits_read(self) -> int:
+        """Bits of the payload that what has been decoded so far takes, to the coder's 32-bit
+        word (the coder's state included): a part of a file, measured."""
+        return self._encoder.num_bits()
+
     def _decode_table(self, mu: np.ndarray, scale: np.ndarray, low: int, high: int) -> np.ndarray:
         pmf = laplace_pmf(mu, scale, low, high)
         try:

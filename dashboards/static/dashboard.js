@@ -88,6 +88,13 @@ function rateReversals(name, points) {
   return steps;
 }
 
+// Where the file's bits go (header, network, latents), for INR fits that record it.
+function rateParts(rows) {
+  if (rows.some((x) => x.network_bits === null || x.network_bits === undefined)) return [];
+  const bits = (key) => Math.round(mean(rows.map((x) => x[key])));
+  return [`bits: header ${bits("header_bits")}, network ${bits("network_bits")}, latents ${bits("latent_bits")}`];
+}
+
 function hoverText(point) {
   const r = point.rows[0];
   const head = [`<b>${curveName(r)}</b>`];
@@ -96,9 +103,9 @@ function hoverText(point) {
   const values = Object.keys(METRICS)
     .map((m) => (r[m] === null ? `${m}: missing` : `${m}: ${mean(point.rows.map((x) => x[m])).toFixed(4)}`));
   if (point.rows.length === 1) {
-    return [...head, `image ${r.image}`, `bpp ${r.bpp.toFixed(4)}`, ...values, `run ${r.run_id}`].join("<br>");
+    return [...head, `image ${r.image}`, `bpp ${r.bpp.toFixed(4)}`, ...rateParts(point.rows), ...values, `run ${r.run_id}`].join("<br>");
   }
-  return [...head, `mean of ${point.rows.length} runs (images × seeds)`, `bpp ${point.bpp.toFixed(4)}`, ...values].join("<br>");
+  return [...head, `mean of ${point.rows.length} runs (images × seeds)`, `bpp ${point.bpp.toFixed(4)}`, ...rateParts(point.rows), ...values].join("<br>");
 }
 
 function rdTraces() {

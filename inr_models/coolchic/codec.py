@@ -169,18 +169,36 @@ class CoolChicCodec(FittedCodec):
         return pack(self, header.write(), finish(encoder))
 
     def decode(self, data: bytes) -> np.ndarray:
+        header, _, model, decoder, _ = self._read_network(data)
+        shapes = grid_shapes(header.height, header.width, header.n_grids)
+        grids = decode_latents(decoder, model, shapes, header.latent_bounds)
+        latents = [torch.from_numpy(grid)[None, None] for grid in grids]
+        decoder.finish("the last latent")
+        return exact_image(model, latents)
+
+    def rate_parts(self, data: bytes) -> dict[str, int]:
+        """The header's bits, each network module's (the coded stream holds the network first,
+        then the latents), and the latents' (the rest)."""
+        _, payload, _, decoder, modules = self._read_network(data)
+        network = decoder.bits_read()
+        return {
+            "header_bits": 8 * (len(data) - len(payload)),
+            "network_bits": network,
+            "latent_bits": 8 * len(payload) - network,
+            **{f"network_bits_{name}": bits for name, bits in modules.items()},
+        }
+
+    def _read_network(self, data: bytes):
+        """(header, payload, model holding the file's network, decoder positioned at the
+        latents, bits per network module) of file ``data``."""
         header_bytes, payload = unpack(data, self)
         header = Header.read(header_bytes, self.architecture, self.name)
         # The header holds exactly this version's architecture (Header.read checks it), and the
         # latents come from the payload: only the network is built.
         model = CoolChic(self.architecture, header.height, header.width, latents=False).double()
         decoder = LaplaceDecoder(payload)
-        _read_network(decoder, header, model)
-        shapes = grid_shapes(header.height, header.width, header.n_grids)
-        grids = decode_latents(decoder, model, shapes, header.latent_bounds)
-        latents = [torch.from_numpy(grid)[None, None] for grid in grids]
-        decoder.finish("the last latent")
-        return exact_image(model, latents)
+        modules = _read_network(decoder, header, model)
+        return header, payload, model, decoder, modules
 
 
 def _continued_generator(device: torch.device) -> torch.Generator:
@@ -261,12 +279,17 @@ def _write_latents(encoder, quantised: Quantised, arm_rowcol: int) -> tuple[int,
     return encode_latents(encoder, grids, mu, scale, arm_rowcol)
 
 
-def _read_network(decoder: LaplaceDecoder, header: Header, model: CoolChic) -> None:
+def _read_network(decoder: LaplaceDecoder, header: Header, model: CoolChic) -> dict[str, int]:
+    """Reads each module's weights and biases into ``model``; returns the bits each took."""
+    bits = {}
     for name, module in model.network_modules().items():
+        before = decoder.bits_read()
         weights, biases = header.modules[name]
         load_group(list(module.weights), _read_group(decoder, weights, module.weights))
         if biases is not None:
             load_group(list(module.biases), _read_group(decoder, biases, module.biases))
+        bits[name] = decoder.bits_read() - before
+    return bits
 
 
 def _read_group(decoder: LaplaceDecoder, group: GroupHeader, tensors) -> QuantizedGroup:

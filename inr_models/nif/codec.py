@@ -127,6 +127,12 @@ class NifCodec(FittedCodec):
             _dequantized_model(header.widths, integers, bounds), header.height, header.width
         )
 
+    def rate_parts(self, data: bytes) -> dict[str, int]:
+        """NIF's file is a header and its network's weights; no latents."""
+        _, payload = unpack(data, self)
+        network = 8 * len(payload)
+        return {"header_bits": 8 * len(data) - network, "network_bits": network, "latent_bits": 0}
+
 
 def _dequantized_model(widths, integers, bounds) -> Nif:
     model = Nif(widths)

@@ -162,8 +162,16 @@ def check(incoming: Incoming, study: _Study) -> Checked | str:
         return f"its file decodes to {decoded.shape[1]}x{decoded.shape[0]}, not {width}x{height}"
     values = evaluate(original, decoded, optional=study.with_lpips)
     problem = mismatch(values, record.metrics)
+    parts = codec.rate_parts(incoming.bitstream)
+    problem = problem or next(
+        (f"its file's {key} is {value}, {record.metrics[key]} recorded"
+         for key, value in parts.items() if record.metrics.get(key) not in (None, value)),
+        None,
+    )  # fmt: skip
     if problem:
         return f"its figures are not its file's: {problem}"
+    # What a result made before rate parts were recorded lacks comes from its file.
+    values = {**parts, **values}
     missing = {k: v for k, v in values.items() if record.metrics.get(k) is None}
     return Checked(incoming, decoded, {**record.metrics, **missing})
 

@@ -252,6 +252,7 @@ def _finish_trial(job: TrialJob, codec, encoded, figures: dict, with_lpips: bool
         **stats,
         "bpp": encoded.bpp(height, width),
         "bytes": len(encoded.data),
+        **codec.rate_parts(encoded.data),
         **evaluate(image, decoded, optional=with_lpips),
         "encode_seconds": figures["encode_seconds"],
         "decode_seconds": decode_seconds,

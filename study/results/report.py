@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from inr_models import fits_network, get_codec_class, registration_rank
+from inr_models.base import RATE_PARTS
 from losses import parse_loss_spec
 from study.results.bd import MIN_OVERLAP, bd_rate
 from study.results.equal_rate import equal_rate_rows, write_equal_rate
@@ -35,8 +36,10 @@ from study.results.table import get_metric, metric_table
 RECORD_COLUMNS = (
     "codec", "loss", "loss_family", "alpha", "rate_parameter", "rate", "preset", "image", "seed",
 )  # fmt: skip
-# Figures that codecs report beside the table's metrics.
-CODEC_COLUMNS = ("bpp_estimate", "mac_per_pixel", "network_parameters", "peak_memory_mb")
+# Figures that codecs report beside the table's metrics: where the file's bits go among them.
+CODEC_COLUMNS = (
+    "bpp_estimate", *RATE_PARTS, "mac_per_pixel", "network_parameters", "peak_memory_mb",
+)  # fmt: skip
 
 
 def bd_metrics() -> list[str]:

@@ -79,6 +79,9 @@ def test_grid_study_records_every_trial_and_survives_a_diverging_one(
     assert {r.data.params["preset"] for r in coolchic} == {"debug"}
     assert all("mac_per_pixel" in r.data.metrics for r in coolchic)
     assert {r.data.metrics["fit_batch"] for r in coolchic} == {2}
+    for run in coolchic:  # the rate broken down, from the file
+        parts = [run.data.metrics[f"{part}_bits"] for part in ("header", "network", "latent")]
+        assert sum(parts) == 8 * run.data.metrics["bytes"] and min(parts) > 0
 
     _, failed = trial_runs(folder, "FAILED")
     assert len(failed) == 4  # each attempt is a run: 2 trials × (1 + 1 retry)
@@ -90,6 +93,8 @@ def test_grid_study_records_every_trial_and_survives_a_diverging_one(
     with (reports / "per_image.csv").open() as f:
         per_image = list(csv.DictReader(f))
     assert len(per_image) == 8 and all(float(row["lpips"]) > 0 for row in per_image)
+    assert {row["network_bits"] == "" for row in per_image if row["codec"] == "jpeg"} == {True}
+    assert all(float(row["network_bits"]) > 0 for row in per_image if row["codec"] != "jpeg")
     assert (reports / "coolchic-v1__mse.json").exists() and (reports / "jpeg.json").exists()
 
     # A run a researcher can browse: live history, real span, dataset input, code version.

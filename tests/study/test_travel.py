@@ -244,6 +244,14 @@ def test_import_refuses_tampered_swapped_truncated_foreign_and_repeated_results(
     error = _refused(tmp_path, config_path, capsys, truncated)
     assert f"refused {truncated}: its file does not decode here" in error
 
+    # Its rate's breakdown must be its file's too.
+    misbroken = shutil.copytree(first, tmp_path / "misbroken")
+    record = json.loads((misbroken / RESULT_FILE).read_text())
+    record["metrics"]["network_bits"] += 32
+    (misbroken / RESULT_FILE).write_text(json.dumps(record))
+    error = _refused(tmp_path, config_path, capsys, misbroken)
+    assert f"refused {misbroken}: its figures are not its file's: its file's network_bits" in error
+
     other = {**config, "name": "other", "codecs": [{"name": "jpeg", "qualities": [55]}]}
     foreign = _work_output(tmp_path, write_config(other), "foreign")
     error = _refused(tmp_path, config_path, capsys, _trial(foreign, "jpeg"))
@@ -253,8 +261,14 @@ def test_import_refuses_tampered_swapped_truncated_foreign_and_repeated_results(
     assert f"refused {first}: repeated: the same trial as {first}" in error
     assert error.count("\nrefused ") == 1 and "1 of 5 results refused" in error
 
-    # The untouched results go in.
+    # The untouched results go in; one recorded before rates were broken down gets its file's.
+    record = json.loads((first / RESULT_FILE).read_text())
+    parts = {k: record["metrics"].pop(k) for k in list(record["metrics"]) if "_bits" in k}
+    assert set(parts) >= {"header_bits", "network_bits", "latent_bits", "network_bits_arm"}
+    (first / RESULT_FILE).write_text(json.dumps(record))
     assert main(["import", str(tmp_path / "s"), str(out), "--config", str(config_path)]) == 0
+    stored = records(tmp_path / "s")[first.name]
+    assert {k: stored[k] for k in parts} == parts
 
 
 def test_rebuild_reproduces_a_published_study(tmp_path, study_env, capsys):

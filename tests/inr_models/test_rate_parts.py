@@ -1,0 +1,41 @@
+"""Where an INR file's bits go, read from the file: header, network (per module), latents."""
+
+import pytest
+
+from inr_models import create_codec, get_codec_class
+from inr_models.base import CodecError
+from study.data.imageio import load_rgb
+
+RATES = {"coolchic-v1": 2e-3, "coolchic-v2": 2e-3, "c3": 2e-3, "nif": "0_31"}
+
+
+@pytest.fixture(scope="module")
+def crop(kodak_records):
+    return load_rgb(kodak_records[0].path)[:64, :96].copy()
+
+
+@pytest.mark.parametrize("name", list(RATES))
+def test_the_parts_add_up_to_the_file(name, crop):
+    codec_class = get_codec_class(name)
+    codec = create_codec(name, preset="debug", **{codec_class.rate_axis.name: RATES[name]})
+    data = codec.encode(crop).data
+    parts = create_codec(name).rate_parts(data)  # the file alone, as an import reads it
+    assert parts["header_bits"] + parts["network_bits"] + parts["latent_bits"] == 8 * len(data)
+    assert 0 < parts["header_bits"] < 1000 and parts["network_bits"] > 0
+    modules = {k: v for k, v in parts.items() if k.startswith("network_bits_")}
+    if name == "nif":
+        assert parts["latent_bits"] == 0 and not modules
+        return
+    assert parts["latent_bits"] > 0
+    expected = {"synthesis", "arm", *(["upsampling"] if name == "coolchic-v2" else [])}
+    assert {k.removeprefix("network_bits_") for k in modules} == expected
+    assert sum(modules.values()) == parts["network_bits"]
+    # Each module's bits are whole 32-bit words of the coded stream.
+    assert all(bits % 32 == 0 for bits in modules.values())
+    with pytest.raises(CodecError):
+        create_codec(name).rate_parts(data[: len(data) // 2])
+
+
+def test_classical_codecs_give_no_breakdown(crop):
+    data = create_codec("jpeg", quality=50).encode(crop).data
+    assert create_codec("jpeg", quality=50).rate_parts(data) == {}
