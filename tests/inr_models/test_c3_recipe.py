@@ -122,7 +122,9 @@ class _Scripted:
             answered += 1
 
 
-def test_straight_through_phase_decays_resets_to_best_and_stops_on_a_scripted_curve():
+def _straight_through_setup():
+    """A fitter whose straight-through phase has patience 2, decays by half from 1e-4 and stops
+    below 3e-5; a model, its optimiser, and the J the phase starts from."""
     preset = dataclasses.replace(
         DEBUG, ste_iterations=100, ste_patience=2, ste_decay=0.5,
         ste_learning_rate=1e-4, ste_min_learning_rate=3e-5, validate_every=1000,
@@ -130,7 +132,11 @@ def test_straight_through_phase_decays_resets_to_best_and_stops_on_a_scripted_cu
     fitter = _fitter(preset)
     model = CoolChic(ARCHITECTURE, 16, 16)
     optimizer = torch.optim.Adam(model.parameters(), lr=1.0)
-    start = fitter.validate(model, "reference")
+    return fitter, model, optimizer, fitter.validate(model, "reference")
+
+
+def test_straight_through_phase_decays_resets_to_best_and_stops_on_a_scripted_curve():
+    fitter, model, optimizer, start = _straight_through_setup()
     # Better, better (the best), worse, worse -> decay to 5e-5 and back to the best; worse,
     # worse -> 2.5e-5 < 3e-5: back to the best and stop.
     script = [start - 1, start - 2, start, start, start, start]
@@ -149,14 +155,7 @@ def test_straight_through_phase_decays_resets_to_best_and_stops_on_a_scripted_cu
 def test_a_restored_snapshot_is_not_changed_by_the_steps_after_it():
     """Regression: the optimiser once adopted the snapshot's moment tensors and updated them in
     place, so a second restore brought back a changed state."""
-    preset = dataclasses.replace(
-        DEBUG, ste_iterations=100, ste_patience=2, ste_decay=0.5,
-        ste_learning_rate=1e-4, ste_min_learning_rate=3e-5, validate_every=1000,
-    )  # fmt: skip
-    fitter = _fitter(preset)
-    model = CoolChic(ARCHITECTURE, 16, 16)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1.0)
-    start = fitter.validate(model, "reference")
+    fitter, model, optimizer, start = _straight_through_setup()
     moments = []
     original = torch.optim.Optimizer.load_state_dict
 
