@@ -27,7 +27,8 @@ class C3Fitter(Fitter):
         yield from self.soft_round_phase(model, optimizer)
         yield from self.straight_through_phase(model, optimizer)
         network = self.quantize_network(model, "quantized")
-        return FitResult(model.eval(), network, self.iterations, self.history)
+        # One model, no warm-up: every iteration is the final model's (early stop included).
+        return FitResult(model.eval(), network, self.iterations, self.history, 0, self.iterations)
 
     def soft_round_phase(self, model: CoolChic, optimizer) -> Steps:
         preset, steps = self.preset, self.preset.soft_round_iterations

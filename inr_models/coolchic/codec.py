@@ -239,6 +239,8 @@ def _stats(fit: FitResult, start: float) -> dict:
     macs = model.macs_per_pixel()
     return {
         "iterations": fit.iterations,
+        "warmup_iterations": fit.warmup_iterations,
+        "final_model_iterations": fit.final_model_iterations,
         "encode_seconds": time.perf_counter() - start,
         "bpp_estimate": last["bpp_estimate"] + network_bits / (model.height * model.width),
         "mac_per_pixel": macs["total"],

@@ -143,8 +143,19 @@ class Preset:
 
     @property
     def total_iterations(self) -> int:
-        warmup = sum(self.warmup_candidates) * self.warmup_iterations
-        return warmup + sum(phase.iterations for phase in self.phases)
+        return self.warmup_total + sum(phase.iterations for phase in self.phases)
+
+    @property
+    def warmup_total(self) -> int:
+        """Iterations spent training warm-up candidates, all rounds."""
+        return sum(self.warmup_candidates) * self.warmup_iterations
+
+    @property
+    def final_model_iterations(self) -> int:
+        """Iterations the kept model trains: a warm-up round's worth in each round it survives
+        (all of them), then every phase."""
+        rounds = len(self.warmup_candidates) * self.warmup_iterations
+        return rounds + sum(phase.iterations for phase in self.phases)
 
 
 V1_PAPER = Preset(

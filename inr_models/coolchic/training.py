@@ -46,6 +46,10 @@ class FitResult:
     network: dict[str, QuantizedModule]
     iterations: int = 0
     validation_history: list[dict] = field(default_factory=list)
+    # Of ``iterations``: those spent training warm-up candidates (the kept one's included), and
+    # those the kept model trained (its warm-up rounds included): a budget per final model.
+    warmup_iterations: int = 0
+    final_model_iterations: int = 0
 
 
 class Fitter:
@@ -173,7 +177,9 @@ class Fitter:
             yield from self.phase_steps(model, phase, f"phase {index}")
             if phase.quantize_network_after:
                 network = self.quantize_network(model, f"phase {index} quantized")
-        return FitResult(model.eval(), network, self.iterations, self.history)
+        preset = self.preset
+        return FitResult(model.eval(), network, self.iterations, self.history,
+                         preset.warmup_total, preset.final_model_iterations)  # fmt: skip
 
     def quantize_network(self, model: CoolChic, label: str) -> dict[str, QuantizedModule]:
         """The greedy search of the network's steps. Later phases train latents only (``Preset``

@@ -47,6 +47,13 @@ def test_rate_comes_from_the_file_and_macs_are_c3s(encoded):
         assert 1700 <= result.stats["mac_per_pixel"] <= 1800
 
 
+def test_every_iteration_is_the_final_models(encoded):
+    for result in encoded.values():  # one model, no warm-up candidates
+        stats = result.stats
+        assert stats["warmup_iterations"] == 0
+        assert stats["final_model_iterations"] == stats["iterations"] > 0
+
+
 def test_seeded_encodes_are_identical(encoded, crop256):
     again = create_codec("c3", loss="mse", lmbda=2e-3, preset="debug", seed=1).encode(crop256)
     assert again.data == encoded["mse"].data
@@ -69,7 +76,10 @@ def test_presets_follow_c3s_kodak_configuration():
     assert PAPER.temperature == (0.3, 0.1) and PAPER.kumaraswamy == (2.0, 1.0)
     assert (PAPER.ste_learning_rate, PAPER.ste_patience, PAPER.ste_decay) == (1e-4, 20, 0.8)
     assert SHORT.total_iterations == 3000
-    assert get_codec_class("coolchic-v2").get_preset("short").total_iterations == 3019
+    v2_short = get_codec_class("coolchic-v2").get_preset("short")
+    assert v2_short.total_iterations == 3019
+    # Of which 924 train 14 warm-up candidates; the kept model trains 2,359 (C3's: all 3,000).
+    assert (v2_short.warmup_total, v2_short.final_model_iterations) == (924, 2359)
 
 
 def test_soft_rounding_interpolates_between_identity_and_rounding():
