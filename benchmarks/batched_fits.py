@@ -55,7 +55,9 @@ class OperatorCount(TorchDispatchMode):
 
 
 def lockstep(codec: str, target: torch.Tensor, batch: int, rounds: int, on_round) -> None:
-    """``rounds`` training steps of ``batch`` fits of ``codec``'s architecture in lockstep."""
+    """``rounds`` training steps of ``batch`` fits of ``codec``'s architecture in lockstep, on
+    ``target``'s device: the main phase's step (uniform noise, every parameter trained; C3's
+    soft rounding costs a few more elementwise kernels). ``on_round()`` after each round."""
     architecture = get_codec_class(codec).architecture
     loss = build_loss("mse", COOLCHIC)
     phase = Phase(iterations=rounds, learning_rate=1e-3, trained="all", quantizer="noise")
@@ -63,7 +65,7 @@ def lockstep(codec: str, target: torch.Tensor, batch: int, rounds: int, on_round
     for seed in range(batch):
         torch.manual_seed(seed)
         fitter = Fitter(architecture, PRESETS[1]["paper"], target, loss, 4e-3)
-        model = CoolChic(architecture, *target.shape[-2:])
+        model = CoolChic(architecture, *target.shape[-2:]).to(target.device)
         recipes.append(_ticking(fitter.phase_steps(model, phase, "measured"), on_round, seed == 0))
     run_together(recipes)
 

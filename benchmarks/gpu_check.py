@@ -45,7 +45,6 @@ import numpy as np
 import torch
 
 from inr_models import create_codec
-from inr_models.coolchic.model import CoolChic
 from losses import networks
 from study.data.datasets import crop
 from study.data.imageio import load_rgb, save_png
@@ -171,45 +170,27 @@ BATCHED_CODECS = ("coolchic-v1", "coolchic-v2", "c3")
 
 
 def _batched_step_seconds(args) -> dict:
-    """Seconds per lockstep iteration of ``batch`` fits of ``codec`` on ``image`` (the main
-    phase's step: uniform noise, every parameter trained; C3's soft rounding costs a few more
-    elementwise kernels), and the device memory they peaked at."""
-    from inr_models import get_codec_class
-    from inr_models.coolchic.presets import PRESETS, Phase
-    from inr_models.coolchic.training import Fitter, run_together
+    """Seconds per lockstep round of ``batch`` fits of ``codec`` on ``image`` (see
+    ``batched_fits.lockstep``), and the device memory they peaked at."""
+    sys.path.insert(0, str(HERE))
+    import batched_fits
 
     codec, image, batch, iterations, device = args
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    architecture = get_codec_class(codec).architecture
     target = torch.from_numpy(image / 255.0).float().permute(2, 0, 1)[None].to(device)
-    loss = create_codec(codec, loss="mse", preset="debug").loss
-    fitters, models = [], []
-    for _ in range(batch):
-        fitters.append(Fitter(architecture, PRESETS[1]["paper"], target, loss, 4e-3))
-        models.append(CoolChic(architecture, *image.shape[:2]).to(device))
-    phase = Phase(iterations=iterations + 3, learning_rate=1e-3, trained="all", quantizer="noise")
-    times: list[float] = []
+    ticks: list[float] = []
 
-    def clocked(fitter, model):
-        steps = fitter.phase_steps(model, phase, "timed")
-        request = next(steps)
-        while True:
-            loss = yield request
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter())
-            try:
-                request = steps.send(loss)
-            except StopIteration:
-                return
+    def tick() -> None:
+        if device == "cuda":  # kernels are queued there: time them finished
+            torch.cuda.synchronize()
+        ticks.append(time.perf_counter())
 
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    run_together([clocked(f, m) for f, m in zip(fitters, models, strict=True)])
-    ticks = times[::batch][3:]  # one tick per lockstep round, after the warm-up rounds
+    batched_fits.lockstep(codec, target, batch, iterations + 3, tick)
     memory = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
-    return {"seconds_per_round": float(np.median(np.diff(ticks))), "memory_mb": memory}
+    # After the first rounds, which pay one-off costs (allocations, first launches).
+    return {"seconds_per_round": float(np.median(np.diff(ticks[2:]))), "memory_mb": memory}
 
 
 def batching(image: np.ndarray, device: str, batches: list[int], combos, iterations: int) -> dict:

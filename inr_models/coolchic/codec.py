@@ -90,10 +90,10 @@ class CoolChicCodec(FittedCodec):
     def encode_together(cls, jobs: list[tuple[FittedCodec, np.ndarray]]) -> list:
         """B fits in lockstep, their forward passes batched (``training.run_together``): each
         job's fit follows its own recipe, seed, loss and λ; images may differ in size (each size
-        is a batch of its own). On a CPU a fit gets what it gets alone up to float32 rounding:
-        B fits' thin matrix products (a few output rows) may round differently from one fit's,
-        as BLAS picks kernels by memory layout, and fits then drift apart as any reordering of
-        float32 sums makes them; one job alone is the single fit, bit for bit."""
+        is a batch of its own). On a CPU with one thread, each fit gets what it gets alone, bit
+        for bit, where its arrays keep a single fit's alignment (every Kodak image and 256-px
+        crop); elsewhere BLAS may round B fits' thin products (a few output rows) differently,
+        and fits drift apart as any reordering of float32 sums makes them."""
         if not all(isinstance(codec, CoolChicCodec) for codec, _ in jobs):
             return super().encode_together(jobs)
         for _, image in jobs:
@@ -101,7 +101,7 @@ class CoolChicCodec(FittedCodec):
         start = time.perf_counter()
         with contextlib.ExitStack() as bars:
             recipes = [
-                codec._fit_steps(image, bars.enter_context(codec.progress_bar()), len(jobs) > 1)
+                codec._fit_steps(image, bars.enter_context(codec.progress_bar()))
                 for codec, image in jobs
             ]
             fits = run_together(recipes)
@@ -115,15 +115,15 @@ class CoolChicCodec(FittedCodec):
             quantised = _quantise(fit)
             data = codec._write(quantised)
             reconstruction = exact_image(quantised.model, quantised.latents)
-            stats = _stats(fit, share + time.perf_counter() - packaging)
+            stats = _stats(fit, packaging - share)  # its share of the fitting, then its own
             results.append(Encoded(data, {**stats, "fit_batch": len(jobs)}, reconstruction))
         return results
 
-    def _fit_steps(self, image: np.ndarray, bar, shared: bool) -> Steps:
+    def _fit_steps(self, image: np.ndarray, bar) -> Steps:
         """The fit of ``image`` as a recipe (``training.Steps``): latents and network, the
-        network quantised, moved to the CPU. ``shared``: other fits run beside it, so its
-        training noise comes from a generator of its own, in the state the default one would
-        be in alone."""
+        network quantised, moved to the CPU. Its training noise comes from a generator of its
+        own, in the state the default one would be in had the fit run alone, so fits beside it
+        do not change its numbers."""
         torch.manual_seed(self.seed)
         target = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
         fitter = self.fitter(
@@ -137,8 +137,7 @@ class CoolChicCodec(FittedCodec):
         )
         recipe = fitter.fit_steps()
         request = next(recipe)  # builds the fit's models from the seeded default generator
-        if shared:
-            fitter.generator = _continued_generator(self.device)
+        fitter.generator = _continued_generator(self.device)
         while True:
             loss = yield request
             try:

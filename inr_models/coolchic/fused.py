@@ -30,14 +30,8 @@ def fused_mlp(
     residual: Sequence[bool],
     relu: Sequence[bool],
 ) -> Tensor:
-    """(C_in, N) -> (C_out, N): y = W·x + b (+ x where residual), then ReLU where asked.
-
-    Batched: x (B, C_in, N), weights (B, C_out, C_in), biases (B, C_out) -> (B, C_out, N).
-    """
-    if x.dim() == 2:
-        batched = fused_mlp(x[None], [w[None] for w in weights], [b[None] for b in biases],
-                            residual, relu)  # fmt: skip
-        return batched[0]
+    """(B, C_in, N) -> (B, C_out, N) for B fits (one: B = 1), weights (B, C_out, C_in) and
+    biases (B, C_out) each: y = W·x + b (+ x where residual), then ReLU where asked."""
     params = [t for pair in zip(weights, biases, strict=True) for t in pair]
     # Decided here: inside the Function's forward, autograd has already switched gradients off.
     backward = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *params))

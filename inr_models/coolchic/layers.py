@@ -408,11 +408,11 @@ class Arm(nn.Module):
 
     def forward(self, latents: list[Tensor], round_to=None) -> tuple[Tensor, Tensor]:
         """μ and raw log-scale of every latent, grids flattened and concatenated in order."""
-        last = len(self.weights) - 1
         if round_to is None:  # training and float evaluation
             weights = [weight[None] for weight in self.weights]
             mu, log_scale = arm_mlp(self, weights, [bias[None] for bias in self.biases], latents)
             return mu[0], log_scale[0]
+        last = len(self.weights) - 1
         h = _CausalContexts.apply(self.rowcol, self.offsets, *latents)[0]
         # The exact (float64, no gradient) path: column chunks bound its activations' memory;
         # every column is computed alone and exactly, so chunking changes no bit.

@@ -101,33 +101,28 @@ class CoolChic(nn.Module):
         latents = self.quantized_latents(mode, generator)
         return self.reconstruct(latents), self.latent_rate(latents, arm_rounding)
 
-    def synthesis_input(self, latents: list[Tensor], round_to=None) -> Tensor:
-        """(1, n_grids, H, W): the upsampled latents times the latent step."""
+    def synthesis_input(self, latents: list[Tensor], round_to) -> Tensor:
+        """(1, n_grids, H, W) in the exact decoder's arithmetic (``round_to`` after each step):
+        the upsampled latents times the latent step."""
         upsampled = self.upsampling(latents, round_to)
         step = self.architecture.latent_step
-        if step == 1.0:
-            return upsampled
-        upsampled = upsampled * step
-        return upsampled if round_to is None else round_to(upsampled)
+        return upsampled if step == 1.0 else round_to(upsampled * step)
 
     def reconstruct(self, latents: list[Tensor]) -> Tensor:
-        output = self.synthesis(self.synthesis_input(latents))
-        if self.architecture.rounds_evaluation_output and not self.training:
-            output = torch.round(output * 255) / 255
-        return output.clamp(0.0, 1.0)
+        """(1, 3, H, W) in [0, 1] from coded latents (1, 1, h, w) per grid."""
+        return _reconstructions([self], latents)
 
     def latent_rate(self, latents: list[Tensor], arm_rounding=None) -> Tensor:
         """Bits of the latents under the ARM. With ``arm_rounding`` (its quantised weights'
         rounding, ``exact.arm_rounding``), the integer ARM in float64 on detached latents, as the
         decoder computes it: the latents' gradient then comes through their coded values only."""
-        values = torch.cat([grid.flatten() for grid in latents])
         if arm_rounding is None:
-            mu, log_scale = self.arm(latents)
-        else:
-            with torch.no_grad():
-                integer_arm = copy.deepcopy(self.arm).double()
-                mu, log_scale = integer_arm([g.detach().double() for g in latents], arm_rounding)
-            mu, log_scale = mu.to(values.dtype), log_scale.to(values.dtype)
+            return _rates([self], latents)[0]
+        values = torch.cat([grid.flatten() for grid in latents])
+        with torch.no_grad():
+            integer_arm = copy.deepcopy(self.arm).double()
+            mu, log_scale = integer_arm([g.detach().double() for g in latents], arm_rounding)
+        mu, log_scale = mu.to(values.dtype), log_scale.to(values.dtype)
         return laplace_rate_bits(values, mu, log_scale).sum()
 
     @property
@@ -160,10 +155,18 @@ def forward_many(
     (reconstruction, latent bits) as it would get them alone, bit for bit on a CPU (batched
     matrix products give each fit its own product; kernels that are not batched run fit by fit).
     One set of kernels for B fits is what keeps a GPU busy: a single fit is launch-bound there."""
-    first = models[0]
-    if any(m.training != first.training for m in models):
+    if any(m.training != models[0].training for m in models):
         raise ValueError("forward_many: models in training and evaluation mode mixed")
     grids = _quantized_grids(models, modes, generators)
+    # unbind, not a slice per fit: its backward stacks the B gradients in one pass, where B
+    # slices would each spread theirs over a zero tensor of the whole batch.
+    images = [image[None] for image in _reconstructions(models, grids).unbind(0)]
+    return list(zip(images, _rates(models, grids).unbind(0), strict=True))
+
+
+def _reconstructions(models: list[CoolChic], grids: list[Tensor]) -> Tensor:
+    """(B, 3, H, W) in [0, 1] from B fits' coded latents (B, 1, h, w) per grid."""
+    first = models[0]
     x = upsample_many([m.upsampling for m in models], grids)
     if first.architecture.latent_step != 1.0:
         x = x * first.architecture.latent_step
@@ -171,14 +174,14 @@ def forward_many(
     output = synthesize(first.synthesis.layers, *_stacked_parameters(synthesis), x)
     if first.architecture.rounds_evaluation_output and not first.training:
         output = torch.round(output * 255) / 255
-    reconstructions = output.clamp(0.0, 1.0)
-    mu, log_scale = arm_mlp(first.arm, *_stacked_parameters([m.arm for m in models]), grids)
+    return output.clamp(0.0, 1.0)
+
+
+def _rates(models: list[CoolChic], grids: list[Tensor]) -> Tensor:
+    """(B,): each fit's latent bits under its own float ARM."""
+    mu, log_scale = arm_mlp(models[0].arm, *_stacked_parameters([m.arm for m in models]), grids)
     values = torch.cat([grid.flatten(1) for grid in grids], dim=1)
-    rates = laplace_rate_bits(values, mu, log_scale).sum(dim=1)
-    # unbind, not a slice per fit: its backward stacks the B gradients in one pass, where B
-    # slices would each spread theirs over a zero tensor of the whole batch.
-    images = [image[None] for image in reconstructions.unbind(0)]
-    return list(zip(images, rates.unbind(0), strict=True))
+    return laplace_rate_bits(values, mu, log_scale).sum(dim=1)
 
 
 def _quantized_grids(models: list[CoolChic], modes: list, generators: list) -> list[Tensor]:

@@ -28,8 +28,6 @@ def _uniform_per_fit(x: Tensor, generator) -> Tensor:
     along the first dimension, each from its own generator (as each fit alone would draw them)."""
     if not isinstance(generator, list):
         return uniform_like(x, generator)
-    if len(generator) == 1:
-        return uniform_like(x, generator[0])
     return torch.cat([uniform_like(part, g) for part, g in zip(x, generator, strict=True)])[:, None]
 
 

@@ -197,14 +197,18 @@ class Fitter:
 
 
 def run_alone(steps: Steps):
-    """A fit's recipe (or part of it) on its own; returns what it returns."""
-    return run_together([steps])[0]
+    """A fit's recipe (or part of it) on its own; returns what it returns, raises what it
+    raises."""
+    result = run_together([steps])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def run_together(recipes: list[Steps]) -> list:
     """B fits' recipes in lockstep: each round, every fit still running asks for one forward
     pass, and the passes run as one batch; a fit that stops early (C3's) leaves the batch.
-    Returns each recipe's result, in order; with several, the exception a failed one raised."""
+    Returns each recipe's result, in order, or the exception a failed one raised."""
     results: list = [None] * len(recipes)
     waiting: dict[int, Forward] = {}
 
@@ -215,8 +219,6 @@ def run_together(recipes: list[Steps]) -> list:
             results[index] = done.value
             waiting.pop(index, None)
         except Exception as error:  # this fit failed (diverged): the others go on
-            if len(recipes) == 1:
-                raise
             results[index] = error
             waiting.pop(index, None)
 

@@ -2,6 +2,8 @@
 getting what it gets alone (on a CPU, bit for bit where every fit's planes keep the alignment a
 single fit's have: sides in multiples of 2^(grids−1)·… as Kodak's and its 256-px crops)."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -43,7 +45,9 @@ def _codecs(name: str, jobs=JOBS):
 def test_a_batch_of_three_fits_gives_each_fit_its_single_fit(name, crops):
     images = [crops[index] for *_, index in JOBS]
     alone = [codec.encode(image) for codec, image in zip(_codecs(name), images, strict=True)]
+    start = time.perf_counter()
     together = get_codec_class(name).encode_together(list(zip(_codecs(name), images, strict=True)))
+    wall = time.perf_counter() - start
     rerun = get_codec_class(name).encode_together(list(zip(_codecs(name), images, strict=True)))
     for single, batched, again in zip(alone, together, rerun, strict=True):
         assert batched.data == single.data == again.data
@@ -51,6 +55,8 @@ def test_a_batch_of_three_fits_gives_each_fit_its_single_fit(name, crops):
         assert batched.stats["final_loss"] == single.stats["final_loss"]
         assert batched.stats["iterations"] == single.stats["iterations"]
         assert (batched.stats["fit_batch"], single.stats["fit_batch"]) == (3, 1)
+        # Its share of the batch's fitting and its own packaging: less than the batch took.
+        assert 0 < batched.stats["encode_seconds"] < wall
 
 
 def test_a_batch_of_one_is_the_single_fit_and_a_failed_fit_leaves_the_others(crops, monkeypatch):
