@@ -110,6 +110,9 @@ class NifCodec(FittedCodec):
         decoder_model = _dequantized_model(self.widths, integers, bounds)
         stats = {
             "iterations": fitter.iterations,
+            # One model from start to end: no warm-up candidates are dropped.
+            "warmup_iterations": 0,
+            "final_model_iterations": fitter.iterations,
             "encode_seconds": time.perf_counter() - start,
             "mac_per_pixel": model.macs_per_pixel(),
             "network_parameters": sum(t.numel() for t in tensors),

@@ -4,12 +4,15 @@
 both curves cover, on each curve's operational points (a point its own curve beats is dropped).
 """
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass
 
 import bjontegaard
 import numpy as np
+from scipy.interpolate import PchipInterpolator
+from scipy.optimize import brentq
 
 from study.results.table import get_metric
 
@@ -27,6 +30,17 @@ class BdComparison:
     bpp_low: float  # rates spanned by the two curves over that shared range
     bpp_high: float
     pruned: tuple[str, ...]  # which curves ("anchor", "test") lost dominated points
+    # Where the curves cross inside the shared range, the BD-rate of each part between crossings,
+    # from the lowest rates up (empty when one curve is better throughout).
+    ranges: tuple["BdRange", ...] = ()
+
+
+@dataclass(frozen=True)
+class BdRange:
+    value: float  # BD-rate (%) over this part of the shared quality range
+    share: float  # its share of the shared quality range
+    bpp_low: float
+    bpp_high: float
 
 
 def _operational(points: list[dict], metric: str) -> tuple[list[tuple[float, float]], bool] | None:
@@ -77,7 +91,47 @@ def bd_rate(anchor: list[dict], test: list[dict], metric: str) -> BdComparison |
                 min_overlap=0,  # checked above, with our threshold
             )
         value = float(value) if math.isfinite(value) else None
-    return BdComparison(value, overlap, math.exp(min(rates)), math.exp(max(rates)), pruned)
+    ranges = _ranges_between_crossings(a, t, low, high) if value is not None else ()
+    return BdComparison(value, overlap, math.exp(min(rates)), math.exp(max(rates)), pruned, ranges)
+
+
+# Crossings are looked for on this many steps of the shared quality range; parts narrower than
+# one step are not told apart.
+_CROSSING_STEPS = 1000
+
+
+def _ranges_between_crossings(a, t, low: float, high: float) -> tuple[BdRange, ...]:
+    """A curve that is better at low rates and worse at high ones (or the reverse) averages the
+    two into one BD-rate; split at each crossing, each part gets its own. The same PCHIP of log
+    rate against quality as ``bjontegaard``'s, integrated over each part."""
+    anchor, test = (_log_rate_curve(curve) for curve in (a, t))
+    grid = np.linspace(low, high, _CROSSING_STEPS + 1)
+    gap = test(grid) - anchor(grid)
+    edges, last = [low], None
+    for i in np.flatnonzero(gap):  # a grid point right on a crossing is stepped over
+        if last is not None and (gap[i] > 0) != (gap[last] > 0):
+            edges.append(_crossing(anchor, test, grid[last], grid[i]))
+        last = i
+    if len(edges) == 1:
+        return ()
+    edges.append(high)
+    parts = []
+    for start, end in itertools.pairwise(edges):
+        mean = (test.integrate(start, end) - anchor.integrate(start, end)) / (end - start)
+        rates = [10 ** float(f(q)) for f in (anchor, test) for q in (start, end)]
+        parts.append(
+            BdRange((10**mean - 1) * 100, (end - start) / (high - low), min(rates), max(rates))
+        )
+    return tuple(parts)
+
+
+def _log_rate_curve(curve: list[tuple[float, float]]) -> PchipInterpolator:
+    return PchipInterpolator([q for _, q in curve], [math.log10(r) for r, _ in curve])
+
+
+def _crossing(anchor, test, start: float, end: float) -> float:
+    """The quality between two grid points where the two log-rate curves meet."""
+    return float(brentq(lambda q: float(test(q) - anchor(q)), start, end))
 
 
 def _log_rate_at(curve: list[tuple[float, float]], quality: float) -> float:

@@ -19,7 +19,8 @@ import numpy as np
 from inr_models import fits_network, get_codec_class, registration_rank
 from inr_models.base import RATE_PARTS
 from losses import parse_loss_spec
-from study.results.bd import MIN_OVERLAP, bd_rate
+from study.results.bd import MIN_OVERLAP, BdComparison, bd_rate
+from study.results.budgets import budget_markdown, budget_rows, write_budgets
 from study.results.equal_rate import equal_rate_rows, write_equal_rate
 from study.results.rd import (
     compressai_document,
@@ -39,6 +40,7 @@ RECORD_COLUMNS = (
 # Figures that codecs report beside the table's metrics: where the file's bits go among them.
 CODEC_COLUMNS = (
     "bpp_estimate", *RATE_PARTS, "mac_per_pixel", "network_parameters", "peak_memory_mb",
+    "final_model_iterations", "warmup_iterations",
 )  # fmt: skip
 
 
@@ -73,6 +75,7 @@ def _compared(curves: dict, images: dict, label: str, anchor_label: str) -> dict
         row[f"bd_rate_{metric}_overlap"] = None if curve is None else curve.overlap
         row[f"bd_rate_{metric}_bpp_low"] = None if curve is None else curve.bpp_low
         row[f"bd_rate_{metric}_bpp_high"] = None if curve is None else curve.bpp_high
+        row[f"bd_rate_{metric}_ranges"] = [] if curve is None else _describe_ranges(curve)
         compared = {
             image: bd_rate(images[anchor_label][image], image_points, metric)
             for image, image_points in images[label].items()
@@ -155,6 +158,14 @@ def codec_rows(records: list[dict]) -> list[dict]:
     return _rows(_points(records), _registered_before)
 
 
+def _describe_ranges(curve: BdComparison) -> list[str]:
+    return [
+        f"{part.value:+.2f} % at {part.bpp_low:.3g}–{part.bpp_high:.3g} bpp "
+        f"({part.share:.0%} of the overlap)"
+        for part in curve.ranges
+    ]
+
+
 def _format_curve(row: dict, metric: str) -> str:
     overlap = row[f"bd_rate_{metric}_overlap"]
     if overlap is None:
@@ -162,7 +173,9 @@ def _format_curve(row: dict, metric: str) -> str:
     value = row[f"bd_rate_{metric}"]
     span = f"{row[f'bd_rate_{metric}_bpp_low']:.3g}–{row[f'bd_rate_{metric}_bpp_high']:.3g} bpp"
     shown = "n/a" if value is None else f"{value:+.2f} %"
-    return f"{shown} (overlap {overlap:.0%}, {span})"
+    ranges = row[f"bd_rate_{metric}_ranges"]
+    split = f"; the curves cross, by rate range: {'; '.join(ranges)}" if ranges else ""
+    return f"{shown} (overlap {overlap:.0%}, {span}{split})"
 
 
 def _format_images(row: dict, metric: str) -> str:
@@ -194,8 +207,10 @@ def markdown_table(rows: list[dict], intro: str = LOSS_TABLE_INTRO) -> str:
         f"{intro} (negative = fewer bits for the same quality), PCHIP on the quality range both "
         f"curves cover, reported only where that is at least {MIN_OVERLAP:.0%} of their joint "
         "quality range (otherwise n/a: see the equal-rate tables). *curve*: between the "
-        "dataset-mean curves, with the overlap and the rates it spans. *per image*: each image's "
-        "own BD-rate, as their mean [95 % percentile-bootstrap interval; 95 % t-interval], the "
+        "dataset-mean curves, with the overlap and the rates it spans (where the curves cross, "
+        "also the BD-rate of each rate range between crossings, from low rates up). *per image*: "
+        "each image's own BD-rate, as their mean [95 % percentile-bootstrap interval; 95 % "
+        "t-interval], the "
         "two-sided Wilcoxon signed-rank p-value of the paired per-image values and its Holm "
         f"adjustment over the {tests} p-values of this table, how many images had a BD-rate "
         "(of how many were compared), and the median per-image overlap. n/a = fewer than two "
@@ -289,14 +304,23 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         extra = ("setting", "seeds", *sorted({k for p in curve for k in p if k.endswith("_std")}))
         write_json(path, compressai_document(label, description, curve, extra_keys=extra))
         written.append(path)
-    for stem, anchors, intro in (
-        ("bd_rate", _published_loss, LOSS_TABLE_INTRO),
-        ("bd_rate_classical", _classical, CLASSICAL_TABLE_INTRO),
-        ("bd_rate_codecs", _registered_before, CODEC_TABLE_INTRO),
+    budgets = budget_rows(records)
+    if budgets:
+        written += write_budgets(budgets, out)
+    # A comparison of codecs states what each was given (budgets.md) under its table.
+    for stem, anchors, intro, after in (
+        ("bd_rate", _published_loss, LOSS_TABLE_INTRO, ""),
+        ("bd_rate_classical", _classical, CLASSICAL_TABLE_INTRO, ""),
+        (
+            "bd_rate_codecs",
+            _registered_before,
+            CODEC_TABLE_INTRO,
+            budget_markdown(budgets) if budgets else "",
+        ),
     ):
         rows = _rows(points, anchors)
         if rows:  # no empty tables: a loss besides the published one, a classical codec, ...
-            written += _write_bd_tables(out, stem, rows, intro)
+            written += _write_bd_tables(out, stem, rows, intro, after)
     for stem, anchors in (("equal_rate", _published_loss), ("equal_rate_classical", _classical)):
         rows = equal_rate_rows(records, bd_metrics(), anchors)
         if rows:
@@ -307,7 +331,9 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
     return written
 
 
-def _write_bd_tables(out: Path, stem: str, rows: list[dict], intro: str) -> list[Path]:
+def _write_bd_tables(
+    out: Path, stem: str, rows: list[dict], intro: str, after: str = ""
+) -> list[Path]:
     bd_csv = out / f"{stem}.csv"
     summary_fields = (
         "mean",
@@ -325,11 +351,12 @@ def _write_bd_tables(out: Path, stem: str, rows: list[dict], intro: str) -> list
         for metric in bd_metrics():
             prefix = f"bd_rate_{metric}"
             columns += [prefix, f"{prefix}_overlap", f"{prefix}_bpp_low", f"{prefix}_bpp_high"]
+            columns.append(f"{prefix}_ranges")
             columns += [f"{prefix}_images_{k}" for k in summary_fields]
             columns += [f"{prefix}_images_overlap", f"{prefix}_pruned"]
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(_flat_csv_row(row) for row in rows)
     bd_md = out / f"{stem}.md"
-    bd_md.write_text(markdown_table(rows, intro))
+    bd_md.write_text(markdown_table(rows, intro) + (f"\n{after}" if after else ""))
     return [bd_csv, bd_md]

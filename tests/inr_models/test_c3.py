@@ -82,6 +82,22 @@ def test_presets_follow_c3s_kodak_configuration():
     assert (v2_short.warmup_total, v2_short.final_model_iterations) == (924, 2359)
 
 
+def test_v2_budget_presets_match_c3s_final_model_and_keep_the_papers_proportions():
+    v2 = get_codec_class("coolchic-v2")
+    final, timed = v2.get_preset("short-final3000"), v2.get_preset("short-c3time")
+    assert final.final_model_iterations == SHORT.total_iterations == 3000
+    assert final.warmup_total == v2.get_preset("short").warmup_total  # the same candidates
+    paper = [phase.iterations for phase in v2.get_preset("paper").phases]
+    for preset in (final, timed):
+        phases = [phase.iterations for phase in preset.phases]
+        shares = [n / sum(phases) for n in phases]
+        assert shares == pytest.approx([n / sum(paper) for n in paper], abs=1 / sum(phases))
+        assert [p.learning_rate for p in preset.phases] == [
+            p.learning_rate for p in v2.get_preset("paper").phases
+        ]
+    assert timed.total_iterations == 2612  # 0.866 of ``short``'s 3,019: C3's wall time
+
+
 def test_soft_rounding_interpolates_between_identity_and_rounding():
     x = torch.linspace(-3, 3, 601, dtype=torch.float64)
     away = x[(x - torch.round(x)).abs() < 0.49]  # soft rounding keeps half-integers in place

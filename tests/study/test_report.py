@@ -70,6 +70,22 @@ def test_bd_rate_recovers_a_known_rate_saving():
     assert bd_rate(anchor[:1], better, "psnr") is None
 
 
+def test_curves_that_cross_get_a_bd_rate_per_rate_range():
+    anchor = curve("mse", 1.0)
+    # 20 % fewer bits at the two low-rate points, 25 % more at the two high-rate ones.
+    crossing = [p | {"bpp": p["bpp"] * (0.8 if i < 2 else 1.25)} for i, p in enumerate(anchor)]
+    found = bd_rate(anchor, crossing, "psnr")
+    low, high = found.ranges
+    assert low.value < 0 < high.value
+    assert low.bpp_low == pytest.approx(0.2) and high.bpp_high == pytest.approx(2.5)
+    assert low.bpp_high == pytest.approx(high.bpp_low)  # where the curves meet
+    assert low.share + high.share == pytest.approx(1.0)
+    # The whole range's BD-rate is the parts' mean log-rate ratio, weighted by their share.
+    whole = sum(r.share * math.log1p(r.value / 100) for r in found.ranges)
+    assert math.log1p(found.value / 100) == pytest.approx(whole, abs=1e-9)
+    assert bd_rate(anchor, curve("l1", 0.8), "psnr").ranges == ()  # better throughout
+
+
 def test_bd_rate_is_none_without_overlap():
     far = [p | {"psnr": p["psnr"] + 40} for p in curve("l1", 1.0)]
     assert bd_rate(curve("mse", 1.0), far, "psnr") is None
@@ -174,6 +190,25 @@ def test_each_inr_codec_is_compared_with_every_older_one_at_the_same_loss(tmp_pa
     written = {p.name for p in write_reports(records, "toy", tmp_path)}
     assert {"bd_rate_codecs.md", "bd_rate_codecs.csv"} <= written
     assert "registered before it" in (tmp_path / "bd_rate_codecs.md").read_text()
+
+
+def test_a_codec_comparison_states_each_curves_budget(tmp_path):
+    records = [*records_of("coolchic-v2", "mse", 1.0), *records_of("c3", "mse", 0.8)]
+    for n, r in enumerate(records):
+        v2 = r["codec"] == "coolchic-v2"
+        r |= {"preset": "short", "encode_seconds": 100.0 + n}
+        r |= {"final_model_iterations": 2359 if v2 else 3000, "warmup_iterations": 924 if v2 else 0}
+    write_reports(records, "toy", tmp_path)
+    with (tmp_path / "budgets.csv").open() as f:
+        rows = {r["codec"]: r for r in csv.DictReader(f)}
+    assert rows["c3"]["fits"] == "12"
+    assert float(rows["c3"]["final_model_iterations_median"]) == 3000
+    assert float(rows["coolchic-v2"]["warmup_iterations_max"]) == 924
+    assert float(rows["coolchic-v2"]["encode_seconds_min"]) == 100
+    table = (tmp_path / "bd_rate_codecs.md").read_text()
+    assert "| c3 | short | mse | 12 | 3,000 | 0 | 118 [112–123] |" in table
+    with (tmp_path / "per_image.csv").open() as f:
+        assert {r["warmup_iterations"] for r in csv.DictReader(f)} == {"924", "0"}
 
 
 def test_per_image_statistics_on_a_known_spread():

@@ -1,0 +1,75 @@
+"""What each INR curve's fits spent: the budget a codec comparison is made at.
+
+A recipe that warms up several candidates and keeps one (COOL-CHIC) spends part of its iterations
+on models it throws away; one that trains a single model (C3, NIF) spends them all on the file it
+writes. Iterations in all say neither, so a comparison states the kept model's iterations, the
+warm-up's and the wall time per fit, each as the median [min–max] over the curve's fits.
+"""
+
+import csv
+import statistics
+from pathlib import Path
+
+from inr_models import fits_network
+
+BUDGET_KEYS = ("final_model_iterations", "warmup_iterations", "encode_seconds")
+
+
+def budget_rows(records: list[dict]) -> list[dict]:
+    """One row per INR (codec, preset, loss): fits, then median / min / max of each budget key
+    (None where no fit recorded it)."""
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        if fits_network(record["codec"]):
+            key = (record["codec"], record.get("preset") or "", record.get("loss") or "")
+            groups.setdefault(key, []).append(record)
+    rows = []
+    for (codec, preset, loss), fits in sorted(groups.items()):
+        row = {"codec": codec, "preset": preset, "loss": loss, "fits": len(fits)}
+        for key in BUDGET_KEYS:
+            values = [r[key] for r in fits if r.get(key) is not None]
+            row[f"{key}_median"] = statistics.median(values) if values else None
+            row[f"{key}_min"] = min(values, default=None)
+            row[f"{key}_max"] = max(values, default=None)
+        rows.append(row)
+    return rows
+
+
+def _spread(row: dict, key: str, digits: str) -> str:
+    median, low, high = (row[f"{key}_{part}"] for part in ("median", "min", "max"))
+    if median is None:
+        return "not recorded"
+    if low == high:
+        return format(median, digits)
+    return f"{median:{digits}} [{low:{digits}}–{high:{digits}}]"
+
+
+def budget_markdown(rows: list[dict]) -> str:
+    lines = [
+        "Budget per fit, as the median [min–max] over each curve's fits: iterations of the model "
+        "the file is written from (its warm-up rounds included), iterations spent on warm-up "
+        "candidates that were dropped, and wall time of the fit (encoding included; it depends on "
+        "the machine, the threads and whatever else ran beside the fit).",
+        "",
+        "| codec | preset | loss | fits | final-model iterations | warm-up iterations | "
+        "wall time per fit (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['codec']} | {row['preset']} | {row['loss']} | {row['fits']} | "
+            f"{_spread(row, 'final_model_iterations', ',.0f')} | "
+            f"{_spread(row, 'warmup_iterations', ',.0f')} | "
+            f"{_spread(row, 'encode_seconds', '.0f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_budgets(rows: list[dict], out: Path) -> list[Path]:
+    csv_path, md_path = out / "budgets.csv", out / "budgets.md"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    md_path.write_text(budget_markdown(rows))
+    return [csv_path, md_path]
