@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_msssim import ms_ssim, ssim
 
-from losses import networks
+from losses import networks, wasserstein_balle
 from losses.wasserstein import wasserstein_distortion
 
 # The paper's SSIM window (pytorch_msssim defaults): Gaussian, 11 taps, σ 1.5, K = (0.01, 0.03).
@@ -159,3 +159,15 @@ register_component(
 )
 def wasserstein(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
     return wasserstein_distortion(*_to_unit_range(x, y, value_range))
+
+
+@register_component(
+    "wd",
+    structural=True,
+    min_side=wasserstein_balle.MIN_SIDE,
+    unavailable=lambda: networks.vgg16_unavailable("relu5_3"),
+)
+def wd(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
+    """Ballé et al.'s Wasserstein distortion (``losses.wasserstein_balle``), log2 σ = 3."""
+    x, y = _to_unit_range(x, y, value_range)
+    return wasserstein_balle.wasserstein_distortion(x, y, wasserstein_balle.LOG2_SIGMA)

@@ -24,6 +24,12 @@ class LossFamily:
     terms: Callable[[float], tuple[LossTerm, ...]]  # α (0 for families without one) -> terms
     alpha_default: float | None = None  # None: the family takes no α
     alpha_range: tuple[float, float] = (0.0, 1.0)
+    # Its terms' weights as they stand, summed, under every convention (a convention that
+    # averages its terms would scale them by 1/n): for a family that reproduces a code base.
+    summed: bool = False
+    # The loss spec the warm-up candidates train with, where a recipe has them (COOL-CHIC's);
+    # None: the family itself.
+    warm_up: str | None = None
 
     @property
     def takes_alpha(self) -> bool:
@@ -101,14 +107,34 @@ register_loss_family(
         alpha_default=0.01,
     )
 )
-# Cool-Chic 5's Wasserstein tuning trains on 0.2·MSE + 0.004·WD: α = 0.02 keeps that ratio of
-# the two terms on [0, 1] pixels (the plain and COOL-CHIC conventions; NIF's [−1, 1] range makes its
-# MSE 4× larger); the overall scale folds into λ.
+# MSE + α·WD (Cool-Chic 5's Wasserstein distortion, ``losses.wasserstein``). How it compares with
+# Cool-Chic 5's own 0.2·MSE + 0.004·WD (J = D + λ·R, terms summed, README "Wasserstein, scaled"):
+# α = 0.02 keeps the ratio of the two terms on [0, 1] pixels; the overall scale folds into λ, by a
+# factor that depends on the convention. ``plain`` sums: D is 5× Cool-Chic's, so λ here is 5× its
+# λ. ``coolchic`` averages the two terms: D is 2.5× Cool-Chic's (λ here = 2.5× its λ), and half
+# of what the same terms weigh summed, so against an ``mse`` run (one term, not halved) an
+# ``mse_wasserstein`` run at the same λ trains as if at about 2λ. Compare it with MSE at matched
+# rate (a ``match`` search), where no λ fold enters.
 register_loss_family(
     LossFamily(
         name="mse_wasserstein",
         label="MSE + α·Wasserstein",
         terms=_plus_alpha("mse", "wasserstein"),
         alpha_default=0.02,
+    )
+)
+# Cool-Chic 5's ``--tune=wasserstein`` training as it is (v5.0.1 ``utils/parsecli.py``, its
+# ``training/presets.py``): 0.2·MSE + α·WD with α = 0.8 / 200, summed under any convention, the
+# warm-up candidates trained on MSE alone. (v4.2.1 weighed 0.2·MSE + 0.8·WD; v4.2.0 0.8 and
+# 0.2.) Its gradient clip (0.1, whatever the loss) is v2's presets'; its decoder-side common
+# randomness is an architecture change no codec here has.
+register_loss_family(
+    LossFamily(
+        name="cc5_wasserstein",
+        label="0.2·MSE + α·Wasserstein (Cool-Chic 5)",
+        terms=lambda alpha: (LossTerm("mse", 0.2), LossTerm("wasserstein", alpha)),
+        alpha_default=0.8 / 200,
+        summed=True,
+        warm_up="mse",
     )
 )

@@ -103,24 +103,26 @@ def _on_device(module: torch.nn.Module, device: torch.device | str) -> torch.nn.
     return module if device.type == "cpu" else _copy_on(module, str(device))
 
 
-# The VGG-16 layers Wasserstein distortion reads: up to relu4_3 of torchvision's `features`.
-VGG_LAST_LAYER = 22
+# Last torchvision `features` index each VGG-16 cut keeps, and the weights it is built from:
+# Cool-Chic's Wasserstein distortion reads up to relu4_3, Ballé et al.'s up to relu5_3.
+VGG_CUTS = {"relu4_3": 22, "relu5_3": 29}
 
 
 @cache
-def _vgg16_or_reason():
+def _vgg16_or_reason(through: str = "relu4_3"):
     if os.environ.get(DISABLE_ENV):
         return f"disabled by {DISABLE_ENV}"
     from torchvision.models import VGG16_Weights, vgg16
     from torchvision.models.vgg import cfgs, make_layers
 
+    last = VGG_CUTS[through]
     try:
         with _quiet_torchvision():
             if _torchvision_file("vgg"):
-                layers = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features[: VGG_LAST_LAYER + 1]
+                layers = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features[: last + 1]
             else:
-                tensors = store.read_network("vgg16-relu4_3")
-                layers = make_layers(cfgs["D"])[: VGG_LAST_LAYER + 1]  # VGG-16's `features`
+                tensors = store.read_network(f"vgg16-{through}")
+                layers = make_layers(cfgs["D"])[: last + 1]  # VGG-16's `features`
                 layers.load_state_dict(_features_state(tensors, layers))
     except store.WeightsError as error:
         return str(error)
@@ -129,16 +131,16 @@ def _vgg16_or_reason():
     return layers.eval().requires_grad_(False)
 
 
-def vgg16_unavailable() -> str | None:
-    """Why ImageNet VGG-16 (up to relu4_3) cannot be loaded here, or None."""
-    found = _vgg16_or_reason()
+def vgg16_unavailable(through: str = "relu4_3") -> str | None:
+    """Why ImageNet VGG-16 (up to ``through``) cannot be loaded here, or None."""
+    found = _vgg16_or_reason(through)
     return found if isinstance(found, str) else None
 
 
-def vgg16_features(device: torch.device | str = "cpu") -> torch.nn.Module:
-    """VGG-16's layers up to relu4_3 with ImageNet weights, frozen, on ``device``;
-    WeightsUnavailable when the weights are missing."""
-    found = _vgg16_or_reason()
+def vgg16_features(device: torch.device | str = "cpu", through: str = "relu4_3") -> torch.nn.Module:
+    """VGG-16's layers up to ``through`` (relu4_3 or relu5_3) with ImageNet weights, frozen, on
+    ``device``; WeightsUnavailable when the weights are missing."""
+    found = _vgg16_or_reason(through)
     if isinstance(found, str):
         raise WeightsUnavailable(f"VGG-16: {found}")
     return _on_device(found, device)

@@ -148,9 +148,23 @@ class CompositeLoss:
     def __call__(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         values = self.term_values(reconstruction, target)
         total = sum(term.weight * values[term.component] for term in self.terms)
-        if self.convention.reduction == "mean":
+        if self.reduction == "mean":
             total = total / len(self.terms)
         return total
+
+    @property
+    def reduction(self) -> str:
+        """The convention's, unless the family keeps its weights as they stand (summed)."""
+        family = get_family(self.family) if self.family else None
+        return "sum" if family is not None and family.summed else self.convention.reduction
+
+    @property
+    def warm_up_loss(self) -> "CompositeLoss":
+        """The loss a recipe's warm-up candidates train with: the family's choice, else itself."""
+        family = get_family(self.family) if self.family else None
+        if family is None or family.warm_up is None:
+            return self
+        return parse_loss_spec(family.warm_up, self.convention)
 
     def _to_convention_range(self, t: torch.Tensor) -> torch.Tensor:
         if t.dim() == 3:

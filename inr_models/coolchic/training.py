@@ -158,14 +158,21 @@ class Fitter:
             CoolChic(self.architecture, height, width).to(self.target.device)
             for _ in range(preset.warmup_candidates[0])
         ]
-        for round_index, _ in enumerate(preset.warmup_candidates):
-            scored = []
-            for i, candidate in enumerate(candidates):
-                name = f"warm-up {round_index + 1}"
-                loss = yield from self.phase_steps(candidate, phase, name)
-                scored.append((loss, i, candidate))
-            survivors = (preset.warmup_candidates[round_index + 1 :] or (1,))[0]
-            candidates = [c for _, _, c in sorted(scored, key=lambda s: (s[0], s[1]))[:survivors]]
+        # A loss may warm up on another (Cool-Chic 5's Wasserstein tuning warms up on MSE).
+        trained_with = self.distortion
+        self.distortion = getattr(trained_with, "warm_up_loss", trained_with)
+        try:
+            for round_index, _ in enumerate(preset.warmup_candidates):
+                scored = []
+                for i, candidate in enumerate(candidates):
+                    name = f"warm-up {round_index + 1}"
+                    loss = yield from self.phase_steps(candidate, phase, name)
+                    scored.append((loss, i, candidate))
+                survivors = (preset.warmup_candidates[round_index + 1 :] or (1,))[0]
+                ranked = sorted(scored, key=lambda s: (s[0], s[1]))
+                candidates = [c for _, _, c in ranked[:survivors]]
+        finally:
+            self.distortion = trained_with
         return candidates[0]
 
     def fit_steps(self) -> Steps:

@@ -108,4 +108,5 @@ NETWORK_PARTS = {
     "lpips-alex": ("alexnet",),
     "lpips-vgg": ("vgg16-to-relu4_3", "vgg16-conv5"),
     "vgg16-relu4_3": ("vgg16-to-relu4_3",),
+    "vgg16-relu5_3": ("vgg16-to-relu4_3", "vgg16-conv5"),
 }

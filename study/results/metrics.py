@@ -4,7 +4,9 @@ All functions take (H, W, 3) uint8 arrays (original first). PSNR is over all thr
 MS-SSIM uses 5 scales and window 11 with data range 255 and needs a short side of at least
 ``MS_SSIM_MIN_SIDE`` px: smaller images get ``None`` (missing), with one warning per process.
 LPIPS is AlexNet v0.1 on [-1, 1] inputs; when its ImageNet backbone weights cannot be loaded
-(offline machine, no cached copy) it is ``None`` (missing), with one warning per process.
+(offline machine, no cached copy) it is ``None`` (missing), with one warning per process. WD is
+Ballé et al.'s Wasserstein distortion (``losses.wasserstein_balle``) at a constant log2 σ = 3,
+missing in the same way without VGG-16's weights or below a 64-px short side.
 """
 
 import logging
@@ -110,6 +112,31 @@ def lpips_distance(original: np.ndarray, decoded: np.ndarray, model=None) -> flo
 
     with torch.no_grad():
         return float(model(prepare(original), prepare(decoded)).item())
+
+
+def wd_unavailable() -> str | None:
+    """Why WD cannot be computed here (VGG-16 through relu5_3 missing), or None."""
+    return networks.vgg16_unavailable("relu5_3")
+
+
+def wd_distance(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """Ballé et al.'s Wasserstein distortion (lower is better), or None when it cannot be
+    computed here."""
+    from losses import wasserstein_balle
+
+    _check_pair(original, decoded)
+    if min(original.shape[:2]) < wasserstein_balle.MIN_SIDE:
+        _warn_once("wd_size", f"WD needs a short side of {wasserstein_balle.MIN_SIDE} px or more")
+        return None
+    reason = wd_unavailable()
+    if reason is not None:
+        _warn_once("wd", f"WD is recorded as missing: {reason}")
+        return None
+    with torch.no_grad():
+        value = wasserstein_balle.wasserstein_distortion(
+            _to_tensor(decoded) / 255.0, _to_tensor(original) / 255.0, wasserstein_balle.LOG2_SIGMA
+        )
+    return float(value)
 
 
 def evaluate(original: np.ndarray, decoded: np.ndarray, optional: bool = True) -> dict:

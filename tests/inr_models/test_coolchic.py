@@ -146,3 +146,34 @@ def test_odd_sized_image_round_trips(name, kodim01):
     result = codec.encode(image)
     np.testing.assert_array_equal(create_codec(name).decode(result.data), result.reconstruction)
     assert result.reconstruction.shape == image.shape
+
+
+def test_the_warm_up_trains_on_the_losss_warm_up_loss(crop64):
+    """Cool-Chic 5's Wasserstein tuning warms its candidates up on MSE alone: a loss's
+    ``warm_up_loss`` scores the warm-up, the loss itself every phase after it."""
+    from inr_models.coolchic.presets import ARCHITECTURES
+    from inr_models.coolchic.training import Fitter
+    from losses import build_loss
+
+    calls = {"warm-up": 0, "trained": 0}
+
+    class Counted:
+        def __init__(self, key, loss):
+            self.key, self.loss = key, loss
+
+        def __call__(self, x, y):
+            calls[self.key] += 1
+            return self.loss(x, y)
+
+    trained = Counted("trained", build_loss("l1"))
+    trained.warm_up_loss = Counted("warm-up", build_loss("mse"))
+    target = torch.from_numpy(crop64.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    preset = PRESETS[1]["debug"]
+    fitter = Fitter(ARCHITECTURES[1], preset, target, trained, lmbda=1e-3)
+    fitter.fit()
+    # Per warm-up iteration one loss, plus one per validation; nothing of the phases'.
+    assert calls["warm-up"] >= preset.warmup_total
+    warm_ups = [r for r in fitter.history if r["phase"].startswith("warm-up")]
+    assert calls["warm-up"] == preset.warmup_total + len(warm_ups)
+    assert calls["trained"] > preset.total_iterations - preset.warmup_total
+    assert fitter.distortion is trained

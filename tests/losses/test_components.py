@@ -138,8 +138,8 @@ def test_gradients_are_finite(convention, spec, kodim01, monkeypatch):
         from tests.losses.test_perceptual import use_stand_in_networks
 
         use_stand_in_networks(monkeypatch)
-    # MS-SSIM on NIF's polyphase sub-images needs a full image side of 2 × 161 px.
-    side = 352 if spec == "ms_ssim" else 64
+    # MS-SSIM on NIF's polyphase sub-images needs a full image side of 2 × 161 px, WD 2 × 64.
+    side = {"ms_ssim": 352, "wd": 128}.get(spec, 64)
     target = torch.tensor(kodim01[:side, :side]).permute(2, 0, 1).float() / 255
     x = (target + 0.05 * torch.randn_like(target)).clamp(0, 1).requires_grad_()
     build_loss(spec, convention)(x, target).backward()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from losses import NIF, PLAIN, build_loss, get_family, networks
+from losses import COOLCHIC, NIF, PLAIN, build_loss, get_family, networks
 from losses.networks import WeightsUnavailable
 
 
@@ -18,15 +18,13 @@ def _stand_ins() -> dict[str, torch.nn.Module]:
     published linear heads over untrained backbones, and VGG-16's feature layers."""
     import torchvision
 
-    from losses.wasserstein import VGG_MAPS
-
     torch.manual_seed(0)
     models = {
         net: lpips.LPIPS(net=net, pnet_rand=True, verbose=False).eval().requires_grad_(False)
         for net in ("alex", "vgg")
     }
     vgg = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
-    return models | {"vgg16": vgg[: VGG_MAPS[-1] + 1].eval().requires_grad_(False)}
+    return models | {"vgg16": vgg[: networks.VGG_CUTS["relu5_3"] + 1].eval().requires_grad_(False)}
 
 
 def use_stand_in_networks(monkeypatch) -> dict[str, torch.nn.Module]:
@@ -34,7 +32,8 @@ def use_stand_in_networks(monkeypatch) -> dict[str, torch.nn.Module]:
     weights."""
     models = _stand_ins()
     monkeypatch.setattr(networks, "_lpips_or_reason", lambda net: models[net])
-    monkeypatch.setattr(networks, "_vgg16_or_reason", lambda: models["vgg16"])
+    cuts = {through: models["vgg16"][: last + 1] for through, last in networks.VGG_CUTS.items()}
+    monkeypatch.setattr(networks, "_vgg16_or_reason", lambda through="relu4_3": cuts[through])
     return models
 
 
@@ -138,6 +137,25 @@ def test_wasserstein_term_reads_four_vgg_maps_and_passes_gradients(monkeypatch):
     assert get_family("mse_wasserstein").alpha_default == pytest.approx(0.004 / 0.2)
 
 
+@pytest.mark.parametrize("convention", [PLAIN, COOLCHIC])
+def test_cool_chic_5s_wasserstein_weighs_its_terms_as_it_does_under_any_convention(
+    monkeypatch, convention
+):
+    use_stand_in_networks(monkeypatch)
+    generator = torch.Generator().manual_seed(5)
+    y = torch.rand(1, 3, 48, 48, generator=generator)
+    x = (y + 0.1 * torch.randn(y.shape, generator=generator)).clamp(0, 1)
+    mse, wd = (float(build_loss(name)(x, y)) for name in ("mse", "wasserstein"))
+    cc5 = build_loss("cc5_wasserstein", convention)
+    assert float(cc5(x, y)) == pytest.approx(0.2 * mse + 0.004 * wd, rel=1e-6)  # summed
+    assert cc5.warm_up_loss.name == "mse"  # its warm-up candidates train on MSE alone
+    # Ours averages under ``coolchic``: the same terms at half their summed weight.
+    ours = build_loss("mse_wasserstein", convention)
+    fold = 0.5 if convention is COOLCHIC else 1.0
+    assert float(ours(x, y)) == pytest.approx(fold * (mse + 0.02 * wd), rel=1e-6)
+    assert ours.warm_up_loss is ours
+
+
 def test_wasserstein_computes_each_targets_features_once_per_fit(monkeypatch):
     """Under NIF's convention the target reaches the term rescaled and split into four polyphase
     sub-images, as new tensors every step: their VGG maps are still computed once each."""
@@ -156,7 +174,7 @@ def test_wasserstein_computes_each_targets_features_once_per_fit(monkeypatch):
 
 
 def test_wasserstein_without_vgg_weights_is_refused_before_training(monkeypatch):
-    monkeypatch.setattr(networks, "_vgg16_or_reason", lambda: "no network here")
+    monkeypatch.setattr(networks, "_vgg16_or_reason", lambda *_: "no network here")
     [problem] = build_loss("mse_wasserstein").problems(256, 256)
     assert "wasserstein term cannot be computed on this machine: no network here" in problem
     with pytest.raises(WeightsUnavailable, match="VGG-16"):
