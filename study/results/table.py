@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from losses.components import MS_SSIM_MIN_SIDE
-from losses.wasserstein_balle import MIN_SIDE as WD_MIN_SIDE
 
 # (original, decoded, values computed so far in table order) -> value, or None when missing.
 Compute = Callable[[np.ndarray, np.ndarray, dict], float | None]
@@ -152,18 +151,6 @@ def _lpips(original, decoded, _done):
     return lpips_distance(original, decoded)
 
 
-def _wd(original, decoded, _done):
-    from study.results.metrics import wd_distance
-
-    return wd_distance(original, decoded)
-
-
-def _wd_unavailable():
-    from study.results.metrics import wd_unavailable
-
-    return wd_unavailable()
-
-
 def _lpips_unavailable():
     from study.results.metrics import lpips_unavailable
 
@@ -224,19 +211,6 @@ register_metric(
         search_penalty=10.0,
         auto_search_rank=0,
         plotted=True,
-    )
-)
-register_metric(
-    Metric(
-        key="wd",
-        compressai_key="wd-vgg16",
-        label="WD",
-        higher_is_better=False,
-        definition="Ballé et al.'s Wasserstein distortion (VGG-16, log2 σ = 3)",
-        compute=_wd,
-        optional=True,
-        unavailable=_wd_unavailable,
-        min_side=WD_MIN_SIDE,
     )
 )
 register_metric(

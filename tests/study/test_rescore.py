@@ -14,7 +14,6 @@ from study.engine.plan import grid_trials, image_options, load_images
 from study.engine.tracking import MISSING_TAG, ImageInput, study_store
 from study.engine.trial import DECODED_NAME, run_trial
 from study.layout import CONFIG_FILE, REPORTS_DIR, write_state
-from study.results.metrics import wd_distance
 
 
 class MeanAbsoluteDifference(torch.nn.Module):
@@ -59,14 +58,6 @@ def finished_study(tmp_path, study_env, small_config):
     return folder, config
 
 
-# The metrics a study run without the optional ones leaves missing.
-OPTIONAL = {"lpips", "wd"}
-
-
-def _missing(run) -> set[str]:
-    return set(run.data.tags[MISSING_TAG].split(","))
-
-
 def _runs(folder, config):
     return study_store(folder, config).finished_runs()
 
@@ -74,11 +65,11 @@ def _runs(folder, config):
 def test_missing_lpips_is_added_from_the_decoded_images(finished_study, monkeypatch, capsys):
     folder, config = finished_study
     before = _runs(folder, config)
-    assert all(_missing(run) == OPTIONAL for run in before)
+    assert all(run.data.tags[MISSING_TAG] == "lpips" for run in before)
     monkeypatch.setattr(networks, "_lpips_or_reason", lambda net: MeanAbsoluteDifference())
 
     assert main(["rescore", str(folder)]) == 0
-    assert "rescored 4 trials: 8 metric values written" in capsys.readouterr().out  # LPIPS, WD
+    assert "rescored 4 trials: 4 metric values written" in capsys.readouterr().out
 
     images = load_images(config)
     store = study_store(folder, config)
@@ -89,7 +80,6 @@ def test_missing_lpips_is_added_from_the_decoded_images(finished_study, monkeypa
         )
         original = images[run.data.params["image"]]
         assert run.data.metrics["lpips"] == pytest.approx(_expected(original, decoded), rel=1e-5)
-        assert run.data.metrics["wd"] == pytest.approx(wd_distance(original, decoded), rel=1e-6)
         assert run.data.metrics["psnr"] == next(
             r.data.metrics["psnr"] for r in before if r.info.run_id == run.info.run_id
         )
@@ -112,7 +102,7 @@ def test_without_the_weights_nothing_is_written(finished_study, monkeypatch, cap
         networks.forget_loaded()
     error = capsys.readouterr().err
     assert "cannot be computed on this machine, nothing was written: LPIPS: disabled by" in error
-    assert all(_missing(run) == OPTIONAL for run in _runs(folder, config))
+    assert all(run.data.tags[MISSING_TAG] == "lpips" for run in _runs(folder, config))
 
 
 def test_asked_metrics_are_recomputed_and_the_missing_ones_stay_missing(finished_study, capsys):
@@ -122,7 +112,7 @@ def test_asked_metrics_are_recomputed_and_the_missing_ones_stay_missing(finished
     assert "rescored 4 trials: 4 metric values written" in capsys.readouterr().out
     for run in _runs(folder, config):
         assert run.data.metrics["psnr"] == before[run.info.run_id]
-        assert _missing(run) == OPTIONAL  # not asked for: still missing
+        assert run.data.tags[MISSING_TAG] == "lpips"  # not asked for: still missing
 
 
 def test_a_missing_decoded_image_is_named(finished_study, monkeypatch, capsys):
