@@ -165,7 +165,7 @@ def wasserstein(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> to
     "wd",
     structural=True,
     min_side=wasserstein_balle.MIN_SIDE,
-    unavailable=lambda: networks.vgg16_unavailable("relu5_3"),
+    unavailable=wasserstein_balle.unavailable,
 )
 def wd(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
     """Ballé et al.'s Wasserstein distortion (``losses.wasserstein_balle``), log2 σ = 3."""

@@ -90,7 +90,7 @@ class CompositeLoss:
     @property
     def display(self) -> str:
         """For people: the family's label with α ("LogCosh + 0.01·(1 − SSIM)"), else the spec."""
-        family = get_family(self.family) if self.family else None
+        family = self._family_entry
         return self.spec if family is None else family.display(self.alpha)
 
     @property
@@ -153,15 +153,19 @@ class CompositeLoss:
         return total
 
     @property
+    def _family_entry(self):
+        return get_family(self.family) if self.family else None
+
+    @property
     def reduction(self) -> str:
         """The convention's, unless the family keeps its weights as they stand (summed)."""
-        family = get_family(self.family) if self.family else None
+        family = self._family_entry
         return "sum" if family is not None and family.summed else self.convention.reduction
 
     @property
     def warm_up_loss(self) -> "CompositeLoss":
         """The loss a recipe's warm-up candidates train with: the family's choice, else itself."""
-        family = get_family(self.family) if self.family else None
+        family = self._family_entry
         if family is None or family.warm_up is None:
             return self
         return parse_loss_spec(family.warm_up, self.convention)

@@ -49,6 +49,11 @@ def _lowpass(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
     return F.conv2d(x, kernel, stride=stride, padding=1, groups=channels)
 
 
+def unavailable() -> str | None:
+    """Why WD cannot be computed here (VGG-16's weights through relu5_3 missing), or None."""
+    return networks.vgg16_unavailable("relu5_3")
+
+
 def average_pooled_vgg(device: torch.device | str, dtype: torch.dtype) -> torch.nn.Sequential:
     """VGG-16 through relu5_3, ImageNet weights, with average pooling in place of max pooling
     (the definition's), in ``dtype`` on ``device``."""
@@ -57,11 +62,12 @@ def average_pooled_vgg(device: torch.device | str, dtype: torch.dtype) -> torch.
 
 @cache
 def _average_pooled(source: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Sequential:
-    """A copy of ``source`` (the shared network stays as it is), kept per source and dtype."""
-    layers = [copy.deepcopy(layer) for layer in source]
-    for index in VGG_POOLS:
-        layers[index] = torch.nn.AvgPool2d(kernel_size=2, stride=2)
-    return torch.nn.Sequential(*layers).to(dtype)
+    """``source``'s layers (shared, frozen) with its poolings replaced, kept per source and
+    dtype; in another dtype than ``source``'s, a copy, so the shared network stays as it is."""
+    pooled = torch.nn.Sequential(
+        *(torch.nn.AvgPool2d(2, 2) if i in VGG_POOLS else layer for i, layer in enumerate(source))
+    )
+    return pooled if next(source.parameters()).dtype == dtype else copy.deepcopy(pooled).to(dtype)
 
 
 def feature_maps(image: torch.Tensor, vgg: torch.nn.Module) -> list[torch.Tensor]:

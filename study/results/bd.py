@@ -61,10 +61,13 @@ def _operational(points: list[dict], metric: str) -> tuple[list[tuple[float, flo
     return (kept, len(kept) < len(pairs)) if len(kept) >= 2 else None
 
 
-def bd_rate(anchor: list[dict], test: list[dict], metric: str) -> BdComparison | None:
+def bd_rate(
+    anchor: list[dict], test: list[dict], metric: str, by_range: bool = False
+) -> BdComparison | None:
     """BD-rate (%) of ``test`` against ``anchor`` with the curves' overlap; None where there is
     none (fewer than two points, a missing metric, no overlap). A curve whose rate does not rise
-    with quality (a fit at a higher rate ending worse) loses its dominated points first."""
+    with quality (a fit at a higher rate ending worse) loses its dominated points first.
+    ``by_range``: also the BD-rate of each part between the curves' crossings (``ranges``)."""
     a, t = _operational(anchor, metric), _operational(test, metric)
     if a is None or t is None:
         return None
@@ -91,7 +94,7 @@ def bd_rate(anchor: list[dict], test: list[dict], metric: str) -> BdComparison |
                 min_overlap=0,  # checked above, with our threshold
             )
         value = float(value) if math.isfinite(value) else None
-    ranges = _ranges_between_crossings(a, t, low, high) if value is not None else ()
+    ranges = _ranges_between_crossings(a, t, low, high) if by_range and value is not None else ()
     return BdComparison(value, overlap, math.exp(min(rates)), math.exp(max(rates)), pruned, ranges)
 
 

@@ -65,11 +65,12 @@ def budget_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_budgets(rows: list[dict], out: Path) -> list[Path]:
+def write_budgets(rows: list[dict], table: str, out: Path) -> list[Path]:
+    """``rows`` as budgets.csv, their ``budget_markdown`` ``table`` as budgets.md."""
     csv_path, md_path = out / "budgets.csv", out / "budgets.md"
     with csv_path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    md_path.write_text(budget_markdown(rows))
+    md_path.write_text(table)
     return [csv_path, md_path]

@@ -114,11 +114,6 @@ def lpips_distance(original: np.ndarray, decoded: np.ndarray, model=None) -> flo
         return float(model(prepare(original), prepare(decoded)).item())
 
 
-def wd_unavailable() -> str | None:
-    """Why WD cannot be computed here (VGG-16 through relu5_3 missing), or None."""
-    return networks.vgg16_unavailable("relu5_3")
-
-
 def wd_distance(original: np.ndarray, decoded: np.ndarray) -> float | None:
     """Ballé et al.'s Wasserstein distortion (lower is better), or None when it cannot be
     computed here."""
@@ -128,7 +123,7 @@ def wd_distance(original: np.ndarray, decoded: np.ndarray) -> float | None:
     if min(original.shape[:2]) < wasserstein_balle.MIN_SIDE:
         _warn_once("wd_size", f"WD needs a short side of {wasserstein_balle.MIN_SIDE} px or more")
         return None
-    reason = wd_unavailable()
+    reason = wasserstein_balle.unavailable()
     if reason is not None:
         _warn_once("wd", f"WD is recorded as missing: {reason}")
         return None

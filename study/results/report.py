@@ -70,7 +70,7 @@ def _compared(curves: dict, images: dict, label: str, anchor_label: str) -> dict
     the per-image curves that lost dominated points."""
     row = {}
     for metric in bd_metrics():
-        curve = bd_rate(curves[anchor_label], curves[label], metric)
+        curve = bd_rate(curves[anchor_label], curves[label], metric, by_range=True)
         row[f"bd_rate_{metric}"] = None if curve is None else curve.value
         row[f"bd_rate_{metric}_overlap"] = None if curve is None else curve.overlap
         row[f"bd_rate_{metric}_bpp_low"] = None if curve is None else curve.bpp_low
@@ -305,18 +305,14 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         write_json(path, compressai_document(label, description, curve, extra_keys=extra))
         written.append(path)
     budgets = budget_rows(records)
+    budget_table = budget_markdown(budgets) if budgets else ""
     if budgets:
-        written += write_budgets(budgets, out)
+        written += write_budgets(budgets, budget_table, out)
     # A comparison of codecs states what each was given (budgets.md) under its table.
     for stem, anchors, intro, after in (
         ("bd_rate", _published_loss, LOSS_TABLE_INTRO, ""),
         ("bd_rate_classical", _classical, CLASSICAL_TABLE_INTRO, ""),
-        (
-            "bd_rate_codecs",
-            _registered_before,
-            CODEC_TABLE_INTRO,
-            budget_markdown(budgets) if budgets else "",
-        ),
+        ("bd_rate_codecs", _registered_before, CODEC_TABLE_INTRO, budget_table),
     ):
         rows = _rows(points, anchors)
         if rows:  # no empty tables: a loss besides the published one, a classical codec, ...

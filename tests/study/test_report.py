@@ -74,7 +74,7 @@ def test_curves_that_cross_get_a_bd_rate_per_rate_range():
     anchor = curve("mse", 1.0)
     # 20 % fewer bits at the two low-rate points, 25 % more at the two high-rate ones.
     crossing = [p | {"bpp": p["bpp"] * (0.8 if i < 2 else 1.25)} for i, p in enumerate(anchor)]
-    found = bd_rate(anchor, crossing, "psnr")
+    found = bd_rate(anchor, crossing, "psnr", by_range=True)
     low, high = found.ranges
     assert low.value < 0 < high.value
     assert low.bpp_low == pytest.approx(0.2) and high.bpp_high == pytest.approx(2.5)
@@ -83,7 +83,9 @@ def test_curves_that_cross_get_a_bd_rate_per_rate_range():
     # The whole range's BD-rate is the parts' mean log-rate ratio, weighted by their share.
     whole = sum(r.share * math.log1p(r.value / 100) for r in found.ranges)
     assert math.log1p(found.value / 100) == pytest.approx(whole, abs=1e-9)
-    assert bd_rate(anchor, curve("l1", 0.8), "psnr").ranges == ()  # better throughout
+    assert (
+        bd_rate(anchor, curve("l1", 0.8), "psnr", by_range=True).ranges == ()
+    )  # better throughout
 
 
 def test_bd_rate_is_none_without_overlap():
