@@ -70,7 +70,7 @@ def _caption(name: str, record: dict, target_bpp: float) -> str:
     # A curve with no run near the target still shows its nearest: say how far off it is.
     offset = record["bpp"] / target_bpp - 1
     values = [f"{record['bpp']:.3f} bpp (target {target_bpp:.3f}: {offset:+.0%})"]
-    for key in plotted_metrics():
+    for key in plotted_metrics([record]):
         metric, value = get_metric(key), record.get(key)
         if value is not None:
             values.append(f"{metric.label} {value:.4g}{f' {metric.unit}' if metric.unit else ''}")

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from study.layout import (
     read_state,
 )
 from study.results.report import bd_metrics, bd_rate_rows
-from study.results.table import get_metric, metric_table
+from study.results.table import get_metric, metric_table, opt_in_metrics, recorded_metrics
 
 # Only these travel to the page with each run, beside its metrics: enough for curves, hover text
 # and links, and the image's size, which decides the metrics it can have.
@@ -107,15 +108,16 @@ class StudyData:
         return f"{images} image{'s' * (images != 1)}{prepared}, {seeds} seed{'s' * (seeds != 1)}"
 
 
-def plotted_metrics() -> list[str]:
-    return [m.key for m in metric_table() if m.plotted]
+def plotted_metrics(rows: Iterable[Mapping]) -> list[str]:
+    """The plotted metrics that rows (trial records) report."""
+    return [m.key for m in recorded_metrics(rows) if m.plotted]
 
 
 def metric_notes(data: StudyData) -> dict[str, str]:
     """For each plotted metric that some grid trials lack: how many, why, and how to add it."""
     grid = data.grid()
     notes = {}
-    for metric in (m for m in metric_table() if m.plotted):
+    for metric in (m for m in recorded_metrics(grid) if m.plotted):
         lacking = [r for r in grid if r.get(metric.key) is None]
         if not lacking:
             continue
@@ -146,7 +148,8 @@ def metric_notes(data: StudyData) -> dict[str, str]:
 
 
 def _slim(record: dict) -> dict:
-    return {k: record.get(k) for k in (*RECORD_KEYS, "bpp", *RATE_PARTS, *plotted_metrics())}
+    keys = (*RECORD_KEYS, "bpp", *RATE_PARTS, *plotted_metrics([record]))
+    return {k: record.get(k) for k in keys}
 
 
 def vocabulary(records: list[dict]) -> dict:
@@ -172,10 +175,12 @@ def vocabulary(records: list[dict]) -> dict:
                 "axis_label": m.axis_label,
                 "higher_is_better": m.higher_is_better,
             }
-            for m in metric_table()
+            for m in recorded_metrics(records)
             if m.plotted
         ],
-        "bd_metrics": [{"key": key, "label": get_metric(key).display} for key in bd_metrics()],
+        "bd_metrics": [
+            {"key": key, "label": get_metric(key).display} for key in bd_metrics(records)
+        ],
         # Each codec's rate axis: its points are joined in the order of its settings.
         "codecs": [
             {
@@ -313,7 +318,8 @@ def reference_curves(
     """The curves of CompressAI-format files as ``{name, label, bpp, <plotted metric>: values,
     ...}`` (absent metrics left out), and a note for each one left out, or drawn with
     ``unmatched`` although its images are not the study's."""
-    keys = {get_metric(key).compressai_key: key for key in ("bpp", *plotted_metrics())}
+    plotted = [m for m in metric_table(opt_in_metrics()) if m.plotted]
+    keys = {"bpp": "bpp", **{m.compressai_key: m.key for m in plotted}}
     curves, notes = [], []
     for reference in references:
         document = json.loads(reference.path.read_text())

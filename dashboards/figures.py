@@ -76,7 +76,7 @@ def draw(
     out.mkdir(parents=True, exist_ok=True)
     curves = _curves(data)
     shown, skipped = [], []
-    for key in plotted_metrics():
+    for key in plotted_metrics(data.records):
         has_values = any(p.get(key) is not None for c in curves for p in c["points"])
         (shown if has_values else skipped).append(key)
     if not shown:
@@ -134,7 +134,7 @@ def draw_seed_spread(data: StudyData, out: Path) -> Path | None:
     from study.results.report import bd_metrics
     from study.results.seeds import seed_spread_rows
 
-    rows = seed_spread_rows(data.records, bd_metrics())
+    rows = seed_spread_rows(data.records, bd_metrics(data.records))
     if not rows:
         return None
     configurations = list(dict.fromkeys((r["codec"], r["loss"]) for r in rows))

@@ -341,6 +341,8 @@ class StudyConfig(_Strict):
     retries: int = Field(default=1, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     lpips: bool = True
+    # Opt-in metrics of the metric table this study also computes (``wd``), for every trial.
+    extra_metrics: list[str] = []
     tracking: Tracking = Tracking()
     search: Search | None = None
     # The file the config came from, for messages about it found after validation.
@@ -354,6 +356,19 @@ class StudyConfig(_Strict):
         except ImportError as error:
             raise ValueError(f"cannot import plugin: {error}") from None
         return plugins
+
+    @field_validator("extra_metrics")
+    @classmethod
+    def _opt_in(cls, keys: list[str]) -> list[str]:
+        from study.results.table import opt_in_metrics
+
+        known = opt_in_metrics()
+        unknown = [key for key in keys if key not in known]
+        if unknown:
+            raise ValueError(
+                f"not an opt-in metric: {', '.join(unknown)}; opt-in metrics: {', '.join(known)}"
+            )
+        return list(dict.fromkeys(keys))
 
     @field_validator("name")
     @classmethod

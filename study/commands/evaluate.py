@@ -9,8 +9,9 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="inr-study evaluate",
-        description="Print the study's quality metrics of DECODED against ORIGINAL as JSON. "
-        "A metric that cannot be computed is null, with the reason on stderr.",
+        description="Print every quality metric of the study's table, the opt-in ones included, "
+        "of DECODED against ORIGINAL as JSON. A metric that cannot be computed is null, with the "
+        "reason on stderr.",
     )
     parser.add_argument("original", type=Path, help="the reference image")
     parser.add_argument("decoded", type=Path, help="the image to measure, of the same size")
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from study.data.imageio import load_rgb
     from study.results.metrics import evaluate
     from study.results.rd import json_safe
+    from study.results.table import opt_in_metrics
 
     original = load_rgb(args.original, drop_alpha=args.drop_alpha)
     decoded = load_rgb(args.decoded, drop_alpha=args.drop_alpha)
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.decoded}: size {decoded.shape[1]}x{decoded.shape[0]} differs from "
             f"{args.original} ({original.shape[1]}x{original.shape[0]})"
         )
-    metrics = evaluate(original, decoded, optional=not args.no_lpips)
+    metrics = evaluate(original, decoded, optional=not args.no_lpips, opted_in=opt_in_metrics())
     if (original == decoded).all():
         print(
             "the images are identical: PSNR is infinite (written as null)",

@@ -160,7 +160,9 @@ def check(incoming: Incoming, study: _Study) -> Checked | str:
         return f"its file does not decode here: {error}"
     if decoded.shape != original.shape:
         return f"its file decodes to {decoded.shape[1]}x{decoded.shape[0]}, not {width}x{height}"
-    values = evaluate(original, decoded, optional=study.with_lpips)
+    values = evaluate(
+        original, decoded, optional=study.with_lpips, opted_in=study.config.extra_metrics
+    )
     problem = mismatch(values, record.metrics)
     parts = codec.rate_parts(incoming.bitstream)
     problem = problem or next(
@@ -320,7 +322,7 @@ def _write(study: _Study, accepted: list[Checked], progress: bool) -> int:
     return sum(
         1
         for c in accepted
-        for m in quality_metrics()
+        for m in quality_metrics(config.extra_metrics)
         if c.incoming.record.metrics.get(m.key) is None and c.metrics.get(m.key) is not None
     )
 

@@ -48,7 +48,7 @@ def trial_columns(config: StudyConfig) -> list[str]:
     params = ["codec", "loss", *_rate_axes(config), "image"]
     if len(config.seeds) > 1:
         params.append("seed")
-    metrics = ["bpp", *(m.key for m in metric_table() if m.plotted)]
+    metrics = ["bpp", *(m.key for m in metric_table(config.extra_metrics) if m.plotted)]
     return [
         _column("attributes", "Source"),
         *(_column("params", p) for p in params),

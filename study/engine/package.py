@@ -47,6 +47,7 @@ class Package:
     digests: dict[str, str]  # image name -> digest of its prepared pixels
     plugins: tuple[str, ...] = ()  # modules registering the study's own codecs, losses, metrics
     lpips: bool = True  # whether the study measures LPIPS (where its weights are present)
+    extra_metrics: tuple[str, ...] = ()  # the opt-in metrics the study computes
 
     def image(self, name: str) -> np.ndarray:
         """An image of the package, checked against the digest the study recorded."""
@@ -71,6 +72,7 @@ def write_package(
     images: dict[str, np.ndarray],
     plugins: list[str],
     lpips: bool,
+    extra_metrics: list[str],
 ) -> Path:
     """A package of ``trials`` with the images they need."""
     folder = Path(folder)
@@ -87,11 +89,21 @@ def write_package(
         "parts": parts,
         "plugins": plugins,
         "lpips": lpips,
+        "extra_metrics": extra_metrics,
         "images": {name: image_digest(images[name]) for name in needed},
         "trials": [asdict(spec) for spec in trials],
     }
     (folder / PACKAGE_FILE).write_text(json.dumps(document, indent=1) + "\n")
     return folder
+
+
+def _opt_in(keys: list) -> tuple[str, ...]:
+    from study.results.table import opt_in_metrics
+
+    unknown = [key for key in keys if key not in opt_in_metrics()]
+    if unknown:
+        raise ValueError(f"opt-in metrics this code does not know: {unknown}")
+    return tuple(keys)
 
 
 def read_package(folder: Path) -> Package:
@@ -122,6 +134,7 @@ def read_package(folder: Path) -> Package:
             digests,
             tuple(str(module) for module in data["plugins"]),
             bool(data["lpips"]),
+            _opt_in(data.get("extra_metrics", [])),  # packages made before name none
         )
     except (KeyError, TypeError, ValueError, AttributeError, RecordError) as error:
         raise PackageError(f"{path}: malformed ({error})") from None

@@ -39,7 +39,7 @@ def write_plan_reports(config: StudyConfig, records: list[dict], out: Path) -> l
         # What the records hold decides ``auto`` (a published copy knows no weights).
         measured = any(r.get("lpips") is not None for r in records)
         metric = resolve_metric(search, config.images.crop, measured)
-        metrics = list(dict.fromkeys([metric, *bd_metrics()]))
+        metrics = list(dict.fromkeys([metric, *bd_metrics(records)]))
         return write_alpha_tables(records, out, metric, metrics, search.tolerance)
     names = planned_image_names(config.images.dataset, config.images.subset)
     if names is None:

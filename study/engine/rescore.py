@@ -19,6 +19,7 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 from tqdm import tqdm
 
+from study.config import dump_config
 from study.data.imageio import image_digest, load_rgb
 from study.engine.lock import study_lock
 from study.engine.plan import load_images
@@ -26,9 +27,9 @@ from study.engine.tracking import MISSING_TAG, RunStore, run_record, study_store
 from study.engine.trial import DECODED_NAME
 from study.engine.verify import mismatch
 from study.errors import InputError
-from study.layout import load_study_config, read_state
+from study.layout import CONFIG_FILE, load_study_config, read_state
 from study.results.metrics import evaluate
-from study.results.table import get_metric, quality_metrics
+from study.results.table import get_metric, opt_in_metrics, quality_metrics
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +49,24 @@ def _missing(run) -> set[str]:
     return set(filter(None, run.data.tags.get(MISSING_TAG, "").split(",")))
 
 
-def _wanted(run, asked: list[str] | None) -> list[str]:
-    """The metrics to compute for one run: those asked for, else the ones it lacks that its image
-    is large enough to have."""
+def _wanted(run, asked: list[str] | None, opted_in: list[str]) -> list[str]:
+    """The metrics to compute for one run: those asked for, else the ones it lacks (of the table's
+    standard ones and the study's ``opted_in``) that its image is large enough to have."""
     if asked is not None:
         return asked
     sides = [run.data.metrics.get(k) for k in ("height", "width")]
     short_side = None if None in sides else int(min(sides))
     return [
-        m.key for m in quality_metrics() if m.key in _missing(run) and m.size_allows(short_side)
+        m.key
+        for m in quality_metrics(opted_in)
+        if m.key in _missing(run) and m.size_allows(short_side)
     ]
 
 
 def _check_asked(asked: list[str] | None) -> None:
     if asked is None:
         return
-    quality = [m.key for m in quality_metrics()]
+    quality = [m.key for m in quality_metrics(opt_in_metrics())]
     unknown = [key for key in asked if key not in quality]
     if unknown:
         raise RescoreError(
@@ -94,8 +97,9 @@ def _decoded_image(run, store: RunStore, scratch: Path, label: str) -> np.ndarra
         raise RescoreError(f"{label}: its {DECODED_NAME} cannot be read: {error}") from None
 
 
-def _score(run, store: RunStore, original: np.ndarray, scratch: Path) -> dict:
-    """Every quality metric of one run's decoded image, checked against what the run recorded."""
+def _score(run, store: RunStore, original: np.ndarray, scratch: Path, wanted: list[str]) -> dict:
+    """The table's standard quality metrics of one run's decoded image, and the ``wanted`` opt-in
+    ones, checked against what the run recorded."""
     name, label = run_record(run)["image"], f"run {run.info.run_id} ({run.info.run_name})"
     inputs = run.inputs.dataset_inputs if run.inputs else []
     if not inputs:
@@ -112,7 +116,7 @@ def _score(run, store: RunStore, original: np.ndarray, scratch: Path) -> dict:
             f"{label}: its {DECODED_NAME} is {decoded.shape[1]}x{decoded.shape[0]}, the image "
             f"{original.shape[1]}x{original.shape[0]}"
         )
-    values = evaluate(original, decoded, optional=True)
+    values = evaluate(original, decoded, optional=True, opted_in=wanted)
     problem = mismatch(values, run.data.metrics)
     if problem is not None:
         raise RescoreError(
@@ -132,7 +136,7 @@ def rescore(folder: Path, metrics: list[str] | None = None, progress: bool = Tru
     with study_lock(folder):  # the one writer of the study's runs, as while it runs
         store = study_store(folder, config)
         runs = store.finished_runs()
-        wanted_by_run = [(run, _wanted(run, metrics)) for run in runs]
+        wanted_by_run = [(run, _wanted(run, metrics, config.extra_metrics)) for run in runs]
         wanted_by_run = [(run, wanted) for run, wanted in wanted_by_run if wanted]
         _check_available({key for _, wanted in wanted_by_run for key in wanted})
         images = load_images(config) if wanted_by_run else {}
@@ -146,13 +150,18 @@ def rescore(folder: Path, metrics: list[str] | None = None, progress: bool = Tru
                     raise RescoreError(
                         f"run {run.info.run_id}: image {name!r} is no longer in the study's images"
                     )
-                values = _score(run, store, images[name], Path(scratch))
+                values = _score(run, store, images[name], Path(scratch), wanted)
                 found = {k: values[k] for k in wanted if values[k] is not None}
                 missing = (_missing(run) - set(found)) | {k for k in wanted if values[k] is None}
                 if found or missing != _missing(run):
                     updates.append((run.info.run_id, found, sorted(missing)))
         for run_id, found, missing in updates:
             store.update_metrics(run_id, found, missing)
+        opted_in = set(opt_in_metrics()) - set(config.extra_metrics)
+        added = [key for key in metrics or [] if key in opted_in]
+        if added:  # the study's later trials measure them too
+            grown = config.model_copy(update={"extra_metrics": [*config.extra_metrics, *added]})
+            (folder / CONFIG_FILE).write_text(dump_config(grown))
     missing_after = {run_id: missing for run_id, _, missing in updates}
     still_missing: dict[str, int] = {}
     for run in runs:

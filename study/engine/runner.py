@@ -194,6 +194,7 @@ class TrialContext:
     device: str
     with_lpips: bool
     threads: int
+    extra_metrics: tuple[str, ...] = ()  # the opt-in metrics the study computes
     plugins: tuple[str, ...] = ()
     # Each image as an MLflow dataset input, by name.
     inputs: dict[str, ImageInput] = field(default_factory=dict)
@@ -249,7 +250,16 @@ def _execute_batch(
                      on_validation=functools.partial(_log_validation, recorder, run_id))
             for spec, run_id in started
         ]  # fmt: skip
-        outcomes = run_trials(jobs, device=device, with_lpips=context.with_lpips) if jobs else []
+        outcomes = (
+            run_trials(
+                jobs,
+                device=device,
+                with_lpips=context.with_lpips,
+                extra_metrics=context.extra_metrics,
+            )
+            if jobs
+            else []
+        )
         for (spec, run_id), outcome in zip(started, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 error = "".join(traceback.format_exception(outcome))
@@ -458,6 +468,7 @@ class Study:
                 device=config.device,
                 with_lpips=with_lpips,
                 threads=max(1, int(config.resources.cpus)),
+                extra_metrics=tuple(config.extra_metrics),
                 plugins=tuple(config.plugins),
                 inputs=self._image_inputs(images),
             )

@@ -122,6 +122,7 @@ def shard(
             images=images,
             plugins=list(config.plugins),
             lpips=config.lpips,
+            extra_metrics=list(config.extra_metrics),
         )
         for part in range(parts)
     ]

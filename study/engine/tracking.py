@@ -101,8 +101,11 @@ def run_record(run) -> dict:
     if rate_name in params:
         params[rate_name] = rate_value(params.get("codec"), rate_name, params[rate_name])
         params["rate"] = params[rate_name]
+    # A metric the trial could not compute is there as None: reports keep its column.
+    missing = {key: None for key in run.data.tags.get(MISSING_TAG, "").split(",") if key}
     return {
         **params,
+        **missing,
         **run.data.metrics,
         "run_id": run.info.run_id,
         "experiment_id": run.info.experiment_id,

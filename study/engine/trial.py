@@ -8,7 +8,7 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -133,6 +133,7 @@ def run_trial(
     decoded_png: Path | None = None,
     device: str = "cpu",
     with_lpips: bool = True,
+    extra_metrics: Collection[str] = (),
     progress: bool = False,
     on_validation: Callable[[dict], None] | None = None,
     on_pace: Callable[[float, int], None] | None = None,
@@ -140,14 +141,15 @@ def run_trial(
     """Fit/encode ``image``, write the file, decode it from disk and measure.
 
     The bitstream, decoded PNG and JSON summary go to ``out_dir`` under fixed names, unless
-    ``bitstream`` / ``decoded_png`` give other paths. ``on_pace``: see ``FittedCodec.on_pace``.
+    ``bitstream`` / ``decoded_png`` give other paths. ``extra_metrics``: the opt-in metrics of
+    the metric table to measure too. ``on_pace``: see ``FittedCodec.on_pace``.
 
     Raises ``CodecError`` if an INR decoder's output differs from what its encoder predicted, and
     whatever the codec raises (``DivergedError`` on a NaN loss): the caller records failures.
     """
     job = TrialJob(spec, image, out_dir, bitstream, decoded_png, on_validation)
-    outcome = run_trials([job], device=device, with_lpips=with_lpips, progress=progress,
-                         on_pace=on_pace)[0]  # fmt: skip
+    outcome = run_trials([job], device=device, with_lpips=with_lpips, extra_metrics=extra_metrics,
+                         progress=progress, on_pace=on_pace)[0]  # fmt: skip
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -170,6 +172,7 @@ def run_trials(
     *,
     device: str = "cpu",
     with_lpips: bool = True,
+    extra_metrics: Collection[str] = (),
     progress: bool = False,
     on_pace: Callable[[float, int], None] | None = None,
 ) -> list[TrialOutcome | Exception]:
@@ -213,7 +216,7 @@ def run_trials(
             "peak_memory_mb": peak_memory_mb,
         }
         try:
-            outcome = _finish_trial(job, codec, result, figures, with_lpips)
+            outcome = _finish_trial(job, codec, result, figures, with_lpips, extra_metrics)
         except Exception as error:  # recorded by the caller, as a failed fit is
             outcomes.append(error)
             continue
@@ -226,7 +229,14 @@ def run_trials(
     return outcomes
 
 
-def _finish_trial(job: TrialJob, codec, encoded, figures: dict, with_lpips: bool) -> TrialOutcome:
+def _finish_trial(
+    job: TrialJob,
+    codec,
+    encoded,
+    figures: dict,
+    with_lpips: bool,
+    extra_metrics: Collection[str],
+) -> TrialOutcome:
     """Write ``encoded``'s file, decode that file, check it against the encoder's prediction,
     and measure (``figures``: the encoding's time and memory, as the batch measured them)."""
     spec, image = job.spec, job.image
@@ -253,7 +263,7 @@ def _finish_trial(job: TrialJob, codec, encoded, figures: dict, with_lpips: bool
         "bpp": encoded.bpp(height, width),
         "bytes": len(encoded.data),
         **codec.rate_parts(encoded.data),
-        **evaluate(image, decoded, optional=with_lpips),
+        **evaluate(image, decoded, optional=with_lpips, opted_in=extra_metrics),
         "encode_seconds": figures["encode_seconds"],
         "decode_seconds": decode_seconds,
         "peak_memory_mb": figures["peak_memory_mb"],

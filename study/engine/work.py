@@ -105,7 +105,12 @@ def run_trials_in_worker(
         jobs.append(TrialJob(spec, package.image(spec.image), aside,
                              on_validation=validations[-1].append))  # fmt: skip
     start = time.time()
-    outcomes = run_trials(jobs, device=device, with_lpips=package.lpips and lpips_available())
+    outcomes = run_trials(
+        jobs,
+        device=device,
+        with_lpips=package.lpips and lpips_available(),
+        extra_metrics=package.extra_metrics,
+    )
     seconds = (time.time() - start) / len(jobs)
     commit = git_commit()
     results: list[float | str] = []

@@ -11,7 +11,7 @@ missing in the same way without VGG-16's weights or below a 64-px short side.
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -134,13 +134,19 @@ def wd_distance(original: np.ndarray, decoded: np.ndarray) -> float | None:
     return float(value)
 
 
-def evaluate(original: np.ndarray, decoded: np.ndarray, optional: bool = True) -> dict:
-    """Every quality metric of the table (``study.results.table``) for one image pair; the
-    optional ones (LPIPS) only when ``optional``."""
+def evaluate(
+    original: np.ndarray,
+    decoded: np.ndarray,
+    optional: bool = True,
+    opted_in: Collection[str] = (),
+) -> dict:
+    """The quality metrics of the table (``study.results.table``) for one image pair: the opt-in
+    ones only where named in ``opted_in``, the optional ones (LPIPS) only when ``optional``
+    (None otherwise)."""
     from study.results.table import quality_metrics
 
     values: dict[str, float | None] = {}
-    for metric in quality_metrics():
+    for metric in quality_metrics(opted_in):
         if metric.optional and not optional:
             values[metric.key] = None
         else:

@@ -11,7 +11,7 @@ import numpy as np
 
 from study.results.metrics import aggregate
 from study.results.statistics import exact_mean
-from study.results.table import metric_table
+from study.results.table import recorded_metrics
 
 
 def json_safe(value):
@@ -60,14 +60,15 @@ def compressai_document(
     """
     points = sorted(points, key=lambda p: p["bpp"])
     results, missing = {}, []
-    keys = [(m.key, m.compressai_key) for m in metric_table()]
+    metrics = recorded_metrics(points)
+    keys = [(m.key, m.compressai_key) for m in metrics]
     for ours, theirs in [*keys, *((k, k) for k in extra_keys)]:
         values = [p.get(ours) for p in points]
         if any(v is None for v in values):
             missing.append(theirs)
             continue
         results[theirs] = values
-    for metric in metric_table():
+    for metric in metrics:
         if metric.definition and metric.compressai_key in results:
             description += f" {metric.definition_sentence()}"
     if missing:
@@ -103,7 +104,7 @@ def _curve_points(records: list[dict], images: set[str]) -> list[dict]:
     by_setting = defaultdict(lambda: defaultdict(list))
     for record in records:
         by_setting[record["rate"]][record.get("seed", 0)].append(record)
-    keys = [m.key for m in metric_table()]
+    keys = [m.key for m in recorded_metrics(records)]
     points = []
     for setting, by_seed in sorted(by_setting.items(), key=lambda kv: str(kv[0])):
         if any({row["image"] for row in rows} != images for rows in by_seed.values()):

@@ -10,7 +10,7 @@ setting at equal rate against the published loss and each classical codec (``equ
 """
 
 import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from study.results.rd import (
 )
 from study.results.seeds import seed_spread_rows, write_seed_spread
 from study.results.statistics import PairedSummary, adjust_table, family_size, summarise
-from study.results.table import get_metric, metric_table
+from study.results.table import get_metric, metric_table, opt_in_metrics, recorded_metrics
 
 RECORD_COLUMNS = (
     "codec", "loss", "loss_family", "alpha", "rate_parameter", "rate", "preset", "image", "seed",
@@ -44,13 +44,20 @@ CODEC_COLUMNS = (
 )  # fmt: skip
 
 
-def bd_metrics() -> list[str]:
-    return [m.key for m in metric_table() if m.bd_rate]
+def bd_metrics(rows: Iterable[Mapping]) -> list[str]:
+    """The BD-rate metrics that rows (trial records, R-D points) report."""
+    return [m.key for m in recorded_metrics(rows) if m.bd_rate]
 
 
-def csv_columns() -> list[str]:
+def _table_metrics(rows: list[dict]) -> list[str]:
+    """The metrics a BD-rate table's rows were computed for."""
+    return [m.key for m in metric_table(opt_in_metrics()) if rows and f"bd_rate_{m.key}" in rows[0]]
+
+
+def csv_columns(records: Iterable[Mapping]) -> list[str]:
     # The trial key, not the run id: it names the trial in every store, and its published file.
-    return [*RECORD_COLUMNS, *(m.key for m in metric_table()), *CODEC_COLUMNS, "trial_key"]
+    metrics = [m.key for m in recorded_metrics(records)]
+    return [*RECORD_COLUMNS, *metrics, *CODEC_COLUMNS, "trial_key"]
 
 
 def anchor_loss(codec: str) -> str | None:
@@ -62,14 +69,16 @@ def anchor_loss(codec: str) -> str | None:
     return None if published is None else parse_loss_spec(published).name
 
 
-def _compared(curves: dict, images: dict, label: str, anchor_label: str) -> dict:
+def _compared(
+    curves: dict, images: dict, label: str, anchor_label: str, metrics: list[str]
+) -> dict:
     """BD-rate of curve ``label`` against ``anchor_label`` per metric: between the dataset-mean
     curves (``bd_rate_<metric>``, with its ``_overlap`` and ``_bpp_low`` / ``_bpp_high`` span),
     and image by image — each image's own curves — as a ``PairedSummary`` dict
     (``bd_rate_<metric>_images``, or None) with the median per-image overlap; ``_pruned`` names
     the per-image curves that lost dominated points."""
     row = {}
-    for metric in bd_metrics():
+    for metric in metrics:
         curve = bd_rate(curves[anchor_label], curves[label], metric, by_range=True)
         row[f"bd_rate_{metric}"] = None if curve is None else curve.value
         row[f"bd_rate_{metric}_overlap"] = None if curve is None else curve.overlap
@@ -106,13 +115,14 @@ def _points(records: list[dict]) -> Points:
 def _rows(points: Points, anchors: Anchors) -> list[dict]:
     """One row per curve and anchor that ``anchors`` gives it (see ``_compared``)."""
     curves, images = points
+    metrics = bd_metrics(point for curve in curves.values() for point in curve)
     labels, rows = sorted(curves), []
     for label in labels:
         codec, _, loss = label.partition("__")
         for anchor_label, anchor in anchors(codec, loss, labels):
             row = {"codec": codec, "loss": loss, "anchor": anchor}
-            rows.append(row | _compared(curves, images, label, anchor_label))
-    adjust_table(rows, [f"bd_rate_{m}_images" for m in bd_metrics()])
+            rows.append(row | _compared(curves, images, label, anchor_label, metrics))
+    adjust_table(rows, [f"bd_rate_{m}_images" for m in metrics])
     return rows
 
 
@@ -195,7 +205,7 @@ CODEC_TABLE_INTRO = (
 
 
 def markdown_table(rows: list[dict], intro: str = LOSS_TABLE_INTRO) -> str:
-    metrics = [get_metric(key) for key in bd_metrics()]
+    metrics = [get_metric(key) for key in _table_metrics(rows)]
     header = " | ".join(
         f"{m.label}{f' {m.unit}' if m.unit else ''}: curve | per image" for m in metrics
     )
@@ -286,7 +296,8 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
     with csv_path.open("w", newline="") as f:
         # A search's fits name their task, from which the α tables are computed again.
         searched = ["search"] if any(r.get("search") for r in records) else []
-        writer = csv.DictWriter(f, fieldnames=csv_columns() + searched, extrasaction="ignore")
+        columns = csv_columns(records) + searched
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(sorted(records, key=_row_order))
     written.append(csv_path)
@@ -317,11 +328,12 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         rows = _rows(points, anchors)
         if rows:  # no empty tables: a loss besides the published one, a classical codec, ...
             written += _write_bd_tables(out, stem, rows, intro, after)
+    metrics = bd_metrics(records)
     for stem, anchors in (("equal_rate", _published_loss), ("equal_rate_classical", _classical)):
-        rows = equal_rate_rows(records, bd_metrics(), anchors)
+        rows = equal_rate_rows(records, metrics, anchors)
         if rows:
-            written += write_equal_rate(rows, bd_metrics(), out, stem)
-    rows = seed_spread_rows(records, bd_metrics())
+            written += write_equal_rate(rows, metrics, out, stem)
+    rows = seed_spread_rows(records, metrics)
     if rows:  # some configuration was fitted with several seeds
         written += write_seed_spread(rows, out)
     return written
@@ -344,7 +356,7 @@ def _write_bd_tables(
     )
     with bd_csv.open("w", newline="") as f:
         columns = ["codec", "loss", "anchor"]
-        for metric in bd_metrics():
+        for metric in _table_metrics(rows):
             prefix = f"bd_rate_{metric}"
             columns += [prefix, f"{prefix}_overlap", f"{prefix}_bpp_low", f"{prefix}_bpp_high"]
             columns.append(f"{prefix}_ranges")

@@ -119,3 +119,42 @@ def test_as_a_loss_term_it_trains_the_image_toward_its_target(pairs):
     assert build_loss("wd").problems(63, 100) == [
         "its wd term needs a short side of at least 64 px, got 63"
     ]
+
+
+def test_evaluate_reports_it(pairs, tmp_path, write_png, capsys):
+    from study.cli import main
+
+    distorted, original = pairs["kodim01"]
+    paths = [str(write_png(original, "original.png")), str(write_png(distorted, "distorted.png"))]
+    assert main(["evaluate", *paths]) == 0
+    expected = _golden("a_kodim01_vs_jpeg", 3)["float32"]
+    assert json.loads(capsys.readouterr().out)["wd"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_trial_of_a_study_that_opts_in_measures_it(crop64, tmp_path):
+    from study.engine.trial import TrialSpec, run_trial
+
+    spec = TrialSpec("jpeg", "kodim01", 40)
+    assert "wd" not in run_trial(spec, crop64, tmp_path / "a", with_lpips=False).metrics
+    outcome = run_trial(spec, crop64, tmp_path / "b", with_lpips=False, extra_metrics=["wd"])
+    decoded = load_rgb(outcome.files["decoded"])
+    assert outcome.metrics["wd"] == wd_distance(crop64, decoded) > 0
+
+
+def test_a_sharded_study_that_opts_in_carries_it_to_its_workers_and_imports(
+    tmp_path, study_env, small_config, write_config
+):
+    from study.cli import main
+    from study.config import parse_config
+    from study.engine.tracking import study_store
+
+    config = small_config(codecs=[{"name": "jpeg", "qualities": [30, 80]}], extra_metrics=["wd"])
+    path = write_config(config)
+    assert main(["shard", str(path), "-o", str(tmp_path / "parts")]) == 0
+    assert main(["work", str(tmp_path / "parts" / "part-0"), "-o", str(tmp_path / "out")]) == 0
+    folder = tmp_path / "study"
+    assert main(["import", str(folder), str(tmp_path / "out"), "--config", str(path)]) == 0
+    records = study_store(folder, parse_config(config)).records()
+    assert len(records) == 4 and all(r["wd"] > 0 for r in records)
+    header = (folder / "reports" / "per_image.csv").read_text().splitlines()[0]
+    assert "wd" in header.split(",")

@@ -97,6 +97,7 @@ def base(**changes) -> dict:
         ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
         ({"name": "a/b"}, "name: use letters"),
         ({"plugins": ["no_such_module_x"]}, "cannot import plugin"),
+        ({"extra_metrics": ["lpips"]}, "not an opt-in metric: lpips; opt-in metrics: wd"),
         ({"search": {"targets_bpp": [0.5]}}, "λ is searched"),
         (
             {"codecs": [{"name": "jpeg"}], "search": {"targets_bpp": [0.5]}},

@@ -340,3 +340,28 @@ def test_rd_files_under_their_earlier_names_are_still_read(tmp_path):
     # Reported again there, the file takes its new name and leaves no twin under the old one.
     write_reports(records, "toy", folder)
     assert rd_files(folder) == {fresh.name: folder / fresh.name} and not earlier.exists()
+
+
+def test_an_opt_in_metric_is_reported_where_the_records_carry_it(tmp_path):
+    # WD is computed only by studies that ask for it: reports of the others keep their columns.
+    records = [*records_of("coolchic-v1", "mse", 1.0), *records_of("coolchic-v1", "l1", 1.1)]
+    for r in records:
+        r.setdefault("rate_parameter", "lmbda")
+    without = {p.name: p.read_text() for p in write_reports(records, "s", tmp_path / "a")}
+    assert "wd" not in without["per_image.csv"].splitlines()[0].split(",")
+    assert (
+        "WD" not in without["bd_rate.md"] and "wasserstein" not in without["coolchic-v1__l1.json"]
+    )
+
+    for r in records:
+        r["wd"] = 0.1 / r["psnr"]
+    written = {p.name: p.read_text() for p in write_reports(records, "s", tmp_path / "b")}
+    assert "wd" in written["per_image.csv"].splitlines()[0].split(",")
+    assert "| LPIPS: curve | per image | WD: curve | per image |" in written["bd_rate.md"]
+    [row] = bd_rate_rows(records)
+    assert row["bd_rate_wd"] == pytest.approx(row["bd_rate_psnr"])  # the same curves, reshaped
+    document = json.loads(written["coolchic-v1__l1.json"])
+    assert len(document["results"]["wasserstein-distortion"]) == 4
+    again = read_per_image_csv(tmp_path / "b" / "per_image.csv")
+    rewritten = {p.name: p.read_text() for p in write_reports(again, "s", tmp_path / "c")}
+    assert rewritten == written

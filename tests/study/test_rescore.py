@@ -157,3 +157,27 @@ def test_only_quality_metrics_can_be_recomputed(finished_study, capsys):
     folder, _ = finished_study
     assert main(["rescore", str(folder), "--metrics", "psnr,bpp"]) == 2
     assert "cannot recompute bpp" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    networks.vgg16_unavailable("relu5_3") is not None,
+    reason="needs VGG-16's ImageNet weights through relu5_3 (make test fetches them)",
+)
+def test_an_opt_in_metric_asked_for_is_added_and_kept_for_later_trials(finished_study, capsys):
+    from study.layout import load_study_config
+    from study.results.metrics import wd_distance
+
+    folder, config = finished_study
+    assert main(["rescore", str(folder), "--metrics", "wd"]) == 0
+    assert "rescored 4 trials: 4 metric values written" in capsys.readouterr().out
+    images, store = load_images(config), study_store(folder, config)
+    for run in _runs(folder, config):
+        decoded = rescore_module.load_rgb(
+            store.artifact({"run_id": run.info.run_id}, DECODED_NAME, folder)
+        )
+        original = images[run.data.params["image"]]
+        assert run.data.metrics["wd"] == pytest.approx(wd_distance(original, decoded), rel=1e-6)
+    assert load_study_config(folder).extra_metrics == ["wd"]  # measured by its next trials too
+    csv = (folder / REPORTS_DIR / "per_image.csv").read_text().splitlines()
+    wd_column = csv[0].split(",").index("wd")
+    assert all(row.split(",")[wd_column] for row in csv[1:])
