@@ -31,7 +31,7 @@ def test_a_trial_run_reads_back_typed(store, tmp_path):
     assert record["rate_parameter"] == "lmbda"
     assert record["lmbda"] == record["rate"] == 4e-3 and isinstance(record["rate"], float)
     assert record["alpha"] == 0.01 and record["seed"] == 2 and record["loss_family"] == "lc_ssim"
-    assert record["psnr"] == 30.0 and "ms_ssim" not in record
+    assert record["psnr"] == 30.0 and record["ms_ssim"] is None  # missing: None, column kept
     run = store.client.get_run(run_id)
     assert run.data.tags[MISSING_TAG] == "ms_ssim"
     assert store.artifact(record, "bitstream.bin", tmp_path / "down").read_bytes() == b"0123"
