@@ -360,15 +360,9 @@ class StudyConfig(_Strict):
     @field_validator("extra_metrics")
     @classmethod
     def _opt_in(cls, keys: list[str]) -> list[str]:
-        from study.results.table import opt_in_metrics
+        from study.results.table import checked_opt_ins
 
-        known = opt_in_metrics()
-        unknown = [key for key in keys if key not in known]
-        if unknown:
-            raise ValueError(
-                f"not an opt-in metric: {', '.join(unknown)}; opt-in metrics: {', '.join(known)}"
-            )
-        return list(dict.fromkeys(keys))
+        return checked_opt_ins(keys)
 
     @field_validator("name")
     @classmethod

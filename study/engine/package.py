@@ -20,6 +20,7 @@ from study.data.imageio import image_digest, load_rgb, save_png
 from study.engine.record import RecordError, spec_from_json
 from study.engine.trial import TrialSpec
 from study.errors import InputError
+from study.results.table import checked_opt_ins
 
 PACKAGE_FILE = "package.json"
 PACKAGE_FORMAT = "inr-study-package/1"
@@ -97,15 +98,6 @@ def write_package(
     return folder
 
 
-def _opt_in(keys: list) -> tuple[str, ...]:
-    from study.results.table import opt_in_metrics
-
-    unknown = [key for key in keys if key not in opt_in_metrics()]
-    if unknown:
-        raise ValueError(f"opt-in metrics this code does not know: {unknown}")
-    return tuple(keys)
-
-
 def read_package(folder: Path) -> Package:
     """A package with every field checked (images are checked when read)."""
     folder = Path(folder)
@@ -134,7 +126,7 @@ def read_package(folder: Path) -> Package:
             digests,
             tuple(str(module) for module in data["plugins"]),
             bool(data["lpips"]),
-            _opt_in(data.get("extra_metrics", [])),  # packages made before name none
+            tuple(checked_opt_ins(data.get("extra_metrics", []))),  # packages made before: none
         )
     except (KeyError, TypeError, ValueError, AttributeError, RecordError) as error:
         raise PackageError(f"{path}: malformed ({error})") from None

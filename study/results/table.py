@@ -103,6 +103,18 @@ def opt_in_metrics() -> list[str]:
     return [m.key for m in _TABLE.values() if m.opt_in]
 
 
+def checked_opt_ins(keys: Iterable[str]) -> list[str]:
+    """``keys`` without repeats, each an opt-in metric; else ValueError naming the others."""
+    keys, known = list(keys), opt_in_metrics()
+    unknown = [key for key in keys if key not in known]
+    if unknown:
+        raise ValueError(
+            f"not an opt-in metric: {', '.join(map(str, unknown))}; opt-in metrics: "
+            f"{', '.join(known)}"
+        )
+    return list(dict.fromkeys(keys))
+
+
 def recorded_metrics(rows: Iterable[Mapping]) -> list[Metric]:
     """The metrics that rows (trial records, points) report: the table's standard ones, and each
     opt-in one that some row carries."""
