@@ -9,9 +9,15 @@ the search range when needed, up to the axis's valid range; a target still out o
 reported as unreachable at once. Each fit counts against a budget; the matcher then returns the
 closest fit. Pure logic, no fitting: the caller fits what ``next_setting`` asks for and reports the
 bitrate with ``observe``.
+
+Earlier fits on the same image guide the first steps (``hints``: the same loss matched to another
+target, or a neighbouring α): the first fit goes where their curve crosses the target, and the
+second follows their slope, instead of starting mid-range and stepping by a quarter of it. Hints
+are not this match's fits: they never count against the budget nor end the search.
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inr_models.base import RateAxis, RateValue
@@ -60,6 +66,7 @@ class RateMatcher:
         tolerance: float,
         budget: int,
         search_range: tuple[float, float] | None = None,
+        hints: Sequence[Probe] = (),
     ):
         self.axis, self.target, self.tolerance, self.budget = axis, target_bpp, tolerance, budget
         self.probes: list[Probe] = []
@@ -77,6 +84,10 @@ class RateMatcher:
             self.first_step = max(round(self.first_step), 1)
         # Does the bitrate rise with the coordinate?
         self.rising = axis.rate_increases
+        # d(log bpp)/du along the hints' curve, for the step after the first fit.
+        self.hint_slope: float | None = None
+        if hints:
+            self.start = self._start_from(hints)
 
     # --- coordinates: log of the value on a log axis, the index on a discrete one -----------
 
@@ -92,6 +103,35 @@ class RateMatcher:
             return self.axis.choices[round(u)]
         value = math.exp(u) if self.axis.log else u
         return round(value) if self.axis.kind is int else rounded(value)
+
+    def _start_from(self, hints: Sequence[Probe]) -> float:
+        """Where the hints' curve crosses the target: interpolated between the closest hints on
+        either side, else extrapolated along the two closest (by at most twice the first step);
+        one hint alone: a first step from it toward the target."""
+        points = sorted((self._to_u(h.setting), self._error(h)) for h in hints)
+        below = [p for p in points if p[1] < 0]
+        above = [p for p in points if p[1] > 0]
+        nearest = min(points, key=lambda p: abs(p[1]))
+        if below and above:
+            pair = (max(below, key=lambda p: p[1]), min(above, key=lambda p: p[1]))
+        else:
+            pair = tuple(sorted(points, key=lambda p: abs(p[1]))[:2])
+        slope = None
+        if len(pair) == 2 and pair[0][0] != pair[1][0]:
+            slope = (pair[1][1] - pair[0][1]) / (pair[1][0] - pair[0][0])
+        if slope is not None and (slope > 0) == self.rising:
+            self.hint_slope = slope
+            u = nearest[0] - nearest[1] / slope
+            if not (below and above):
+                reach = 2 * self.first_step
+                u = min(max(u, nearest[0] - reach), nearest[0] + reach)
+        else:  # no usable slope: one step from the closest hint, as after a first fit there
+            toward = -1.0 if (nearest[1] > 0) == self.rising else 1.0
+            u = nearest[0] + toward * self.first_step * (nearest[1] != 0)
+        u = min(max(u, self.low), self.high)
+        if self.axis.choices is not None:
+            u = float(round(u))
+        return u
 
     # --- the search ----------------------------------------------------------------------------
 
@@ -143,14 +183,17 @@ class RateMatcher:
         direction = -1.0 if (last_e > 0) == self.rising else 1.0
         step = self.first_step * 2 ** (len(self.probes) - 1)
         u = last_u + direction * step
+        secant = None
         if len(points) >= 2:  # a secant through the two closest fits usually lands closer
             (u1, e1), (u2, e2) = sorted(points, key=lambda p: abs(p[1]))[:2]
             if u1 != u2 and (e2 - e1) != 0:
                 secant = u1 - e1 * (u2 - u1) / (e2 - e1)
-                if (secant - last_u) * direction > 0:
-                    # Overshoot a little, to bracket; but a flat stretch of the curve (the file
-                    # near its fixed costs) must not fling the next fit to the axis's end.
-                    u = last_u + direction * min(abs(secant - last_u) * 1.2, 2 * step)
+        elif self.hint_slope is not None:  # one fit: along the hints' slope
+            secant = last_u - last_e / self.hint_slope
+        if secant is not None and (secant - last_u) * direction > 0:
+            # Overshoot a little, to bracket; but a flat stretch of the curve (the file near its
+            # fixed costs) must not fling the next fit to the axis's end.
+            u = last_u + direction * min(abs(secant - last_u) * 1.2, 2 * step)
         limit = self.high if direction > 0 else self.low
         if (u - limit) * direction > 0:
             u = limit

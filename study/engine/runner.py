@@ -316,8 +316,16 @@ def _fit(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) ->
 def _image_job(task: SearchTask, sample: dict, name: str, image, context, recorder, **settings):
     """One sample on one image, as its own Ray task (its own resources, beside the others)."""
     import_plugins(context.plugins)  # the task's family, codec or metric may be a plugin's
+    earlier = ()
+    if task.target_bpp is not None:  # a match starts from the image's finished fits
+        earlier = ray.get(recorder.records.remote({"codec": task.codec.name, "image": name}))
     outcome = run_image(
-        task, sample, name, lambda spec: _fit(spec, image, context, recorder), **settings
+        task,
+        sample,
+        name,
+        lambda spec: _fit(spec, image, context, recorder),
+        earlier=earlier,
+        **settings,
     )
     if task.target_bpp is not None:
         ray.get(recorder.mark_match.remote(outcome.key, outcome.reached, outcome.reason))

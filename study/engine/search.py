@@ -13,7 +13,7 @@ every fit, earlier sessions' included.
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from losses import LossSpecError, get_family, parse_loss_spec
 from study.config import CodecEntry, Search, StudyConfig
-from study.engine.matching import RateMatcher, rounded
+from study.engine.matching import Probe, RateMatcher, rate_error, rounded
 from study.engine.trial import TrialSpec
 from study.layout import OPTUNA_DB, sqlite_uri
 from study.results.alpha import task_name
@@ -312,6 +312,38 @@ class ImageOutcome:
     reason: str = ""
 
 
+def earlier_fits(
+    task: SearchTask, alpha: float | None, records: Sequence[dict], spec_at
+) -> tuple[dict, list[Probe]]:
+    """What the finished fits on a match's image tell it (``records``: the study's fits of the
+    codec on that image). Its own fits (this task, this α; by trial key): each setting with its
+    spec and metrics, observed as they are, so a resumed match refits nothing. And hints: the
+    fits of this codec's preset under the family's nearest α with two or more (the same loss
+    matched to other targets first), else the nearest α with one."""
+    own, groups = {}, defaultdict(list)
+    for record in records:
+        rate, bpp = record.get("rate"), record.get("bpp")
+        if rate is None or bpp is None or record.get("preset") != task.codec.preset:
+            continue
+        if record.get("trial_key") == spec_at(rate).key:
+            own[rate] = (spec_at(rate), record)
+            continue
+        try:
+            loss = parse_loss_spec(record.get("loss") or "")
+        except LossSpecError:
+            continue
+        if loss.family == task.family:
+            groups[loss.alpha].append(Probe(rate, bpp))
+
+    def distance(other: float | None) -> float:
+        return 0.0 if alpha is None or other is None else abs(other - alpha)
+
+    ranked = sorted(groups.items(), key=lambda item: (distance(item[0]), -len(item[1])))
+    curves = [fits for _, fits in ranked if len({p.setting for p in fits}) >= 2]
+    hints = curves[0] if curves else (ranked[0][1] if ranked else [])
+    return own, [p for p in hints if p.setting not in own]
+
+
 def run_image(
     task: SearchTask,
     sample: dict,
@@ -321,10 +353,12 @@ def run_image(
     search: Search,
     metric: str,
     variant: str,
+    earlier: Sequence[dict] = (),
 ) -> ImageOutcome:
     """One sample on one image: in match mode, fits until the rate matches the target (or the
-    budget ends); in pareto mode, the one fit of the sampled setting. ``fit`` runs or looks up a
-    trial and returns its metrics."""
+    budget ends), starting from what ``earlier`` fits on the image say (``earlier_fits``); in
+    pareto mode, the one fit of the sampled setting. ``fit`` runs or looks up a trial and returns
+    its metrics."""
     alpha = sample.get("alpha")
 
     def spec_at(setting) -> TrialSpec:
@@ -334,14 +368,21 @@ def run_image(
         spec = spec_at(sample["rate"])
         metrics = fit(spec)
         return ImageOutcome(image, spec.key, metrics["bpp"], metrics.get(metric), fits=1)
+    own, hints = earlier_fits(task, alpha, earlier, spec_at)
     matcher = RateMatcher(
         task.rate_axis,
         task.target_bpp,
         search.tolerance,
         search.fit_budget,
         task.codec.search_range,
+        hints,
     )
-    fits = {}
+    fits = dict(own)
+    # The closest last: the matcher steps on from its latest fit.
+    for setting, (_, metrics) in sorted(
+        own.items(), key=lambda item: -abs(rate_error(item[1][1]["bpp"], task.target_bpp))
+    ):
+        matcher.observe(setting, metrics["bpp"])
     while (setting := matcher.next_setting()) is not None:
         spec = spec_at(setting)
         fits[setting] = (spec, fit(spec))

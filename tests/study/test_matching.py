@@ -5,7 +5,7 @@ import math
 import pytest
 
 from inr_models.base import RateAxis
-from study.engine.matching import RateMatcher
+from study.engine.matching import Probe, RateMatcher
 
 LAMBDA = RateAxis(name="lmbda", config_key="lmbdas", label="λ", kind=float, default=1e-3,
                   low=1e-8, high=10.0, search_range=(1e-4, 2e-2), log=True,
@@ -80,3 +80,47 @@ def test_a_jump_across_the_target_stops_the_search_and_says_where():
     result = matcher.result
     assert not result.reached and "the file size jumps across the target between λ" in result.reason
     assert len(settings) < 30
+
+
+def power_curve(scale: float = 1.0):
+    return lambda lmbda: scale * (0.02 + 0.4 * (lmbda / 1e-3) ** -0.7)
+
+
+@pytest.mark.parametrize("target", [0.25, 0.5, 1.0])
+def test_hints_from_the_same_curve_or_a_neighbouring_one_save_fits(target):
+    # Fits of the same loss at other targets (λ 1e-3, 3e-3, 1e-2), or of a neighbouring α
+    # whose files are 15 % larger: either way the first fit lands close.
+    hint_lambdas = (1e-3, 3e-3, 1e-2)
+    alone = RateMatcher(LAMBDA, target, tolerance=0.05, budget=8)
+    fits_alone = len(run(alone, power_curve()))
+    for scale in (1.0, 1.15):
+        hints = [Probe(lmbda, power_curve(scale)(lmbda)) for lmbda in hint_lambdas]
+        matcher = RateMatcher(LAMBDA, target, tolerance=0.05, budget=8, hints=hints)
+        settings = run(matcher, power_curve())
+        assert matcher.result.reached and len(settings) <= 2 < fits_alone
+        assert matcher.result.fits == len(settings)  # hints are not this match's fits
+
+
+def test_a_hint_on_target_is_still_fitted_and_hints_do_not_spend_the_budget():
+    hints = [Probe(2e-3, 0.499), Probe(4e-3, 0.3)]
+    matcher = RateMatcher(LAMBDA, 0.5, tolerance=0.05, budget=1, hints=hints)
+    assert matcher.next_setting() == pytest.approx(2e-3, rel=0.01)
+    matcher.observe(2e-3, 0.499)
+    assert matcher.next_setting() is None and matcher.result.reached
+
+
+def test_one_hint_or_a_contrary_slope_starts_a_step_from_the_closest():
+    step = math.log(2e-2 / 1e-4) / 4
+    too_many_bits = RateMatcher(LAMBDA, 0.5, 0.05, 8, hints=[Probe(1e-3, 1.0)])
+    assert too_many_bits.next_setting() == pytest.approx(1e-3 * math.exp(step), rel=1e-3)
+    # Noise may put two hints on a rising slope, which λ's curve never has: not followed.
+    noisy = [Probe(1e-3, 0.8), Probe(1.1e-3, 0.82)]
+    contrary = RateMatcher(LAMBDA, 0.5, 0.05, 8, hints=noisy)
+    assert contrary.next_setting() == pytest.approx(1e-3 * math.exp(step), rel=1e-3)
+
+
+def test_discrete_widths_start_from_hints():
+    rates = dict(zip(WIDTH.choices, (0.3, 0.5, 0.8, 1.2, 1.7, 2.4, 3.3), strict=True))
+    hints = [Probe(w, 1.1 * rates[w]) for w in ("c", "d")]  # a neighbouring α, 10 % larger
+    matcher = RateMatcher(WIDTH, 1.7, tolerance=0.05, budget=8, hints=hints)
+    assert run(matcher, rates.get) == ["e"]

@@ -130,6 +130,42 @@ def test_run_image_matches_the_rate_with_the_fits_it_is_given(task):
     assert outcome.key == fitted[-1].key
 
 
+def record(spec, bpp):
+    """A finished fit as the study's records hold it."""
+    return {**spec.params(), "rate": spec.rate, "trial_key": spec.key, "bpp": bpp, "psnr": 30.0}
+
+
+def test_a_match_starts_from_the_image_s_earlier_fits_and_a_resumed_one_refits_nothing(task):
+    search = config().search
+
+    def bpp(spec):
+        return 0.05 + 0.3 * (spec.rate / 1e-3) ** -0.6
+
+    def matched(sample, earlier):
+        fitted = []
+
+        def fake_fit(spec):
+            fitted.append(spec)
+            return {"bpp": bpp(spec), "psnr": 30.0}
+
+        outcome = run_image(task, sample, "kodim01", fake_fit, search=search,
+                            metric="psnr", variant="", earlier=earlier)  # fmt: skip
+        return outcome, fitted
+
+    first, first_fits = matched({"alpha": 0.1}, ())
+    assert first.reached and len(first_fits) >= 3
+    earlier = [record(spec, bpp(spec)) for spec in first_fits]
+    # The same match again (a resumed sample): its own fits are observed, none refitted.
+    again, again_fits = matched({"alpha": 0.1}, earlier)
+    assert again_fits == [] and again.key == first.key and again.fits == len(first_fits)
+    # A neighbouring α: the first fit goes where α 0.1's fits cross the target.
+    near, near_fits = matched({"alpha": 0.12}, earlier)
+    assert near.reached and len(near_fits) == 1 and near_fits[0].loss == "lc_ssim(0.12)"
+    # Another preset's fits are no hints.
+    foreign = [{**r, "preset": "paper"} for r in earlier]
+    assert len(matched({"alpha": 0.12}, foreign)[1]) == len(first_fits)
+
+
 def test_sample_results_score_at_matched_rate(task):
     outcomes = [ImageOutcome("a", "k1", 0.5, 30.0, 3), ImageOutcome("b", "k2", 0.49, 32.0, 4)]
     result = sample_result(task, outcomes, "psnr", 0.05)
