@@ -313,23 +313,28 @@ def _fit(spec: TrialSpec, image: np.ndarray, context: TrialContext, recorder) ->
     )
 
 
-def _image_job(task: SearchTask, sample: dict, name: str, image, context, recorder, **settings):
-    """One sample on one image, as its own Ray task (its own resources, beside the others)."""
-    import_plugins(context.plugins)  # the task's family, codec or metric may be a plugin's
-    earlier = ()
-    if task.target_bpp is not None:  # a match starts from the image's finished fits
-        earlier = ray.get(recorder.records.remote({"codec": task.codec.name, "image": name}))
-    outcome = run_image(
-        task,
-        sample,
-        name,
-        lambda spec: _fit(spec, image, context, recorder),
-        earlier=earlier,
-        **settings,
-    )
-    if task.target_bpp is not None:
-        ray.get(recorder.mark_match.remote(outcome.key, outcome.reached, outcome.reason))
-    return outcome
+class ImageJob:
+    """One sample on one image, as its own Ray actor holding a fit's resources. An actor, not a
+    task: a task blocked in ``ray.get`` (on the recorder, around every fit) lends its CPUs back
+    to Ray, which starts another image's fit on them, so more fits would run than CPUs; an
+    actor keeps its CPUs until it is killed."""
+
+    def run(self, task: SearchTask, sample: dict, name: str, image, context, recorder, **settings):
+        import_plugins(context.plugins)  # the task's family, codec or metric may be a plugin's
+        earlier = ()
+        if task.target_bpp is not None:  # a match starts from the image's finished fits
+            earlier = ray.get(recorder.records.remote({"codec": task.codec.name, "image": name}))
+        outcome = run_image(
+            task,
+            sample,
+            name,
+            lambda spec: _fit(spec, image, context, recorder),
+            earlier=earlier,
+            **settings,
+        )
+        if task.target_bpp is not None:
+            ray.get(recorder.mark_match.remote(outcome.key, outcome.reached, outcome.reason))
+        return outcome
 
 
 def search_sample(
@@ -344,16 +349,32 @@ def search_sample(
     variant: str,
     fit_resources: dict,
 ) -> None:
-    """A Tune trial for one sample of one task: its images run side by side as Ray tasks."""
+    """A Tune trial for one sample of one task: its images run side by side, an ``ImageJob``
+    each, every job ended as soon as its image is done so the next one gets its resources."""
     import_plugins(context.plugins)
     task = tasks[config["task"]]
-    job = ray.remote(_image_job).options(**fit_resources)
+    job = ray.remote(ImageJob).options(**fit_resources)
     settings = {"search": search, "metric": metric, "variant": variant}
-    futures = [
-        job.remote(task, config["sample"], name, image, context, recorder, **settings)
-        for name, image in images.items()
+    calls = [
+        (task, config["sample"], name, image, context, recorder) for name, image in images.items()
     ]
-    tune.report(sample_result(task, ray.get(futures), metric, search.tolerance))
+    outcomes = run_in_actors(job, calls, settings)
+    tune.report(sample_result(task, outcomes, metric, search.tolerance))
+
+
+def run_in_actors(job, calls: list[tuple], settings: dict) -> list:
+    """``run(*call, **settings)`` of each call, each in a ``job`` actor of its own, side by
+    side; an actor is killed as soon as its call returns, so its resources pass on to a waiting
+    one. The results, in the calls' order."""
+    jobs = {}
+    for call in calls:
+        actor = job.remote()
+        jobs[actor.run.remote(*call, **settings)] = actor
+    futures, running = list(jobs), list(jobs)
+    while running:
+        done, running = ray.wait(running, num_returns=1)
+        ray.kill(jobs.pop(done[0]))
+    return ray.get(futures)
 
 
 class MultiTaskSearcher(Searcher):

@@ -244,3 +244,10 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     capsys.readouterr()
     assert main(["rebuild", str(published), "--storage", str(tmp_path / "rebuilt")]) == 0
     assert "byte-identical to the published ones" in capsys.readouterr().out
+    # The rebuilt search has no Optuna history: resumed, each sample runs again, and each image's
+    # match starts from its recorded fits, so nothing is refitted and every match is found again.
+    rebuilt = tmp_path / "rebuilt" / "search"
+    assert main(["resume", str(rebuilt), "--local-cpus", "2", "--no-report"]) == 0
+    _, refound = trial_runs(rebuilt, "FINISHED")
+    assert len(refound) == len(fits)
+    assert sum(r.data.tags.get("inr_study.match") == "reached" for r in refound) == len(matched)
