@@ -315,18 +315,21 @@ class ImageOutcome:
 def earlier_fits(
     task: SearchTask, alpha: float | None, records: Sequence[dict], spec_at
 ) -> tuple[dict, list[Probe]]:
-    """What the finished fits on a match's image tell it (``records``: the study's fits of the
-    codec on that image). Its own fits (this task, this α; by trial key): each setting with its
-    spec and metrics, observed as they are, so a resumed match refits nothing. And hints: the
-    fits of this codec's preset under the family's nearest α with two or more (the same loss
-    matched to other targets first), else the nearest α with one."""
+    """What the study's finished fits (``records``) tell a match on its image; those of other
+    codecs, presets or images are left out. Its own fits (this task, this α; by trial key): each
+    setting with its spec and metrics, observed as they are, so a resumed match refits nothing.
+    And hints: the fits under the family's nearest α with two or more (the same loss matched to
+    other targets first), else the nearest α with one."""
     own, groups = {}, defaultdict(list)
     for record in records:
         rate, bpp = record.get("rate"), record.get("bpp")
-        if rate is None or bpp is None or record.get("preset") != task.codec.preset:
+        if rate is None or bpp is None:
             continue
-        if record.get("trial_key") == spec_at(rate).key:
-            own[rate] = (spec_at(rate), record)
+        spec = spec_at(rate)
+        if any(record.get(field) != getattr(spec, field) for field in ("codec", "image", "preset")):
+            continue
+        if record.get("trial_key") == spec.key:
+            own[rate] = (spec, record)
             continue
         try:
             loss = parse_loss_spec(record.get("loss") or "")

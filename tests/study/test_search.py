@@ -161,9 +161,10 @@ def test_a_match_starts_from_the_image_s_earlier_fits_and_a_resumed_one_refits_n
     # A neighbouring α: the first fit goes where α 0.1's fits cross the target.
     near, near_fits = matched({"alpha": 0.12}, earlier)
     assert near.reached and len(near_fits) == 1 and near_fits[0].loss == "lc_ssim(0.12)"
-    # Another preset's fits are no hints.
-    foreign = [{**r, "preset": "paper"} for r in earlier]
-    assert len(matched({"alpha": 0.12}, foreign)[1]) == len(first_fits)
+    # Another preset's or another image's fits are no hints.
+    for field, value in (("preset", "paper"), ("image", "kodim02")):
+        foreign = [{**r, field: value} for r in earlier]
+        assert len(matched({"alpha": 0.12}, foreign)[1]) == len(first_fits)
 
 
 def test_sample_results_score_at_matched_rate(task):
