@@ -6,10 +6,12 @@ against starts from earlier fits (hints).
 Every (codec, image, loss) the study fitted at three or more λ gives a rate curve: log bpp,
 piecewise linear in log λ through its fits (extended along its end segments). Each task × α ×
 image whose target that curve spans is matched again by the study's own matcher (``run_image``),
-in the study's order (task by task, α by α, image by image), twice: starting cold (mid-range, as
-before 2026-12-05) and starting from the fits this replay has made so far (what a real search has
-in MLflow). It prints the fits per match of both, the matches on target, and the study's own
-recorded fits per match. No fitting: it runs in seconds.
+in the order a search with one sample in flight runs them (each task's first α, then each task's
+second, ...; a sample's images one after another), twice: starting cold (mid-range, as before
+2026-12-05) and starting from the fits this replay has made so far (what a real search finds in
+MLflow). It prints the fits per match of both, by what the hints were, the matches on target, and
+what the study paid for the same matches. Only matches whose target the study's fits span can be
+replayed, so the hardest ones (targets a codec barely reaches) are left out. No fitting: seconds.
 """
 
 import argparse
@@ -22,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from study.config import load_config
+from study.engine.matching import on_target
 from study.engine.plan import image_options
 from study.engine.search import run_image, search_tasks
 
@@ -55,48 +58,88 @@ def _interpolant(us: list[float], logs: list[float]):
     return bpp
 
 
+def search_order(config) -> list[tuple]:
+    """(task, α) in the order a search hands samples out with one in flight
+    (``MultiTaskSearcher``): the task with the most samples left, ties by the config's order, so
+    each task's first α, then each task's second, ..."""
+    tasks = search_tasks(config)
+    grids = {t.name: config.search.alphas.get(t.family, [None]) for t in tasks}
+    return [
+        (task, grids[task.name][index])
+        for index in range(max(len(grid) for grid in grids.values()))
+        for task in tasks
+        if index < len(grids[task.name])
+    ]
+
+
+def hint_kind(records: list[dict], loss: str, family: str, image: str) -> str:
+    on_image = [r for r in records if r["image"] == image and r["loss"].startswith(family)]
+    if any(r["loss"] == loss for r in on_image):
+        return "same loss"
+    return "neighbouring α" if on_image else "none"
+
+
 def replay(folder: Path) -> None:
     config = load_config(folder / "study.yaml")
     trials = [json.loads(line) for line in (folder / "trials.jsonl").open()]
     curves = rate_curves(trials)
+    recorded, finished = defaultdict(int), set()
+    for trial in trials:
+        spec = trial["spec"]
+        match = (spec["search"], spec["loss"], spec["image"])
+        recorded[match] += 1
+        target = float(spec["search"].rsplit("/", 1)[1].removesuffix("bpp"))
+        if on_target(trial["metrics"]["bpp"], target, config.search.tolerance):
+            finished.add(match)
     variant = image_options(config).label()
     search = config.search
     fits = {"cold": [], "hints": []}
-    reached = {"cold": 0, "hints": 0}
+    like_for_like = defaultdict(list)  # on the matches the study itself finished
+    by_kind = defaultdict(list)
+    reached = defaultdict(int)
     records = []  # the hinted replay's fits so far, as a study's records hold them
-    for task in search_tasks(config):
-        for alpha in search.alphas.get(task.family, [None]):
-            for image in config.images.subset:
-                curve = curves.get((task.codec.name, image, task.loss(alpha)))
-                if curve is None or not curve[1] <= task.target_bpp <= curve[2]:
-                    continue
-                for mode in ("cold", "hints"):
-                    made = []
+    for task, alpha in search_order(config):
+        loss = task.loss(alpha)
+        for image in config.images.subset:  # one after another, as on one CPU
+            curve = curves.get((task.codec.name, image, loss))
+            if curve is None or not curve[1] <= task.target_bpp <= curve[2]:
+                continue
+            kind = hint_kind(records, loss, task.family, image)
+            for mode in ("cold", "hints"):
+                made = []
 
-                    def fit(spec, curve=curve, made=made):
-                        metrics = {"bpp": curve[0](spec.rate), search.metric: 0.0}
-                        made.append({**spec.params(), "rate": spec.rate, "trial_key": spec.key,
-                                     **metrics})  # fmt: skip
-                        return metrics
+                def fit(spec, curve=curve, made=made):
+                    metrics = {"bpp": curve[0](spec.rate), search.metric: 0.0}
+                    made.append({**spec.params(), "rate": spec.rate, "trial_key": spec.key,
+                                 **metrics})  # fmt: skip
+                    return metrics
 
-                    outcome = run_image(task, {"alpha": alpha}, image, fit, search=search,
-                                        metric=search.metric, variant=variant,
-                                        earlier=records if mode == "hints" else ())  # fmt: skip
-                    fits[mode].append(outcome.fits)
-                    reached[mode] += outcome.reached
-                    if mode == "hints":
-                        records += made
-    recorded = defaultdict(int)
-    for trial in trials:
-        spec = trial["spec"]
-        recorded[spec["search"], spec["loss"], spec["image"]] += 1
-    print(f"{folder}: {len(fits['cold'])} matches replayed on the study's own rate curves")
+                outcome = run_image(task, {"alpha": alpha}, image, fit, search=search,
+                                    metric=search.metric, variant=variant,
+                                    earlier=records if mode == "hints" else ())  # fmt: skip
+                fits[mode].append(outcome.fits)
+                reached[mode] += outcome.reached
+                if mode == "hints":
+                    records += made
+                    by_kind[kind].append(outcome.fits)
+                if (task.name, loss, image) in finished:
+                    like_for_like[mode].append(outcome.fits)
+            if (task.name, loss, image) in finished:
+                like_for_like["study"].append(recorded[task.name, loss, image])
+    count = len(fits["cold"])
+    print(f"{folder}: {count} matches replayed on the study's own rate curves (those whose target")
+    print("  the study's fits of that loss and image span), in the search's order")
     for mode in ("cold", "hints"):
         print(f"  {mode:5}: {statistics.mean(fits[mode]):.2f} fits per match "
               f"(median {statistics.median(fits[mode])}, max {max(fits[mode])}), "
-              f"{reached[mode]} of {len(fits[mode])} on target")  # fmt: skip
-    print(f"  recorded in the study: {statistics.mean(recorded.values()):.2f} fits per "
-          f"(task, α, image) over {len(recorded)}")  # fmt: skip
+              f"{reached[mode]} of {count} on target")  # fmt: skip
+    for kind, counts in sorted(by_kind.items()):
+        print(f"    hints from {kind}: {statistics.mean(counts):.2f} over {len(counts)} matches")
+    study = like_for_like["study"]
+    print(f"  the {len(study)} of them the study itself finished: it paid "
+          f"{statistics.mean(study):.2f} fits per match; replayed cold "
+          f"{statistics.mean(like_for_like['cold']):.2f}, from earlier fits "
+          f"{statistics.mean(like_for_like['hints']):.2f}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

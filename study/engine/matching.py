@@ -119,7 +119,7 @@ class RateMatcher:
         slope = None
         if len(pair) == 2 and pair[0][0] != pair[1][0]:
             slope = (pair[1][1] - pair[0][1]) / (pair[1][0] - pair[0][0])
-        if slope is not None and (slope > 0) == self.rising:
+        if slope and (slope > 0) == self.rising:  # a flat pair (the file's floor) gives no aim
             self.hint_slope = slope
             u = nearest[0] - nearest[1] / slope
             if not (below and above):
@@ -194,6 +194,8 @@ class RateMatcher:
             # Overshoot a little, to bracket; but a flat stretch of the curve (the file near its
             # fixed costs) must not fling the next fit to the axis's end.
             u = last_u + direction * min(abs(secant - last_u) * 1.2, 2 * step)
+            if self.axis.choices is not None:  # at least the next value, not back onto this one
+                u = last_u + direction * max(abs(u - last_u), 1.0)
         limit = self.high if direction > 0 else self.low
         if (u - limit) * direction > 0:
             u = limit

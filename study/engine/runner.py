@@ -353,7 +353,8 @@ def search_sample(
     each, every job ended as soon as its image is done so the next one gets its resources."""
     import_plugins(context.plugins)
     task = tasks[config["task"]]
-    job = ray.remote(ImageJob).options(**fit_resources)
+    # A crashed job (its worker killed, say) starts once more; its fits so far are recorded.
+    job = ray.remote(ImageJob).options(**fit_resources, max_restarts=1, max_task_retries=1)
     settings = {"search": search, "metric": metric, "variant": variant}
     calls = [
         (task, config["sample"], name, image, context, recorder) for name, image in images.items()

@@ -312,6 +312,14 @@ class ImageOutcome:
     reason: str = ""
 
 
+def same_setup(record: dict, spec: TrialSpec) -> bool:
+    """A recorded fit of the spec's codec, image (prepared alike) and preset, with its
+    convention where the spec names one (records hold the one a codec resolved)."""
+    fields = ["codec", "image", "image_variant", "preset"] + ["convention"] * bool(spec.convention)
+    # Unset fields are not recorded: "" and None read as missing.
+    return all((record.get(f) or None) == (getattr(spec, f) or None) for f in fields)
+
+
 def earlier_fits(
     task: SearchTask, alpha: float | None, records: Sequence[dict], spec_at
 ) -> tuple[dict, list[Probe]]:
@@ -325,8 +333,11 @@ def earlier_fits(
         rate, bpp = record.get("rate"), record.get("bpp")
         if rate is None or bpp is None:
             continue
-        spec = spec_at(rate)
-        if any(record.get(field) != getattr(spec, field) for field in ("codec", "image", "preset")):
+        try:
+            spec = spec_at(task.rate_axis.check(rate))
+        except ValueError:
+            continue  # a setting off the codec's axis (its widths changed, say)
+        if not same_setup(record, spec):
             continue
         if record.get("trial_key") == spec.key:
             own[rate] = (spec, record)

@@ -124,3 +124,15 @@ def test_discrete_widths_start_from_hints():
     hints = [Probe(w, 1.1 * rates[w]) for w in ("c", "d")]  # a neighbouring α, 10 % larger
     matcher = RateMatcher(WIDTH, 1.7, tolerance=0.05, budget=8, hints=hints)
     assert run(matcher, rates.get) == ["e"]
+
+
+def test_flat_hints_give_no_aim_and_a_steep_one_still_moves_a_discrete_axis():
+    # Two hints with the same file size (the codec's floor) have no slope to follow.
+    flat = RateMatcher(LAMBDA, 0.5, 0.05, 8, hints=[Probe(1e-2, 0.1), Probe(2e-2, 0.1)])
+    step = math.log(2e-2 / 1e-4) / 4
+    assert flat.next_setting() == pytest.approx(1e-2 * math.exp(-step), rel=1e-3)
+    # A slope steeper than the codec's: its correction rounds back onto the fitted width, so the
+    # matcher steps to the next width instead of giving up after one fit.
+    rates = dict(zip(WIDTH.choices, (0.3, 0.5, 0.8, 1.2, 1.7, 2.4, 3.3), strict=True))
+    steep = RateMatcher(WIDTH, 1.1, 0.05, 8, hints=[Probe("a", 0.1), Probe("b", 1.0)])
+    assert run(steep, rates.get)[:2] == ["b", "c"]

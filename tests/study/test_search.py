@@ -161,8 +161,8 @@ def test_a_match_starts_from_the_image_s_earlier_fits_and_a_resumed_one_refits_n
     # A neighbouring α: the first fit goes where α 0.1's fits cross the target.
     near, near_fits = matched({"alpha": 0.12}, earlier)
     assert near.reached and len(near_fits) == 1 and near_fits[0].loss == "lc_ssim(0.12)"
-    # Another preset's or another image's fits are no hints.
-    for field, value in (("preset", "paper"), ("image", "kodim02")):
+    # Fits of another preset, image or crop are no hints.
+    for field, value in (("preset", "paper"), ("image", "kodim02"), ("image_variant", "64px")):
         foreign = [{**r, field: value} for r in earlier]
         assert len(matched({"alpha": 0.12}, foreign)[1]) == len(first_fits)
 
