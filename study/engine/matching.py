@@ -10,10 +10,12 @@ reported as unreachable at once. Each fit counts against a budget; the matcher t
 closest fit. Pure logic, no fitting: the caller fits what ``next_setting`` asks for and reports the
 bitrate with ``observe``.
 
-Earlier fits on the same image guide the first steps (``hints``: the same loss matched to another
+Earlier fits on the same image guide the search (``hints``: the same loss matched to another
 target, or a neighbouring α): the first fit goes where their curve crosses the target, and the
-second follows their slope, instead of starting mid-range and stepping by a quarter of it. Hints
-are not this match's fits: they never count against the budget nor end the search.
+second follows their slope, instead of starting mid-range and stepping by a quarter of it. Fits of
+the very loss being matched (``on_curve``, made for another target) are points of the same curve:
+they also bracket and aim every later step. Neither kind is this match's fit: they never count
+against the budget, end the search, or become its result.
 """
 
 import math
@@ -67,6 +69,7 @@ class RateMatcher:
         budget: int,
         search_range: tuple[float, float] | None = None,
         hints: Sequence[Probe] = (),
+        on_curve: Sequence[Probe] = (),
     ):
         self.axis, self.target, self.tolerance, self.budget = axis, target_bpp, tolerance, budget
         self.probes: list[Probe] = []
@@ -86,6 +89,7 @@ class RateMatcher:
         self.rising = axis.rate_increases
         # d(log bpp)/du along the hints' curve, for the step after the first fit.
         self.hint_slope: float | None = None
+        self.on_curve = list(on_curve)
         if hints:
             self.start = self._start_from(hints)
 
@@ -164,7 +168,8 @@ class RateMatcher:
         return setting
 
     def _next_u(self) -> float | None:
-        points = sorted((self._to_u(p.setting), self._error(p)) for p in self.probes)
+        known = self.probes + self.on_curve
+        points = sorted((self._to_u(p.setting), self._error(p)) for p in known)
         below = [(u, e) for u, e in points if e < 0]  # too few bits
         above = [(u, e) for u, e in points if e > 0]  # too many bits
         if below and above:

@@ -322,12 +322,13 @@ def same_setup(record: dict, spec: TrialSpec) -> bool:
 
 def earlier_fits(
     task: SearchTask, alpha: float | None, records: Sequence[dict], spec_at
-) -> tuple[dict, list[Probe]]:
+) -> tuple[dict, list[Probe], list[Probe]]:
     """What the study's finished fits (``records``) tell a match on its image; those of other
     codecs, presets or images are left out. Its own fits (this task, this α; by trial key): each
     setting with its spec and metrics, observed as they are, so a resumed match refits nothing.
-    And hints: the fits under the family's nearest α with two or more (the same loss matched to
-    other targets first), else the nearest α with one."""
+    Hints: the fits under the family's nearest α with two or more (the same loss matched to
+    other targets first), else the nearest α with one. And the fits of this very loss made for
+    other targets: points of the curve being matched."""
     own, groups = {}, defaultdict(list)
     for record in records:
         rate, bpp = record.get("rate"), record.get("bpp")
@@ -355,7 +356,8 @@ def earlier_fits(
     ranked = sorted(groups.items(), key=lambda item: (distance(item[0]), -len(item[1])))
     curves = [fits for _, fits in ranked if len({p.setting for p in fits}) >= 2]
     hints = curves[0] if curves else (ranked[0][1] if ranked else [])
-    return own, [p for p in hints if p.setting not in own]
+    on_curve = groups.get(alpha, [])  # this very loss, fitted for other targets
+    return own, [p for p in hints if p.setting not in own], on_curve
 
 
 def run_image(
@@ -382,7 +384,7 @@ def run_image(
         spec = spec_at(sample["rate"])
         metrics = fit(spec)
         return ImageOutcome(image, spec.key, metrics["bpp"], metrics.get(metric), fits=1)
-    own, hints = earlier_fits(task, alpha, earlier, spec_at)
+    own, hints, on_curve = earlier_fits(task, alpha, earlier, spec_at)
     matcher = RateMatcher(
         task.rate_axis,
         task.target_bpp,
@@ -390,6 +392,7 @@ def run_image(
         search.fit_budget,
         task.codec.search_range,
         hints,
+        on_curve,
     )
     fits = dict(own)
     # The closest last: the matcher steps on from its latest fit.

@@ -136,3 +136,14 @@ def test_flat_hints_give_no_aim_and_a_steep_one_still_moves_a_discrete_axis():
     rates = dict(zip(WIDTH.choices, (0.3, 0.5, 0.8, 1.2, 1.7, 2.4, 3.3), strict=True))
     steep = RateMatcher(WIDTH, 1.1, 0.05, 8, hints=[Probe("a", 0.1), Probe("b", 1.0)])
     assert run(steep, rates.get)[:2] == ["b", "c"]
+
+
+def test_fits_of_the_same_loss_for_other_targets_bracket_the_later_steps():
+    # L1's rate at low λ climbs faster than its fits at 0.5 bpp suggest: the first fit overshoots
+    # the 1 bpp target, and the fit at 0.5 bpp bounds the next step from the other side.
+    on_curve = [Probe(4.472e-3, 0.786), Probe(9.457e-3, 0.576)]
+    matcher = RateMatcher(LAMBDA, 1.0, 0.05, 8, hints=on_curve, on_curve=on_curve)
+    first = matcher.next_setting()
+    matcher.observe(first, 1.586)
+    assert first < matcher.next_setting() < 4.472e-3
+    assert matcher.result.fits == 1 and matcher.result.setting == first  # its own fits only
