@@ -2,20 +2,20 @@
 one image, in few fits.
 
 Bitrate is monotone in a codec's rate setting (λ: more λ, fewer bits; NIF width, quality: more,
-more bits), so the matcher brackets the target and then closes in by interpolation (Illinois
-regula falsi) on log bpp against the setting — on log λ where the axis is searched on a log scale,
-on the index of a discrete axis's ordered values. Steps grow until the target is bracketed, beyond
-the search range when needed, up to the axis's valid range; a target still out of reach there is
-reported as unreachable at once. Each fit counts against a budget; the matcher then returns the
-closest fit. Pure logic, no fitting: the caller fits what ``next_setting`` asks for and reports the
-bitrate with ``observe``.
+more bits), so the matcher brackets the target and then closes in by interpolation (regula
+falsi, each fit kept 5 % of the bracket away from its ends) on log bpp against the setting — on
+log λ where the axis is searched on a log scale, on the index of a discrete axis's ordered values.
+Steps grow until the target is bracketed, beyond the search range when needed, up to the axis's
+valid range; a target still out of reach there is reported as unreachable at once. Each fit counts
+against a budget; the matcher then returns the closest fit. Pure logic, no fitting: the caller fits
+what ``next_setting`` asks for and reports the bitrate with ``observe``.
 
-Earlier fits on the same image guide the search (``hints``: the same loss matched to another
-target, or a neighbouring α): the first fit goes where their curve crosses the target, and the
-second follows their slope, instead of starting mid-range and stepping by a quarter of it. Fits of
-the very loss being matched (``on_curve``, made for another target) are points of the same curve:
-they also bracket and aim every later step. Neither kind is this match's fit: they never count
-against the budget, end the search, or become its result.
+Earlier fits on the same image guide the search (``hints``: the same loss matched to another target,
+or a neighbouring α): the first fit goes where their curve crosses the target, and the second
+follows their slope, instead of starting mid-range and stepping by a quarter of it. Fits of the very
+loss being matched (``on_curve``, made for another target) are points of the same curve: they also
+bracket and aim every later step. Neither kind is this match's fit: they never count against the
+budget, end the search, or become its result.
 """
 
 import math
@@ -223,7 +223,7 @@ class RateMatcher:
             if inner in (round(u_lo), round(u_hi)):
                 inner = round((u_lo + u_hi) / 2)
             return float(inner)
-        # Illinois safeguard: keep away from the ends so the bracket keeps shrinking.
+        # Keep away from the ends, so the bracket keeps shrinking even along a curved stretch.
         margin = 0.05 * abs(u_hi - u_lo)
         return min(max(u, min(u_lo, u_hi) + margin), max(u_lo, u_hi) - margin)
 
