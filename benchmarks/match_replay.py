@@ -26,7 +26,8 @@ from pathlib import Path
 from study.config import load_config
 from study.engine.matching import on_target
 from study.engine.plan import image_options
-from study.engine.search import run_image, search_tasks
+from study.engine.search import earlier_fits, run_image, search_tasks
+from study.results.alpha import task_target
 
 
 def rate_curves(trials: list[dict]) -> dict:
@@ -72,11 +73,12 @@ def search_order(config) -> list[tuple]:
     ]
 
 
-def hint_kind(records: list[dict], loss: str, family: str, image: str) -> str:
-    on_image = [r for r in records if r["image"] == image and r["loss"].startswith(family)]
-    if any(r["loss"] == loss for r in on_image):
-        return "same loss"
-    return "neighbouring α" if on_image else "none"
+def hint_kind(task, alpha, image: str, variant: str, seed: int, records: list[dict]) -> str:
+    """What ``earlier_fits`` gives this match to start from."""
+    _, hints, on_curve = earlier_fits(
+        task, alpha, records, lambda rate: task.trial_spec(alpha, rate, image, variant, seed)
+    )
+    return "same loss" if on_curve else "neighbouring α" if hints else "none"
 
 
 def replay(folder: Path) -> None:
@@ -88,7 +90,7 @@ def replay(folder: Path) -> None:
         spec = trial["spec"]
         match = (spec["search"], spec["loss"], spec["image"])
         recorded[match] += 1
-        target = float(spec["search"].rsplit("/", 1)[1].removesuffix("bpp"))
+        target = task_target(spec["search"])
         if on_target(trial["metrics"]["bpp"], target, config.search.tolerance):
             finished.add(match)
     variant = image_options(config).label()
@@ -104,7 +106,7 @@ def replay(folder: Path) -> None:
             curve = curves.get((task.codec.name, image, loss))
             if curve is None or not curve[1] <= task.target_bpp <= curve[2]:
                 continue
-            kind = hint_kind(records, loss, task.family, image)
+            kind = hint_kind(task, alpha, image, variant, search.seed, records)
             for mode in ("cold", "hints"):
                 made = []
 
