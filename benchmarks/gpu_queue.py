@@ -108,7 +108,9 @@ def prepare(args) -> int:
     from study.config import load_config
     from study.engine.package import read_package
     from study.engine.provenance import git_commit
-    from study.engine.sharding import ShardError, parse_where, shard
+    from study.engine.selection import parse_where
+    from study.engine.sharding import shard
+    from study.errors import InputError
 
     work = args.work
     if work.exists():
@@ -137,7 +139,7 @@ def prepare(args) -> int:
         staging = work / "staging"
         try:
             (part,) = shard(config, staging, where=parse_where(entry.get("where")), skip_done=done)
-        except ShardError as error:
+        except InputError as error:  # nothing left to shard, or a where the study lacks
             print(f"{name}: {error}")
             continue
         size = folder_bytes(part)

@@ -15,7 +15,7 @@ from study.data.imageio import MIN_SIDE
 
 
 def add_where_argument(parser: argparse.ArgumentParser, purpose: str) -> None:
-    """``--where FIELD=VALUE,...``, read by ``study.engine.sharding.parse_where``."""
+    """``--where FIELD=VALUE,...``, read by ``study.engine.selection.parse_where``."""
     parser.add_argument(
         "--where",
         help=f"{purpose}: FIELD=VALUE pairs, comma-separated (codec=nif,loss=mse,loss=l1: "

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from study.engine.archive import export_trials
-    from study.engine.sharding import parse_where
+    from study.engine.selection import parse_where
 
     done = export_trials(args.folder, args.output, parse_where(args.where))
     print(

@@ -7,7 +7,7 @@ KILLED.
 import argparse
 from pathlib import Path
 
-from study.commands.run import add_engine_arguments, finish
+from study.commands.run import add_engine_arguments, finish, run_study
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,4 +20,4 @@ def main(argv: list[str] | None = None) -> int:
     from study.layout import load_study_config
 
     study = Study(load_study_config(args.folder), args.folder)
-    return finish(study, study.run(args.address, args.local_cpus, args.local_gpus), args)
+    return finish(study, run_study(study, args), args)

@@ -6,6 +6,8 @@ The config is validated first; trials run on local Ray or on the cluster given b
 import argparse
 from pathlib import Path
 
+from study.commands.cliargs import add_where_argument
+
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -23,7 +25,19 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "rehearses GPU packing on a machine without one (each trial sees its share in "
         "CUDA_VISIBLE_DEVICES); ignored with --address",
     )
+    add_where_argument(
+        parser,
+        "run only these trials now, the rest staying pending (a search picks whole tasks: "
+        "codec=..., search=TASK)",
+    )
     parser.add_argument("--no-report", action="store_true", help="skip the reports at the end")
+
+
+def run_study(study, args: argparse.Namespace):
+    """``study`` run as ``add_engine_arguments``'s options say."""
+    from study.engine.selection import parse_where
+
+    return study.run(args.address, args.local_cpus, args.local_gpus, parse_where(args.where))
 
 
 def print_where(result) -> None:
@@ -88,4 +102,4 @@ def main(argv: list[str] | None = None) -> int:
 
     study = Study(config)
     print(f"study folder: {study.folder}", flush=True)
-    return finish(study, study.run(args.address, args.local_cpus, args.local_gpus), args)
+    return finish(study, run_study(study, args), args)

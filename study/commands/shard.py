@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from study.config import load_config
-    from study.engine.sharding import parse_where, shard
+    from study.engine.selection import parse_where
+    from study.engine.sharding import shard
 
     config = load_config(args.config)
     parts = shard(

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from study.config import StudyConfig, dump_config, load_config
 from study.engine.plan import check_images, grid_trials
 from study.engine.record import TrialRecord
-from study.engine.sharding import select
+from study.engine.selection import select
 from study.engine.tracking import (
     KEY_TAG,
     MISSING_TAG,

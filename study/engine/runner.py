@@ -36,10 +36,10 @@ from study.engine.plan import check_losses, grid_trials, image_options, load_ima
 from study.engine.progress import SearchProgress, StudyProgress
 from study.engine.provenance import code_tags, git_commit
 from study.engine.search import (
+    TASK_FIELDS,
     Recommendation,
     SearchTask,
     enqueue_grid,
-    finished_samples,
     optuna_storage,
     optuna_study,
     pareto_front,
@@ -47,9 +47,11 @@ from study.engine.search import (
     resolve_metric,
     run_image,
     sample_result,
+    samples_to_run,
     search_tasks,
     tell,
 )
+from study.engine.selection import Where, select
 from study.engine.tracking import TRIALS_FILTER, ImageInput, RunStore, flat_params, study_location
 from study.engine.trial import TrialJob, TrialOutcome, TrialSpec, run_trials
 from study.errors import InputError
@@ -442,19 +444,29 @@ class Study:
         address: str | None = None,
         local_cpus: int | None = None,
         local_gpus: int | None = None,
+        where: Where | None = None,
     ) -> StudyResult:
         """Run the study's pending trials (on the cluster at ``address``, else on a local Ray
         using ``local_cpus`` CPUs, default all); StudyBusyError at once if another driver runs
-        it."""
+        it. ``where`` runs only some of them now: a grid's trials, a search's whole tasks."""
         # Before anything is written or started: bad images, and losses that cannot train on
-        # them, fail fast and leave no folder behind.
+        # them, fail fast and leave no folder behind; so does a ``where`` that picks nothing.
         images = load_images(self.config)
         check_losses(self.config, {name: pixels.shape[:2] for name, pixels in images.items()})
+        if self.config.search is None:
+            picked = select(grid_trials(self.config, list(images)), where or {})
+        else:
+            tasks = search_tasks(self.config)
+            picked = select(tasks, where or {}, TASK_FIELDS, "search task")
         with study_lock(self.folder):
-            return self._run(address, (local_cpus, local_gpus), images)
+            return self._run(address, (local_cpus, local_gpus), images, picked)
 
     def _run(
-        self, address: str | None, local: tuple[int | None, int | None], images: dict
+        self,
+        address: str | None,
+        local: tuple[int | None, int | None],
+        images: dict,
+        picked: list,
     ) -> StudyResult:
         config = self.config
         (self.folder / CONFIG_FILE).write_text(dump_config(config))
@@ -503,9 +515,11 @@ class Study:
                 inputs=self._image_inputs(images),
             )
             if config.search is None:
-                counts, recommendations = self._run_grid(images, recorder, context), []
+                counts, recommendations = self._run_grid(picked, images, recorder, context), []
             else:
-                counts, recommendations = self._run_search(images, recorder, context, with_lpips)
+                counts, recommendations = self._run_search(
+                    picked, images, recorder, context, with_lpips
+                )
             status = "FINISHED" if counts["failed"] == 0 else "FAILED"
             ray.get(recorder.close_parent.remote(parent_id, status, counts))
         return StudyResult(self.folder, self.tracking_uri, self.experiment, counts, recommendations)
@@ -555,13 +569,16 @@ class Study:
             ),
         )
 
-    def _run_grid(self, images: dict, recorder, context: TrialContext) -> dict[str, int]:
-        trials = grid_trials(self.config, list(images))
+    def _run_grid(
+        self, trials: list[TrialSpec], images: dict, recorder, context: TrialContext
+    ) -> dict[str, int]:
         finished = ray.get(recorder.finished_keys.remote())
         pending = [t for t in trials if t.key not in finished]
+        of_all = len(grid_trials(self.config, list(images)))
+        picked = f" (picked of {of_all})" if len(trials) < of_all else ""
         print(
-            f"{self.config.name}: {len(trials)} trials, {len(trials) - len(pending)} already "
-            f"finished, {len(pending)} to run",
+            f"{self.config.name}: {len(trials)} trials{picked}, "
+            f"{len(trials) - len(pending)} already finished, {len(pending)} to run",
             flush=True,
         )
         if not pending:
@@ -601,22 +618,27 @@ class Study:
         return counts
 
     def _run_search(
-        self, images: dict, recorder, context: TrialContext, with_lpips: bool
+        self,
+        picked: list[SearchTask],
+        images: dict,
+        recorder,
+        context: TrialContext,
+        with_lpips: bool,
     ) -> tuple[dict[str, int], list[Recommendation]]:
+        """Samples for the ``picked`` tasks; recommendations for every task with fits."""
         config, search = self.config, self.config.search
         metric = resolve_metric(search, config.images.crop, with_lpips)
         storage = optuna_storage(self.folder)
         tasks = search_tasks(config)
         studies = {t.name: optuna_study(storage, t, metric, search.seed) for t in tasks}
-        remaining = {
-            t.name: max(0, t.budget(search) - finished_samples(studies[t.name])) for t in tasks
-        }
+        remaining = samples_to_run(tasks, studies, search, picked)
         for task in tasks:
             enqueue_grid(studies[task.name], task, search)
         total = sum(remaining.values())
+        picked_note = f" ({len(picked)} picked)" if len(picked) < len(tasks) else ""
         print(
-            f"{config.name}: {len(tasks)} search tasks ({search.mode}), {total} samples to run "
-            f"on {len(images)} images each",
+            f"{config.name}: {len(tasks)} search tasks ({search.mode}){picked_note}, {total} "
+            f"samples to run on {len(images)} images each",
             flush=True,
         )
         counts = {"finished": 0, "failed": 0}

@@ -131,6 +131,10 @@ def searched_spec(
     return task.trial_spec(alpha, rate, image, variant, config.search.seed)
 
 
+# What ``--where`` picks whole search tasks by: a sample fits every image of the study.
+TASK_FIELDS = {"codec": lambda task: task.codec.name, "search": lambda task: task.name}
+
+
 def search_tasks(config: StudyConfig) -> list[SearchTask]:
     targets = config.search.targets_bpp or [None]
     tasks = []
@@ -190,6 +194,18 @@ def finished_samples(study: optuna.Study) -> int:
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         complete += trial.state == TrialState.COMPLETE
     return complete
+
+
+def samples_to_run(
+    tasks: list[SearchTask], studies: dict, search: Search, picked: list[SearchTask]
+) -> dict[str, int]:
+    """Samples each task takes in this run: the ``picked`` tasks' budgets less their finished
+    samples; none for the others, left for a later run."""
+    now = {t.name for t in picked}
+    return {
+        t.name: max(0, t.budget(search) - finished_samples(studies[t.name])) if t.name in now else 0
+        for t in tasks
+    }
 
 
 def tell(study: optuna.Study, trial, objective) -> None:

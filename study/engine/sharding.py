@@ -4,7 +4,6 @@ Only grid studies shard: their trials are known before any runs. A search decide
 from the ones before, so it needs its driver (``inr-study run``).
 """
 
-from dataclasses import fields
 from pathlib import Path
 
 from study.config import StudyConfig, dump_config
@@ -17,44 +16,13 @@ from study.engine.package import (
 )
 from study.engine.plan import check_losses, grid_trials, load_images
 from study.engine.provenance import git_commit
-from study.engine.trial import TrialSpec
+from study.engine.selection import select
 from study.errors import InputError
 from study.layout import CONFIG_FILE, TRIALS_FILE
 
 
 class ShardError(InputError):
     """A study that cannot be sharded as asked; nothing was written."""
-
-
-def parse_where(text: str | None) -> dict[str, set[str]]:
-    """``codec=nif,loss=mse,loss=l1`` -> {field: accepted values}: fields AND, values OR."""
-    where: dict[str, set[str]] = {}
-    names = [f.name for f in fields(TrialSpec)]
-    for item in filter(None, (text or "").split(",")):
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or name not in names:
-            raise ShardError(
-                f"--where {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(names)}"
-            )
-        where.setdefault(name, set()).add(value.strip())
-    return where
-
-
-def select(trials: list[TrialSpec], where: dict[str, set[str]]) -> list[TrialSpec]:
-    for name, values in where.items():
-        present = {str(getattr(spec, name)) for spec in trials}
-        unknown = sorted(values - present)
-        if unknown:
-            raise ShardError(
-                f"--where {name}={'|'.join(unknown)} matches no trial of the study; its "
-                f"{name} values: {', '.join(sorted(present))}"
-            )
-    return [
-        spec
-        for spec in trials
-        if all(str(getattr(spec, name)) in values for name, values in where.items())
-    ]
 
 
 def done_keys(path: Path) -> set[str]:

@@ -7,6 +7,7 @@ from optuna.trial import TrialState
 
 from study.config import StudyConfigError, parse_config
 from study.engine.search import (
+    TASK_FIELDS,
     ImageOutcome,
     enqueue_grid,
     finished_samples,
@@ -14,9 +15,11 @@ from study.engine.search import (
     recommend,
     run_image,
     sample_result,
+    samples_to_run,
     score,
     search_tasks,
 )
+from study.engine.selection import SelectionError, parse_where, select
 
 
 def test_score_penalises_only_rate_outside_the_tolerance():
@@ -87,6 +90,37 @@ def test_an_alpha_grid_measures_each_value_once_across_interrupted_runs():
     ):
         with pytest.raises(StudyConfigError, match=message):
             config(alphas=bad)
+
+
+def test_a_run_picks_whole_tasks_and_leaves_the_others_pending():
+    grid = config(alphas={"lc_ssim": [0.0, 0.01, 0.1]})
+    tasks = search_tasks(grid)
+    studies = {t.name: optuna.create_study(direction="maximize") for t in tasks}
+    for task in tasks:
+        enqueue_grid(studies[task.name], task, grid.search)
+    first = studies[tasks[0].name]
+    first.tell(first.ask(tasks[0].space(grid.search)), 1.0)
+
+    picked = select(tasks, parse_where("codec=coolchic-v1"), TASK_FIELDS, "search task")
+    assert samples_to_run(tasks, studies, grid.search, picked) == {
+        "coolchic-v1/lc_ssim/0.5bpp": 2,  # one of its three α measured already
+        "coolchic-v1/mse/0.5bpp": 1,
+        "nif/lc_ssim/0.5bpp": 0,
+        "nif/mse/0.5bpp": 0,
+    }
+    one = parse_where("search=nif/mse/0.5bpp,search=coolchic-v1/mse/0.5bpp")
+    assert [t.name for t in select(tasks, one, TASK_FIELDS)] == [
+        "coolchic-v1/mse/0.5bpp",
+        "nif/mse/0.5bpp",
+    ]
+    for where, message in (
+        ("image=kodim01", "a search task has no field 'image'; give one of codec, search"),
+        ("codec=c3", "codec=c3 matches no search task of the study; its codec values: "
+                     "coolchic-v1, nif"),
+        ("codec", "--where 'codec': expected FIELD=VALUE"),
+    ):  # fmt: skip
+        with pytest.raises(SelectionError, match=message):
+            select(tasks, parse_where(where), TASK_FIELDS, "search task")
 
 
 def fit(alpha, image, bpp, psnr, match="reached"):
