@@ -166,7 +166,8 @@ def draw_seed_spread(data: StudyData, out: Path) -> Path | None:
 def draw_alpha(folder: Path, out: Path) -> Path | None:
     """Quality against α at matched rate (``reports/alpha.csv`` of a match-mode search): a
     column per codec and loss family, a row for the judged metric and for MS-SSIM dB, a line
-    per target bitrate, the family's published α dashed; None without the table."""
+    per target bitrate, the family's published α dashed; None without the table or without an α
+    on target on every image."""
     import csv
 
     from matplotlib.figure import Figure
@@ -179,7 +180,9 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
         return None
     with table.open(newline="") as f:
         reader = csv.DictReader(f)
-        rows = [r for r in reader if r["alpha"]]
+        # Only α at matched rate on every image: a match cut short, or one far off its target,
+        # would draw quality at another rate.
+        rows = [r for r in reader if r["alpha"] and r["images"] == r["of"] == r["on_target"]]
         columns = reader.fieldnames
     judged = columns[columns.index("bpp") + 1]
     metrics = list(dict.fromkeys([judged, "ms_ssim_db"] if "ms_ssim_db" in columns else [judged]))
@@ -214,8 +217,8 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
             axis.grid(alpha=0.3)
             axis.legend(fontsize=7)
     figure.suptitle(
-        f"{Path(folder).resolve().name}: quality against α at matched rate\n(mean over images; "
-        f"★ best on target in {get_metric(judged).label})",
+        f"{Path(folder).resolve().name}: quality against α at matched rate\n(mean over "
+        f"images; only α on target on every image; ★ best in {get_metric(judged).label})",
         fontsize=9,
     )
     out.mkdir(parents=True, exist_ok=True)

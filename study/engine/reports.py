@@ -31,6 +31,7 @@ def write_plan_reports(config: StudyConfig, records: list[dict], out: Path) -> l
     from study.engine.plan import grid_trials
 
     search = config.search
+    names = planned_image_names(config.images.dataset, config.images.subset)
     if search is not None:
         if search.mode != "match":
             return []
@@ -40,8 +41,7 @@ def write_plan_reports(config: StudyConfig, records: list[dict], out: Path) -> l
         measured = any(r.get("lpips") is not None for r in records)
         metric = resolve_metric(search, config.images.crop, measured)
         metrics = list(dict.fromkeys([metric, *bd_metrics(records)]))
-        return write_alpha_tables(records, out, metric, metrics, search.tolerance)
-    names = planned_image_names(config.images.dataset, config.images.subset)
+        return write_alpha_tables(records, out, metric, metrics, search.tolerance, names)
     if names is None:
         return []
     return write_coverage(grid_trials(config, names), {r.get("trial_key") for r in records}, out)

@@ -687,7 +687,7 @@ class Study:
             if task.target_bpp is None:
                 fronts += pareto_front(task, records, metric)
                 continue
-            recommendation = recommend(task, records, metric, search.tolerance)
+            recommendation = recommend(task, records, metric, search.tolerance, len(images))
             if recommendation is not None:
                 recommendations.append(recommendation)
                 print(recommendation.describe(), flush=True)

@@ -243,17 +243,20 @@ class Recommendation:
         )
 
 
-def recommend(task: SearchTask, runs: list[dict], metric: str, tolerance: float):
-    """The α whose matched fits score best, among those on target on every image; else the α
-    closest to the target. ``runs`` are finished fits of this task (records with their match
-    tags); only each (α, image)'s matched fit counts."""
+def recommend(
+    task: SearchTask, runs: list[dict], metric: str, tolerance: float, images: int | None = None
+):
+    """The α whose matched fits score best, among those on target on every image (of the
+    study's ``images``, else of those fitted); else the α closest to the target. ``runs`` are
+    finished fits of this task (records with their match tags); only each (α, image)'s matched
+    fit counts."""
     by_alpha = defaultdict(dict)
     for run in runs:
         if run.get("match"):
             by_alpha[run.get("alpha")][run["image"]] = run
     if not by_alpha:
         return None
-    image_count = max(len(v) for v in by_alpha.values())
+    image_count = max([len(v) for v in by_alpha.values()] + [images or 0])
     candidates = []
     for alpha, fits in by_alpha.items():
         values = [fit.get(metric) for fit in fits.values()]

@@ -50,22 +50,25 @@ def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
     return sorted(closest.values(), key=lambda f: (f["search"], f["alpha"] or 0.0, f["image"]))
 
 
-def alpha_rows(matched: list[dict], metric: str, metrics: list[str]) -> list[dict]:
+def alpha_rows(
+    matched: list[dict], metric: str, metrics: list[str], images: list[str] | None = None
+) -> list[dict]:
     """One row per task and α: images, images on target, mean bpp and metrics; the task's best
-    α marked, and its paired differences against the published α and α = 0 in ``metric``."""
+    α marked, and its paired differences against the published α and α = 0 in ``metric``
+    (where those are on target too). ``images``: the study's, when known; else those fitted."""
     by_task: dict[str, dict] = defaultdict(lambda: defaultdict(dict))
     for fit in matched:
         by_task[fit["search"]][fit["alpha"]][fit["image"]] = fit
-    row_metric = get_metric(metric)
     rows = []
     for task in sorted(by_task):
         alphas = by_task[task]
-        images = sorted({image for fits in alphas.values() for image in fits})
+        fitted = {image for fits in alphas.values() for image in fits}
+        task_images = sorted(fitted.union(images or ()))
         task_rows = []
         for alpha in sorted(alphas, key=lambda a: a or 0.0):
             fits = alphas[alpha]
-            values = {m: [fits[i].get(m) for i in images if i in fits] for m in metrics}
-            complete = len(fits) == len(images) and all(v is not None for v in values[metric])
+            values = {m: [fits[i].get(m) for i in task_images if i in fits] for m in metrics}
+            complete = len(fits) == len(task_images) and all(v is not None for v in values[metric])
             task_rows.append(
                 {
                     "task": task,
@@ -74,7 +77,7 @@ def alpha_rows(matched: list[dict], metric: str, metrics: list[str]) -> list[dic
                     "target_bpp": task_target(task),
                     "alpha": alpha,
                     "images": len(fits),
-                    "of": len(images),
+                    "of": len(task_images),
                     "on_target": sum(f["reached"] for f in fits.values()),
                     "bpp": exact_mean([f["bpp"] for f in fits.values()]),
                     **{m: _mean(values[m]) for m in metrics},
@@ -82,17 +85,66 @@ def alpha_rows(matched: list[dict], metric: str, metrics: list[str]) -> list[dic
                     "best": False,
                 }
             )
-        eligible = [r for r in task_rows if r["complete"] and r["on_target"] == r["of"]]
-        if eligible:
-            best = max(eligible, key=lambda r: row_metric.oriented(r[metric]))
-            best["best"] = True
-            family = get_family(best["family"]) if best["family"] else None
-            published = family.alpha_default if family is not None else None
-            for name, other in (("published", published), ("zero", 0.0)):
-                best[f"vs_{name}_alpha"] = other
-                best[f"vs_{name}"] = _paired(alphas, best["alpha"], other, images, metric)
+        _mark_best(task_rows, alphas, task_images, metric)
         rows += task_rows
     return rows
+
+
+def _mark_best(task_rows: list[dict], alphas: dict, images: list[str], metric: str) -> None:
+    """Marks the task's best α among those on target on every image, with its paired
+    differences against the published α and α = 0 (where those are on target too) and the
+    other α on target it does not clearly beat (``as_good``; None when there is none)."""
+    eligible = [r for r in task_rows if r["complete"] and r["on_target"] == r["of"]]
+    if not eligible:
+        return
+    best = max(eligible, key=lambda r: get_metric(metric).oriented(r[metric]))
+    best["best"] = True
+    rivals = [row["alpha"] for row in eligible if row is not best]
+
+    def versus(alpha):
+        return _paired(alphas, best["alpha"], alpha, images, metric) if alpha in rivals else None
+
+    family = get_family(best["family"]) if best["family"] else None
+    published = family.alpha_default if family is not None else None
+    for name, other in (("published", published), ("zero", 0.0)):
+        best[f"vs_{name}_alpha"] = other
+        best[f"vs_{name}"] = versus(other)
+    as_good = [alpha for alpha in rivals if not _clearly_better(versus(alpha))]
+    best["as_good"] = as_good if rivals else None
+
+
+def _clearly_better(difference) -> bool:
+    """Whether a paired difference (> 0: the first is better) is above 0 beyond its t-interval."""
+    return difference is not None and difference.t_low is not None and difference.t_low > 0
+
+
+def architecture_rows(rows: list[dict], matched: list[dict], metric: str) -> list[dict]:
+    """Per codec and target: each family's best α, the best of them (``winner``), and its
+    per-image difference against every other family's best (``versus``: [(row, summary)])."""
+    fits = {(f["search"], f["alpha"], f["image"]): f for f in matched}
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["best"]:
+            groups[(row["codec"], row["target_bpp"])].append(row)
+    oriented = get_metric(metric).oriented
+    out = []
+    for (codec, target), bests in sorted(groups.items()):
+        winner = max(bests, key=lambda r: oriented(r[metric]))
+        versus = []
+        for other in bests:
+            if other is winner:
+                continue
+            differences = []
+            for (task, alpha, image), fit in fits.items():
+                if (task, alpha) != (winner["task"], winner["alpha"]):
+                    continue
+                against = fits.get((other["task"], other["alpha"], image))
+                if against is not None:
+                    differences.append(oriented(fit[metric]) - oriented(against[metric]))
+            versus.append((other, summarise(differences)))
+        out.append({"codec": codec, "target_bpp": target, "bests": bests, "winner": winner,
+                    "versus": versus})  # fmt: skip
+    return out
 
 
 def _mean(values: list) -> float | None:
@@ -115,16 +167,23 @@ def _paired(alphas: dict, best: float, other: float | None, images: list[str], m
 
 
 def write_alpha_tables(
-    records: list[dict], out: Path, metric: str, metrics: list[str], tolerance: float
+    records: list[dict],
+    out: Path,
+    metric: str,
+    metrics: list[str],
+    tolerance: float,
+    images: list[str] | None = None,
 ) -> list[Path]:
-    """``alpha.md`` and ``alpha.csv`` for a match-mode search's records; none without matches."""
-    rows = alpha_rows(matched_fits(records, tolerance), metric, metrics)
+    """``alpha.md`` and ``alpha.csv`` for a match-mode search's records (on the study's
+    ``images`` when known); none without matches."""
+    matched = matched_fits(records, tolerance)
+    rows = alpha_rows(matched, metric, metrics, images)
     if not rows:
         return []
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / f"{ALPHA_TABLE}.csv", out / f"{ALPHA_TABLE}.md"
     columns = ["task", "codec", "family", "target_bpp", "alpha", "images", "of", "on_target"]
-    columns += ["bpp", *metrics, "best"]
+    columns += ["bpp", *metrics, "best", "as_good"]
     for name in ("published", "zero"):
         columns += [f"vs_{name}_alpha", *(f"vs_{name}_{k}" for k in ("mean", "t_low", "t_high"))]
     with csv_path.open("w", newline="") as f:
@@ -132,12 +191,16 @@ def write_alpha_tables(
         writer.writeheader()
         for row in rows:
             flat = dict(row)
+            flat["as_good"] = " ".join(f"{a:g}" for a in row.get("as_good") or [])
             for name in ("published", "zero"):
                 summary = row.get(f"vs_{name}")
                 for key in ("mean", "t_low", "t_high"):
                     flat[f"vs_{name}_{key}"] = getattr(summary, key, None) if summary else None
             writer.writerow(flat)
-    md_path.write_text(_markdown(rows, metric, metrics, tolerance))
+    architectures = architecture_rows(rows, matched, metric)
+    md_path.write_text(
+        _markdown(rows, metric, metrics, tolerance) + _architecture_markdown(architectures, metric)
+    )
     return [csv_path, md_path]
 
 
@@ -150,12 +213,14 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
         f"±{tolerance:.0%} counts as on target); means over images. **Best**: the α with the best "
         f"mean {label} among those on target on every image; beside it, the mean per-image "
         f"difference in {label} against the family's published α and against α = 0 (> 0: the "
-        "best α is better), with its 95 % t-interval over images.",
+        "best α is better), with its 95 % t-interval over images, and the other α on target whose "
+        "difference from the best that interval does not exclude (as good as the best, as far as "
+        "these images tell).",
         "",
         "| task | α | images (on target) | bpp | "
         + " | ".join(get_metric(m).label for m in metrics)
-        + " | best: against published α | against α = 0 |",
-        "|---|---|---|---|" + "---|" * len(metrics) + "---|---|",
+        + " | best: against published α | against α = 0 | as good as the best |",
+        "|---|---|---|---|" + "---|" * len(metrics) + "---|---|---|",
     ]
     for row in rows:
         values = " | ".join(_format(row[m], m) for m in metrics)
@@ -167,7 +232,61 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
         name = f"**{name}**" if row["best"] else name
         lines.append(
             f"| {row['task']} | {name} | {row['images']} of {row['of']} ({row['on_target']}) | "
-            f"{row['bpp']:.3f} | {values} | {against if row['best'] else ' | '} |"
+            f"{row['bpp']:.3f} | {values} | "
+            + (f"{against} | {_as_good(row)} |" if row["best"] else " |  |  |")
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _as_good(best: dict) -> str:
+    if best["as_good"] is None:
+        return "—"  # no other α on target to compare with
+    return ", ".join(f"α {a:g}" for a in best["as_good"]) or "none"
+
+
+def _architecture_markdown(architectures: list[dict], metric: str) -> str:
+    """Per codec and target, each family's best α side by side and the better family."""
+    if not architectures:
+        return ""
+    label = get_metric(metric).label
+    families = list(dict.fromkeys(r["family"] for a in architectures for r in a["bests"]))
+    names = [get_family(f).label if f else "—" for f in families]
+    lines = [
+        "",
+        "## Per architecture and rate",
+        "",
+        f"Each loss family's best α on target (with the α as good as it, above) and its mean "
+        f"{label}; where several families have one, the better family's mean per-image "
+        f"difference in {label} against each other family's best (> 0: better), with its 95 % "
+        "t-interval over images.",
+        "",
+        "| codec | target | " + " | ".join(names) + " | better |",
+        "|---|---|" + "---|" * len(families) + "---|",
+    ]
+    for group in architectures:
+        by_family = {r["family"]: r for r in group["bests"]}
+        cells = []
+        for family in families:
+            row = by_family.get(family)
+            if row is None:
+                cells.append("—")
+                continue
+            tied = ", ".join(f"{a:g}" for a in row["as_good"] or [])
+            cells.append(
+                f"α {row['alpha']:g}{f' (as good: {tied})' if tied else ''}: "
+                f"{_format(row[metric], metric)}"
+            )
+        winner = group["winner"]
+        better = "—"
+        if group["versus"]:
+            better = f"{winner['family']} α {winner['alpha']:g}; " + "; ".join(
+                f"against {other['family']}: {_difference(summary, other['alpha'], metric)}"
+                for other, summary in group["versus"]
+            )
+        lines.append(
+            f"| {group['codec']} | {group['target_bpp']:g} bpp | "
+            + " | ".join(cells)
+            + f" | {better} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -8,11 +8,11 @@ from study.results.report import read_per_image_csv, write_reports
 TASK = "coolchic-v1/lc_ssim/0.5bpp"
 
 
-def fit(alpha, image, bpp, lpips, psnr=30.0, key=None):
+def fit(alpha, image, bpp, lpips, psnr=30.0, key=None, family="lc_ssim"):
     return {
-        "search": TASK, "codec": "coolchic-v1", "loss_family": "lc_ssim", "alpha": alpha,
-        "image": image, "bpp": bpp, "lpips": lpips, "psnr": psnr,
-        "trial_key": key or f"{alpha}-{image}-{bpp}",
+        "search": TASK.replace("lc_ssim", family), "codec": "coolchic-v1", "loss_family": family,
+        "alpha": alpha, "image": image, "bpp": bpp, "lpips": lpips, "psnr": psnr,
+        "trial_key": key or f"{family}-{alpha}-{image}-{bpp}",
     }  # fmt: skip
 
 
@@ -46,6 +46,8 @@ def test_the_matched_fit_is_the_closest_to_the_target_and_the_best_alpha_is_on_t
     assert published.mean == pytest.approx(0.04) and published.n == 3  # lower LPIPS: > 0
     assert published.t_low < 0.04 < published.t_high
     assert zero.mean == pytest.approx(0.06)
+    # 0.04 ± 0.05 over three images cannot tell 0.1 from 0.01; 0.06 ± 0.05 tells it from 0.
+    assert best[0]["as_good"] == [0.01]
 
 
 def test_an_alpha_off_target_on_some_image_cannot_be_best(tmp_path):
@@ -54,6 +56,15 @@ def test_an_alpha_off_target_on_some_image_cannot_be_best(tmp_path):
     off = next(r for r in rows if r["alpha"] == 0.2)
     assert off["on_target"] == 0 and not off["best"]
     assert next(r for r in rows if r["best"])["alpha"] == 0.1
+
+    # On a study of four images, three fitted are not every image: no α is best yet.
+    rows = alpha_rows(matched_fits(fits(), 0.05), "lpips", ["lpips"], images=list("abcd"))
+    assert not any(r["best"] for r in rows) and {r["of"] for r in rows} == {4}
+    # The published α off target on one image: no difference against it at matched rate.
+    shifted = [r for r in fits() if (r["alpha"], r["image"], r["bpp"]) != (0.01, "c", 0.49)]
+    rows = alpha_rows(matched_fits(shifted, 0.05), "lpips", ["lpips"])
+    best = next(r for r in rows if r["best"])
+    assert best["vs_published"] is None and best["as_good"] == [] and best["vs_zero"].n == 3
 
     # The published copy's per_image.csv keeps each fit's task: the same tables again.
     for record in records:
@@ -66,6 +77,21 @@ def test_an_alpha_off_target_on_some_image_cannot_be_best(tmp_path):
     table = (tmp_path / "a" / "alpha.md").read_text()
     assert "| coolchic-v1/lc_ssim/0.5bpp | **0.1** | 3 of 3 (3) |" in table
     assert "α 0.01: +0.0400 [" in table and "n 3" in table
+    assert "| α 0.01 |" in table  # as good as the best
+
+
+def test_each_architecture_and_rate_gets_each_family_s_best_and_the_better_family(tmp_path):
+    l1 = [fit(0.2, image, 0.5, 0.19 - shift, family="l1_ssim")
+          for image, shift in (("a", 0.0), ("b", 0.01), ("c", 0.02))]  # fmt: skip
+    l1 += [fit(0.0, image, 0.7, 0.10, family="l1_ssim") for image in "abc"]  # off target
+    write_alpha_tables(fits() + l1, tmp_path, "lpips", ["lpips"], 0.05)
+    table = (tmp_path / "alpha.md").read_text()
+    section = table[table.index("## Per architecture and rate") :]
+    # LogCosh + 0.1·SSIM (0.15) beats the L1 family's best, α 0.2 (0.18), by 0.03 on each image.
+    assert (
+        "| coolchic-v1 | 0.5 bpp | α 0.2: 0.1800 | α 0.1 (as good: 0.01): 0.1500 | "
+        "lc_ssim α 0.1; against l1_ssim: α 0.2: +0.0300 [+0.0300, +0.0300], n 3 |"
+    ) in section, section
 
 
 def test_the_alpha_figure_draws_each_codec_and_family_from_the_table(tmp_path):
@@ -75,3 +101,8 @@ def test_the_alpha_figure_draws_each_codec_and_family_from_the_table(tmp_path):
     write_alpha_tables(fits(), tmp_path / "reports", "lpips", ["lpips", "psnr"], 0.05)
     path = draw_alpha(tmp_path, tmp_path / "figures")
     assert path.name == "alpha.png" and path.stat().st_size > 10_000
+    # No α on target on every image yet: nothing at matched rate to draw.
+    off_target = [fit(0.2, image, 0.60, 0.01) for image in "abc"] + [fit(0.1, "a", 0.5, 0.1)]
+    off_target.append(fit(0.1, "b", 0.7, 0.1))
+    write_alpha_tables(off_target, tmp_path / "reports", "lpips", ["lpips"], 0.05)
+    assert draw_alpha(tmp_path, tmp_path / "other") is None

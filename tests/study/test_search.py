@@ -138,6 +138,7 @@ def test_the_recommended_alpha_wins_at_matched_rate(task):
     assert best.reached and best.alpha == 0.2 and best.value == pytest.approx(31.75)
     assert best.samples == 3 and best.on_target == 2
     assert "α=0.2 wins at matched rate" in best.describe()
+    assert recommend(task, runs, "psnr", 0.05, images=3) is None  # none fitted on all three
 
 
 def test_the_recommendation_says_when_no_alpha_reached_the_target(task):
