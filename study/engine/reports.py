@@ -9,6 +9,7 @@ from study.layout import REPORTS_DIR, read_state
 from study.results.alpha import write_alpha_tables
 from study.results.coverage import write_coverage
 from study.results.report import bd_metrics, write_reports
+from study.results.table import metric_table
 
 
 def refresh_reports(folder: Path, config: StudyConfig, store: RunStore | None = None) -> list[Path]:
@@ -38,7 +39,8 @@ def write_plan_reports(config: StudyConfig, records: list[dict], out: Path) -> l
         from study.engine.search import resolve_metric
 
         # What the records hold decides ``auto`` (a published copy knows no weights).
-        measured = any(r.get("lpips") is not None for r in records)
+        optional = [m.key for m in metric_table() if m.optional]
+        measured = any(r.get(key) is not None for r in records for key in optional)
         metric = resolve_metric(search, config.images.crop, measured)
         metrics = list(dict.fromkeys([metric, *bd_metrics(records)]))
         return write_alpha_tables(records, out, metric, metrics, search.tolerance, names)
