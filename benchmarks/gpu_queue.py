@@ -139,7 +139,7 @@ def prepare(args) -> int:
         staging = work / "staging"
         try:
             (part,) = shard(config, staging, where=parse_where(entry.get("where")), skip_done=done)
-        except InputError as error:  # nothing left to shard, or a where the study lacks
+        except InputError as error:  # nothing left to shard, a where, image or loss it lacks
             print(f"{name}: {error}")
             continue
         size = folder_bytes(part)

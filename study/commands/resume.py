@@ -1,7 +1,7 @@
 """Continue an interrupted study; finished trials are kept.
 
 Trials with a finished MLflow run are not redone; runs a killed driver left open are closed as
-KILLED.
+KILLED. --where runs only some of what is left now (a grid's trials, a search's whole tasks).
 """
 
 import argparse

@@ -93,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.validate_only:
         from study.engine.plan import check_images, check_losses, header_sizes
+        from study.engine.selection import parse_where, pick
 
         images = check_images(config)  # headers only: no pixels decoded, no Ray
         check_losses(config, header_sizes(config, images))
+        pick(config, list(images), parse_where(args.where))
         print(f"{args.config}: valid ({len(images)} images)")
         return 0
     from study.engine.runner import Study

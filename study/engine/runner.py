@@ -36,7 +36,6 @@ from study.engine.plan import check_losses, grid_trials, image_options, load_ima
 from study.engine.progress import SearchProgress, StudyProgress
 from study.engine.provenance import code_tags, git_commit
 from study.engine.search import (
-    TASK_FIELDS,
     Recommendation,
     SearchTask,
     enqueue_grid,
@@ -51,7 +50,7 @@ from study.engine.search import (
     search_tasks,
     tell,
 )
-from study.engine.selection import Where, select
+from study.engine.selection import Where, pick
 from study.engine.tracking import TRIALS_FILTER, ImageInput, RunStore, flat_params, study_location
 from study.engine.trial import TrialJob, TrialOutcome, TrialSpec, run_trials
 from study.errors import InputError
@@ -453,11 +452,7 @@ class Study:
         # them, fail fast and leave no folder behind; so does a ``where`` that picks nothing.
         images = load_images(self.config)
         check_losses(self.config, {name: pixels.shape[:2] for name, pixels in images.items()})
-        if self.config.search is None:
-            picked = select(grid_trials(self.config, list(images)), where or {})
-        else:
-            tasks = search_tasks(self.config)
-            picked = select(tasks, where or {}, TASK_FIELDS, "search task")
+        picked = pick(self.config, list(images), where or {})
         with study_lock(self.folder):
             return self._run(address, (local_cpus, local_gpus), images, picked)
 

@@ -6,10 +6,13 @@ or whole tasks of a search, to spend a short stint of compute on one part of a s
 
 from collections.abc import Callable, Iterable
 from dataclasses import fields
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from study.engine.trial import TrialSpec
 from study.errors import InputError
+
+if TYPE_CHECKING:
+    from study.config import StudyConfig
 
 Item = TypeVar("Item")
 Where = dict[str, set[str]]
@@ -56,8 +59,29 @@ def select(
                 f"--where {name}={'|'.join(unknown)} matches no {kind} of the study; its "
                 f"{name} values: {', '.join(sorted(present))}"
             )
-    return [
+    picked = [
         item
         for item in items
         if all(fields_of[name](item) in values for name, values in where.items())
     ]
+    if where and not picked:
+        raise SelectionError(
+            f"--where {format_where(where)}: no {kind} of the study has all of these at once"
+        )
+    return picked
+
+
+def format_where(where: Where) -> str:
+    return ",".join(f"{name}={value}" for name, values in where.items() for value in sorted(values))
+
+
+def pick(config: "StudyConfig", image_names: list[str], where: Where) -> list:
+    """What a run given ``where`` works on: a grid's trials, a search's whole tasks (a sample
+    fits every image)."""
+    if config.search is None:
+        from study.engine.plan import grid_trials
+
+        return select(grid_trials(config, image_names), where)
+    from study.engine.search import TASK_FIELDS, search_tasks
+
+    return select(search_tasks(config), where, TASK_FIELDS, "search task")

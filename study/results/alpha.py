@@ -6,6 +6,9 @@ so a published copy gives the same table). Per task, the best α by the search m
 on target on every image, and per image the paired difference of the best α against the family's
 published α and against α = 0 (the loss without its weighted term), with a t-interval over images:
 does the best α differ from the paper's, and is the difference larger than the spread of images?
+The α that the best does not clearly beat are listed with it. Per codec and target, each family's
+best side by side, and the better family against the others: the loss weights to pick per
+architecture and rate.
 """
 
 import csv
@@ -30,6 +33,11 @@ def task_target(name: str) -> float | None:
     """The target bitrate in a task's name; None for a Pareto task."""
     last = name.rsplit("/", 1)[-1]
     return float(last.removesuffix("bpp")) if last.endswith("bpp") else None
+
+
+def task_family(name: str) -> str:
+    """The loss family in a task's name."""
+    return name.split("/")[-2]
 
 
 def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
@@ -73,7 +81,7 @@ def alpha_rows(
                 {
                     "task": task,
                     "codec": next(iter(fits.values()))["codec"],
-                    "family": next(iter(fits.values())).get("loss_family"),
+                    "family": task_family(task),
                     "target_bpp": task_target(task),
                     "alpha": alpha,
                     "images": len(fits),
@@ -191,7 +199,8 @@ def write_alpha_tables(
         writer.writeheader()
         for row in rows:
             flat = dict(row)
-            flat["as_good"] = " ".join(f"{a:g}" for a in row.get("as_good") or [])
+            as_good = row.get("as_good")
+            flat["as_good"] = "none" if as_good == [] else " ".join(f"{a:g}" for a in as_good or [])
             for name in ("published", "zero"):
                 summary = row.get(f"vs_{name}")
                 for key in ("mean", "t_low", "t_high"):
@@ -213,9 +222,10 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
         f"±{tolerance:.0%} counts as on target); means over images. **Best**: the α with the best "
         f"mean {label} among those on target on every image; beside it, the mean per-image "
         f"difference in {label} against the family's published α and against α = 0 (> 0: the "
-        "best α is better), with its 95 % t-interval over images, and the other α on target whose "
-        "difference from the best that interval does not exclude (as good as the best, as far as "
-        "these images tell).",
+        "best α is better), with its 95 % t-interval over images (— where that α is not on "
+        "target on every image), and the other α on target whose difference from the best that "
+        "interval does not exclude (as good as the best, as far as these images tell; with one "
+        "image there is no interval and every α on target counts).",
         "",
         "| task | α | images (on target) | bpp | "
         + " | ".join(get_metric(m).label for m in metrics)
@@ -225,7 +235,9 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
     for row in rows:
         values = " | ".join(_format(row[m], m) for m in metrics)
         against = " | ".join(
-            _difference(row.get(f"vs_{n}"), row.get(f"vs_{n}_alpha"), metric)
+            f"{_alpha_text(row[f'vs_{n}_alpha'])}: {_difference(row[f'vs_{n}'], metric)}"
+            if row.get(f"vs_{n}")
+            else "—"
             for n in ("published", "zero")
         )
         name = "—" if row["alpha"] is None else f"{row['alpha']:g}"
@@ -258,7 +270,8 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
         f"Each loss family's best α on target (with the α as good as it, above) and its mean "
         f"{label}; where several families have one, the better family's mean per-image "
         f"difference in {label} against each other family's best (> 0: better), with its 95 % "
-        "t-interval over images.",
+        "t-interval over images, and whether that interval excludes 0 (better) or not (not "
+        "told apart).",
         "",
         "| codec | target | " + " | ".join(names) + " | better |",
         "|---|---|" + "---|" * len(families) + "---|",
@@ -273,16 +286,20 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
                 continue
             tied = ", ".join(f"{a:g}" for a in row["as_good"] or [])
             cells.append(
-                f"α {row['alpha']:g}{f' (as good: {tied})' if tied else ''}: "
+                f"{_alpha_text(row['alpha'])}{f' (as good: {tied})' if tied else ''}: "
                 f"{_format(row[metric], metric)}"
             )
         winner = group["winner"]
         better = "—"
         if group["versus"]:
-            better = f"{winner['family']} α {winner['alpha']:g}; " + "; ".join(
-                f"against {other['family']}: {_difference(summary, other['alpha'], metric)}"
-                for other, summary in group["versus"]
-            )
+            verdicts = []
+            for other, summary in group["versus"]:
+                told = "better" if _clearly_better(summary) else "not told apart"
+                verdicts.append(
+                    f"against {other['family']} {_alpha_text(other['alpha'])}: "
+                    f"{_difference(summary, metric)} ({told})"
+                )
+            better = f"{winner['family']} {_alpha_text(winner['alpha'])}; " + "; ".join(verdicts)
         lines.append(
             f"| {group['codec']} | {group['target_bpp']:g} bpp | "
             + " | ".join(cells)
@@ -297,11 +314,17 @@ def _format(value: float | None, metric: str) -> str:
     return f"{value:.4f}" if get_metric(metric).unit == "" else f"{value:.2f}"
 
 
-def _difference(summary, alpha: float | None, metric: str) -> str:
+def _alpha_text(alpha: float | None) -> str:
+    return "no α" if alpha is None else f"α {alpha:g}"
+
+
+def _difference(summary, metric: str) -> str:
+    """A paired difference: mean [t-interval], n; "—" when there is none (not at matched rate
+    on every image)."""
     if summary is None:
         return "—"
     digits = 4 if get_metric(metric).unit == "" else 2
     interval = ""
     if summary.t_low is not None:
         interval = f" [{summary.t_low:+.{digits}f}, {summary.t_high:+.{digits}f}]"
-    return f"α {alpha:g}: {summary.mean:+.{digits}f}{interval}, n {summary.n}"
+    return f"{summary.mean:+.{digits}f}{interval}, n {summary.n}"

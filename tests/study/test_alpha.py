@@ -90,8 +90,18 @@ def test_each_architecture_and_rate_gets_each_family_s_best_and_the_better_famil
     # LogCosh + 0.1·SSIM (0.15) beats the L1 family's best, α 0.2 (0.18), by 0.03 on each image.
     assert (
         "| coolchic-v1 | 0.5 bpp | α 0.2: 0.1800 | α 0.1 (as good: 0.01): 0.1500 | "
-        "lc_ssim α 0.1; against l1_ssim: α 0.2: +0.0300 [+0.0300, +0.0300], n 3 |"
+        "lc_ssim α 0.1; against l1_ssim α 0.2: +0.0300 [+0.0300, +0.0300], n 3 (better) |"
     ) in section, section
+
+    # A family without α (one sample: the loss itself) takes its place beside the others.
+    mse = [fit(None, image, 0.5, 0.155, family="mse") for image in "abc"]
+    write_alpha_tables(fits() + mse, tmp_path, "lpips", ["lpips"], 0.05)
+    table = (tmp_path / "alpha.md").read_text()
+    assert "| coolchic-v1/mse/0.5bpp | **—** | 3 of 3 (3) |" in table
+    assert (
+        "| coolchic-v1 | 0.5 bpp | α 0.1 (as good: 0.01): 0.1500 | no α: 0.1550 | lc_ssim α 0.1; "
+        "against mse no α: +0.0050 [-0.0198, +0.0298], n 3 (not told apart) |"
+    ) in table, table
 
 
 def test_the_alpha_figure_draws_each_codec_and_family_from_the_table(tmp_path):

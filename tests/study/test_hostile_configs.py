@@ -109,6 +109,25 @@ def test_losses_that_cannot_train_on_the_images_are_refused_before_ray(
     assert run_refused(argv, capsys) == f"{path}: {expected}"
 
 
+@pytest.mark.parametrize("validate_only", [True, False], ids=["validate-only", "run"])
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("codec=nif", "--where codec=nif matches no trial of the study; its codec values: "
+                      "coolchic-v1, jpeg"),
+        ("colour=red", "--where colour=...: a trial has no field 'colour'; give one of codec, "),
+        ("codec=jpeg,loss=mse", "--where codec=jpeg,loss=mse: no trial of the study has all of "
+                                "these at once"),
+    ],
+)  # fmt: skip
+def test_a_where_that_picks_nothing_is_refused_before_ray(
+    where, expected, validate_only, small_config, write_config, capsys, study_env
+):
+    path = write_config(small_config())
+    argv = [str(path), "--where", where, *(["--validate-only"] if validate_only else [])]
+    assert run_refused(argv, capsys).startswith(expected)
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
