@@ -42,11 +42,12 @@ def write_state(folder: Path, state: dict) -> None:
     (Path(folder) / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
 
-def load_study_config(folder: Path) -> StudyConfig:
+def load_study_config(folder: Path, overrides: dict | None = None) -> StudyConfig:
+    """A study folder's config; ``overrides`` as ``load_config`` takes them."""
     path = Path(folder) / CONFIG_FILE
     if not path.exists():
         raise StudyConfigError(f"{folder}: not a study folder (no {CONFIG_FILE})")
-    return load_config(path)
+    return load_config(path, overrides)
 
 
 def sqlite_uri(path: Path) -> str:

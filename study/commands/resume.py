@@ -19,5 +19,6 @@ def main(argv: list[str] | None = None) -> int:
     from study.engine.runner import Study
     from study.layout import load_study_config
 
-    study = Study(load_study_config(args.folder), args.folder)
+    overrides = {"max_concurrent": args.max_concurrent} if args.max_concurrent else None
+    study = Study(load_study_config(args.folder, overrides), args.folder)
     return finish(study, run_study(study, args), args)

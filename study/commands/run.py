@@ -25,6 +25,11 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "rehearses GPU packing on a machine without one (each trial sees its share in "
         "CUDA_VISIBLE_DEVICES); ignored with --address",
     )
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        help="trials running at once (default: the config's); kept in the study folder's config",
+    )
     add_where_argument(
         parser,
         "run only these trials now, the rest staying pending (a search picks whole tasks: "
@@ -70,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         "--storage", type=Path, help="parent folder of the study folder (default: the config's)"
     )
     parser.add_argument("--mlflow-uri", help="tracking server, e.g. http://head:5000")
-    parser.add_argument("--max-concurrent", type=int, help="trials running at once")
     parser.add_argument("--validate-only", action="store_true", help="check the config and stop")
     add_engine_arguments(parser)
     args = parser.parse_args(argv)
