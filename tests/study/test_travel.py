@@ -84,17 +84,20 @@ def test_parts_run_anywhere_then_import_and_resume_like_ray(
     args = ["import", str(imported), str(work / "part-0"), str(work / "part-1")]
     assert main([*args, "--config", str(config_path)]) == 0
     assert "6 trials imported" in capsys.readouterr().out
-    # Resuming runs only what no imported part brought (part 2's trials), on Ray.
-    assert main(["resume", str(imported)]) == 0
-    assert "8 trials, 6 already finished, 2 to run" in capsys.readouterr().out
-    # Part 2's results now repeat trials the study has: refused, nothing written.
+    # Resuming runs only what no imported part brought, on Ray; here only COOL-CHIC's (part 2
+    # holds one of its trials and one of JPEG's), scheduled anew: kept in the folder's config.
+    picked = ["--where", "codec=coolchic-v1", "--max-concurrent", "1"]
+    assert main(["resume", str(imported), *picked]) == 0
+    assert "4 trials (picked of 8), 3 already finished, 1 to run" in capsys.readouterr().out
+    assert "max_concurrent: 1\n" in (imported / "study.yaml").read_text()
+    # Part 2's results now repeat a trial the study has: refused, nothing written.
     assert main(["import", str(imported), str(work / "part-2" / "pack-0.tar")]) == 2
     error = capsys.readouterr().err
-    assert error.count("already recorded in this study") == 2 and "nothing imported" in error
+    assert error.count("already recorded in this study") == 1 and "nothing imported" in error
     # A growing work output is imported again and again: what the study holds is left out.
     again = [str(work / "part-2" / "pack-0.tar"), str(work / "part-0"), "--skip-recorded"]
-    assert main(["import", str(imported), *again, "--no-report"]) == 0
-    assert "0 trials imported, 5 already recorded left out" in capsys.readouterr().out
+    assert main(["import", str(imported), *again]) == 0  # the last trial: reports complete
+    assert "1 trials imported, 4 already recorded left out" in capsys.readouterr().out
 
     # The same study run by Ray alone: the same trials, the same figures, the same reports.
     assert main(["run", str(config_path)]) == 0
