@@ -32,7 +32,7 @@ from study.data.imageio import image_digest
 from study.engine import local_cluster
 from study.engine.lock import study_lock
 from study.engine.mlflow_view import view_tags
-from study.engine.plan import check_losses, grid_trials, image_options, load_images
+from study.engine.plan import check_losses, image_options, load_images
 from study.engine.progress import SearchProgress, StudyProgress
 from study.engine.provenance import code_tags, git_commit
 from study.engine.search import (
@@ -452,9 +452,9 @@ class Study:
         # them, fail fast and leave no folder behind; so does a ``where`` that picks nothing.
         images = load_images(self.config)
         check_losses(self.config, {name: pixels.shape[:2] for name, pixels in images.items()})
-        picked = pick(self.config, list(images), where or {})
+        picked, of_all = pick(self.config, list(images), where or {})
         with study_lock(self.folder):
-            return self._run(address, (local_cpus, local_gpus), images, picked)
+            return self._run(address, (local_cpus, local_gpus), images, picked, of_all)
 
     def _run(
         self,
@@ -462,6 +462,7 @@ class Study:
         local: tuple[int | None, int | None],
         images: dict,
         picked: list,
+        of_all: int,
     ) -> StudyResult:
         config = self.config
         (self.folder / CONFIG_FILE).write_text(dump_config(config))
@@ -510,7 +511,8 @@ class Study:
                 inputs=self._image_inputs(images),
             )
             if config.search is None:
-                counts, recommendations = self._run_grid(picked, images, recorder, context), []
+                counts = self._run_grid(picked, of_all, images, recorder, context)
+                recommendations = []
             else:
                 counts, recommendations = self._run_search(
                     picked, images, recorder, context, with_lpips
@@ -565,11 +567,10 @@ class Study:
         )
 
     def _run_grid(
-        self, trials: list[TrialSpec], images: dict, recorder, context: TrialContext
+        self, trials: list[TrialSpec], of_all: int, images: dict, recorder, context: TrialContext
     ) -> dict[str, int]:
         finished = ray.get(recorder.finished_keys.remote())
         pending = [t for t in trials if t.key not in finished]
-        of_all = len(grid_trials(self.config, list(images)))
         picked = f" (picked of {of_all})" if len(trials) < of_all else ""
         print(
             f"{self.config.name}: {len(trials)} trials{picked}, "

@@ -75,13 +75,15 @@ def format_where(where: Where) -> str:
     return ",".join(f"{name}={value}" for name, values in where.items() for value in sorted(values))
 
 
-def pick(config: "StudyConfig", image_names: list[str], where: Where) -> list:
-    """What a run given ``where`` works on: a grid's trials, a search's whole tasks (a sample
-    fits every image)."""
+def pick(config: "StudyConfig", image_names: list[str], where: Where) -> tuple[list, int]:
+    """What a run given ``where`` works on — a grid's trials, a search's whole tasks (a sample
+    fits every image) — and how many the study has."""
     if config.search is None:
         from study.engine.plan import grid_trials
 
-        return select(grid_trials(config, image_names), where)
+        trials = grid_trials(config, image_names)
+        return select(trials, where), len(trials)
     from study.engine.search import TASK_FIELDS, search_tasks
 
-    return select(search_tasks(config), where, TASK_FIELDS, "search task")
+    tasks = search_tasks(config)
+    return select(tasks, where, TASK_FIELDS, "search task"), len(tasks)

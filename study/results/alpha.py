@@ -64,9 +64,7 @@ def alpha_rows(
     """One row per task and α: images, images on target, mean bpp and metrics; the task's best
     α marked, and its paired differences against the published α and α = 0 in ``metric``
     (where those are on target too). ``images``: the study's, when known; else those fitted."""
-    by_task: dict[str, dict] = defaultdict(lambda: defaultdict(dict))
-    for fit in matched:
-        by_task[fit["search"]][fit["alpha"]][fit["image"]] = fit
+    by_task = _by_task(matched)
     rows = []
     for task in sorted(by_task):
         alphas = by_task[task]
@@ -98,6 +96,14 @@ def alpha_rows(
     return rows
 
 
+def _by_task(matched: list[dict]) -> dict[str, dict]:
+    """{task: {α: {image: matched fit}}}."""
+    by_task: dict[str, dict] = defaultdict(lambda: defaultdict(dict))
+    for fit in matched:
+        by_task[fit["search"]][fit["alpha"]][fit["image"]] = fit
+    return by_task
+
+
 def _mark_best(task_rows: list[dict], alphas: dict, images: list[str], metric: str) -> None:
     """Marks the task's best α among those on target on every image, with its paired
     differences against the published α and α = 0 (where those are on target too) and the
@@ -107,17 +113,18 @@ def _mark_best(task_rows: list[dict], alphas: dict, images: list[str], metric: s
         return
     best = max(eligible, key=lambda r: get_metric(metric).oriented(r[metric]))
     best["best"] = True
-    rivals = [row["alpha"] for row in eligible if row is not best]
-
-    def versus(alpha):
-        return _paired(alphas, best["alpha"], alpha, images, metric) if alpha in rivals else None
-
+    # The best against every other α on target: {α: paired difference}.
+    rivals = {
+        row["alpha"]: _paired(alphas[best["alpha"]], alphas[row["alpha"]], images, metric)
+        for row in eligible
+        if row is not best
+    }
     family = get_family(best["family"]) if best["family"] else None
     published = family.alpha_default if family is not None else None
     for name, other in (("published", published), ("zero", 0.0)):
         best[f"vs_{name}_alpha"] = other
-        best[f"vs_{name}"] = versus(other)
-    as_good = [alpha for alpha in rivals if not _clearly_better(versus(alpha))]
+        best[f"vs_{name}"] = rivals.get(other)
+    as_good = [alpha for alpha, difference in rivals.items() if not _clearly_better(difference)]
     best["as_good"] = as_good if rivals else None
 
 
@@ -129,7 +136,7 @@ def _clearly_better(difference) -> bool:
 def architecture_rows(rows: list[dict], matched: list[dict], metric: str) -> list[dict]:
     """Per codec and target: each family's best α, the best of them (``winner``), and its
     per-image difference against every other family's best (``versus``: [(row, summary)])."""
-    fits = {(f["search"], f["alpha"], f["image"]): f for f in matched}
+    by_task = _by_task(matched)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         if row["best"]:
@@ -138,18 +145,13 @@ def architecture_rows(rows: list[dict], matched: list[dict], metric: str) -> lis
     out = []
     for (codec, target), bests in sorted(groups.items()):
         winner = max(bests, key=lambda r: oriented(r[metric]))
+        first = by_task[winner["task"]][winner["alpha"]]
         versus = []
         for other in bests:
-            if other is winner:
-                continue
-            differences = []
-            for (task, alpha, image), fit in fits.items():
-                if (task, alpha) != (winner["task"], winner["alpha"]):
-                    continue
-                against = fits.get((other["task"], other["alpha"], image))
-                if against is not None:
-                    differences.append(oriented(fit[metric]) - oriented(against[metric]))
-            versus.append((other, summarise(differences)))
+            if other is not winner:
+                second = by_task[other["task"]][other["alpha"]]
+                images = sorted(first.keys() | second.keys())
+                versus.append((other, _paired(first, second, images, metric)))
         out.append({"codec": codec, "target_bpp": target, "bests": bests, "winner": winner,
                     "versus": versus})  # fmt: skip
     return out
@@ -160,14 +162,13 @@ def _mean(values: list) -> float | None:
     return exact_mean(present) if present and len(present) == len(values) else None
 
 
-def _paired(alphas: dict, best: float, other: float | None, images: list[str], metric: str):
-    """Per-image difference best − other in ``metric``, oriented so > 0 means best is better."""
-    if other is None or other == best or other not in alphas:
-        return None
+def _paired(first: dict, second: dict, images: list[str], metric: str):
+    """Per-image difference first − second in ``metric`` (each {image: fit}), oriented so > 0
+    means the first is better; None unless both have it on every image."""
     row = get_metric(metric)
     differences = []
     for image in images:
-        a, b = alphas[best].get(image), alphas[other].get(image)
+        a, b = first.get(image), second.get(image)
         if a is None or b is None or a.get(metric) is None or b.get(metric) is None:
             return None
         differences.append(row.oriented(a[metric]) - row.oriented(b[metric]))
