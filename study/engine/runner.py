@@ -51,7 +51,14 @@ from study.engine.search import (
     tell,
 )
 from study.engine.selection import Where, pick
-from study.engine.tracking import TRIALS_FILTER, ImageInput, RunStore, flat_params, study_location
+from study.engine.tracking import (
+    TRIALS_FILTER,
+    ImageInput,
+    RunStore,
+    flat_params,
+    study_location,
+    study_store,
+)
 from study.engine.trial import TrialJob, TrialOutcome, TrialSpec, run_trials
 from study.errors import InputError
 from study.layout import (
@@ -422,6 +429,16 @@ class MultiTaskSearcher(Searcher):
 
 
 @dataclass
+class SearchPlan:
+    """A search's tasks, their Optuna studies, and the samples each takes in this run."""
+
+    metric: str
+    tasks: list[SearchTask]
+    studies: dict
+    remaining: dict[str, int]
+
+
+@dataclass
 class StudyResult:
     folder: Path
     tracking_uri: str
@@ -467,6 +484,23 @@ class Study:
         config = self.config
         (self.folder / CONFIG_FILE).write_text(dump_config(config))
         with_lpips = config.lpips and lpips_available()
+        # What is left is known before any cluster starts: a finished study needs none.
+        store = study_store(self.folder, config)
+        if config.search is None:
+            pending = self._pending_trials(picked, of_all, store)
+            to_run = len(pending)
+        else:
+            plan = self._search_plan(picked, images, with_lpips)
+            to_run = sum(plan.remaining.values())
+        if not to_run:
+            if config.search is None:
+                counts, recommendations = {"finished": len(picked), "failed": 0}, []
+            else:
+                counts = {"finished": 0, "failed": 0}
+                recommendations = self._recommend(plan, store, len(images))
+            return StudyResult(
+                self.folder, self.tracking_uri, self.experiment, counts, recommendations
+            )
         state = read_state(self.folder)
         with ray_session(address, self.folder, *local):
             node = ray.get_runtime_context().get_node_id()
@@ -511,12 +545,12 @@ class Study:
                 inputs=self._image_inputs(images),
             )
             if config.search is None:
-                counts = self._run_grid(picked, of_all, images, recorder, context)
+                already = len(picked) - len(pending)
+                counts = self._run_grid(pending, already, images, recorder, context)
                 recommendations = []
             else:
-                counts, recommendations = self._run_search(
-                    picked, images, recorder, context, with_lpips
-                )
+                counts = self._run_search(plan, images, recorder, context)
+                recommendations = self._recommend(plan, store, len(images))
             status = "FINISHED" if counts["failed"] == 0 else "FAILED"
             ray.get(recorder.close_parent.remote(parent_id, status, counts))
         return StudyResult(self.folder, self.tracking_uri, self.experiment, counts, recommendations)
@@ -566,10 +600,10 @@ class Study:
             ),
         )
 
-    def _run_grid(
-        self, trials: list[TrialSpec], of_all: int, images: dict, recorder, context: TrialContext
-    ) -> dict[str, int]:
-        finished = ray.get(recorder.finished_keys.remote())
+    def _pending_trials(
+        self, trials: list[TrialSpec], of_all: int, store: RunStore
+    ) -> list[TrialSpec]:
+        finished = store.finished_keys()
         pending = [t for t in trials if t.key not in finished]
         picked = f" (picked of {of_all})" if len(trials) < of_all else ""
         print(
@@ -577,9 +611,16 @@ class Study:
             f"{len(trials) - len(pending)} already finished, {len(pending)} to run",
             flush=True,
         )
-        if not pending:
-            return {"finished": len(trials), "failed": 0}
+        return pending
 
+    def _run_grid(
+        self,
+        pending: list[TrialSpec],
+        already: int,
+        images: dict,
+        recorder,
+        context: TrialContext,
+    ) -> dict[str, int]:
         def record_failure(trial_config: dict, error: str) -> str:
             done = ray.get(recorder.finished_keys.remote())
             specs = [TrialSpec(**spec) for spec in trial_config["specs"]]
@@ -610,18 +651,11 @@ class Study:
         space = {"specs": tune.grid_search([[asdict(t) for t in batch] for batch in batches])}
         self._tuner(trainable, "grid", progress, space, trial_name_creator=_trial_name).fit()
         counts = progress.counts
-        counts["finished"] += len(trials) - len(pending)
+        counts["finished"] += already
         return counts
 
-    def _run_search(
-        self,
-        picked: list[SearchTask],
-        images: dict,
-        recorder,
-        context: TrialContext,
-        with_lpips: bool,
-    ) -> tuple[dict[str, int], list[Recommendation]]:
-        """Samples for the ``picked`` tasks; recommendations for every task with fits."""
+    def _search_plan(self, picked: list[SearchTask], images: dict, with_lpips: bool) -> SearchPlan:
+        """Samples for the ``picked`` tasks, none for the others."""
         config, search = self.config, self.config.search
         metric = resolve_metric(search, config.images.crop, with_lpips)
         storage = optuna_storage(self.folder)
@@ -630,60 +664,70 @@ class Study:
         remaining = samples_to_run(tasks, studies, search, picked)
         for task in tasks:
             enqueue_grid(studies[task.name], task, search)
-        total = sum(remaining.values())
         picked_note = f" ({len(picked)} picked)" if len(picked) < len(tasks) else ""
         print(
-            f"{config.name}: {len(tasks)} search tasks ({search.mode}){picked_note}, {total} "
-            f"samples to run on {len(images)} images each",
+            f"{config.name}: {len(tasks)} search tasks ({search.mode}){picked_note}, "
+            f"{sum(remaining.values())} samples to run on {len(images)} images each",
             flush=True,
         )
-        counts = {"finished": 0, "failed": 0}
-        if total:
-            progress = TuneSearchProgress(total, metric, config.name, _describe_sample, None)
-            fit_resources = {
-                "num_cpus": config.resources.cpus,
-                "num_gpus": config.resources.gpus,
-                "resources": dict(config.resources.custom),
-                # Out of the trial's own (tiny) reservation: each fit reserves its own resources.
-                "scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=None),
-            }
-            trainable = tune.with_parameters(
-                search_sample,
-                images=images,
-                recorder=recorder,
-                context=context,
-                tasks={t.name: t for t in tasks},
-                search=search,
-                metric=metric,
-                variant=image_options(config).label(),
-                fit_resources=fit_resources,
-            )
-            searcher = MultiTaskSearcher(
-                tasks,
-                studies,
-                {t.name: t.space(search) for t in tasks},
-                remaining,
-                search.concurrent_samples,
-            )
-            self._tuner(
-                trainable,
-                "search",
-                progress,
-                search_alg=searcher,
-                num_samples=total,
-                # The trial only waits for its images' fits, which reserve the resources. Ray
-                # refuses an empty reservation, and any CPU share would keep a whole fit from
-                # starting on its node: one byte of memory it is.
-                trial_resources={"cpu": 0, "memory": 1},
-            ).fit()
-            counts = progress.counts
+        return SearchPlan(metric, tasks, studies, remaining)
+
+    def _run_search(
+        self, plan: SearchPlan, images: dict, recorder, context: TrialContext
+    ) -> dict[str, int]:
+        config, search = self.config, self.config.search
+        total = sum(plan.remaining.values())
+        progress = TuneSearchProgress(total, plan.metric, config.name, _describe_sample, None)
+        fit_resources = {
+            "num_cpus": config.resources.cpus,
+            "num_gpus": config.resources.gpus,
+            "resources": dict(config.resources.custom),
+            # Out of the trial's own (tiny) reservation: each fit reserves its own resources.
+            "scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=None),
+        }
+        trainable = tune.with_parameters(
+            search_sample,
+            images=images,
+            recorder=recorder,
+            context=context,
+            tasks={t.name: t for t in plan.tasks},
+            search=search,
+            metric=plan.metric,
+            variant=image_options(config).label(),
+            fit_resources=fit_resources,
+        )
+        searcher = MultiTaskSearcher(
+            plan.tasks,
+            plan.studies,
+            {t.name: t.space(search) for t in plan.tasks},
+            plan.remaining,
+            search.concurrent_samples,
+        )
+        self._tuner(
+            trainable,
+            "search",
+            progress,
+            search_alg=searcher,
+            num_samples=total,
+            # The trial only waits for its images' fits, which reserve the resources. Ray
+            # refuses an empty reservation, and any CPU share would keep a whole fit from
+            # starting on its node: one byte of memory it is.
+            trial_resources={"cpu": 0, "memory": 1},
+        ).fit()
+        return progress.counts
+
+    def _recommend(self, plan: SearchPlan, store: RunStore, images: int) -> list[Recommendation]:
+        """Recommendations for every task with fits (Pareto fronts for the open-rate ones),
+        written to the study folder."""
         recommendations, fronts = [], []
-        for task in tasks:
-            records = ray.get(recorder.records.remote({"search": task.name}))
+        for task in plan.tasks:
+            records = store.records({"search": task.name})
             if task.target_bpp is None:
-                fronts += pareto_front(task, records, metric)
+                fronts += pareto_front(task, records, plan.metric)
                 continue
-            recommendation = recommend(task, records, metric, search.tolerance, len(images))
+            recommendation = recommend(
+                task, records, plan.metric, self.config.search.tolerance, images
+            )
             if recommendation is not None:
                 recommendations.append(recommendation)
                 print(recommendation.describe(), flush=True)
@@ -692,7 +736,7 @@ class Study:
         )
         if fronts:
             (self.folder / PARETO_FILE).write_text(json.dumps(fronts, indent=2) + "\n")
-        return counts, recommendations
+        return recommendations
 
 
 def fit_batches(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from dashboards.cli import main as dashboard
 from study.cli import main
 from study.config import parse_config
-from study.engine import local_cluster
+from study.engine import local_cluster, runner
 from study.engine.reports import refresh_reports
 from study.engine.runner import Study
 from study.engine.tracking import ERROR_TAG, KEY_TAG, KIND_TAG
@@ -186,7 +186,7 @@ FIT_BUDGET = 12
 
 
 def test_rate_matched_search_lands_on_every_target_on_every_image(
-    tmp_path, study_env, small_config, capsys
+    tmp_path, study_env, small_config, capsys, monkeypatch
 ):
     config = small_config(
         name="search",
@@ -228,10 +228,13 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     for recommendation in result.recommendations:
         assert f"| {recommendation.task} | **{recommendation.alpha:g}** |" in table, table
     print(f"fits per matched (α, image): {sorted(per_match.values())}")
-    # Every fit ran once, and a second run finds nothing left to do.
+    # Every fit ran once, and a second run finds nothing left to do, without starting Ray.
     assert len({r.data.tags[KEY_TAG] for r in fits}) == len(fits)
+    monkeypatch.setattr(runner, "ray_session", None)
     again = Study(parse_config(config)).run()
     assert again.counts == {"finished": 0, "failed": 0}
+    assert [r.alpha for r in again.recommendations] == [r.alpha for r in result.recommendations]
+    monkeypatch.undo()
     assert len(trial_runs(result.folder, "FINISHED")[1]) == len(fits)
 
     # The α-tuning view of the dashboard gets the samples and the recommendation.
