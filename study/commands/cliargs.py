@@ -23,6 +23,24 @@ def add_where_argument(parser: argparse.ArgumentParser, purpose: str) -> None:
     )
 
 
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N`` for the tools that decode and check trials (``import``, ``rebuild``)."""
+    parser.add_argument(
+        "--jobs",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="processes decoding and checking the trials (default 1; each takes one core and "
+        "loads its own copy of the metrics' networks: worth it for many trials)",
+    )
+
+
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("images")
     group.add_argument("--dataset", default="kodak", help="'kodak' or a folder of images")

@@ -8,6 +8,8 @@ the import with nothing written. The reports are written again afterwards.
 import argparse
 from pathlib import Path
 
+from study.commands.cliargs import add_jobs_argument
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inr-study import", description=__doc__)
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         "(importing a growing work output again)",
     )
     parser.add_argument("--no-report", action="store_true", help="do not write the reports")
+    add_jobs_argument(parser)
     args = parser.parse_args(argv)
 
     from study.config import load_config
@@ -38,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     config = None
     if args.config is not None:
         config = load_config(args.config, {"storage": str(args.folder.parent)})
-    done = import_results(args.folder, args.results, config, skip_recorded=args.skip_recorded)
+    done = import_results(
+        args.folder, args.results, config, skip_recorded=args.skip_recorded, jobs=args.jobs
+    )
     skipped = f", {done.skipped} already recorded left out" if done.skipped else ""
     print(f"{args.folder}: {done.trials} trials imported{skipped}")
     if done.filled:

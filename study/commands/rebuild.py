@@ -7,6 +7,8 @@ are written again: they must equal the published ones byte for byte (exit status
 import argparse
 from pathlib import Path
 
+from study.commands.cliargs import add_jobs_argument
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inr-study rebuild", description=__doc__)
@@ -14,11 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--storage", type=Path, required=True, help="parent folder of the new study folder"
     )
+    add_jobs_argument(parser)
     args = parser.parse_args(argv)
 
     from study.engine.archive import rebuild
 
-    done = rebuild(args.published, args.storage)
+    done = rebuild(args.published, args.storage, jobs=args.jobs)
     print(f"{done.folder}: {done.trials} trials rebuilt from {args.published}")
     if done.differing:
         print(f"reports differ from the published ones: {', '.join(done.differing)}")

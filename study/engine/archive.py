@@ -144,8 +144,9 @@ def published_config(published: Path, storage: Path) -> StudyConfig:
     return load_config(path, {"storage": str(storage)})
 
 
-def rebuild(published: Path, storage: Path, progress: bool = True) -> Rebuilt:
-    """A study folder ``storage/NAME`` from a published study's trials; no trial is refitted."""
+def rebuild(published: Path, storage: Path, progress: bool = True, jobs: int = 1) -> Rebuilt:
+    """A study folder ``storage/NAME`` from a published study's trials; no trial is refitted;
+    ``jobs`` processes decode and check them."""
     from study.engine.importer import import_results
     from study.engine.reports import refresh_reports
 
@@ -154,7 +155,7 @@ def rebuild(published: Path, storage: Path, progress: bool = True) -> Rebuilt:
     folder = Path(storage) / config.name
     if folder.exists() and any(folder.iterdir()):
         raise ArchiveError(f"{folder}: already exists; rebuild into a new --storage")
-    imported = import_results(folder, [published], config, progress=progress)
+    imported = import_results(folder, [published], config, progress=progress, jobs=jobs)
     refresh_reports(folder, config)
     ours, theirs = folder / REPORTS_DIR, published / REPORTS_DIR
     names = {p.name for p in ours.iterdir()} | {p.name for p in theirs.iterdir()}

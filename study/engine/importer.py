@@ -9,9 +9,11 @@ tags, plus where it ran. If anything fails while writing, the runs written so fa
 """
 
 import math
+import multiprocessing
 import re
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,11 +84,10 @@ class _Study:
             from study.engine.search import search_tasks
 
             self.tasks = {task.name: task for task in search_tasks(config)}
-        self.recorded = self._recorded_keys()
         self.with_lpips = config.lpips and lpips_available()
         self._codecs: dict[tuple, object] = {}
 
-    def _recorded_keys(self) -> set[str]:
+    def recorded_keys(self) -> set[str]:
         if not (self.folder / CONFIG_FILE).exists():
             return set()
         return study_store(self.folder, self.config).finished_keys()
@@ -239,12 +240,14 @@ def import_results(
     config: StudyConfig | None = None,
     progress: bool = True,
     skip_recorded: bool = False,
+    jobs: int = 1,
 ) -> Imported:
     """Check every result in ``sources`` against the study in ``folder`` (created from
     ``config`` when it does not exist yet), then record them all; ImportRefused names each
     refused result and writes nothing. ``skip_recorded``: results whose trial the study already
     holds are left out, unchecked (a study growing from the same work output, import after
-    import), instead of refused."""
+    import), instead of refused. ``jobs``: processes that decode and check the results (each
+    loads the study's images and its own copy of the metrics' networks)."""
     folder = Path(folder)
     if (folder / CONFIG_FILE).exists():
         from study.layout import load_study_config
@@ -258,27 +261,34 @@ def import_results(
             f"{folder}: not a study folder (no {CONFIG_FILE}); give the study's config to create it"
         )
     study = _Study(folder, config)
+    recorded = study.recorded_keys()
     incoming = read_sources(sources)
     if not incoming:
         raise ImportRefused("no trial results in " + ", ".join(map(str, sources)))
-    refused, accepted, first_seen = [], [], {}
     if skip_recorded:
-        fresh = [i for i in incoming if i.record is None or i.record.key not in study.recorded]
+        fresh = [i for i in incoming if i.record is None or i.record.key not in recorded]
         skipped, incoming = len(incoming) - len(fresh), fresh
         if not incoming:
             return Imported(folder, 0, 0, skipped)
     else:
         skipped = 0
-    for item in tqdm(incoming, desc="checking", unit="trial", disable=not progress):
+    # Refusals that need no decoding first; then every other result is checked, on ``jobs``
+    # processes when there are several.
+    results, first_seen = {}, {}
+    for index, item in enumerate(incoming):
         key = item.record.key if item.record is not None else None
         if key in first_seen:
-            result = f"repeated: the same trial as {first_seen[key]}"
-        elif key in study.recorded:
-            result = "already recorded in this study"
-        else:
-            result = check(item, study)
+            results[index] = f"repeated: the same trial as {first_seen[key]}"
+        elif key in recorded:
+            results[index] = "already recorded in this study"
         if key is not None:
             first_seen.setdefault(key, item.where)
+    to_check = [i for i in range(len(incoming)) if i not in results]
+    checked = _check_all(study, [incoming[i] for i in to_check], jobs, progress)
+    results.update(zip(to_check, checked, strict=True))
+    refused, accepted = [], []
+    for index, item in enumerate(incoming):
+        result = results[index]
         if isinstance(result, str):
             refused.append(f"refused {item.where}: {result}")
         else:
@@ -289,6 +299,40 @@ def import_results(
             + "\n".join(refused)
         )
     return Imported(folder, len(accepted), _write(study, accepted, progress), skipped)
+
+
+def _check_all(study: _Study, items: list[Incoming], jobs: int, progress: bool) -> list:
+    bar = {"total": len(items), "desc": "checking", "unit": "trial", "disable": not progress}
+    if jobs <= 1 or len(items) < 2:
+        return [check(item, study) for item in tqdm(items, **bar)]
+    context = multiprocessing.get_context("spawn")  # no copy of this process's torch threads
+    with ProcessPoolExecutor(
+        min(jobs, len(items)),
+        mp_context=context,
+        initializer=_open_study,
+        initargs=(study.folder, dump_config(study.config)),
+    ) as pool:
+        return list(tqdm(pool.map(_check_here, items), **bar))
+
+
+_WORKER_STUDY: _Study | None = None
+
+
+def _open_study(folder: Path, config_text: str) -> None:
+    """A worker's own study: the config travels as its YAML, which names (and so imports) the
+    plugins whose codecs, losses and metrics it uses."""
+    global _WORKER_STUDY
+    import torch
+    import yaml
+
+    from study.config import parse_config
+
+    torch.set_num_threads(1)  # one core per process: the pool is the parallelism
+    _WORKER_STUDY = _Study(folder, parse_config(yaml.safe_load(config_text)))
+
+
+def _check_here(item: Incoming) -> Checked | str:
+    return check(item, _WORKER_STUDY)
 
 
 def _write(study: _Study, accepted: list[Checked], progress: bool) -> int:
