@@ -73,6 +73,8 @@ def test_local_ray_refuses_clients_without_this_runs_token(
         outsider = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"}
         outsider["RAY_AUTH_MODE"] = "token"
         outsider["RAY_AUTH_TOKEN"] = "not-the-token"
+        # Refused on every attempt: two attempts instead of Ray's twenty, one second apart.
+        outsider["RAY_gcs_server_port_wait_time_s"] = "2"
         code = f"import ray; ray.init(address={gcs!r}); print('connected')"
         result = subprocess.run(
             [sys.executable, "-c", code], env=outsider, capture_output=True, text=True, timeout=180
