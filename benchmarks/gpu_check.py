@@ -148,16 +148,32 @@ class Workers:
         self._manager.shutdown()
 
 
+_WORKER_ERROR: str | None = None
+BARRIER_SECONDS = 300  # every worker is idle when a row starts: only a dead one makes it wait
+
+
 def _open_device(device: str) -> None:
+    """A worker's start. A failure here is kept and raised by its first job: raised here, the
+    pool would respawn the worker forever and the step would never end."""
+    global _WORKER_ERROR
     torch.set_num_threads(1)
-    if device == "cuda":  # the context's one-off cost paid before any row is timed
-        torch.zeros(1, device=device)
+    try:
+        if device == "cuda":  # the context's one-off cost paid before any row is timed
+            torch.zeros(1, device=device)
+    except Exception:
+        _WORKER_ERROR = traceback.format_exc()
 
 
 def _after_barrier(args):
     barrier, function, job = args
-    barrier.wait()
-    return function(job)
+    barrier.wait(BARRIER_SECONDS)
+    if _WORKER_ERROR is not None:
+        raise RuntimeError(f"this worker could not open the device:\n{_WORKER_ERROR}")
+    try:
+        return function(job)
+    finally:
+        # Memory cached by this row would otherwise stay held while later rows run.
+        torch.cuda.empty_cache()
 
 
 def _packed_trial(args) -> dict:

@@ -315,12 +315,13 @@ def _check_all(study: _Study, items: list[Incoming], jobs: int, progress: bool) 
         return list(tqdm(pool.map(_check_here, items), **bar))
 
 
-_WORKER_STUDY: _Study | None = None
+_WORKER_STUDY: _Study | str | None = None  # the worker's study, or why it could not open it
 
 
 def _open_study(folder: Path, config_text: str) -> None:
     """A worker's own study: the config travels as its YAML, which names (and so imports) the
-    plugins whose codecs, losses and metrics it uses."""
+    plugins whose codecs, losses and metrics it uses. A failure is kept for the first check to
+    report: raised here, it would only break the pool."""
     global _WORKER_STUDY
     import torch
     import yaml
@@ -328,10 +329,15 @@ def _open_study(folder: Path, config_text: str) -> None:
     from study.config import parse_config
 
     torch.set_num_threads(1)  # one core per process: the pool is the parallelism
-    _WORKER_STUDY = _Study(folder, parse_config(yaml.safe_load(config_text)))
+    try:
+        _WORKER_STUDY = _Study(folder, parse_config(yaml.safe_load(config_text)))
+    except Exception as error:  # reported as one line by the check that needs it
+        _WORKER_STUDY = f"{type(error).__name__}: {error}"
 
 
 def _check_here(item: Incoming) -> Checked | str:
+    if isinstance(_WORKER_STUDY, str):
+        raise ImportRefused(f"a checking process could not open the study ({_WORKER_STUDY})")
     return check(item, _WORKER_STUDY)
 
 

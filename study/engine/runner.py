@@ -484,56 +484,19 @@ class Study:
         config = self.config
         (self.folder / CONFIG_FILE).write_text(dump_config(config))
         with_lpips = config.lpips and lpips_available()
-        # What is left is known before any cluster starts: a finished study needs none.
+        # The parent run, and what is left, before any cluster starts (no trial runs yet, so
+        # the driver writes here): a finished study needs no cluster at all.
         store = study_store(self.folder, config)
+        tags = {"inr_study.study": config.name, **code_tags(git_commit())}
+        parent_id = self._open_parent(store, tags)
         if config.search is None:
             pending = self._pending_trials(picked, of_all, store)
             to_run = len(pending)
         else:
             plan = self._search_plan(picked, images, with_lpips)
             to_run = sum(plan.remaining.values())
-        if not to_run:
-            if config.search is None:
-                counts, recommendations = {"finished": len(picked), "failed": 0}, []
-            else:
-                counts = {"finished": 0, "failed": 0}
-                recommendations = self._recommend(plan, store, len(images))
-            return StudyResult(
-                self.folder, self.tracking_uri, self.experiment, counts, recommendations
-            )
-        state = read_state(self.folder)
-        with ray_session(address, self.folder, *local):
-            node = ray.get_runtime_context().get_node_id()
-            recorder = (
-                ray.remote(Recorder)
-                .options(
-                    num_cpus=0,
-                    max_concurrency=1,
-                    scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
-                )
-                .remote(
-                    self.tracking_uri,
-                    self.experiment,
-                    str(self.folder),
-                    tuple(config.plugins),
-                    view_tags(config, TRIALS_FILTER),  # the UI's trial tables, from the start
-                )
-            )
-            tags = {"inr_study.study": config.name, **code_tags(git_commit())}
-            parent_id = ray.get(
-                recorder.open_parent.remote(
-                    state.get("parent_run_id"), config.name, flat_params(config), tags
-                )
-            )
-            state.update(
-                parent_run_id=parent_id,
-                tracking_uri=recorded_tracking_uri(self.folder, self.tracking_uri),
-                experiment=self.experiment,
-            )
-            write_state(self.folder, state)
-            interrupted = ray.get(recorder.close_interrupted.remote())
-            if interrupted:
-                log.info("closed %d trial runs left open by an interrupted driver", interrupted)
+        counts = {"finished": len(picked) if config.search is None else 0, "failed": 0}
+        if to_run:
             context = TrialContext(
                 parent_id=parent_id,
                 tags=tags,
@@ -544,16 +507,55 @@ class Study:
                 plugins=tuple(config.plugins),
                 inputs=self._image_inputs(images),
             )
-            if config.search is None:
-                already = len(picked) - len(pending)
-                counts = self._run_grid(pending, already, images, recorder, context)
-                recommendations = []
-            else:
-                counts = self._run_search(plan, images, recorder, context)
-                recommendations = self._recommend(plan, store, len(images))
-            status = "FINISHED" if counts["failed"] == 0 else "FAILED"
-            ray.get(recorder.close_parent.remote(parent_id, status, counts))
+            with ray_session(address, self.folder, *local):
+                recorder = self._recorder()
+                if config.search is None:
+                    already = len(picked) - len(pending)
+                    counts = self._run_grid(pending, already, images, recorder, context)
+                else:
+                    counts = self._run_search(plan, images, recorder, context)
+        recommendations = [] if config.search is None else self._recommend(plan, store, len(images))
+        status = "FINISHED" if counts["failed"] == 0 else "FAILED"
+        store.close_parent(parent_id, status, counts)
         return StudyResult(self.folder, self.tracking_uri, self.experiment, counts, recommendations)
+
+    def _open_parent(self, store: RunStore, tags: dict) -> str:
+        """The study's parent run, reopened or started and kept in the folder's state; trial
+        runs a killed driver left open are closed as KILLED."""
+        state = read_state(self.folder)
+        parent_id = store.open_parent(
+            state.get("parent_run_id"), self.config.name, flat_params(self.config), tags
+        )
+        state.update(
+            parent_run_id=parent_id,
+            tracking_uri=recorded_tracking_uri(self.folder, self.tracking_uri),
+            experiment=self.experiment,
+        )
+        write_state(self.folder, state)
+        interrupted = store.close_interrupted()
+        if interrupted:
+            log.info("closed %d trial runs left open by an interrupted driver", interrupted)
+        return parent_id
+
+    def _recorder(self):
+        """The study's one MLflow writer while trials run, on the driver's node (the store is
+        a file there)."""
+        node = ray.get_runtime_context().get_node_id()
+        return (
+            ray.remote(Recorder)
+            .options(
+                num_cpus=0,
+                max_concurrency=1,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+            )
+            .remote(
+                self.tracking_uri,
+                self.experiment,
+                str(self.folder),
+                tuple(self.config.plugins),
+                view_tags(self.config, TRIALS_FILTER),  # the UI's trial tables, from the start
+            )
+        )
 
     def _image_inputs(self, images: dict[str, np.ndarray]) -> dict[str, ImageInput]:
         variant = image_options(self.config).label()

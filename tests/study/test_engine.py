@@ -230,11 +230,13 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     print(f"fits per matched (α, image): {sorted(per_match.values())}")
     # Every fit ran once, and a second run finds nothing left to do, without starting Ray.
     assert len({r.data.tags[KEY_TAG] for r in fits}) == len(fits)
-    monkeypatch.setattr(runner, "ray_session", None)
-    again = Study(parse_config(config)).run()
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "ray_session", None)
+        again = Study(parse_config(config)).run()
     assert again.counts == {"finished": 0, "failed": 0}
     assert [r.alpha for r in again.recommendations] == [r.alpha for r in result.recommendations]
-    monkeypatch.undo()
+    parent = MlflowClient(result.tracking_uri).get_run(read_state(result.folder)["parent_run_id"])
+    assert parent.info.status == "FINISHED"
     assert len(trial_runs(result.folder, "FINISHED")[1]) == len(fits)
 
     # The α-tuning view of the dashboard gets the samples and the recommendation.
