@@ -33,7 +33,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     add_where_argument(
         parser,
         "run only these trials now, the rest staying pending (a search picks whole tasks: "
-        "codec=..., search=TASK)",
+        "codec=..., family=..., search=TASK)",
     )
     parser.add_argument("--no-report", action="store_true", help="skip the reports at the end")
 

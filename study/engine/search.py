@@ -132,7 +132,11 @@ def searched_spec(
 
 
 # What ``--where`` picks whole search tasks by: a sample fits every image of the study.
-TASK_FIELDS = {"codec": lambda task: task.codec.name, "search": lambda task: task.name}
+TASK_FIELDS = {
+    "codec": lambda task: task.codec.name,
+    "family": lambda task: task.family,
+    "search": lambda task: task.name,
+}
 
 
 def search_tasks(config: StudyConfig) -> list[SearchTask]:

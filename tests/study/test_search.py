@@ -113,8 +113,10 @@ def test_a_run_picks_whole_tasks_and_leaves_the_others_pending():
         "coolchic-v1/mse/0.5bpp",
         "nif/mse/0.5bpp",
     ]
+    lc_of_nif = parse_where("codec=nif,family=lc_ssim")
+    assert [t.name for t in select(tasks, lc_of_nif, TASK_FIELDS)] == ["nif/lc_ssim/0.5bpp"]
     for where, message in (
-        ("image=kodim01", "a search task has no field 'image'; give one of codec, search"),
+        ("image=kodim01", "a search task has no field 'image'; give one of codec, family, search"),
         ("codec=c3", "codec=c3 matches no search task of the study; its codec values: "
                      "coolchic-v1, nif"),
         ("codec", "--where 'codec': expected FIELD=VALUE"),
