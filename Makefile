@@ -44,8 +44,8 @@ demo: setup
 	@echo "  bits than MSE for the same LPIPS and 14 % for the same MS-SSIM, in PSNR it is not distinguishable;"
 	@echo "  page: $(abspath results/icip24-cpu/dashboard.html)"
 	@echo "  Loss weights at matched rate (results/tune-alpha-cpu/reports/alpha.md), COOL-CHIC v1 so far: the"
-	@echo "  paper's 0.01 (LogCosh + a SSIM) and 0.2 (L1) are the best measured at 0.25, 0.5 and 1 bpp, not"
-	@echo "  told apart from their neighbours on four crops; C3 has barely begun."
+	@echo "  paper's 0.01 (LogCosh + a SSIM) and 0.2 (L1) are the best measured but for LogCosh at 0.25 bpp"
+	@echo "  (a 0.1 there), none told apart from its neighbours on four crops; C3 has barely begun."
 	@echo "  COOL-CHIC v2 and NIF on the same crops are growing a part at a time: results/icip24-v2-crops,"
 	@echo "  results/icip24-nif-crops (reports/coverage.md: how far)."
 
