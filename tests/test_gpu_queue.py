@@ -1,7 +1,6 @@
 """The GPU queue rehearsed on this machine's CPU: prepared, run by its script as the lent machine
 would run it, imported, and then found done."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL_IMAGES = {"dataset": "kodak", "subset": ["kodim01", "kodim23"], "crop": 64}
 
 
-def _load_queue():
-    spec = importlib.util.spec_from_file_location("gpu_queue", ROOT / "benchmarks" / "gpu_queue.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_the_gpu_queue_rehearses_on_the_cpu(
-    tmp_path, study_env, small_config, write_config, capsys
+    tmp_path, study_env, small_config, write_config, capsys, monkeypatch
 ):
     jpeg = [{"name": "jpeg", "qualities": [30, 80]}]
     config = write_config(small_config(codecs=jpeg))
@@ -40,7 +32,8 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     queue.write_text(yaml.safe_dump(entries))
     work, out, storage = tmp_path / "gpu-work", tmp_path / "out", tmp_path / "studies"
 
-    gpu_queue = _load_queue()
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as the GPU check's test loads it
+    import gpu_queue
 
     def queue_command(*args: str) -> str:  # in this process: no second start of the stack
         gpu_queue.main(["--queue", str(queue), *args])

@@ -510,8 +510,8 @@ class Study:
             with ray_session(address, self.folder, *local):
                 recorder = self._recorder()
                 if config.search is None:
-                    already = len(picked) - len(pending)
-                    counts = self._run_grid(pending, already, images, recorder, context)
+                    counts = self._run_grid(pending, images, recorder, context)
+                    counts["finished"] += len(picked) - len(pending)
                 else:
                     counts = self._run_search(plan, images, recorder, context)
         recommendations = [] if config.search is None else self._recommend(plan, store, len(images))
@@ -616,12 +616,7 @@ class Study:
         return pending
 
     def _run_grid(
-        self,
-        pending: list[TrialSpec],
-        already: int,
-        images: dict,
-        recorder,
-        context: TrialContext,
+        self, pending: list[TrialSpec], images: dict, recorder, context: TrialContext
     ) -> dict[str, int]:
         def record_failure(trial_config: dict, error: str) -> str:
             done = ray.get(recorder.finished_keys.remote())
@@ -652,9 +647,7 @@ class Study:
         batches = fit_batches(pending, self.config.resources.fit_batch)
         space = {"specs": tune.grid_search([[asdict(t) for t in batch] for batch in batches])}
         self._tuner(trainable, "grid", progress, space, trial_name_creator=_trial_name).fit()
-        counts = progress.counts
-        counts["finished"] += already
-        return counts
+        return progress.counts
 
     def _search_plan(self, picked: list[SearchTask], images: dict, with_lpips: bool) -> SearchPlan:
         """Samples for the ``picked`` tasks, none for the others."""
