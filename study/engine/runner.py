@@ -514,7 +514,9 @@ class Study:
                     counts["finished"] += len(picked) - len(pending)
                 else:
                     counts = self._run_search(plan, images, recorder, context)
-        recommendations = [] if config.search is None else self._recommend(plan, store, len(images))
+        recommendations = (
+            [] if config.search is None else self._recommend(plan, store, list(images))
+        )
         status = "FINISHED" if counts["failed"] == 0 else "FAILED"
         store.close_parent(parent_id, status, counts)
         return StudyResult(self.folder, self.tracking_uri, self.experiment, counts, recommendations)
@@ -711,7 +713,9 @@ class Study:
         ).fit()
         return progress.counts
 
-    def _recommend(self, plan: SearchPlan, store: RunStore, images: int) -> list[Recommendation]:
+    def _recommend(
+        self, plan: SearchPlan, store: RunStore, images: list[str]
+    ) -> list[Recommendation]:
         """Recommendations for every task with fits (Pareto fronts for the open-rate ones),
         written to the study folder."""
         recommendations, fronts = [], []

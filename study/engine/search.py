@@ -26,7 +26,7 @@ from study.config import CodecEntry, Search, StudyConfig
 from study.engine.matching import Probe, RateMatcher, rate_error, rounded
 from study.engine.trial import TrialSpec
 from study.layout import OPTUNA_DB, sqlite_uri
-from study.results.alpha import task_name
+from study.results.alpha import alpha_rows, matched_fits, task_name
 from study.results.table import automatic_search_metric, get_metric
 
 
@@ -248,46 +248,32 @@ class Recommendation:
 
 
 def recommend(
-    task: SearchTask, runs: list[dict], metric: str, tolerance: float, images: int | None = None
+    task: SearchTask,
+    runs: list[dict],
+    metric: str,
+    tolerance: float,
+    images: list[str] | None = None,
 ):
     """The α whose matched fits score best, among those on target on every image (of the
-    study's ``images``, else of those fitted); else the α closest to the target. ``runs`` are
-    finished fits of this task (records with their match tags); only each (α, image)'s matched
-    fit counts."""
-    by_alpha = defaultdict(dict)
-    for run in runs:
-        if run.get("match"):
-            by_alpha[run.get("alpha")][run["image"]] = run
-    if not by_alpha:
+    study's ``images``, else of those fitted; the α tables' rule, ``alpha.alpha_rows``); else the
+    α whose worst image lands closest to the target. ``runs``: finished fits of this task."""
+    matched = matched_fits(runs, tolerance)
+    rows = [r for r in alpha_rows(matched, metric, [metric], images) if r["complete"]]
+    if not rows:
         return None
-    image_count = max([len(v) for v in by_alpha.values()] + [images or 0])
-    candidates = []
-    for alpha, fits in by_alpha.items():
-        values = [fit.get(metric) for fit in fits.values()]
-        if len(fits) < image_count or any(v is None for v in values):
-            continue  # an α not measured on every image is not comparable
-        reached = all(fit["match"] == "reached" for fit in fits.values())
-        bpp = sum(fit["bpp"] for fit in fits.values()) / len(fits)
-        error = max(abs(fit["bpp"] / task.target_bpp - 1) for fit in fits.values())
-        candidates.append((alpha, reached, bpp, sum(values) / len(values), error))
-    if not candidates:
-        return None
-    row = get_metric(metric)
-    on_target = [c for c in candidates if c[1]]
-    if on_target:
-        best = max(on_target, key=lambda c: row.oriented(c[3]))
-    else:
-        best = min(candidates, key=lambda c: c[4])
-    alpha, reached, bpp, value, _ = best
+    on_target = [r for r in rows if r["on_target"] == r["of"]]
+    best = next((r for r in rows if r["best"]), None)
+    if best is None:
+        best = min(rows, key=lambda r: r["worst_error"])
     return Recommendation(
         task=task.name,
         metric=metric,
         target_bpp=task.target_bpp,
-        reached=reached,
-        alpha=alpha,
-        bpp=bpp,
-        value=value,
-        samples=len(candidates),
+        reached=best["best"],
+        alpha=best["alpha"],
+        bpp=best["bpp"],
+        value=best[metric],
+        samples=len(rows),
         on_target=len(on_target),
     )
 

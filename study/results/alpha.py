@@ -61,7 +61,8 @@ def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
 def alpha_rows(
     matched: list[dict], metric: str, metrics: list[str], images: list[str] | None = None
 ) -> list[dict]:
-    """One row per task and α: images, images on target, mean bpp and metrics; the task's best
+    """One row per task and α: images, images on target, mean bpp and metrics, the worst image's
+    distance from the target (``worst_error``, |log(bpp / target)|); the task's best
     α marked, and its paired differences against the published α and α = 0 in ``metric``
     (where those are on target too). ``images``: the study's, when known; else those fitted."""
     by_task = _by_task(matched)
@@ -86,6 +87,7 @@ def alpha_rows(
                     "of": len(task_images),
                     "on_target": sum(f["reached"] for f in fits.values()),
                     "bpp": exact_mean([f["bpp"] for f in fits.values()]),
+                    "worst_error": max(f["error"] for f in fits.values()),
                     **{m: _mean(values[m]) for m in metrics},
                     "complete": complete,
                     "best": False,

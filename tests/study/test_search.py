@@ -125,26 +125,35 @@ def test_a_run_picks_whole_tasks_and_leaves_the_others_pending():
             select(tasks, parse_where(where), TASK_FIELDS, "search task")
 
 
-def fit(alpha, image, bpp, psnr, match="reached"):
-    return {"alpha": alpha, "image": image, "bpp": bpp, "psnr": psnr, "match": match}
+def fit(alpha, image, bpp, psnr):
+    """A finished fit of the task ``coolchic-v1/lc_ssim/0.5bpp``, as the run store gives it."""
+    return {
+        "search": "coolchic-v1/lc_ssim/0.5bpp",
+        "codec": "coolchic-v1",
+        "trial_key": f"{alpha}-{image}-{bpp}",
+        "alpha": alpha,
+        "image": image,
+        "bpp": bpp,
+        "psnr": psnr,
+    }
 
 
 def test_the_recommended_alpha_wins_at_matched_rate(task):
     runs = [
         fit(0.1, "a", 0.51, 30.0), fit(0.1, "b", 0.49, 32.0),
         fit(0.2, "a", 0.50, 31.0), fit(0.2, "b", 0.50, 32.5),
-        fit(0.3, "a", 0.52, 35.0), fit(0.3, "b", 0.70, 36.0, "closest"),  # off target on b
-        {**fit(0.2, "a", 0.9, 40.0), "match": None},  # a probe, not the matched fit
+        fit(0.3, "a", 0.52, 35.0), fit(0.3, "b", 0.70, 36.0),  # off target on b
+        fit(0.2, "a", 0.9, 40.0),  # a probe farther from the target: not the matched fit
     ]  # fmt: skip
     best = recommend(task, runs, "psnr", 0.05)
     assert best.reached and best.alpha == 0.2 and best.value == pytest.approx(31.75)
     assert best.samples == 3 and best.on_target == 2
     assert "α=0.2 wins at matched rate" in best.describe()
-    assert recommend(task, runs, "psnr", 0.05, images=3) is None  # none fitted on all three
+    assert recommend(task, runs, "psnr", 0.05, images=["a", "b", "c"]) is None  # none on all
 
 
 def test_the_recommendation_says_when_no_alpha_reached_the_target(task):
-    runs = [fit(0.1, "a", 0.8, 30.0, "closest"), fit(0.2, "a", 0.6, 29.0, "closest")]
+    runs = [fit(0.1, "a", 0.8, 30.0), fit(0.2, "a", 0.6, 29.0)]
     best = recommend(task, runs, "psnr", 0.05)
     assert not best.reached and best.bpp == 0.6
     assert "target not reached" in best.describe()
