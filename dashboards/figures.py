@@ -165,8 +165,9 @@ def draw_seed_spread(data: StudyData, out: Path) -> Path | None:
 
 def draw_alpha(folder: Path, out: Path) -> Path | None:
     """Quality against α at matched rate (``reports/alpha.csv`` of a match-mode search): a
-    column per codec and loss family, a row for the judged metric and for MS-SSIM dB, a line
-    per target bitrate, the family's published α dashed; None without the table or without an α
+    column per codec and loss family, a row for the judged metric and one for the table's next
+    metric in the search's preference (``Metric.auto_search_rank``), a line
+    per target bitrate, the family's default α dashed; None without the table or without an α
     on target on every image."""
     import csv
 
@@ -184,8 +185,12 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
         # would draw quality at another rate.
         rows = [r for r in reader if r["alpha"] and r["images"] == r["of"] == r["on_target"]]
         columns = reader.fieldnames
-    judged = columns[columns.index("bpp") + 1]
-    metrics = list(dict.fromkeys([judged, "ms_ssim_db"] if "ms_ssim_db" in columns else [judged]))
+    judged, *others = columns[columns.index("bpp") + 1 : columns.index("best")]
+    ranked = sorted(
+        (get_metric(k) for k in others if get_metric(k).auto_search_rank is not None),
+        key=lambda m: m.auto_search_rank,
+    )
+    metrics = [judged, *(m.key for m in ranked[:1])]
     panels = list(dict.fromkeys((r["codec"], r["family"]) for r in rows))
     if not panels:
         return None
@@ -208,10 +213,10 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
                 axis.plot([x for x, b in zip(xs, best, strict=True) if b],
                           [y for y, b in zip(ys, best, strict=True) if b],
                           "*", color=f"C{k}", markersize=13)  # fmt: skip
-            published = get_family(family).alpha_default if get_family(family) else None
-            if published is not None:
-                axis.axvline(published, color="#777777", linestyle="--", linewidth=1)
-            axis.set_xlabel("α (dashed: the published α)")
+            default = get_family(family).alpha_default if get_family(family) else None
+            if default is not None:
+                axis.axvline(default, color="#777777", linestyle="--", linewidth=1)
+            axis.set_xlabel("α (dashed: the family's default α)")
             axis.set_ylabel(get_metric(metric).axis_label)
             axis.set_title(f"{codec} · {family}", fontsize=9)
             axis.grid(alpha=0.3)

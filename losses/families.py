@@ -23,6 +23,8 @@ class LossFamily:
     label: str  # for people, e.g. "LogCosh + α·(1 − SSIM)"
     terms: Callable[[float], tuple[LossTerm, ...]]  # α (0 for families without one) -> terms
     alpha_default: float | None = None  # None: the family takes no α
+    # Where that default α was published, for the reports ("": chosen in this project).
+    alpha_source: str = ""
     alpha_range: tuple[float, float] = (0.0, 1.0)
     # Its terms' weights as they stand, summed, under every convention (a convention that
     # averages its terms would scale them by 1/n): for a family that reproduces a code base.
@@ -85,6 +87,7 @@ register_loss_family(
         label="LogCosh + α·(1 − SSIM)",
         terms=_plus_alpha("logcosh", "ssim"),
         alpha_default=0.01,
+        alpha_source="ICIP 2024 study",
     )
 )
 register_loss_family(
@@ -93,6 +96,7 @@ register_loss_family(
         label="(1 − α)·L1 + α·(1 − SSIM)",
         terms=lambda alpha: (LossTerm("l1", 1.0 - alpha), LossTerm("ssim", alpha)),
         alpha_default=0.2,
+        alpha_source="ICIP 2024 study",
     )
 )
 
@@ -134,6 +138,7 @@ register_loss_family(
         label="0.2·MSE + α·Wasserstein (Cool-Chic 5)",
         terms=lambda alpha: (LossTerm("mse", 0.2), LossTerm("wasserstein", alpha)),
         alpha_default=0.8 / 200,
+        alpha_source="Cool-Chic 5.0.1",
         summed=True,
         warm_up="mse",
     )

@@ -317,10 +317,9 @@ class Search(_Strict):
     @field_validator("alpha")
     @classmethod
     def _ordered_range(cls, bounds: tuple[float, float] | None) -> tuple[float, float] | None:
-        if bounds is not None and not 0 <= bounds[0] < bounds[1] <= 1:
-            raise ValueError(
-                f"expected [low, high] within [0, 1] with low < high, got {list(bounds)}"
-            )
+        # Each searched family's own α range bounds it too (``StudyConfig``'s check).
+        if bounds is not None and not bounds[0] < bounds[1]:
+            raise ValueError(f"expected [low, high] with low < high, got {list(bounds)}")
         return bounds
 
 
@@ -403,6 +402,14 @@ class StudyConfig(_Strict):
             raise ValueError(f"search.alphas: {', '.join(stray)} is not among the study's losses")
         if self.search.alphas and self.search.mode != "match":
             raise ValueError("search.alphas: an α grid is for match mode")
+        bounds = self.search.alpha
+        for name in sorted(families - set(self.search.alphas)) if bounds else ():
+            family = get_family(name)
+            low, high = family.alpha_range
+            if family.takes_alpha and not low <= bounds[0] < bounds[1] <= high:
+                raise ValueError(
+                    f"search.alpha {list(bounds)}: {name}'s α lies in [{low:g}, {high:g}]"
+                )
         crop, metric = self.images.crop, self.search.metric
         min_side = None if metric == "auto" else get_metric(metric).min_side
         if min_side and crop is not None and crop < min_side:

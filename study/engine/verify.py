@@ -6,18 +6,17 @@ import math
 from study.results.table import get_metric
 
 # The same decoded image scored again differs only by float32 reduction order (another thread
-# count, another device). MS-SSIM in dB magnifies that near 1 (one float32 step at 0.999 is
-# 2.6e-4 dB), so the float32 metrics get a relative 1e-5; PSNR, summed in float64 from 8-bit
-# pixels, must agree to 1e-4 dB.
+# count, another device): a relative 1e-5, unless the metric declares its own absolute
+# tolerance (``Metric.recheck_tolerance``).
 TOLERANCE = 1e-5
-EXACT_METRICS = {"psnr": 1e-4}
 
 
-def same_value(recomputed: float, recorded: float, key: str = "") -> bool:
+def same_value(recomputed: float, recorded: float, key: str) -> bool:
     if math.isinf(recorded) or math.isinf(recomputed):  # lossless: PSNR +inf
         return recomputed == recorded
-    if key in EXACT_METRICS:
-        return abs(recomputed - recorded) <= EXACT_METRICS[key]
+    absolute = get_metric(key).recheck_tolerance
+    if absolute is not None:
+        return abs(recomputed - recorded) <= absolute
     return math.isclose(recomputed, recorded, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
 
 

@@ -4,8 +4,9 @@ For each task (codec × loss family × target bitrate) and each α measured, the
 an image is the one closest to the target (as the rate matcher chose it; recomputed from the fits,
 so a published copy gives the same table). Per task, the best α by the search metric among those
 on target on every image, and per image the paired difference of the best α against the family's
-published α and against α = 0 (the loss without its weighted term), with a t-interval over images:
-does the best α differ from the paper's, and is the difference larger than the spread of images?
+default α (the published one, where the family names its source) and against α = 0 (the loss
+without its weighted term), with a t-interval over images: does the best α differ from the
+paper's, and is the difference larger than the spread of images?
 The α that the best does not clearly beat are listed with it. Per codec and target, each family's
 best side by side, and the better family against the others: the loss weights to pick per
 architecture and rate.
@@ -63,7 +64,7 @@ def alpha_rows(
 ) -> list[dict]:
     """One row per task and α: images, images on target, mean bpp and metrics, the worst image's
     distance from the target (``worst_error``, |log(bpp / target)|); the task's best
-    α marked, and its paired differences against the published α and α = 0 in ``metric``
+    α marked, and its paired differences against the family's default α and α = 0 in ``metric``
     (where those are on target too). ``images``: the study's, when known; else those fitted."""
     by_task = _by_task(matched)
     rows = []
@@ -108,7 +109,7 @@ def _by_task(matched: list[dict]) -> dict[str, dict]:
 
 def _mark_best(task_rows: list[dict], alphas: dict, images: list[str], metric: str) -> None:
     """Marks the task's best α among those on target on every image, with its paired
-    differences against the published α and α = 0 (where those are on target too) and the
+    differences against the family's default α and α = 0 (where those are on target too) and the
     other α on target it does not clearly beat (``as_good``; None when there is none)."""
     eligible = [r for r in task_rows if r["complete"] and r["on_target"] == r["of"]]
     if not eligible:
@@ -122,8 +123,8 @@ def _mark_best(task_rows: list[dict], alphas: dict, images: list[str], metric: s
         if row is not best
     }
     family = get_family(best["family"]) if best["family"] else None
-    published = family.alpha_default if family is not None else None
-    for name, other in (("published", published), ("zero", 0.0)):
+    default = family.alpha_default if family is not None else None
+    for name, other in (("default", default), ("zero", 0.0)):
         best[f"vs_{name}_alpha"] = other
         best[f"vs_{name}"] = rivals.get(other)
     as_good = [alpha for alpha, difference in rivals.items() if not _clearly_better(difference)]
@@ -195,7 +196,7 @@ def write_alpha_tables(
     csv_path, md_path = out / f"{ALPHA_TABLE}.csv", out / f"{ALPHA_TABLE}.md"
     columns = ["task", "codec", "family", "target_bpp", "alpha", "images", "of", "on_target"]
     columns += ["bpp", *metrics, "best", "as_good"]
-    for name in ("published", "zero"):
+    for name in ("default", "zero"):
         columns += [f"vs_{name}_alpha", *(f"vs_{name}_{k}" for k in ("mean", "t_low", "t_high"))]
     with csv_path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
@@ -204,7 +205,7 @@ def write_alpha_tables(
             flat = dict(row)
             as_good = row.get("as_good")
             flat["as_good"] = "none" if as_good == [] else " ".join(f"{a:g}" for a in as_good or [])
-            for name in ("published", "zero"):
+            for name in ("default", "zero"):
                 summary = row.get(f"vs_{name}")
                 for key in ("mean", "t_low", "t_high"):
                     flat[f"vs_{name}_{key}"] = getattr(summary, key, None) if summary else None
@@ -224,7 +225,8 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
         f"Each α's fits on every image at the λ whose file lands closest to the target (within "
         f"±{tolerance:.0%} counts as on target); means over images. **Best**: the α with the best "
         f"mean {label} among those on target on every image; beside it, the mean per-image "
-        f"difference in {label} against the family's published α and against α = 0 (> 0: the "
+        f"difference in {label} against the family's default α (with its source where it was "
+        f"published) and against α = 0 (> 0: the "
         "best α is better), with its 95 % t-interval over images (— where that α is not on "
         "target on every image), and the other α on target whose difference from the best that "
         "interval does not exclude (as good as the best, as far as these images tell; with one "
@@ -232,16 +234,17 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
         "",
         "| task | α | images (on target) | bpp | "
         + " | ".join(get_metric(m).label for m in metrics)
-        + " | best: against published α | against α = 0 | as good as the best |",
+        + " | best: against default α | against α = 0 | as good as the best |",
         "|---|---|---|---|" + "---|" * len(metrics) + "---|---|---|",
     ]
     for row in rows:
         values = " | ".join(_format(row[m], m) for m in metrics)
         against = " | ".join(
-            f"{_alpha_text(row[f'vs_{n}_alpha'])}: {_difference(row[f'vs_{n}'], metric)}"
+            f"{_alpha_text(row[f'vs_{n}_alpha'])}{_source(row, n)}: "
+            f"{_difference(row[f'vs_{n}'], metric)}"
             if row.get(f"vs_{n}")
             else "—"
-            for n in ("published", "zero")
+            for n in ("default", "zero")
         )
         name = "—" if row["alpha"] is None else f"{row['alpha']:g}"
         name = f"**{name}**" if row["best"] else name
@@ -251,6 +254,12 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
             + (f"{against} | {_as_good(row)} |" if row["best"] else " |  |  |")
         )
     return "\n".join(lines) + "\n"
+
+
+def _source(row: dict, against: str) -> str:
+    """Where the family's default α was published, after that α; empty otherwise."""
+    family = get_family(row["family"]) if against == "default" and row["family"] else None
+    return f" ({family.alpha_source})" if family is not None and family.alpha_source else ""
 
 
 def _as_good(best: dict) -> str:

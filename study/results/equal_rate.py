@@ -35,7 +35,8 @@ METHOD = (
     "interpolated at the trial's bpp (linear in log bpp; images whose anchor curve does not reach "
     "that bpp are left out). *Δ*: mean over images [95 % percentile-bootstrap interval; 95 % "
     "t-interval], Wilcoxon signed-rank p and its Holm adjustment over the {tests} p-values of "
-    "this table; *better*: images where the trial is better (for LPIPS, lower) / images compared."
+    "this table; *better*: images where the trial is better (lower, where the column says lower is "
+    "better) / images compared."
 )
 
 

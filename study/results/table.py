@@ -52,6 +52,9 @@ class Metric:
     min_side: int | None = None
     # Shown as a y-axis choice in the dashboards.
     plotted: bool = False
+    # How far a value may move when the same decoded image is scored again (another thread
+    # count, another device), absolute; None: a relative 1e-5, float32's reduction order.
+    recheck_tolerance: float | None = None
 
     def size_allows(self, short_side: int | None) -> bool:
         """Whether an image with this short side (None: unknown) can have this metric."""
@@ -209,6 +212,9 @@ register_metric(
         search_penalty=100.0,
         auto_search_rank=2,
         plotted=True,
+        # Summed in float64 from 8-bit pixels: agrees to 1e-4 dB. (MS-SSIM in dB magnifies
+        # float32 steps near 1, 2.6e-4 dB at 0.999, so it keeps the relative rule.)
+        recheck_tolerance=1e-4,
     )
 )
 register_metric(Metric(key="ssim", compressai_key="ssim-rgb", label="SSIM", compute=_ssim))

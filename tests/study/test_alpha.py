@@ -41,10 +41,10 @@ def test_the_matched_fit_is_the_closest_to_the_target_and_the_best_alpha_is_on_t
     assert [r["alpha"] for r in rows] == [0.0, 0.01, 0.1]
     best = [r for r in rows if r["best"]]
     assert [r["alpha"] for r in best] == [0.1]
-    published, zero = best[0]["vs_published"], best[0]["vs_zero"]
-    assert best[0]["vs_published_alpha"] == 0.01  # the family's declared α
-    assert published.mean == pytest.approx(0.04) and published.n == 3  # lower LPIPS: > 0
-    assert published.t_low < 0.04 < published.t_high
+    default, zero = best[0]["vs_default"], best[0]["vs_zero"]
+    assert best[0]["vs_default_alpha"] == 0.01  # the family's declared α
+    assert default.mean == pytest.approx(0.04) and default.n == 3  # lower LPIPS: > 0
+    assert default.t_low < 0.04 < default.t_high
     assert zero.mean == pytest.approx(0.06)
     # 0.04 ± 0.05 over three images cannot tell 0.1 from 0.01; 0.06 ± 0.05 tells it from 0.
     assert best[0]["as_good"] == [0.01]
@@ -60,11 +60,11 @@ def test_an_alpha_off_target_on_some_image_cannot_be_best(tmp_path):
     # On a study of four images, three fitted are not every image: no α is best yet.
     rows = alpha_rows(matched_fits(fits(), 0.05), "lpips", ["lpips"], images=list("abcd"))
     assert not any(r["best"] for r in rows) and {r["of"] for r in rows} == {4}
-    # The published α off target on one image: no difference against it at matched rate.
+    # The default α off target on one image: no difference against it at matched rate.
     shifted = [r for r in fits() if (r["alpha"], r["image"], r["bpp"]) != (0.01, "c", 0.49)]
     rows = alpha_rows(matched_fits(shifted, 0.05), "lpips", ["lpips"])
     best = next(r for r in rows if r["best"])
-    assert best["vs_published"] is None and best["as_good"] == [] and best["vs_zero"].n == 3
+    assert best["vs_default"] is None and best["as_good"] == [] and best["vs_zero"].n == 3
 
     # The published copy's per_image.csv keeps each fit's task: the same tables again.
     for record in records:
@@ -76,7 +76,7 @@ def test_an_alpha_off_target_on_some_image_cannot_be_best(tmp_path):
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
     table = (tmp_path / "a" / "alpha.md").read_text()
     assert "| coolchic-v1/lc_ssim/0.5bpp | **0.1** | 3 of 3 (3) |" in table
-    assert "α 0.01: +0.0400 [" in table and "n 3" in table
+    assert "α 0.01 (ICIP 2024 study): +0.0400 [" in table and "n 3" in table
     assert "| α 0.01 |" in table  # as good as the best
 
 

@@ -90,6 +90,13 @@ def test_an_alpha_grid_measures_each_value_once_across_interrupted_runs():
     ):
         with pytest.raises(StudyConfigError, match=message):
             config(alphas=bad)
+    # A searched α range lies in every searched family's own.
+    for bounds, message in (
+        ([0.5, 1.5], r"lc_ssim's α lies in \[0, 1\]"),
+        ([0.5, 0.2], "low < high"),
+    ):
+        with pytest.raises(StudyConfigError, match=message):
+            config(alpha=bounds)
 
 
 def test_a_run_picks_whole_tasks_and_leaves_the_others_pending():
