@@ -153,7 +153,8 @@ def _slim(record: dict) -> dict:
 
 
 def vocabulary(records: list[dict]) -> dict:
-    """The declarations the page styles and labels with: metrics, codecs and loss families.
+    """The declarations the page styles and labels with: metrics, codecs, rate parts and loss
+    families.
 
     Codecs and families keep their registration order, so a study's colours and markers do not
     depend on which runs happen to be shown.
@@ -204,6 +205,7 @@ def vocabulary(records: list[dict]) -> dict:
             }
             for name in sorted(codecs - set(known))
         ],
+        "rate_parts": [{"key": key, "label": label} for key, label in RATE_PARTS.items()],
         "loss_families": [
             {
                 "name": f.name,

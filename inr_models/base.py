@@ -32,8 +32,9 @@ class Encoded:
 
 RateValue = float | int | str
 # Where a file's bits go, as ``Codec.rate_parts`` names them: the container and codec header, the
-# coded network weights (also per module, as ``network_bits_<module>``), and the latents.
-RATE_PARTS = ("header_bits", "network_bits", "latent_bits")
+# coded network weights (also per module, as ``network_bits_<module>``), and the latents; each
+# with its label for people.
+RATE_PARTS = {"header_bits": "header", "network_bits": "network", "latent_bits": "latents"}
 
 
 @dataclass(frozen=True, kw_only=True)

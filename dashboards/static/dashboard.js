@@ -90,9 +90,10 @@ function rateReversals(name, points) {
 
 // Where the file's bits go (header, network, latents), for INR fits that record it.
 function rateParts(rows) {
-  if (rows.some((x) => x.network_bits === null || x.network_bits === undefined)) return [];
+  const parts = DATA.rate_parts;
+  if (rows.some((x) => parts.some((p) => x[p.key] === null || x[p.key] === undefined))) return [];
   const bits = (key) => Math.round(mean(rows.map((x) => x[key])));
-  return [`bits: header ${bits("header_bits")}, network ${bits("network_bits")}, latents ${bits("latent_bits")}`];
+  return [`bits: ${parts.map((p) => `${p.label} ${bits(p.key)}`).join(", ")}`];
 }
 
 function hoverText(point) {

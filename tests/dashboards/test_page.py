@@ -64,6 +64,7 @@ def test_the_payload_declares_metrics_codecs_and_loss_families():
     families = {f["name"]: f for f in words["loss_families"]}
     assert families["lc_ssim"]["structural"] and not families["mse"]["structural"]
     assert [m["key"] for m in words["bd_metrics"]] == ["psnr", "ms_ssim_db", "lpips"]
+    assert {"key": "latent_bits", "label": "latents"} in words["rate_parts"]
 
 
 def test_the_page_embeds_its_data_and_reads_its_vocabulary_from_it():
@@ -83,7 +84,8 @@ def test_the_page_embeds_its_data_and_reads_its_vocabulary_from_it():
 
 def test_the_script_names_no_codec_metric_or_loss():
     script = resources.files("dashboards").joinpath("static/dashboard.js").read_text()
-    for name in ("psnr", "lpips", "ms_ssim", "coolchic", "nif", "jpeg", "mse", "ssim", "lmbda"):
+    names = ("psnr", "lpips", "ms_ssim", "coolchic", "nif", "jpeg", "mse", "ssim", "lmbda", "_bits")
+    for name in names:
         assert name not in script.lower(), name
 
 
