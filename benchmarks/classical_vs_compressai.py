@@ -30,7 +30,7 @@ def our_curve(codec: str, mirror: str | None, workers: int) -> tuple[list[float]
     ]
     by_quality = defaultdict(list)
     for row in run_baselines(jobs, workers):
-        by_quality[row["quality"]].append((row["bpp"], row["psnr"]))
+        by_quality[row["rate"]].append((row["bpp"], row["psnr"]))
     points = [np.mean(v, axis=0) for _, v in sorted(by_quality.items())]
     return [p[0] for p in points], [p[1] for p in points]
 

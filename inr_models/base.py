@@ -119,6 +119,8 @@ class Codec(ABC):
     # Layout of this codec's header and payload inside the container; raised whenever a change
     # makes files of the previous layout decode wrongly.
     format_version: ClassVar[int] = 1
+    # The rate settings ``inr-study baselines`` sweeps when given none (classical codecs).
+    default_sweep: ClassVar[tuple[RateValue, ...]] = ()
 
     @classmethod
     def presets(cls) -> tuple[str, ...]:

@@ -33,7 +33,6 @@ class PillowCodec(Codec):
     """A Pillow format at an integer quality setting (higher = better, more bytes)."""
 
     pillow_format: ClassVar[str]
-    default_sweep: ClassVar[tuple[int, ...]]
 
     def __init__(self, quality: int):
         try:

@@ -134,7 +134,7 @@ def codecs(_text: str = "") -> str:
         _row(["---"] * 4),
     ]
     for c in (c for c in builtin if not c.fits_network):
-        sweep = getattr(c, "default_sweep", None)
+        sweep = c.default_sweep
         lines.append(
             _row(
                 [

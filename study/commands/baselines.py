@@ -1,4 +1,4 @@
-"""Classical codecs over a dataset: quality sweeps and target bitrates.
+"""Classical codecs over a dataset: sweeps of their rate setting and target bitrates.
 
 Writes ``per_image.csv`` (one row per codec × image × setting) and, per codec, a CompressAI-format
 JSON of dataset means (``<codec>.json`` for the sweep, ``<codec>-target-bpp.json`` for targets).
@@ -36,18 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
         "any a plugin registered)",
     )
     parser.add_argument(
+        "--settings",
         "--qualities",
-        type=lambda s: tuple(int(q) for q in comma_list(s)),
-        help="comma-separated quality settings for every codec (default: each codec's own sweep)",
+        dest="settings",
+        type=comma_list,
+        help="comma-separated rate settings (the Pillow codecs' quality) for every codec "
+        "(default: each codec's own sweep)",
     )
     parser.add_argument(
-        "--no-sweep", action="store_true", help="skip the quality sweep (only --target-bpp)"
+        "--no-sweep", action="store_true", help="skip the sweep (only --target-bpp)"
     )
     parser.add_argument(
         "--target-bpp",
         type=lambda s: tuple(float(b) for b in comma_list(s)),
         default=(),
-        help="comma-separated bitrates: pick the highest quality at or under each",
+        help="comma-separated bitrates: per image, the setting with the largest file at or "
+        "under each",
     )
     parser.add_argument("--no-lpips", action="store_true", help="do not compute LPIPS")
     parser.add_argument(
@@ -68,19 +72,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sweep(name: str, args: argparse.Namespace) -> tuple[int, ...]:
+    """The codec's settings to sweep, checked against its rate axis before any encode."""
     from inr_models import get_codec_class
 
+    axis = get_codec_class(name).rate_axis
+    if axis.kind is not int or axis.low is None or axis.high is None:
+        raise SystemExit(
+            f"inr-study baselines: {name}'s {axis.label} is not a bounded integer setting; "
+            "run it in a study instead"
+        )
     if args.no_sweep:
         return ()
-    codec_cls = get_codec_class(name)
-    qualities = args.qualities or codec_cls.default_sweep
-    low, high = int(codec_cls.rate_axis.low), int(codec_cls.rate_axis.high)
-    outside = [q for q in qualities if not low <= q <= high]
+    try:
+        settings = tuple(int(s) for s in args.settings) if args.settings else None
+    except ValueError:
+        raise SystemExit(f"inr-study baselines: {name} {axis.label} must be integers") from None
+    settings = settings or get_codec_class(name).default_sweep
+    if not settings:
+        raise SystemExit(f"inr-study baselines: {name} declares no default sweep; give --settings")
+    low, high = int(axis.low), int(axis.high)
+    outside = [s for s in settings if not low <= s <= high]
     if outside:
         raise SystemExit(
-            f"inr-study baselines: {name} quality must lie in [{low}, {high}]; got {outside}"
+            f"inr-study baselines: {name} {axis.label} must lie in [{low}, {high}]; got {outside}"
         )
-    return qualities
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,11 @@
-"""Classical-codec baselines: quality sweeps and target-bpp encodes over a dataset.
+"""Classical-codec baselines: sweeps of each codec's rate setting and target-bpp encodes over a
+dataset.
 
 Writes ``per_image.csv`` (one row per codec × image × setting) and, per codec, a CompressAI-format
-JSON of dataset means (``<codec>.json`` for the sweep, ``<codec>-target-bpp.json`` for targets).
+JSON of dataset means (``<codec>.json`` for the sweep, its settings under the rate axis's name —
+``quality`` for the Pillow codecs, as CompressAI's benchmarks write it —, and
+``<codec>-target-bpp.json`` for targets). Each codec's rate axis, as it declares it, must be an
+integer setting with bounds: the target mode bisects it.
 """
 
 import csv
@@ -16,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inr_models import get_codec_class
-from inr_models.classical import PillowCodec
+from inr_models.base import Codec, RateValue
 from study.data.datasets import ImageOptions, ImageRecord, load_image
 from study.results.metrics import aggregate, evaluate
 from study.results.rd import compressai_document, write_json
@@ -24,7 +28,8 @@ from study.results.table import metric_table
 
 log = logging.getLogger(__name__)
 
-ROW_KEYS = ("codec", "image", "mode", "target_bpp", "quality", "bytes")
+ROW_KEYS = ("codec", "image", "mode", "target_bpp", "rate_parameter", "rate", "bytes")
+SWEEP, TARGET = "sweep", "target"  # the rows' modes
 
 
 def csv_columns() -> list[str]:
@@ -35,13 +40,13 @@ def csv_columns() -> list[str]:
 class BaselineJob:
     codec: str
     record: ImageRecord
-    qualities: tuple[int, ...]
+    settings: tuple[RateValue, ...]  # of the codec's rate axis
     target_bpps: tuple[float, ...]
     image_options: ImageOptions
     with_lpips: bool
 
 
-def _measure(codec: PillowCodec, image: np.ndarray, with_lpips: bool) -> dict:
+def _measure(codec: Codec, image: np.ndarray, with_lpips: bool) -> dict:
     start = time.perf_counter()
     encoded = codec.encode(image)
     encode_s = time.perf_counter() - start
@@ -49,8 +54,10 @@ def _measure(codec: PillowCodec, image: np.ndarray, with_lpips: bool) -> dict:
     decoded = codec.decode(encoded.data)
     decode_s = time.perf_counter() - start
     height, width = image.shape[:2]
+    axis = codec.rate_axis
     return {
-        "quality": codec.quality,
+        "rate_parameter": axis.name,
+        "rate": codec.settings()[axis.name],
         "bytes": len(encoded.data),
         "bpp": encoded.bpp(height, width),
         **evaluate(image, decoded, optional=with_lpips),
@@ -59,22 +66,30 @@ def _measure(codec: PillowCodec, image: np.ndarray, with_lpips: bool) -> dict:
     }
 
 
-def quality_for_target_bpp(
-    codec_cls: type[PillowCodec], image: np.ndarray, target_bpp: float
+def setting_for_target_bpp(
+    codec_cls: type[Codec], image: np.ndarray, target_bpp: float
 ) -> int | None:
-    """Highest quality whose file is at or under ``target_bpp`` (bisection; None if unreachable).
+    """The setting of the codec's integer rate axis that spends the most bits while its file
+    stays at or under ``target_bpp`` (bisection; None if unreachable).
 
-    Assumes size grows with quality, which holds for these encoders up to rare one-step wobbles.
+    Assumes the file size is monotone in the setting (in the direction the axis declares), which
+    holds for these encoders up to rare one-step wobbles.
     """
-    low, high = int(codec_cls.rate_axis.low), int(codec_cls.rate_axis.high)
+    axis = codec_cls.rate_axis
+    low, high = int(axis.low), int(axis.high)
     height, width = image.shape[:2]
     best = None
     while low <= high:
-        quality = (low + high) // 2
-        if codec_cls(quality).encode(image).bpp(height, width) <= target_bpp:
-            best, low = quality, quality + 1
+        setting = (low + high) // 2
+        encoded = codec_cls(**{axis.name: setting}).encode(image)
+        under = encoded.bpp(height, width) <= target_bpp
+        if under:
+            best = setting
+        # Under the target: look where the files are larger; over it: where they are smaller.
+        if under == axis.rate_increases:
+            low = setting + 1
         else:
-            high = quality - 1
+            high = setting - 1
     return best
 
 
@@ -82,26 +97,27 @@ def run_job(job: BaselineJob) -> list[dict]:
     """All encodes of one codec on one image; plain function so it runs in a worker process."""
     image = load_image(job.record, job.image_options)
     codec_cls = get_codec_class(job.codec)
+    axis = codec_cls.rate_axis
     base = {"codec": job.codec, "image": job.record.name}
     rows = [
         {
             **base,
-            "mode": "quality",
+            "mode": SWEEP,
             "target_bpp": None,
-            **_measure(codec_cls(q), image, job.with_lpips),
+            **_measure(codec_cls(**{axis.name: setting}), image, job.with_lpips),
         }
-        for q in job.qualities
+        for setting in job.settings
     ]
     for target in job.target_bpps:
-        quality = quality_for_target_bpp(codec_cls, image, target)
-        if quality is None:
+        setting = setting_for_target_bpp(codec_cls, image, target)
+        if setting is None:
             log.warning(
-                "%s on %s: even the lowest quality exceeds %g bpp; no point at this target",
+                "%s on %s: even its smallest file exceeds %g bpp; no point at this target",
                 job.codec, job.record.name, target,
             )  # fmt: skip
             continue
-        measured = _measure(codec_cls(quality), image, job.with_lpips)
-        rows.append({**base, "mode": "target", "target_bpp": target, **measured})
+        measured = _measure(codec_cls(**{axis.name: setting}), image, job.with_lpips)
+        rows.append({**base, "mode": TARGET, "target_bpp": target, **measured})
     return rows
 
 
@@ -138,7 +154,7 @@ def write_outputs(rows: list[dict], output_dir: Path, dataset_label: str) -> lis
     written = [csv_path]
     groups = defaultdict(list)
     for row in rows:
-        key = row["quality"] if row["mode"] == "quality" else row["target_bpp"]
+        key = row["rate"] if row["mode"] == SWEEP else row["target_bpp"]
         groups[row["codec"], row["mode"]].append((key, row))
     for (codec, mode), keyed_rows in sorted(groups.items()):
         by_setting = defaultdict(list)
@@ -151,14 +167,14 @@ def write_outputs(rows: list[dict], output_dir: Path, dataset_label: str) -> lis
                 continue  # a target some images could not reach: a mean over a subset misleads
             keys = [m.key for m in metric_table()]
             points.append({**aggregate(setting_rows, keys), "setting": setting})
-        label = "quality" if mode == "quality" else "target_bpp"
+        label = keyed_rows[0][1]["rate_parameter"] if mode == SWEEP else "target_bpp"
         description = (
-            f"{codec} via Pillow on {dataset_label} ({len(images)} images); each point is the mean "
-            f"of per-image values at one {label}."
+            f"{codec} on {dataset_label} ({len(images)} images); each point is the mean of "
+            f"per-image values at one {label}."
         )
         document = compressai_document(codec, description, points, extra_keys=("setting",))
         document["results"][label] = document["results"].pop("setting")
-        suffix = "" if mode == "quality" else "-target-bpp"
+        suffix = "" if mode == SWEEP else "-target-bpp"
         path = output_dir / f"{codec}{suffix}.json"
         write_json(path, document)
         written.append(path)

@@ -5,7 +5,7 @@ import pytest
 
 from inr_models import get_codec_class
 from study.commands import baselines
-from study.engine.baselines import quality_for_target_bpp
+from study.engine.baselines import setting_for_target_bpp
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ def test_sweep_and_targets_write_rows_and_compressai_json(run):
         assert len(sweep["results"][key]) == 2
     lpips_q20, lpips_q60 = sweep["results"]["lpips"]
     assert lpips_q20 > lpips_q60  # lower quality, larger distance
-    jpeg_q20 = [float(r["psnr"]) for r in rows if r["codec"] == "jpeg" and r["quality"] == "20"]
+    jpeg_q20 = [float(r["psnr"]) for r in rows if r["codec"] == "jpeg" and r["rate"] == "20"]
+    assert {r["rate_parameter"] for r in rows} == {"quality"}
     assert sweep["results"]["psnr-rgb"][0] == pytest.approx(sum(jpeg_q20) / 2)
     target = json.loads((out / "webp-target-bpp.json").read_text())
     assert target["results"]["target_bpp"] == [0.8]
@@ -48,10 +49,34 @@ def test_sweep_and_targets_write_rows_and_compressai_json(run):
 
 def test_target_search_picks_the_highest_quality_under_the_rate(crop256):
     jpeg = get_codec_class("jpeg")
-    quality = quality_for_target_bpp(jpeg, crop256, 1.0)
+    quality = setting_for_target_bpp(jpeg, crop256, 1.0)
     assert jpeg(quality).encode(crop256).bpp(256, 256) <= 1.0
     assert jpeg(quality + 1).encode(crop256).bpp(256, 256) > 1.0
-    assert quality_for_target_bpp(jpeg, crop256, 0.001) is None
+    assert setting_for_target_bpp(jpeg, crop256, 0.001) is None
+
+
+def test_target_search_follows_the_declared_direction_of_the_axis(crop64):
+    from inr_models.base import Codec, Encoded, RateAxis
+
+    class Coarser(Codec):
+        """Files shrink as the setting grows (a λ-like axis): 2000 // step bytes."""
+
+        name = "coarser"
+        rate_axis = RateAxis(name="step", config_key="steps", label="step", kind=int, default=1,
+                             help="", low=1, high=50, rate_increases=False)  # fmt: skip
+
+        def __init__(self, step: int):
+            self.step = step
+
+        def encode(self, image):
+            return Encoded(bytes(2000 // self.step))
+
+        def decode(self, data):
+            raise NotImplementedError
+
+    # 0.5 bpp on 64 × 64 is 256 bytes: step 8 gives 250, step 7 gives 285.
+    assert setting_for_target_bpp(Coarser, crop64, 0.5) == 8
+    assert setting_for_target_bpp(Coarser, crop64, 0.01) is None  # 40 bytes at best: 0.078 bpp
 
 
 def test_bad_codec_and_quality_are_refused_before_work(run):
