@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from study.data.imageio import load_rgb
     from study.results.metrics import evaluate
     from study.results.rd import json_safe
-    from study.results.table import opt_in_metrics
+    from study.results.table import get_metric, opt_in_metrics
 
     original = load_rgb(args.original, drop_alpha=args.drop_alpha)
     decoded = load_rgb(args.decoded, drop_alpha=args.drop_alpha)
@@ -38,10 +39,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.original} ({original.shape[1]}x{original.shape[0]})"
         )
     metrics = evaluate(original, decoded, optional=not args.no_lpips, opted_in=opt_in_metrics())
-    if (original == decoded).all():
-        print(
-            "the images are identical: PSNR is infinite (written as null)",
-            file=sys.stderr,
-        )
+    infinite = [k for k, v in metrics.items() if isinstance(v, float) and math.isinf(v)]
+    if infinite:
+        labels = ", ".join(get_metric(k).label for k in infinite)
+        print(f"the images are identical: {labels} infinite (written as null)", file=sys.stderr)
     print(json.dumps(json_safe(metrics), indent=2))
     return 0
