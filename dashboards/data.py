@@ -10,17 +10,18 @@ from inr_models import available_codecs, fits_network, get_codec_class
 from inr_models.base import RATE_PARTS
 from losses import available_families, get_family
 from study.data.datasets import ANCHORS, image_folder, planned_image_names
+from study.engine.reports import AlphaRule, alpha_rule
 from study.engine.tracking import RunStore, study_location
 from study.errors import InputError
 from study.layout import (
     ARTIFACTS_DIR,
     CONFIG_FILE,
-    RECOMMENDATIONS_FILE,
     REPORTS_DIR,
     is_published_copy,
     load_study_config,
     read_state,
 )
+from study.results.alpha import alpha_rows, matched_fits, task_target
 from study.results.report import bd_metrics, bd_rate_rows
 from study.results.table import get_metric, metric_table, opt_in_metrics, recorded_metrics
 
@@ -28,7 +29,7 @@ from study.results.table import get_metric, metric_table, opt_in_metrics, record
 # and links, and the image's size, which decides the metrics it can have.
 RECORD_KEYS = (
     "run_id", "experiment_id", "trial_key", "codec", "loss", "loss_family", "alpha",
-    "rate_parameter", "rate", "preset", "image", "seed", "search", "match", "height", "width",
+    "rate_parameter", "rate", "preset", "image", "seed", "search", "height", "width",
 )  # fmt: skip
 
 
@@ -76,9 +77,10 @@ class StudyData:
     title: str
     store: RunStore
     records: list[dict]
-    # BD-rate rows as study.results.report computes them, and search recommendations.
+    # BD-rate rows as study.results.report computes them.
     bd_rates: list[dict] = field(default_factory=list)
-    recommendations: list[dict] = field(default_factory=list)
+    # How a match-mode search's α are judged, from the study config (None: not such a study).
+    alpha_rule: AlphaRule | None = None
     # The study's parent run (study folder only), which keeps the page as an artifact.
     parent_run_id: str | None = None
     folder: Path | None = None  # the study folder, when the page is built from one
@@ -160,14 +162,14 @@ def vocabulary(records: list[dict]) -> dict:
     depend on which runs happen to be shown.
     """
     codecs = {r["codec"] for r in records}
-    # A search task matched rates (some fit of it was chosen for an image) or sampled a front.
+    # A search task matches rates to its target or samples a front (no target in its name).
     tasks = sorted({r["search"] for r in records if r.get("search")})
-    matched = {r["search"] for r in records if r.get("match")}
     families = {r.get("loss_family") for r in records if r.get("loss_family")}
     known = [name for name in available_codecs() if name in codecs]
     return {
         "search_tasks": [
-            {"name": task, "mode": "match" if task in matched else "pareto"} for task in tasks
+            {"name": task, "mode": "pareto" if task_target(task) is None else "match"}
+            for task in tasks
         ],
         "metrics": [
             {
@@ -243,15 +245,30 @@ def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
     data.parent_run_id = read_state(folder).get("parent_run_id")
     data.folder = folder
     _prepared_as(data, config)
-    recommendations = folder / RECOMMENDATIONS_FILE
-    if recommendations.exists():
-        data.recommendations = json.loads(recommendations.read_text())
     return data
 
 
 def _prepared_as(data: StudyData, config) -> None:
+    """What the study config tells the page: the images' preparation, the α tables' rule."""
     data.dataset = config.images.dataset
     data.crop, data.crop_anchor = config.images.crop, config.images.crop_anchor
+    data.alpha_rule = alpha_rule(config, data.records)
+
+
+def alpha_points(data: StudyData) -> list[dict]:
+    """Each match-mode task's α at matched rate, decided as the α tables decide it: per task and
+    α, images fitted of the study's, images on target, mean bpp and plotted metrics, and whether
+    it is the task's best α by the search's metric."""
+    rule = data.alpha_rule
+    if rule is None:
+        return []
+    metrics = plotted_metrics(data.records)
+    matched = matched_fits([r for r in data.records if r.get("search")], rule.tolerance)
+    keys = ("task", "alpha", "images", "of", "on_target", "bpp", "best", *metrics)
+    return [
+        {key: row.get(key) for key in keys}
+        for row in alpha_rows(matched, rule.metric, metrics, rule.images)
+    ]
 
 
 def from_published(folder: Path) -> StudyData:

@@ -163,6 +163,17 @@ def draw_seed_spread(data: StudyData, out: Path) -> Path | None:
     return path
 
 
+def alpha_figure_metrics(columns: list[str]) -> list[str]:
+    """The α figure's rows, from ``alpha.csv``'s columns: the judged metric (the first after
+    bpp), then the one the search would prefer after it (``Metric.auto_search_rank``)."""
+    judged, *others = columns[columns.index("bpp") + 1 : columns.index("best")]
+    ranked = sorted(
+        (get_metric(k) for k in others if get_metric(k).auto_search_rank is not None),
+        key=lambda m: m.auto_search_rank,
+    )
+    return [judged, *(m.key for m in ranked[:1])]
+
+
 def draw_alpha(folder: Path, out: Path) -> Path | None:
     """Quality against α at matched rate (``reports/alpha.csv`` of a match-mode search): a
     column per codec and loss family, a row for the judged metric and one for the table's next
@@ -185,12 +196,7 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
         # would draw quality at another rate.
         rows = [r for r in reader if r["alpha"] and r["images"] == r["of"] == r["on_target"]]
         columns = reader.fieldnames
-    judged, *others = columns[columns.index("bpp") + 1 : columns.index("best")]
-    ranked = sorted(
-        (get_metric(k) for k in others if get_metric(k).auto_search_rank is not None),
-        key=lambda m: m.auto_search_rank,
-    )
-    metrics = [judged, *(m.key for m in ranked[:1])]
+    metrics = alpha_figure_metrics(columns)
     panels = list(dict.fromkeys((r["codec"], r["family"]) for r in rows))
     if not panels:
         return None
@@ -223,7 +229,7 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
             axis.legend(fontsize=7)
     figure.suptitle(
         f"{Path(folder).resolve().name}: quality against α at matched rate\n(mean over "
-        f"images; only α on target on every image; ★ best in {get_metric(judged).label})",
+        f"images; only α on target on every image; ★ best in {get_metric(metrics[0]).label})",
         fontsize=9,
     )
     out.mkdir(parents=True, exist_ok=True)

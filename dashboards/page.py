@@ -9,7 +9,7 @@ from importlib import resources
 from plotly.offline import get_plotlyjs
 
 from dashboards.crops import Crop
-from dashboards.data import StudyData, metric_notes, vocabulary
+from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
 from study.results.rd import json_safe
@@ -97,12 +97,14 @@ def _crops(crops: list[Crop], image: str | None, bpp: float | None) -> str:
 
 
 def live_payload(data: StudyData) -> dict:
-    """What a live page refreshes: the runs, the search recommendations, the declarations of the
-    metrics, codecs and loss families they use, and each curve's style."""
+    """What a live page refreshes: the runs, a match-mode search's α at matched rate (as the α
+    tables judge them), the declarations of the metrics, codecs and loss families they use, and
+    each curve's style."""
     return json_safe(
         {
             "records": data.records,
-            "recommendations": data.recommendations,
+            "alpha_rows": alpha_points(data),
+            "alpha_metric": data.alpha_rule.metric if data.alpha_rule else None,
             "metric_notes": metric_notes(data),
             **vocabulary(data.records),
             "style": page_style(data.records),

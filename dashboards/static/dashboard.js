@@ -88,7 +88,7 @@ function rateReversals(name, points) {
   return steps;
 }
 
-// Where the file's bits go (header, network, latents), for INR fits that record it.
+// Where the file's bits go (the parts the payload declares), for INR fits that record them.
 function rateParts(rows) {
   const parts = DATA.rate_parts;
   if (rows.some((x) => parts.some((p) => x[p.key] === null || x[p.key] === undefined))) return [];
@@ -211,43 +211,44 @@ function drawAlpha() {
     box.textContent = "This study has no search runs (no `search:` section in its config).";
     return;
   }
+  if (!DATA.alpha_rows.length) {
+    box.style.height = "auto";
+    box.textContent = "No α at matched rate here: the plot needs a match-mode search, read from its study folder or a published copy with its config.";
+    return;
+  }
   const metric = state.metric;
-  // Match mode: each α at matched rate, from the fit chosen on each image.
-  const bySearch = groupSamples(searchRecords.filter((r) => r.match), (r) => `${r.alpha}`);
+  // Match mode: each α at matched rate, as the study's α tables judge it (the server sends them).
+  const byTask = new Map();
+  for (const row of DATA.alpha_rows) {
+    if (!byTask.has(row.task)) byTask.set(row.task, []);
+    byTask.get(row.task).push(row);
+  }
   const traces = [];
-  for (const [task, samples] of [...bySearch.entries()].sort()) {
-    const images = Math.max(...[...samples.values()].map((rows) => rows.length));
-    const points = [...samples.values()]
-      .filter((rows) => rows.length === images && rows.every((r) => r[metric] !== null && r.alpha !== null))
-      .map((rows) => ({
-        alpha: rows[0].alpha,
-        value: mean(rows.map((r) => r[metric])),
-        bpp: mean(rows.map((r) => r.bpp)),
-        onTarget: rows.filter((r) => r.match === "reached").length,
-        images: rows.length,
-      }))
+  for (const [task, rows] of [...byTask.entries()].sort()) {
+    const points = rows
+      .filter((p) => p.alpha !== null && p.images === p.of && p[metric] !== null)
       .sort((a, b) => a.alpha - b.alpha);
     traces.push({
       type: "scatter",
       mode: "markers",
       name: task,
       x: points.map((p) => p.alpha),
-      y: points.map((p) => p.value),
+      y: points.map((p) => p[metric]),
       // Open markers: the rate could not be matched on every image.
-      marker: { symbol: points.map((p) => (p.onTarget === p.images ? "circle" : "circle-open")), size: 9 },
-      text: points.map((p) => `${task}<br>α ${p.alpha}<br>mean bpp ${p.bpp.toFixed(4)} (matched on ${p.onTarget}/${p.images} images)`),
+      marker: { symbol: points.map((p) => (p.on_target === p.of ? "circle" : "circle-open")), size: 9 },
+      text: points.map((p) => `${task}<br>α ${p.alpha}<br>mean bpp ${p.bpp.toFixed(4)} (on target on ${p.on_target}/${p.of} images)`),
       hovertemplate: "%{text}<br>" + metric + " %{y:.4f}<extra></extra>",
     });
-    const chosen = DATA.recommendations.find((rec) => rec.task === task && rec.reached && rec.metric === metric);
-    if (chosen) {
+    const best = points.find((p) => p.best);
+    if (best && metric === DATA.alpha_metric) {
       traces.push({
         type: "scatter",
         mode: "markers",
-        name: `${task}: recommended α`,
-        x: [chosen.alpha],
-        y: [chosen.value],
+        name: `${task}: best α`,
+        x: [best.alpha],
+        y: [best[metric]],
         marker: { symbol: "star", size: 16, color: "gold", line: { color: "black", width: 1 } },
-        hovertemplate: `recommended α ${chosen.alpha}<br>bpp ${chosen.bpp.toFixed(4)}<extra></extra>`,
+        hovertemplate: `best α ${best.alpha} (on target on every image)<br>bpp ${best.bpp.toFixed(4)}<extra></extra>`,
       });
     }
   }

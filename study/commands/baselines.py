@@ -6,6 +6,7 @@ JSON of dataset means (``<codec>.json`` for the sweep, ``<codec>-target-bpp.json
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from study.commands.cliargs import (
@@ -26,8 +27,8 @@ def classical_codecs() -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inr-study baselines",
-        description="Classical codecs (JPEG, WebP, AVIF, JPEG XL) over a dataset: quality sweeps "
-        "and target-bpp encodes, with all metrics.",
+        description="Classical codecs (JPEG, WebP, AVIF, JPEG XL) over a dataset: sweeps of "
+        "their rate setting and target-bpp encodes, with all metrics.",
     )
     parser.add_argument(
         "--codecs",
@@ -71,25 +72,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unsweepable(name: str, args: argparse.Namespace) -> str | None:
+    """Why this command cannot run the codec (its rate axis, as declared); None when it can."""
+    from inr_models import get_codec_class
+
+    codec_cls = get_codec_class(name)
+    axis = codec_cls.rate_axis
+    if axis.kind is not int or axis.low is None or axis.high is None:
+        return f"{name}'s {axis.label} is not a bounded integer setting; run it in a study instead"
+    if not (args.no_sweep or args.settings or codec_cls.default_sweep):
+        return f"{name} declares no default sweep; give --settings"
+    return None
+
+
 def _sweep(name: str, args: argparse.Namespace) -> tuple[int, ...]:
     """The codec's settings to sweep, checked against its rate axis before any encode."""
     from inr_models import get_codec_class
 
-    axis = get_codec_class(name).rate_axis
-    if axis.kind is not int or axis.low is None or axis.high is None:
-        raise SystemExit(
-            f"inr-study baselines: {name}'s {axis.label} is not a bounded integer setting; "
-            "run it in a study instead"
-        )
+    codec_cls = get_codec_class(name)
+    axis = codec_cls.rate_axis
     if args.no_sweep:
         return ()
     try:
-        settings = tuple(int(s) for s in args.settings) if args.settings else None
+        settings = tuple(int(s) for s in args.settings or codec_cls.default_sweep)
     except ValueError:
         raise SystemExit(f"inr-study baselines: {name} {axis.label} must be integers") from None
-    settings = settings or get_codec_class(name).default_sweep
-    if not settings:
-        raise SystemExit(f"inr-study baselines: {name} declares no default sweep; give --settings")
     low, high = int(axis.low), int(axis.high)
     outside = [s for s in settings if not low <= s <= high]
     if outside:
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     from study.results.metrics import lpips_available
 
     classical = classical_codecs()
+    named = args.codecs is not None
     args.codecs = args.codecs or classical
     unknown = [name for name in args.codecs if name not in classical]
     if unknown:
@@ -112,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             f"inr-study baselines: unknown classical codec {', '.join(map(repr, unknown))}; "
             f"valid: {', '.join(classical)}"
         )
+    for name in list(args.codecs):
+        why = _unsweepable(name, args)
+        if why is not None and named:
+            raise SystemExit(f"inr-study baselines: {why}")
+        if why is not None:  # one of "all of them": the others still run
+            print(f"inr-study baselines: skipping {why}", file=sys.stderr)
+            args.codecs.remove(name)
     sweeps = {name: _sweep(name, args) for name in args.codecs}
     records = dataset_from_arguments(args)
     # Decided once here, so worker processes neither retry the weights nor repeat the warning.

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics = evaluate(original, decoded, optional=not args.no_lpips, opted_in=opt_in_metrics())
     infinite = [k for k, v in metrics.items() if isinstance(v, float) and math.isinf(v)]
     if infinite:
-        labels = ", ".join(get_metric(k).label for k in infinite)
-        print(f"the images are identical: {labels} infinite (written as null)", file=sys.stderr)
+        labels = ", ".join(get_metric(k).display for k in infinite)
+        why = "the images are identical" if (original == decoded).all() else "the images differ"
+        print(f"{why}: {labels} came out infinite (written as null)", file=sys.stderr)
     print(json.dumps(json_safe(metrics), indent=2))
     return 0

@@ -46,7 +46,11 @@ class BaselineJob:
     with_lpips: bool
 
 
-def _measure(codec: Codec, image: np.ndarray, with_lpips: bool) -> dict:
+def _measure(
+    codec_cls: type[Codec], setting: RateValue, image: np.ndarray, with_lpips: bool
+) -> dict:
+    axis = codec_cls.rate_axis
+    codec = codec_cls(**{axis.name: setting})
     start = time.perf_counter()
     encoded = codec.encode(image)
     encode_s = time.perf_counter() - start
@@ -54,10 +58,9 @@ def _measure(codec: Codec, image: np.ndarray, with_lpips: bool) -> dict:
     decoded = codec.decode(encoded.data)
     decode_s = time.perf_counter() - start
     height, width = image.shape[:2]
-    axis = codec.rate_axis
     return {
         "rate_parameter": axis.name,
-        "rate": codec.settings()[axis.name],
+        "rate": setting,
         "bytes": len(encoded.data),
         "bpp": encoded.bpp(height, width),
         **evaluate(image, decoded, optional=with_lpips),
@@ -97,14 +100,13 @@ def run_job(job: BaselineJob) -> list[dict]:
     """All encodes of one codec on one image; plain function so it runs in a worker process."""
     image = load_image(job.record, job.image_options)
     codec_cls = get_codec_class(job.codec)
-    axis = codec_cls.rate_axis
     base = {"codec": job.codec, "image": job.record.name}
     rows = [
         {
             **base,
             "mode": SWEEP,
             "target_bpp": None,
-            **_measure(codec_cls(**{axis.name: setting}), image, job.with_lpips),
+            **_measure(codec_cls, setting, image, job.with_lpips),
         }
         for setting in job.settings
     ]
@@ -116,7 +118,7 @@ def run_job(job: BaselineJob) -> list[dict]:
                 job.codec, job.record.name, target,
             )  # fmt: skip
             continue
-        measured = _measure(codec_cls(**{axis.name: setting}), image, job.with_lpips)
+        measured = _measure(codec_cls, setting, image, job.with_lpips)
         rows.append({**base, "mode": TARGET, "target_bpp": target, **measured})
     return rows
 

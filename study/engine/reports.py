@@ -1,6 +1,7 @@
 """A study's reports, written from its MLflow runs into its folder and kept on its parent run."""
 
 from pathlib import Path
+from typing import NamedTuple
 
 from study.config import StudyConfig
 from study.data.datasets import planned_image_names
@@ -26,24 +27,41 @@ def refresh_reports(folder: Path, config: StudyConfig, store: RunStore | None = 
     return written
 
 
+class AlphaRule(NamedTuple):
+    """How a match-mode search's α are judged (the α tables, the dashboard's α plot)."""
+
+    metric: str
+    tolerance: float
+    images: list[str] | None  # the study's, when its config names them
+
+
+def alpha_rule(config: StudyConfig, records: list[dict]) -> AlphaRule | None:
+    """The rule of a match-mode search's α tables; None for other studies."""
+    search = config.search
+    if search is None or search.mode != "match":
+        return None
+    from study.engine.search import resolve_metric
+
+    # What the records hold decides ``auto`` (a published copy knows no weights).
+    optional = [m.key for m in metric_table() if m.optional]
+    measured = any(r.get(key) is not None for r in records for key in optional)
+    metric = resolve_metric(search, config.images.crop, measured)
+    names = planned_image_names(config.images.dataset, config.images.subset)
+    return AlphaRule(metric, search.tolerance, names)
+
+
 def write_plan_reports(config: StudyConfig, records: list[dict], out: Path) -> list[Path]:
     """What the config adds to the records' reports: ``coverage.md`` when a grid study lacks
     some planned trials; the α tables of a match-mode search."""
     from study.engine.plan import grid_trials
 
-    search = config.search
-    names = planned_image_names(config.images.dataset, config.images.subset)
-    if search is not None:
-        if search.mode != "match":
+    if config.search is not None:
+        rule = alpha_rule(config, records)
+        if rule is None:
             return []
-        from study.engine.search import resolve_metric
-
-        # What the records hold decides ``auto`` (a published copy knows no weights).
-        optional = [m.key for m in metric_table() if m.optional]
-        measured = any(r.get(key) is not None for r in records for key in optional)
-        metric = resolve_metric(search, config.images.crop, measured)
-        metrics = list(dict.fromkeys([metric, *bd_metrics(records)]))
-        return write_alpha_tables(records, out, metric, metrics, search.tolerance, names)
+        metrics = list(dict.fromkeys([rule.metric, *bd_metrics(records)]))
+        return write_alpha_tables(records, out, rule.metric, metrics, rule.tolerance, rule.images)
+    names = planned_image_names(config.images.dataset, config.images.subset)
     if names is None:
         return []
     return write_coverage(grid_trials(config, names), {r.get("trial_key") for r in records}, out)

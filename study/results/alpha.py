@@ -6,7 +6,7 @@ so a published copy gives the same table). Per task, the best α by the search m
 on target on every image, and per image the paired difference of the best α against the family's
 default α (the published one, where the family names its source) and against α = 0 (the loss
 without its weighted term), with a t-interval over images: does the best α differ from the
-paper's, and is the difference larger than the spread of images?
+default (the paper's, for the paper's losses), and by more than the spread of images?
 The α that the best does not clearly beat are listed with it. Per codec and target, each family's
 best side by side, and the better family against the others: the loss weights to pick per
 architecture and rate.

@@ -277,3 +277,41 @@ def test_the_pareto_view_of_a_pareto_search(tmp_path, study_env, small_config,
     names = page.evaluate("document.getElementById('pareto-plot').data.map(t => t.name)")
     assert names == ["posterize/mse_l1/pareto samples", "posterize/mse_l1/pareto front"]
     assert errors == []
+
+
+def test_the_alpha_plot_draws_what_the_alpha_tables_decide(tmp_path, browser_page):
+    """α at matched rate from the α tables' rule: filled where on target on every image, the
+    best starred only under the search's metric."""
+    from study.engine.reports import AlphaRule
+
+    task = "coolchic-v1/lc_ssim/0.5bpp"
+    records = []
+    for alpha, bpps, psnr in ((0.0, (0.51, 0.49), 30.0), (0.01, (0.50, 0.50), 31.0),
+                              (0.1, (0.50, 0.70), 33.0)):  # fmt: skip
+        for image, bpp in zip(("kodim01", "kodim07"), bpps, strict=True):
+            records.append({
+                "run_id": f"{alpha}{image}", "experiment_id": "1", "trial_key": f"{alpha}{image}",
+                "codec": "coolchic-v1", "loss": f"lc_ssim({alpha})", "loss_family": "lc_ssim",
+                "alpha": alpha, "rate_parameter": "lmbda", "rate": 1e-3, "image": image,
+                "seed": 0, "search": task, "bpp": bpp, "psnr": psnr, "ms_ssim_db": 12.0,
+            })  # fmt: skip
+    grid = {**records[0], "run_id": "g", "trial_key": "g", "search": None}
+    data = StudyData("alpha", None, [grid, *records])
+    data.alpha_rule = AlphaRule("psnr", 0.05, ["kodim01", "kodim07"])
+    out = tmp_path / "alpha.html"
+    out.write_text(render(data, references=[], reference_notes=[], crops=[], crops_image=None,
+                          crops_bpp=None, mlflow_ui="http://127.0.0.1:5000"))  # fmt: skip
+    page, errors = browser_page
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    page.select_option("#metric", "psnr")
+    traces = page.evaluate(
+        "document.getElementById('alpha-plot').data.map(t => [t.name, t.x, t.marker.symbol])"
+    )
+    # α 0.1 is off target on kodim07 (0.70 bpp): drawn open, and not the best.
+    assert traces == [[task, [0, 0.01, 0.1], ["circle", "circle", "circle-open"]],
+                      [f"{task}: best α", [0.01], "star"]]  # fmt: skip
+    page.select_option("#metric", "ms_ssim_db")
+    names = page.evaluate("document.getElementById('alpha-plot').data.map(t => t.name)")
+    assert names == [task]  # the star belongs to the metric the α were judged by
+    assert errors == []

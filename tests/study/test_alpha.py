@@ -105,7 +105,15 @@ def test_each_architecture_and_rate_gets_each_family_s_best_and_the_better_famil
 
 
 def test_the_alpha_figure_draws_each_codec_and_family_from_the_table(tmp_path):
-    from dashboards.figures import draw_alpha
+    from dashboards.figures import alpha_figure_metrics, draw_alpha
+
+    columns = ["task", "bpp", "lpips", "psnr", "ms_ssim_db", "wd", "best", "as_good"]
+    assert alpha_figure_metrics(columns) == ["lpips", "ms_ssim_db"]
+    assert alpha_figure_metrics(["bpp", "ms_ssim_db", "psnr", "lpips", "best"]) == [
+        "ms_ssim_db",
+        "lpips",
+    ]
+    assert alpha_figure_metrics(["bpp", "psnr", "best"]) == ["psnr"]
 
     assert draw_alpha(tmp_path, tmp_path / "figures") is None  # not a search: no figure
     write_alpha_tables(fits(), tmp_path / "reports", "lpips", ["lpips", "psnr"], 0.05)

@@ -24,7 +24,7 @@ def run(kodak_records, tmp_path):
 
 
 def test_sweep_and_targets_write_rows_and_compressai_json(run):
-    out = run("--codecs", "jpeg,webp", "--qualities", "20,60", "--target-bpp", "0.8")
+    out = run("--codecs", "jpeg,webp", "--settings", "20,60", "--target-bpp", "0.8")
     rows = list(csv.DictReader((out / "per_image.csv").open()))
     assert len(rows) == 2 * 2 * (2 + 1)  # codecs × images × (qualities + targets)
     for row in rows:
@@ -85,7 +85,9 @@ def test_bad_codec_and_quality_are_refused_before_work(run):
     ):
         run("--codecs", "bpg")
     with pytest.raises(SystemExit, match=r"jpeg quality must lie in \[1, 95\]; got \[99\]"):
-        run("--codecs", "jpeg", "--qualities", "50,99")
+        run("--codecs", "jpeg", "--qualities", "50,99")  # the Pillow codecs' name for --settings
+    with pytest.raises(SystemExit, match=r"jpeg quality must be integers"):
+        run("--codecs", "jpeg", "--settings", "50,high")
 
 
 def test_rgba_folder_needs_drop_alpha(crop64, tmp_path):

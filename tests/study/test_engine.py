@@ -15,6 +15,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from dashboards.cli import main as dashboard
+from dashboards.data import from_study
+from dashboards.page import live_payload
 from study.cli import main
 from study.config import parse_config
 from study.engine import local_cluster, runner
@@ -227,6 +229,11 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     table = (result.folder / "reports" / "alpha.md").read_text()
     for recommendation in result.recommendations:
         assert f"| {recommendation.task} | **{recommendation.alpha:g}** |" in table, table
+    # So does the dashboard's α plot: the same rule, sent with the page.
+    payload = live_payload(from_study(result.folder))
+    assert payload["alpha_metric"] == "ms_ssim_db"
+    best = {(r["task"], r["alpha"]) for r in payload["alpha_rows"] if r["best"]}
+    assert best == {(r.task, r.alpha) for r in result.recommendations}
     print(f"fits per matched (α, image): {sorted(per_match.values())}")
     # Every fit ran once, and a second run finds nothing left to do, without starting Ray.
     assert len({r.data.tags[KEY_TAG] for r in fits}) == len(fits)

@@ -69,4 +69,4 @@ def test_evaluate_compares_an_exif_rotated_image_as_displayed(crop64, tmp_path, 
     assert main([*argv, "--no-lpips"]) == 0
     printed = capsys.readouterr()
     assert json.loads(printed.out)["psnr"] is None  # identical: infinite PSNR
-    assert "the images are identical: PSNR infinite (written as null)" in printed.err
+    assert "the images are identical: PSNR (dB) came out infinite (written as null)" in printed.err

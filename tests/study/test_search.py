@@ -90,7 +90,10 @@ def test_an_alpha_grid_measures_each_value_once_across_interrupted_runs():
     ):
         with pytest.raises(StudyConfigError, match=message):
             config(alphas=bad)
-    # A searched α range lies in every searched family's own.
+
+
+def test_a_searched_alpha_range_lies_in_every_searched_family_s_own():
+    assert config(alpha=[0.0, 0.5]).search.alpha == (0.0, 0.5)
     for bounds, message in (
         ([0.5, 1.5], r"lc_ssim's α lies in \[0, 1\]"),
         ([0.5, 0.2], "low < high"),
