@@ -43,9 +43,9 @@ demo: setup
 	@echo "  COOL-CHIC v1, paper preset, 5 losses, 8 Kodak crops, LPIPS: LogCosh + 0.01 SSIM needs 18 % fewer"
 	@echo "  bits than MSE for the same LPIPS and 14 % for the same MS-SSIM, in PSNR it is not distinguishable;"
 	@echo "  page: $(abspath results/icip24-cpu/dashboard.html)"
-	@echo "  Loss weights at matched rate (results/tune-alpha-cpu/reports/alpha.md), COOL-CHIC v1 so far: the"
-	@echo "  paper's 0.01 (LogCosh + a SSIM) and 0.2 (L1) are the best measured but for LogCosh at 0.25 bpp"
-	@echo "  (a 0.1 there), none told apart from its neighbours on four crops; C3 has barely begun."
+	@echo "  Loss weights at matched rate (results/tune-alpha-cpu/reports/alpha.md), COOL-CHIC v1 complete:"
+	@echo "  keep the paper's 0.01 (LogCosh + a SSIM) and 0.2 (L1 family), best or as good at every rate on"
+	@echo "  four crops; LogCosh + 0.01 SSIM beats the L1 family at 1 bpp. C3's answer is still being fitted."
 	@echo "  COOL-CHIC v2 and NIF on the same crops are growing a part at a time: results/icip24-v2-crops,"
 	@echo "  results/icip24-nif-crops (reports/coverage.md: how far)."
 
