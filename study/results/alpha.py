@@ -9,13 +9,16 @@ without its weighted term), with a t-interval over images: does the best α diff
 default (the paper's, for the paper's losses), and by more than the spread of images?
 The α that the best does not clearly beat are listed with it. Per codec and target, each family's
 best side by side, and the better family against the others: the loss weights to pick per
-architecture and rate.
+architecture and rate. Last, each image an α missed the target on, with the fits nearest the
+target on either side: a file size that jumps across the target between close settings is a
+property of the fits, which no setting in between can fix.
 """
 
 import csv
 from collections import defaultdict
 from pathlib import Path
 
+from inr_models import get_codec_class
 from losses import get_family
 from study.engine.matching import on_target, rate_error
 from study.results.statistics import exact_mean, summarise
@@ -160,6 +163,34 @@ def architecture_rows(rows: list[dict], matched: list[dict], metric: str) -> lis
     return out
 
 
+def off_target(records: list[dict], matched: list[dict], rows: list[dict]) -> list[dict]:
+    """Each task, α and image whose closest fit misses the target, for the α measured on every
+    image (``rows``: ``alpha_rows``' complete ones; a sample still being fitted is left out):
+    how many fits it had and the fits nearest the target above and below it (None where every
+    fit fell on the other side)."""
+    measured = {(row["task"], row["alpha"]) for row in rows if row["complete"]}
+    fits = defaultdict(list)
+    for record in records:
+        if task_target(record.get("search") or "") is not None and record.get("bpp") is not None:
+            fits[record["search"], record.get("alpha"), record["image"]].append(record)
+    missed = []
+    for fit in (f for f in matched if not f["reached"] and (f["search"], f["alpha"]) in measured):
+        tried = fits[fit["search"], fit["alpha"], fit["image"]]
+        above = [r for r in tried if r["bpp"] > fit["target_bpp"]]
+        below = [r for r in tried if r["bpp"] < fit["target_bpp"]]
+        missed.append(
+            {
+                "task": fit["search"],
+                "alpha": fit["alpha"],
+                "image": fit["image"],
+                "fits": len(tried),
+                "above": min(above, key=lambda r: r["bpp"], default=None),
+                "below": max(below, key=lambda r: r["bpp"], default=None),
+            }
+        )
+    return missed
+
+
 def _mean(values: list) -> float | None:
     present = [v for v in values if v is not None]
     return exact_mean(present) if present and len(present) == len(values) else None
@@ -212,7 +243,9 @@ def write_alpha_tables(
             writer.writerow(flat)
     architectures = architecture_rows(rows, matched, metric)
     md_path.write_text(
-        _markdown(rows, metric, metrics, tolerance) + _architecture_markdown(architectures, metric)
+        _markdown(rows, metric, metrics, tolerance)
+        + _architecture_markdown(architectures, metric)
+        + _off_target_markdown(off_target(records, matched, rows), tolerance)
     )
     return [csv_path, md_path]
 
@@ -318,6 +351,43 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
             + f" | {better} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _off_target_markdown(missed: list[dict], tolerance: float) -> str:
+    """The images each α missed the target on, with the fits nearest it on either side."""
+    if not missed:
+        return ""
+    lines = [
+        "",
+        "## Off target",
+        "",
+        f"Each image on which an α's closest fit lands outside ±{tolerance:.0%} of the target, "
+        "with the fits nearest the target above and below it. Where those two settings are close "
+        "(the matcher stops below 1 % of λ), the file size jumps across the target between them: "
+        "no setting in between lands it (another seed might, its jumps lying elsewhere). A match "
+        "an interrupted run cut short shows here too until a resume finishes it.",
+        "",
+        "| task | α | image | fits | nearest above the target | nearest below |",
+        "|---|---|---|---|---|---|",
+    ]
+    for miss in missed:
+        alpha = "—" if miss["alpha"] is None else f"{miss['alpha']:g}"
+        sides = " | ".join(_fit_text(miss[side]) for side in ("above", "below"))
+        lines.append(f"| {miss['task']} | {alpha} | {miss['image']} | {miss['fits']} | {sides} |")
+    return "\n".join(lines) + "\n"
+
+
+def _fit_text(fit: dict | None) -> str:
+    """A fit's rate setting as its codec names it, and its bpp; "none" without one."""
+    if fit is None:
+        return "none"
+    try:
+        label = get_codec_class(fit["codec"]).rate_axis.label
+    except KeyError:  # a plugin codec this process has not imported
+        label = fit.get("rate_parameter") or "setting"
+    rate = fit.get("rate")
+    setting = f"{label} {rate:g}" if isinstance(rate, float) else f"{label} {rate}"
+    return f"{setting}: {fit['bpp']:.3f} bpp"
 
 
 def _format(value: float | None, metric: str) -> str:

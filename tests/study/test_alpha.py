@@ -2,17 +2,24 @@
 
 import pytest
 
-from study.results.alpha import alpha_rows, matched_fits, task_target, write_alpha_tables
+from study.results.alpha import (
+    alpha_rows,
+    matched_fits,
+    off_target,
+    task_target,
+    write_alpha_tables,
+)
 from study.results.report import read_per_image_csv, write_reports
 
 TASK = "coolchic-v1/lc_ssim/0.5bpp"
 
 
-def fit(alpha, image, bpp, lpips, psnr=30.0, key=None, family="lc_ssim"):
+def fit(alpha, image, bpp, lpips, psnr=30.0, key=None, family="lc_ssim", rate=1e-3):
     return {
         "search": TASK.replace("lc_ssim", family), "codec": "coolchic-v1", "loss_family": family,
         "alpha": alpha, "image": image, "bpp": bpp, "lpips": lpips, "psnr": psnr,
-        "trial_key": key or f"{family}-{alpha}-{image}-{bpp}",
+        "trial_key": key or f"{family}-{alpha}-{image}-{bpp}", "rate_parameter": "lmbda",
+        "rate": rate,
     }  # fmt: skip
 
 
@@ -48,6 +55,28 @@ def test_the_matched_fit_is_the_closest_to_the_target_and_the_best_alpha_is_on_t
     assert zero.mean == pytest.approx(0.06)
     # 0.04 ± 0.05 over three images cannot tell 0.1 from 0.01; 0.06 ± 0.05 tells it from 0.
     assert best[0]["as_good"] == [0.01]
+
+
+def test_each_miss_is_listed_with_the_fits_nearest_the_target(tmp_path):
+    jump = [fit(0.03, "a", 0.556, 0.2, rate=0.01407), fit(0.03, "a", 0.464, 0.2, rate=0.01418),
+            fit(0.03, "a", 0.80, 0.3, rate=0.005)]  # fmt: skip
+    jump += [fit(0.03, image, 0.5, 0.2) for image in "bc"]
+    above = [fit(0.2, image, 0.60, 0.01, rate=0.02) for image in "abc"]  # 20 % over, none under
+    still = [fit(0.3, "a", 0.9, 0.1)]  # a sample fitted on one image so far: not listed yet
+    records = fits() + jump + above + still
+    matched = matched_fits(records, 0.05)
+    missed = off_target(records, matched, alpha_rows(matched, "lpips", ["lpips"]))
+    assert [(m["alpha"], m["image"], m["fits"]) for m in missed] == [
+        (0.03, "a", 3), (0.2, "a", 1), (0.2, "b", 1), (0.2, "c", 1),
+    ]  # fmt: skip
+    assert (missed[0]["above"]["rate"], missed[0]["below"]["rate"]) == (0.01407, 0.01418)
+    assert missed[1]["below"] is None
+    write_alpha_tables(records, tmp_path, "lpips", ["lpips"], 0.05)
+    table = (tmp_path / "alpha.md").read_text()
+    assert (
+        "| coolchic-v1/lc_ssim/0.5bpp | 0.03 | a | 3 | λ 0.01407: 0.556 bpp | λ 0.01418: " in table
+    )
+    assert "| coolchic-v1/lc_ssim/0.5bpp | 0.2 | a | 1 | λ 0.02: 0.600 bpp | none |" in table
 
 
 def test_an_alpha_off_target_on_some_image_cannot_be_best(tmp_path):
