@@ -276,6 +276,10 @@ class Search(_Strict):
     # value is measured, so quality can be drawn against α and compared value by value.
     alphas: dict[str, list[float]] = {}
     seed: int = 0
+    # Match mode: where an image's fits lie on both sides of the target and none lands within
+    # the tolerance (its file size jumps across the target), the match goes on with the next
+    # seeds, up to this many more, aimed by the fits so far; the closest fit of any seed counts.
+    jump_seeds: int = Field(default=0, ge=0, le=8)
 
     @model_validator(mode="after")
     def _targets_fit_the_mode(self) -> "Search":

@@ -51,6 +51,7 @@ def _searched_spec(config: StudyConfig, tasks: dict, run) -> TrialSpec:
 
     record = run_record(run)
     args = (record.get("search"), record.get("loss"), record["rate"], record["image"])
+    args += (record.get("seed") or 0,)
     spec = searched_spec(config, tasks, *args)
     if spec is None or spec.key != run.data.tags[KEY_TAG]:
         raise ArchiveError(f"run {run.info.run_id}: not a fit of one of the study's search tasks")

@@ -101,7 +101,7 @@ class _Study:
 
         if spec.image not in self.images:
             return False
-        args = (spec.search, spec.loss, spec.rate, spec.image)
+        args = (spec.search, spec.loss, spec.rate, spec.image, spec.seed)
         return searched_spec(self.config, self.tasks, *args) == spec
 
     def codec(self, spec: TrialSpec):

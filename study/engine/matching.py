@@ -28,6 +28,9 @@ SIGNIFICANT_DIGITS = 4  # rounded settings: short names and stable trial keys
 # A bracket narrower than this (in the search coordinate: 1 % of λ on a log axis) that still holds
 # no fit on target means the rate jumps there (a different quantisation step, say): stop.
 JUMP_WIDTH = 0.01
+# Hints bracketing the target with a slope this many times their whole curve's trend straddle a
+# jump: the trend, not that slope, aims the steps after the first fit.
+JUMP_STEEPNESS = 4.0
 
 
 def rate_error(bpp: float, target: float) -> float:
@@ -44,6 +47,18 @@ def rounded(value: float) -> float:
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
+def _trend(points: Sequence[tuple[float, float]], rising: bool) -> float | None:
+    """The least-squares slope of the rate error along the coordinate; None when the points
+    give none in the axis's direction."""
+    if len({u for u, _ in points}) < 2:
+        return None
+    mean_u = sum(u for u, _ in points) / len(points)
+    mean_e = sum(e for _, e in points) / len(points)
+    spread = sum((u - mean_u) ** 2 for u, _ in points)
+    slope = sum((u - mean_u) * (e - mean_e) for u, e in points) / spread
+    return slope if slope and (slope > 0) == rising else None
+
+
 @dataclass(frozen=True)
 class Probe:
     setting: RateValue
@@ -58,6 +73,9 @@ class MatchResult:
     fits: int
     # Why the target was not reached: "", "budget", or "unreachable: ..." .
     reason: str = ""
+    # Its fits lie on both sides of the target: reachable, but not by these fits (the rate
+    # jumps across it, or the budget ran out closing in).
+    bracketed: bool = False
 
 
 class RateMatcher:
@@ -125,6 +143,11 @@ class RateMatcher:
             slope = (pair[1][1] - pair[0][1]) / (pair[1][0] - pair[0][0])
         if slope and (slope > 0) == self.rising:  # a flat pair (the file's floor) gives no aim
             self.hint_slope = slope
+            trend = _trend(points, self.rising)
+            if below and above and trend and abs(slope) > JUMP_STEEPNESS * abs(trend):
+                # The file size jumps between the pair: start there, but step on along the
+                # curve's trend, which a jump's slope would have the matcher crawl along.
+                self.hint_slope = trend
             u = nearest[0] - nearest[1] / slope
             if not (below and above):
                 reach = 2 * self.first_step
@@ -231,10 +254,12 @@ class RateMatcher:
     def result(self) -> MatchResult:
         best = min(self.probes, key=lambda p: abs(self._error(p)))
         reached = self._reached(best)
+        errors = [self._error(p) for p in self.probes]
         return MatchResult(
             setting=best.setting,
             bpp=best.bpp,
             reached=reached,
             fits=len(self.probes),
             reason="" if reached else (self.reason or "budget"),
+            bracketed=min(errors) < 0 < max(errors),
         )

@@ -43,6 +43,7 @@ from study.engine.search import (
     optuna_study,
     pareto_front,
     recommend,
+    reopen_matches,
     resolve_metric,
     run_image,
     sample_result,
@@ -493,7 +494,7 @@ class Study:
             pending = self._pending_trials(picked, of_all, store)
             to_run = len(pending)
         else:
-            plan = self._search_plan(picked, images, with_lpips)
+            plan = self._search_plan(picked, images, with_lpips, store)
             to_run = sum(plan.remaining.values())
         counts = {"finished": len(picked) if config.search is None else 0, "failed": 0}
         if to_run:
@@ -651,8 +652,11 @@ class Study:
         self._tuner(trainable, "grid", progress, space, trial_name_creator=_trial_name).fit()
         return progress.counts
 
-    def _search_plan(self, picked: list[SearchTask], images: dict, with_lpips: bool) -> SearchPlan:
-        """Samples for the ``picked`` tasks, none for the others."""
+    def _search_plan(
+        self, picked: list[SearchTask], images: dict, with_lpips: bool, store: RunStore
+    ) -> SearchPlan:
+        """Samples for the ``picked`` tasks, none for the others: those their budgets leave, and
+        finished ones whose matches further seeds would take on (``reopen_matches``)."""
         config, search = self.config, self.config.search
         metric = resolve_metric(search, config.images.crop, with_lpips)
         storage = optuna_storage(self.folder)
@@ -661,6 +665,13 @@ class Study:
         remaining = samples_to_run(tasks, studies, search, picked)
         for task in tasks:
             enqueue_grid(studies[task.name], task, search)
+        if search.jump_seeds:
+            records = store.records()
+            variant = image_options(config).label()
+            for task in picked:
+                remaining[task.name] += reopen_matches(
+                    studies[task.name], task, records, search, list(images), variant
+                )
         picked_note = f" ({len(picked)} picked)" if len(picked) < len(tasks) else ""
         print(
             f"{config.name}: {len(tasks)} search tasks ({search.mode}){picked_note}, "

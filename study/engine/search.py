@@ -109,11 +109,17 @@ class SearchTask:
 
 
 def searched_spec(
-    config: StudyConfig, tasks: dict[str, "SearchTask"], search: str, loss, rate, image: str
+    config: StudyConfig,
+    tasks: dict[str, "SearchTask"],
+    search: str,
+    loss,
+    rate,
+    image: str,
+    seed: int,
 ) -> TrialSpec | None:
-    """The spec the study's task ``search`` gives a fit of ``loss`` at ``rate`` on ``image``;
-    None when none of its tasks can ask for that fit (unknown task, α off the grid, rate
-    outside the axis)."""
+    """The spec the study's task ``search`` gives a fit of ``loss`` at ``rate`` on ``image`` with
+    ``seed``; None when none of its tasks can ask for that fit (unknown task, α off the grid,
+    rate outside the axis, a seed the search does not use)."""
     from study.engine.plan import image_options
 
     task = tasks.get(search)
@@ -127,8 +133,15 @@ def searched_spec(
     grid = config.search.alphas.get(task.family)
     if grid is not None and alpha not in grid:
         return None
+    if seed not in match_seeds(config.search):
+        return None
     variant = image_options(config).label()
-    return task.trial_spec(alpha, rate, image, variant, config.search.seed)
+    return task.trial_spec(alpha, rate, image, variant, seed)
+
+
+def match_seeds(search: Search) -> range:
+    """The seeds a match may fit with: the search's, then its ``jump_seeds`` more."""
+    return range(search.seed, search.seed + 1 + search.jump_seeds)
 
 
 # What ``--where`` picks whole search tasks by: a sample fits every image of the study.
@@ -188,6 +201,59 @@ def enqueue_grid(study: optuna.Study, task: SearchTask, search: Search) -> None:
     for alpha in grid:
         if alpha not in held:
             study.enqueue_trial({"alpha": alpha})
+
+
+def reopen_matches(
+    study: optuna.Study,
+    task: SearchTask,
+    records: Sequence[dict],
+    search: Search,
+    images: Sequence[str],
+    variant: str,
+) -> int:
+    """Queue again each finished sample of a match task whose matches, replayed from the
+    recorded fits, would fit more — one that straddled the target before the study took further
+    seeds (``jump_seeds``), or whose further seeds a killed driver cut short; such a sample
+    re-run fits only what is missing. Returns how many of the task's queued samples are such
+    re-runs (queued now or by an earlier run)."""
+    if task.target_bpp is None or not search.jump_seeds:
+        return 0
+    trials = study.get_trials(deepcopy=False)
+    done = {t.params.get("alpha") for t in trials if t.state == TrialState.COMPLETE}
+    waiting = {
+        t.system_attrs.get("fixed_params", {}).get("alpha")
+        for t in trials
+        if t.state == TrialState.WAITING
+    }
+    by_image = defaultdict(list)
+    for record in records:
+        by_image[record.get("image")].append(record)
+    for alpha in sorted(done - waiting, key=lambda a: a or 0.0):
+        if any(_would_fit(task, alpha, i, by_image[i], search, variant) for i in images):
+            study.enqueue_trial({"alpha": alpha} if task.has_alpha else {})
+            waiting.add(alpha)
+    return len(waiting & done)
+
+
+class _MoreFits(Exception):
+    """A replayed match asked for a fit that is not recorded."""
+
+
+def _would_fit(task, alpha, image: str, earlier: Sequence[dict], search: Search, variant) -> bool:
+    """Whether the match of ``alpha`` on ``image`` would fit anything beyond ``earlier``."""
+    recorded = {record.get("trial_key"): record for record in earlier}
+
+    def replay(spec: TrialSpec) -> dict:
+        if spec.key not in recorded:
+            raise _MoreFits
+        return recorded[spec.key]
+
+    try:
+        run_image(task, {"alpha": alpha}, image, replay, search=search, metric="bpp",
+                  variant=variant, earlier=earlier)  # fmt: skip
+    except _MoreFits:
+        return True
+    return False
 
 
 def finished_samples(study: optuna.Study) -> int:
@@ -322,9 +388,11 @@ class ImageOutcome:
 
 
 def same_setup(record: dict, spec: TrialSpec) -> bool:
-    """A recorded fit of the spec's codec, image (prepared alike) and preset, with its
-    convention where the spec names one (records hold the one a codec resolved)."""
-    fields = ["codec", "image", "image_variant", "preset"] + ["convention"] * bool(spec.convention)
+    """A recorded fit of the spec's codec, image (prepared alike), preset and seed (another seed
+    draws another curve), with its convention where the spec names one (records hold the one a
+    codec resolved)."""
+    fields = ["codec", "image", "image_variant", "preset", "seed"]
+    fields += ["convention"] * bool(spec.convention)
     # Unset fields are not recorded: "" and None read as missing.
     return all((record.get(f) or None) == (getattr(spec, f) or None) for f in fields)
 
@@ -381,19 +449,48 @@ def run_image(
     earlier: Sequence[dict] = (),
 ) -> ImageOutcome:
     """One sample on one image: in match mode, fits until the rate matches the target (or the
-    budget ends), starting from what ``earlier`` fits on the image say (``earlier_fits``); in
-    pareto mode, the one fit of the sampled setting. ``fit`` runs or looks up a trial and returns
-    its metrics."""
+    budget ends), starting from what ``earlier`` fits on the image say (``earlier_fits``), then,
+    where the fits straddle the target without landing on it, with the next seeds
+    (``search.jump_seeds``); in pareto mode, the one fit of the sampled setting. ``fit`` runs or
+    looks up a trial and returns its metrics."""
     alpha = sample.get("alpha")
-
-    def spec_at(setting) -> TrialSpec:
-        return task.trial_spec(alpha, setting, image, variant, search.seed)
-
     if task.target_bpp is None:
-        spec = spec_at(sample["rate"])
+        spec = task.trial_spec(alpha, sample["rate"], image, variant, search.seed)
         metrics = fit(spec)
         return ImageOutcome(image, spec.key, metrics["bpp"], metrics.get(metric), fits=1)
+    matches, curve = [], None
+    for seed in match_seeds(search):
+        result, chosen, probes = _match_with_seed(task, alpha, image, fit, search, variant,
+                                                  earlier, seed, curve)  # fmt: skip
+        matches.append((result, chosen))
+        if result.reached or not result.bracketed:
+            break
+        curve = [*(curve or []), *probes]  # where the file size jumps: the next seed aims there
+    closest = min(matches, key=lambda m: abs(rate_error(m[0].bpp, task.target_bpp)))
+    result, (spec, metrics) = closest
+    return ImageOutcome(
+        image,
+        spec.key,
+        metrics["bpp"],
+        metrics.get(metric),
+        fits=sum(m[0].fits for m in matches),
+        reached=result.reached,
+        reason=result.reason,
+    )
+
+
+def _match_with_seed(task, alpha, image, fit, search, variant, earlier, seed, curve):
+    """One seed's match: its own earlier fits replayed, then fits until the matcher stops. Aimed
+    by ``curve`` (an earlier seed's fits of this very match) when given, else by the image's
+    earlier fits (``earlier_fits``). Returns the result, the chosen fit (spec, metrics) and the
+    seed's probes."""
+
+    def spec_at(setting) -> TrialSpec:
+        return task.trial_spec(alpha, setting, image, variant, seed)
+
     own, hints, on_curve = earlier_fits(task, alpha, earlier, spec_at)
+    if curve is not None:
+        hints, on_curve = [p for p in curve if p.setting not in own], []
     matcher = RateMatcher(
         task.rate_axis,
         task.target_bpp,
@@ -414,16 +511,7 @@ def run_image(
         fits[setting] = (spec, fit(spec))
         matcher.observe(setting, fits[setting][1]["bpp"])
     result = matcher.result
-    spec, metrics = fits[result.setting]
-    return ImageOutcome(
-        image,
-        spec.key,
-        metrics["bpp"],
-        metrics.get(metric),
-        fits=result.fits,
-        reached=result.reached,
-        reason=result.reason,
-    )
+    return result, fits[result.setting], matcher.probes
 
 
 def sample_result(

@@ -191,6 +191,21 @@ def off_target(records: list[dict], matched: list[dict], rows: list[dict]) -> li
     return missed
 
 
+def reseeded(records: list[dict], matched: list[dict]) -> list[dict]:
+    """The matched fits made with a later seed than the first one tried on their task, α and
+    image (a match that went on with further seeds where the rate jumped): the fit, and the seed
+    first tried."""
+    first = {}
+    for record in records:
+        group = (record.get("search"), record.get("alpha"), record.get("image"))
+        first[group] = min(first.get(group, record.get("seed") or 0), record.get("seed") or 0)
+    return [
+        {**fit, "first_seed": first[fit["search"], fit["alpha"], fit["image"]]}
+        for fit in matched
+        if (fit.get("seed") or 0) > first[fit["search"], fit["alpha"], fit["image"]]
+    ]
+
+
 def _mean(values: list) -> float | None:
     present = [v for v in values if v is not None]
     return exact_mean(present) if present and len(present) == len(values) else None
@@ -246,6 +261,7 @@ def write_alpha_tables(
         _markdown(rows, metric, metrics, tolerance)
         + _architecture_markdown(architectures, metric)
         + _off_target_markdown(off_target(records, matched, rows), tolerance)
+        + _reseeded_markdown(reseeded(records, matched))
     )
     return [csv_path, md_path]
 
@@ -374,6 +390,30 @@ def _off_target_markdown(missed: list[dict], tolerance: float) -> str:
         alpha = "—" if miss["alpha"] is None else f"{miss['alpha']:g}"
         sides = " | ".join(_fit_text(miss[side]) for side in ("above", "below"))
         lines.append(f"| {miss['task']} | {alpha} | {miss['image']} | {miss['fits']} | {sides} |")
+    return "\n".join(lines) + "\n"
+
+
+def _reseeded_markdown(fits: list[dict]) -> str:
+    """The images whose matched fit came from a further seed."""
+    if not fits:
+        return ""
+    lines = [
+        "",
+        "## Matched with a further seed",
+        "",
+        "Where the first seed's fits straddled the target without landing on it, the match went "
+        "on with the next seeds (`search.jump_seeds`); these fits count above. Seed-to-seed "
+        "noise then enters that image's differences.",
+        "",
+        "| task | α | image | seed (first tried) | matched fit |",
+        "|---|---|---|---|---|",
+    ]
+    for fit in fits:
+        alpha = "—" if fit["alpha"] is None else f"{fit['alpha']:g}"
+        lines.append(
+            f"| {fit['search']} | {alpha} | {fit['image']} | {fit.get('seed')} "
+            f"({fit['first_seed']}) | {_fit_text(fit)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

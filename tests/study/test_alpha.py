@@ -6,6 +6,7 @@ from study.results.alpha import (
     alpha_rows,
     matched_fits,
     off_target,
+    reseeded,
     task_target,
     write_alpha_tables,
 )
@@ -77,6 +78,18 @@ def test_each_miss_is_listed_with_the_fits_nearest_the_target(tmp_path):
         "| coolchic-v1/lc_ssim/0.5bpp | 0.03 | a | 3 | λ 0.01407: 0.556 bpp | λ 0.01418: " in table
     )
     assert "| coolchic-v1/lc_ssim/0.5bpp | 0.2 | a | 1 | λ 0.02: 0.600 bpp | none |" in table
+
+
+def test_a_fit_of_a_further_seed_counts_and_is_named(tmp_path):
+    straddled = [fit(0.03, "a", 0.556, 0.2, rate=0.01407), fit(0.03, "a", 0.464, 0.2, rate=0.01418)]
+    further = {**fit(0.03, "a", 0.505, 0.19, rate=0.0141, key="s1"), "seed": 1}
+    records = fits() + straddled + [further] + [fit(0.03, i, 0.5, 0.2) for i in "bc"]
+    matched = matched_fits(records, 0.05)
+    assert [f["trial_key"] for f in reseeded(records, matched)] == ["s1"]
+    write_alpha_tables(records, tmp_path, "lpips", ["lpips"], 0.05)
+    table = (tmp_path / "alpha.md").read_text()
+    assert "| coolchic-v1/lc_ssim/0.5bpp | 0.03 | a | 1 (0) | λ 0.0141: 0.505 bpp |" in table
+    assert "## Off target" not in table
 
 
 def test_an_alpha_off_target_on_some_image_cannot_be_best(tmp_path):

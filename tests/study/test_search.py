@@ -13,6 +13,7 @@ from study.engine.search import (
     finished_samples,
     pareto_front,
     recommend,
+    reopen_matches,
     run_image,
     sample_result,
     samples_to_run,
@@ -221,6 +222,52 @@ def test_a_match_starts_from_the_image_s_earlier_fits_and_a_resumed_one_refits_n
     for field, value in (("preset", "paper"), ("image", "kodim02"), ("image_variant", "64px")):
         foreign = [{**r, field: value} for r in earlier]
         assert len(matched({"alpha": 0.12}, foreign)[1]) == len(first_fits)
+
+
+def jumpy_bpp(spec):
+    """A rate curve whose file size jumps across 0.5 bpp: at λ 5.1e-4 for seed 0 (0.575 → 0.425
+    there), at 1.5 times that for seed 1, whose curve crosses 0.5 bpp smoothly at λ 6.6e-4."""
+    smooth = 0.05 + 0.3 * (spec.rate / 1e-3) ** -0.6
+    jump = 5.09e-4 * 1.5**spec.seed
+    return smooth * (1.15 if spec.rate < jump else 0.85)
+
+
+def test_a_match_the_rate_jumps_across_goes_on_with_the_next_seed(task):
+    def matched(jump_seeds, earlier=()):
+        search = config(jump_seeds=jump_seeds).search
+        fitted = []
+
+        def fake_fit(spec):
+            fitted.append(spec)
+            return {"bpp": jumpy_bpp(spec), "psnr": 30.0}
+
+        outcome = run_image(task, {"alpha": 0.1}, "kodim01", fake_fit, search=search,
+                            metric="psnr", variant="", earlier=earlier)  # fmt: skip
+        return outcome, fitted
+
+    stuck, seed_0 = matched(0)  # closing in on the jump until its budget ends
+    assert not stuck.reached and {s.seed for s in seed_0} == {0}
+    landed, more = matched(1, [record(spec, jumpy_bpp(spec)) for spec in seed_0])
+    assert landed.reached and {s.seed for s in more} == {1}  # seed 0's fits replayed, not refitted
+    assert len(more) <= 3  # aimed at the jump by seed 0's fits
+    assert landed.key == more[-1].key and landed.fits == len(seed_0) + len(more)
+
+
+def test_finished_matches_further_seeds_would_take_on_are_queued_again(task):
+    study = optuna.create_study(direction="maximize")
+    study.tell(study.ask({"alpha": FloatDistribution(0.0, 1.0)}), 1.0)  # α drawn at random
+    alpha = study.trials[0].params["alpha"]
+    fits = []
+    run_image(task, {"alpha": alpha}, "kodim01",
+              lambda spec: fits.append(spec) or {"bpp": jumpy_bpp(spec), "psnr": 30.0},
+              search=config().search, metric="psnr", variant="")  # fmt: skip
+    records = [record(spec, jumpy_bpp(spec)) for spec in fits]
+    args = (task, records, config(jump_seeds=1).search, ["kodim01"], "")
+    assert reopen_matches(study, *args) == 1
+    assert reopen_matches(study, *args) == 1  # waiting already: counted, not queued twice
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [{"alpha": alpha}]
+    assert reopen_matches(study, task, records, config().search, ["kodim01"], "") == 0
 
 
 def test_sample_results_score_at_matched_rate(task):
