@@ -246,11 +246,11 @@ def test_rate_matched_search_lands_on_every_target_on_every_image(
     assert parent.info.status == "FINISHED"
     assert len(trial_runs(result.folder, "FINISHED")[1]) == len(fits)
 
-    # The α-tuning view of the dashboard gets the samples and the recommendation.
+    # The α-tuning view of the dashboard gets the samples and the α as the tables judge them.
     page = tmp_path / "search.html"
     assert dashboard([str(result.folder), "-o", str(page)]) == 0
     text = page.read_text()
-    assert '"search": "coolchic-v1/lc_ssim/0.5bpp"' in text and '"recommendations": [{' in text
+    assert '"search": "coolchic-v1/lc_ssim/0.5bpp"' in text and '"alpha_rows": [{' in text
 
     # Published with its fits, the search rebuilds elsewhere to the same reports, α table too.
     published = tmp_path / "published"
