@@ -287,6 +287,8 @@ class Search(_Strict):
             raise ValueError("targets_bpp: match mode needs at least one target bitrate")
         if self.mode == "pareto" and self.targets_bpp:
             raise ValueError("targets_bpp: pareto mode searches the whole rate range; drop them")
+        if self.mode == "pareto" and self.jump_seeds:
+            raise ValueError("jump_seeds: further seeds are for matches (match mode)")
         return self
 
     @field_validator("metric")

@@ -73,8 +73,8 @@ class MatchResult:
     fits: int
     # Why the target was not reached: "", "budget", or "unreachable: ..." .
     reason: str = ""
-    # Its fits lie on both sides of the target: reachable, but not by these fits (the rate
-    # jumps across it, or the budget ran out closing in).
+    # Its fits (with the same loss's for other targets) lie on both sides of the target:
+    # reachable, but not by these fits (the rate jumps across it, or the budget ran out).
     bracketed: bool = False
 
 
@@ -252,9 +252,11 @@ class RateMatcher:
 
     @property
     def result(self) -> MatchResult:
-        best = min(self.probes, key=lambda p: abs(self._error(p)))
+        # A fit on target first, though one off it may lie nearer (1.051× against 0.951×).
+        best = min(self.probes, key=lambda p: (not self._reached(p), abs(self._error(p))))
         reached = self._reached(best)
-        errors = [self._error(p) for p in self.probes]
+        # The fits of the same loss for other targets bracket too (``_next_u``).
+        errors = [self._error(p) for p in self.probes + self.on_curve]
         return MatchResult(
             setting=best.setting,
             bpp=best.bpp,

@@ -46,7 +46,7 @@ def _rate_axes(config: StudyConfig) -> list[str]:
 def trial_columns(config: StudyConfig) -> list[str]:
     """Source (the code version), what a trial is, and the study's headline figures."""
     params = ["codec", "loss", *_rate_axes(config), "image"]
-    if len(config.seeds) > 1:
+    if len(config.seeds) > 1 or (config.search is not None and config.search.jump_seeds):
         params.append("seed")
     metrics = ["bpp", *(m.key for m in metric_table(config.extra_metrics) if m.plotted)]
     return [

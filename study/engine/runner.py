@@ -665,13 +665,12 @@ class Study:
         remaining = samples_to_run(tasks, studies, search, picked)
         for task in tasks:
             enqueue_grid(studies[task.name], task, search)
-        if search.jump_seeds:
-            records = store.records()
-            variant = image_options(config).label()
-            for task in picked:
-                remaining[task.name] += reopen_matches(
-                    studies[task.name], task, records, search, list(images), variant
-                )
+        records = store.records() if search.jump_seeds else []
+        variant = image_options(config).label()
+        for task in picked:
+            remaining[task.name] += reopen_matches(
+                studies[task.name], task, records, search, list(images), variant
+            )
         picked_note = f" ({len(picked)} picked)" if len(picked) < len(tasks) else ""
         print(
             f"{config.name}: {len(tasks)} search tasks ({search.mode}){picked_note}, "

@@ -203,6 +203,10 @@ def enqueue_grid(study: optuna.Study, task: SearchTask, search: Search) -> None:
             study.enqueue_trial({"alpha": alpha})
 
 
+# Marks a finished sample queued again for its further seeds: not a new sample of the budget.
+RERUN_ATTR = "rerun"
+
+
 def reopen_matches(
     study: optuna.Study,
     task: SearchTask,
@@ -212,57 +216,66 @@ def reopen_matches(
     variant: str,
 ) -> int:
     """Queue again each finished sample of a match task whose matches, replayed from the
-    recorded fits, would fit more — one that straddled the target before the study took further
-    seeds (``jump_seeds``), or whose further seeds a killed driver cut short; such a sample
-    re-run fits only what is missing. Returns how many of the task's queued samples are such
-    re-runs (queued now or by an earlier run)."""
-    if task.target_bpp is None or not search.jump_seeds:
+    recorded fits, would go on with a further seed (``jump_seeds``: one that straddled the
+    target before the study took further seeds, or whose further seeds a killed driver cut
+    short); such a re-run fits only what is missing. Returns how many re-runs wait in the
+    task's study (queued now or by an earlier run): samples on top of its budget."""
+    if task.target_bpp is None:
         return 0
     trials = study.get_trials(deepcopy=False)
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    reruns = sum(bool(t.user_attrs.get(RERUN_ATTR)) for t in waiting)
+    if not search.jump_seeds:
+        return reruns
     done = {t.params.get("alpha") for t in trials if t.state == TrialState.COMPLETE}
-    waiting = {
-        t.system_attrs.get("fixed_params", {}).get("alpha")
-        for t in trials
-        if t.state == TrialState.WAITING
-    }
+    queued = {t.system_attrs.get("fixed_params", {}).get("alpha") for t in waiting}
+    grid = search.alphas.get(task.family)
     by_image = defaultdict(list)
     for record in records:
         by_image[record.get("image")].append(record)
-    for alpha in sorted(done - waiting, key=lambda a: a or 0.0):
-        if any(_would_fit(task, alpha, i, by_image[i], search, variant) for i in images):
-            study.enqueue_trial({"alpha": alpha} if task.has_alpha else {})
-            waiting.add(alpha)
-    return len(waiting & done)
+    for alpha in sorted(done - queued, key=lambda a: a or 0.0):
+        if grid is not None and alpha not in grid:
+            continue  # the grid changed: not a sample of this study any more
+        if any(_further_seed(task, alpha, i, by_image[i], search, variant) for i in images):
+            params = {"alpha": alpha} if task.has_alpha else {}
+            study.enqueue_trial(params, user_attrs={RERUN_ATTR: True})
+            reruns += 1
+    return reruns
 
 
 class _MoreFits(Exception):
     """A replayed match asked for a fit that is not recorded."""
 
+    def __init__(self, spec: TrialSpec):
+        self.spec = spec
 
-def _would_fit(task, alpha, image: str, earlier: Sequence[dict], search: Search, variant) -> bool:
-    """Whether the match of ``alpha`` on ``image`` would fit anything beyond ``earlier``."""
+
+def _further_seed(task, alpha, image: str, earlier: Sequence[dict], search: Search, variant):
+    """Whether the match of ``alpha`` on ``image``, replayed from ``earlier``, would go on with
+    a further seed (not refit its first seed: a changed budget or tolerance reopens nothing)."""
     recorded = {record.get("trial_key"): record for record in earlier}
 
     def replay(spec: TrialSpec) -> dict:
         if spec.key not in recorded:
-            raise _MoreFits
+            raise _MoreFits(spec)
         return recorded[spec.key]
 
     try:
         run_image(task, {"alpha": alpha}, image, replay, search=search, metric="bpp",
                   variant=variant, earlier=earlier)  # fmt: skip
-    except _MoreFits:
-        return True
+    except _MoreFits as missing:
+        return missing.spec.seed > search.seed
     return False
 
 
 def finished_samples(study: optuna.Study) -> int:
-    """Completed samples of a task; samples left running by a killed driver are marked failed."""
+    """Completed samples of a task (re-runs for further seeds not counted: no new α); samples
+    left running by a killed driver are marked failed."""
     complete = 0
     for trial in study.get_trials(deepcopy=False):
         if trial.state == TrialState.RUNNING:
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        complete += trial.state == TrialState.COMPLETE
+        complete += trial.state == TrialState.COMPLETE and not trial.user_attrs.get(RERUN_ATTR)
     return complete
 
 
@@ -466,7 +479,10 @@ def run_image(
         if result.reached or not result.bracketed:
             break
         curve = [*(curve or []), *probes]  # where the file size jumps: the next seed aims there
-    closest = min(matches, key=lambda m: abs(rate_error(m[0].bpp, task.target_bpp)))
+    # A seed on target counts before a closer one off it (1.051× the target is nearer than 0.951×).
+    closest = min(
+        matches, key=lambda m: (not m[0].reached, abs(rate_error(m[0].bpp, task.target_bpp)))
+    )
     result, (spec, metrics) = closest
     return ImageOutcome(
         image,

@@ -45,20 +45,20 @@ def task_family(name: str) -> str:
 
 
 def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
-    """Per task, α and image, the fit closest to the target, with ``reached`` (within the
-    tolerance) and ``target_bpp``."""
+    """Per task, α and image, the fit closest to the target (one within the tolerance first),
+    with ``reached`` and ``target_bpp``."""
     closest: dict[tuple, dict] = {}
     for record in records:
         target = task_target(record.get("search") or "")
         if target is None or record.get("bpp") is None:
             continue
         error = abs(rate_error(record["bpp"], target))
+        off = not on_target(record["bpp"], target, tolerance)
         group = (record["search"], record.get("alpha"), record["image"])
         best = closest.get(group)
-        if best is None or (error, record["trial_key"]) < (best["error"], best["trial_key"]):
-            closest[group] = {**record, "error": error, "target_bpp": target}
-    for fit in closest.values():
-        fit["reached"] = on_target(fit["bpp"], fit["target_bpp"], tolerance)
+        rank = (off, error, record["trial_key"])
+        if best is None or rank < (not best["reached"], best["error"], best["trial_key"]):
+            closest[group] = {**record, "error": error, "target_bpp": target, "reached": not off}
     return sorted(closest.values(), key=lambda f: (f["search"], f["alpha"] or 0.0, f["image"]))
 
 

@@ -79,7 +79,19 @@ def test_a_jump_across_the_target_stops_the_search_and_says_where():
     settings = run(matcher, lambda lmbda: 0.3 if lmbda < 0.1 else 0.2)
     result = matcher.result
     assert not result.reached and "the file size jumps across the target between λ" in result.reason
-    assert len(settings) < 30
+    assert len(settings) < 30 and result.bracketed  # reachable by another curve (another seed)
+    # A fit of the same loss for another target may hold one side of the bracket.
+    other = RateMatcher(LAMBDA, 0.25, 0.05, 30, on_curve=[Probe(0.1, 0.2)])
+    run(other, lambda lmbda: 0.3 if lmbda < 0.1 else 0.2)
+    assert "jumps" in other.result.reason and other.result.bracketed
+
+
+def test_a_fit_on_target_is_the_result_though_one_off_it_lies_nearer():
+    matcher = RateMatcher(LAMBDA, 1.0, tolerance=0.05, budget=8)
+    matcher.observe(1e-3, 1.051)  # |log| 0.0497, 5.1 % over
+    matcher.observe(2e-3, 0.951)  # |log| 0.0502, 4.9 % under
+    assert matcher.next_setting() is None
+    assert matcher.result.reached and matcher.result.setting == 2e-3
 
 
 def power_curve(scale: float = 1.0):

@@ -267,7 +267,14 @@ def test_finished_matches_further_seeds_would_take_on_are_queued_again(task):
     assert reopen_matches(study, *args) == 1  # waiting already: counted, not queued twice
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert [t.system_attrs["fixed_params"] for t in waiting] == [{"alpha": alpha}]
-    assert reopen_matches(study, task, records, config().search, ["kodim01"], "") == 0
+    # Seeds off again: the re-run still waits (Optuna asks it first), so it is still counted.
+    assert reopen_matches(study, task, records, config().search, ["kodim01"], "") == 1
+    # A raised budget would refit seed 0, not a further seed: nothing is queued for it.
+    more_budget = config(jump_seeds=1, fit_budget=12).search
+    assert reopen_matches(study, task, records, more_budget, ["kodim01"], "") == 1
+    # The re-run done: no new sample of the budget.
+    study.tell(study.ask({"alpha": FloatDistribution(0.0, 1.0)}), 1.0)
+    assert finished_samples(study) == 1
 
 
 def test_sample_results_score_at_matched_rate(task):
