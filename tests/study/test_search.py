@@ -93,6 +93,11 @@ def test_an_alpha_grid_measures_each_value_once_across_interrupted_runs():
             config(alphas=bad)
 
 
+def test_further_seeds_are_for_matches():
+    with pytest.raises(StudyConfigError, match="jump_seeds: further seeds are for matches"):
+        config(targets_bpp=[], mode="pareto", jump_seeds=1)
+
+
 def test_a_searched_alpha_range_lies_in_every_searched_family_s_own():
     assert config(alpha=[0.0, 0.5]).search.alpha == (0.0, 0.5)
     for bounds, message in (
