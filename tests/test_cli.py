@@ -19,7 +19,11 @@ def test_evaluate_says_when_the_images_are_identical(crop256, write_png, capsys)
     assert cli.main(["evaluate", image, image, "--no-lpips"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["psnr"] is None
-    assert "identical: PSNR is infinite (written as null)" in captured.err
+    assert json.loads(captured.out)["ms_ssim_db"] is None  # MS-SSIM 1: infinite in dB too
+    expected = (
+        "the images are identical: PSNR (dB), MS-SSIM (dB) came out infinite (written as null)"
+    )
+    assert expected in captured.err
 
 
 def test_help_lists_every_command_without_heavy_imports():

@@ -371,50 +371,61 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
 
 def _off_target_markdown(missed: list[dict], tolerance: float) -> str:
     """The images each α missed the target on, with the fits nearest it on either side."""
-    if not missed:
-        return ""
-    lines = [
-        "",
-        "## Off target",
-        "",
+    return _section(
+        "Off target",
         f"Each image on which an α's closest fit lands outside ±{tolerance:.0%} of the target, "
         "with the fits nearest the target above and below it. Where those two settings are close "
         "(the matcher stops below 1 % of λ), the file size jumps across the target between them: "
         "no setting in between lands it (another seed might, its jumps lying elsewhere). A match "
         "an interrupted run cut short shows here too until a resume finishes it.",
-        "",
-        "| task | α | image | fits | nearest above the target | nearest below |",
-        "|---|---|---|---|---|---|",
-    ]
-    for miss in missed:
-        alpha = "—" if miss["alpha"] is None else f"{miss['alpha']:g}"
-        sides = " | ".join(_fit_text(miss[side]) for side in ("above", "below"))
-        lines.append(f"| {miss['task']} | {alpha} | {miss['image']} | {miss['fits']} | {sides} |")
-    return "\n".join(lines) + "\n"
+        ["task", "α", "image", "fits", "nearest above the target", "nearest below"],
+        [
+            [
+                m["task"],
+                _alpha_cell(m["alpha"]),
+                m["image"],
+                m["fits"],
+                _fit_text(m["above"]),
+                _fit_text(m["below"]),
+            ]
+            for m in missed
+        ],
+    )
 
 
 def _reseeded_markdown(fits: list[dict]) -> str:
     """The images whose matched fit came from a further seed."""
-    if not fits:
-        return ""
-    lines = [
-        "",
-        "## Matched with a further seed",
-        "",
+    return _section(
+        "Matched with a further seed",
         "Where the first seed's fits straddled the target without landing on it, the match went "
         "on with the next seeds (`search.jump_seeds`); these fits count above. Seed-to-seed "
         "noise then enters that image's differences.",
-        "",
-        "| task | α | image | seed (first tried) | matched fit |",
-        "|---|---|---|---|---|",
-    ]
-    for fit in fits:
-        alpha = "—" if fit["alpha"] is None else f"{fit['alpha']:g}"
-        lines.append(
-            f"| {fit['search']} | {alpha} | {fit['image']} | {fit.get('seed')} "
-            f"({fit['first_seed']}) | {_fit_text(fit)} |"
-        )
+        ["task", "α", "image", "seed (first tried)", "matched fit"],
+        [
+            [
+                f["search"],
+                _alpha_cell(f["alpha"]),
+                f["image"],
+                f"{f.get('seed')} ({f['first_seed']})",
+                _fit_text(f),
+            ]
+            for f in fits
+        ],
+    )
+
+
+def _section(title: str, intro: str, columns: list[str], rows: list[list]) -> str:
+    """A titled Markdown table with its introduction; empty without rows."""
+    if not rows:
+        return ""
+    lines = ["", f"## {title}", "", intro, "", "| " + " | ".join(columns) + " |"]
+    lines.append("|" + "---|" * len(columns))
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _alpha_cell(alpha: float | None) -> str:
+    return "—" if alpha is None else f"{alpha:g}"
 
 
 def _fit_text(fit: dict | None) -> str:
