@@ -42,6 +42,12 @@ def on_target(bpp: float, target: float, tolerance: float) -> bool:
     return abs(bpp / target - 1) <= tolerance
 
 
+def match_rank(bpp: float, target: float, tolerance: float) -> tuple[bool, float]:
+    """Sorts the fits of a match best first: any on target before any off it (1.051× the target
+    is nearer than 0.951× in log, yet off), then by |log(bpp / target)|."""
+    return not on_target(bpp, target, tolerance), abs(rate_error(bpp, target))
+
+
 def rounded(value: float) -> float:
     """``value`` to ``SIGNIFICANT_DIGITS`` significant digits."""
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
@@ -252,8 +258,7 @@ class RateMatcher:
 
     @property
     def result(self) -> MatchResult:
-        # A fit on target first, though one off it may lie nearer (1.051× against 0.951×).
-        best = min(self.probes, key=lambda p: (not self._reached(p), abs(self._error(p))))
+        best = min(self.probes, key=lambda p: match_rank(p.bpp, self.target, self.tolerance))
         reached = self._reached(best)
         # The fits of the same loss for other targets bracket too (``_next_u``).
         errors = [self._error(p) for p in self.probes + self.on_curve]

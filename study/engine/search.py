@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from losses import LossSpecError, get_family, parse_loss_spec
 from study.config import CodecEntry, Search, StudyConfig
-from study.engine.matching import Probe, RateMatcher, rate_error, rounded
+from study.engine.matching import Probe, RateMatcher, match_rank, rate_error, rounded
 from study.engine.trial import TrialSpec
 from study.layout import OPTUNA_DB, sqlite_uri
 from study.results.alpha import alpha_rows, matched_fits, task_name
@@ -233,10 +233,13 @@ def reopen_matches(
     by_image = defaultdict(list)
     for record in records:
         by_image[record.get("image")].append(record)
+    recorded = {record.get("trial_key"): record for record in records}
     for alpha in sorted(done - queued, key=lambda a: a or 0.0):
         if grid is not None and alpha not in grid:
             continue  # the grid changed: not a sample of this study any more
-        if any(_further_seed(task, alpha, i, by_image[i], search, variant) for i in images):
+        if any(
+            _further_seed(task, alpha, i, by_image[i], recorded, search, variant) for i in images
+        ):
             params = {"alpha": alpha} if task.has_alpha else {}
             study.enqueue_trial(params, user_attrs={RERUN_ATTR: True})
             reruns += 1
@@ -250,10 +253,12 @@ class _MoreFits(Exception):
         self.spec = spec
 
 
-def _further_seed(task, alpha, image: str, earlier: Sequence[dict], search: Search, variant):
-    """Whether the match of ``alpha`` on ``image``, replayed from ``earlier``, would go on with
-    a further seed (not refit its first seed: a changed budget or tolerance reopens nothing)."""
-    recorded = {record.get("trial_key"): record for record in earlier}
+def _further_seed(
+    task, alpha, image: str, earlier: Sequence[dict], recorded: dict, search: Search, variant
+):
+    """Whether the match of ``alpha`` on ``image``, replayed from ``earlier`` (``recorded``: the
+    study's fits by trial key), would go on with a further seed (not refit its first seed: a
+    changed budget or tolerance reopens nothing)."""
 
     def replay(spec: TrialSpec) -> dict:
         if spec.key not in recorded:
@@ -479,11 +484,9 @@ def run_image(
         if result.reached or not result.bracketed:
             break
         curve = [*(curve or []), *probes]  # where the file size jumps: the next seed aims there
-    # A seed on target counts before a closer one off it (1.051× the target is nearer than 0.951×).
-    closest = min(
-        matches, key=lambda m: (not m[0].reached, abs(rate_error(m[0].bpp, task.target_bpp)))
+    result, (spec, metrics) = min(
+        matches, key=lambda m: match_rank(m[0].bpp, task.target_bpp, search.tolerance)
     )
-    result, (spec, metrics) = closest
     return ImageOutcome(
         image,
         spec.key,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from inr_models import get_codec_class
 from losses import get_family
-from study.engine.matching import on_target, rate_error
+from study.engine.matching import match_rank
 from study.results.statistics import exact_mean, summarise
 from study.results.table import get_metric
 
@@ -45,21 +45,22 @@ def task_family(name: str) -> str:
 
 
 def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
-    """Per task, α and image, the fit closest to the target (one within the tolerance first),
-    with ``reached`` and ``target_bpp``."""
-    closest: dict[tuple, dict] = {}
+    """Per task, α and image, the fit closest to the target (one within the tolerance first,
+    ``matching.match_rank``), with ``reached``, ``error`` (|log(bpp / target)|), ``target_bpp``
+    and ``tried`` (every fit of that task, α and image)."""
+    tried: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
-        target = task_target(record.get("search") or "")
-        if target is None or record.get("bpp") is None:
-            continue
-        error = abs(rate_error(record["bpp"], target))
-        off = not on_target(record["bpp"], target, tolerance)
-        group = (record["search"], record.get("alpha"), record["image"])
-        best = closest.get(group)
-        rank = (off, error, record["trial_key"])
-        if best is None or rank < (not best["reached"], best["error"], best["trial_key"]):
-            closest[group] = {**record, "error": error, "target_bpp": target, "reached": not off}
-    return sorted(closest.values(), key=lambda f: (f["search"], f["alpha"] or 0.0, f["image"]))
+        if task_target(record.get("search") or "") is not None and record.get("bpp") is not None:
+            tried[record["search"], record.get("alpha"), record["image"]].append(record)
+    matched = []
+    for fits in tried.values():
+        target = task_target(fits[0]["search"])
+        best = min(fits, key=lambda r: (*match_rank(r["bpp"], target, tolerance), r["trial_key"]))
+        off, error = match_rank(best["bpp"], target, tolerance)
+        matched.append(
+            {**best, "error": error, "target_bpp": target, "reached": not off, "tried": fits}
+        )
+    return sorted(matched, key=lambda f: (f["search"], f["alpha"] or 0.0, f["image"]))
 
 
 def alpha_rows(
@@ -163,19 +164,15 @@ def architecture_rows(rows: list[dict], matched: list[dict], metric: str) -> lis
     return out
 
 
-def off_target(records: list[dict], matched: list[dict], rows: list[dict]) -> list[dict]:
+def off_target(matched: list[dict], rows: list[dict]) -> list[dict]:
     """Each task, α and image whose closest fit misses the target, for the α measured on every
     image (``rows``: ``alpha_rows``' complete ones; a sample still being fitted is left out):
     how many fits it had and the fits nearest the target above and below it (None where every
     fit fell on the other side)."""
     measured = {(row["task"], row["alpha"]) for row in rows if row["complete"]}
-    fits = defaultdict(list)
-    for record in records:
-        if task_target(record.get("search") or "") is not None and record.get("bpp") is not None:
-            fits[record["search"], record.get("alpha"), record["image"]].append(record)
     missed = []
     for fit in (f for f in matched if not f["reached"] and (f["search"], f["alpha"]) in measured):
-        tried = fits[fit["search"], fit["alpha"], fit["image"]]
+        tried = fit["tried"]
         above = [r for r in tried if r["bpp"] > fit["target_bpp"]]
         below = [r for r in tried if r["bpp"] < fit["target_bpp"]]
         missed.append(
@@ -191,19 +188,12 @@ def off_target(records: list[dict], matched: list[dict], rows: list[dict]) -> li
     return missed
 
 
-def reseeded(records: list[dict], matched: list[dict]) -> list[dict]:
+def reseeded(matched: list[dict]) -> list[dict]:
     """The matched fits made with a later seed than the first one tried on their task, α and
     image (a match that went on with further seeds where the rate jumped): the fit, and the seed
     first tried."""
-    first = {}
-    for record in records:
-        group = (record.get("search"), record.get("alpha"), record.get("image"))
-        first[group] = min(first.get(group, record.get("seed") or 0), record.get("seed") or 0)
-    return [
-        {**fit, "first_seed": first[fit["search"], fit["alpha"], fit["image"]]}
-        for fit in matched
-        if (fit.get("seed") or 0) > first[fit["search"], fit["alpha"], fit["image"]]
-    ]
+    with_first = ({**f, "first_seed": min(r.get("seed") or 0 for r in f["tried"])} for f in matched)
+    return [fit for fit in with_first if (fit.get("seed") or 0) > fit["first_seed"]]
 
 
 def _mean(values: list) -> float | None:
@@ -260,8 +250,8 @@ def write_alpha_tables(
     md_path.write_text(
         _markdown(rows, metric, metrics, tolerance)
         + _architecture_markdown(architectures, metric)
-        + _off_target_markdown(off_target(records, matched, rows), tolerance)
-        + _reseeded_markdown(reseeded(records, matched))
+        + _off_target_markdown(off_target(matched, rows), tolerance)
+        + _reseeded_markdown(reseeded(matched))
     )
     return [csv_path, md_path]
 
@@ -433,11 +423,9 @@ def _fit_text(fit: dict | None) -> str:
     if fit is None:
         return "none"
     try:
-        label = get_codec_class(fit["codec"]).rate_axis.label
+        setting = get_codec_class(fit["codec"]).rate_axis.describe(fit.get("rate"))
     except KeyError:  # a plugin codec this process has not imported
-        label = fit.get("rate_parameter") or "setting"
-    rate = fit.get("rate")
-    setting = f"{label} {rate:g}" if isinstance(rate, float) else f"{label} {rate}"
+        setting = f"{fit.get('rate_parameter') or 'setting'} {fit.get('rate')}"
     return f"{setting}: {fit['bpp']:.3f} bpp"
 
 

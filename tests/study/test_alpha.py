@@ -66,7 +66,7 @@ def test_each_miss_is_listed_with_the_fits_nearest_the_target(tmp_path):
     still = [fit(0.3, "a", 0.9, 0.1)]  # a sample fitted on one image so far: not listed yet
     records = fits() + jump + above + still
     matched = matched_fits(records, 0.05)
-    missed = off_target(records, matched, alpha_rows(matched, "lpips", ["lpips"]))
+    missed = off_target(matched, alpha_rows(matched, "lpips", ["lpips"]))
     assert [(m["alpha"], m["image"], m["fits"]) for m in missed] == [
         (0.03, "a", 3), (0.2, "a", 1), (0.2, "b", 1), (0.2, "c", 1),
     ]  # fmt: skip
@@ -85,7 +85,7 @@ def test_a_fit_of_a_further_seed_counts_and_is_named(tmp_path):
     further = {**fit(0.03, "a", 0.505, 0.19, rate=0.0141, key="s1"), "seed": 1}
     records = fits() + straddled + [further] + [fit(0.03, i, 0.5, 0.2) for i in "bc"]
     matched = matched_fits(records, 0.05)
-    assert [f["trial_key"] for f in reseeded(records, matched)] == ["s1"]
+    assert [f["trial_key"] for f in reseeded(matched)] == ["s1"]
     write_alpha_tables(records, tmp_path, "lpips", ["lpips"], 0.05)
     table = (tmp_path / "alpha.md").read_text()
     assert "| coolchic-v1/lc_ssim/0.5bpp | 0.03 | a | 1 (0) | λ 0.0141: 0.505 bpp |" in table
