@@ -11,8 +11,10 @@ import statistics
 from pathlib import Path
 
 from inr_models import fits_network
+from inr_models.base import BUDGET_FIGURES, FIT_FIGURES
 
-BUDGET_KEYS = ("final_model_iterations", "warmup_iterations", "encode_seconds")
+# The wall time of a fit, beside the budget its codec reports.
+BUDGET_KEYS = (*BUDGET_FIGURES, "encode_seconds")
 
 
 def budget_rows(records: list[dict]) -> list[dict]:
@@ -51,15 +53,15 @@ def budget_markdown(rows: list[dict]) -> str:
         "candidates that were dropped, and wall time of the fit (encoding included; it depends on "
         "the machine, the threads and whatever else ran beside the fit).",
         "",
-        "| codec | preset | loss | fits | final-model iterations | warm-up iterations | "
-        "wall time per fit (s) |",
-        "|---|---|---|---|---|---|---|",
+        "| codec | preset | loss | fits | "
+        + "".join(f"{FIT_FIGURES[key]} | " for key in BUDGET_FIGURES)
+        + "wall time per fit (s) |",
+        "|---|---|---|---|" + "---|" * (len(BUDGET_FIGURES) + 1),
     ]
     for row in rows:
+        budget = "".join(f"{_spread(row, key, ',.0f')} | " for key in BUDGET_FIGURES)
         lines.append(
-            f"| {row['codec']} | {row['preset']} | {row['loss']} | {row['fits']} | "
-            f"{_spread(row, 'final_model_iterations', ',.0f')} | "
-            f"{_spread(row, 'warmup_iterations', ',.0f')} | "
+            f"| {row['codec']} | {row['preset']} | {row['loss']} | {row['fits']} | {budget}"
             f"{_spread(row, 'encode_seconds', '.0f')} |"
         )
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from inr_models import fits_network, get_codec_class, registration_rank
-from inr_models.base import RATE_PARTS
+from inr_models.base import FIT_FIGURES, RATE_PARTS
 from losses import parse_loss_spec
 from study.results.bd import MIN_OVERLAP, BdComparison, bd_rate
 from study.results.budgets import budget_markdown, budget_rows, write_budgets
@@ -37,11 +37,9 @@ from study.results.table import get_metric, metric_table, opt_in_metrics, record
 RECORD_COLUMNS = (
     "codec", "loss", "loss_family", "alpha", "rate_parameter", "rate", "preset", "image", "seed",
 )  # fmt: skip
-# Figures that codecs report beside the table's metrics: where the file's bits go among them.
-CODEC_COLUMNS = (
-    "bpp_estimate", *RATE_PARTS, "mac_per_pixel", "network_parameters", "peak_memory_mb",
-    "final_model_iterations", "warmup_iterations",
-)  # fmt: skip
+# Beside the table's metrics: what the codecs report of their fits, where the file's bits go,
+# and the trial's peak memory.
+CODEC_COLUMNS = (*FIT_FIGURES, *RATE_PARTS, "peak_memory_mb")
 
 
 def bd_metrics(rows: Iterable[Mapping]) -> list[str]:

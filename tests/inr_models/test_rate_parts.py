@@ -3,7 +3,7 @@
 import pytest
 
 from inr_models import create_codec, get_codec_class
-from inr_models.base import CodecError
+from inr_models.base import FIT_FIGURES, CodecError
 from study.data.imageio import load_rgb
 
 RATES = {"coolchic-v1": 2e-3, "coolchic-v2": 2e-3, "c3": 2e-3, "nif": "0_31"}
@@ -34,6 +34,17 @@ def test_the_parts_add_up_to_the_file(name, crop):
     assert all(bits % 32 == 0 for bits in modules.values())
     with pytest.raises(CodecError):
         create_codec(name).rate_parts(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("name", list(RATES))
+def test_fits_report_the_figures_the_tables_carry(name, crop):
+    codec_class = get_codec_class(name)
+    codec = create_codec(name, preset="debug", **{codec_class.rate_axis.name: RATES[name]})
+    stats = codec.encode(crop).stats
+    missing = set(FIT_FIGURES) - set(stats)
+    # NIF trains without a rate term, so it has no estimate of its file's size.
+    assert missing == ({"bpp_estimate"} if name == "nif" else set())
+    assert all(stats[key] >= 0 for key in FIT_FIGURES if key in stats)
 
 
 def test_classical_codecs_give_no_breakdown(crop):
