@@ -35,20 +35,17 @@ RateValue = float | int | str
 # coded network weights (also per module, as ``network_bits_<module>``), and the latents; each
 # with its label for people.
 RATE_PARTS = {"header_bits": "header", "network_bits": "network", "latent_bits": "latents"}
-# Figures a codec that fits a network reports in ``Encoded.stats`` for the result tables, with
-# their labels: its training-time estimate of the rate, its cost, and its training budget —
-# iterations of the model the file is written from (its warm-up rounds included) and iterations
-# spent on warm-up candidates it dropped. A codec leaves out what it lacks (NIF estimates no
-# rate); the tables leave that cell empty.
-FIT_FIGURES = {
-    "bpp_estimate": "estimated bpp",
-    "mac_per_pixel": "MAC / pixel",
-    "network_parameters": "network parameters",
+# A fitting codec's training budget, with labels: iterations of the model the file is written from
+# (its warm-up rounds included) and iterations spent on warm-up candidates it dropped. A
+# comparison of codecs states them.
+BUDGET_FIGURES = {
     "final_model_iterations": "final-model iterations",
     "warmup_iterations": "warm-up iterations",
 }
-# The figures of ``FIT_FIGURES`` that say what a fit was given: a comparison of codecs states them.
-BUDGET_FIGURES = ("final_model_iterations", "warmup_iterations")
+# Figures a codec that fits a network reports in ``Encoded.stats`` for the result tables: its
+# training-time estimate of the rate, its cost, and its budget. A codec leaves out what it lacks
+# (NIF estimates no rate); the tables leave that cell empty.
+FIT_FIGURES = ("bpp_estimate", "mac_per_pixel", "network_parameters", *BUDGET_FIGURES)
 
 
 @dataclass(frozen=True, kw_only=True)

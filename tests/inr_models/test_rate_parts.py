@@ -14,11 +14,24 @@ def crop(kodak_records):
     return load_rgb(kodak_records[0].path)[:64, :96].copy()
 
 
+@pytest.fixture(scope="module")
+def fitted(crop):
+    """Each codec's debug fit of the crop, made once for the module's tests."""
+    made = {}
+
+    def encode(name):
+        if name not in made:
+            axis = get_codec_class(name).rate_axis
+            codec = create_codec(name, preset="debug", **{axis.name: RATES[name]})
+            made[name] = codec.encode(crop)
+        return made[name]
+
+    return encode
+
+
 @pytest.mark.parametrize("name", list(RATES))
-def test_the_parts_add_up_to_the_file(name, crop):
-    codec_class = get_codec_class(name)
-    codec = create_codec(name, preset="debug", **{codec_class.rate_axis.name: RATES[name]})
-    data = codec.encode(crop).data
+def test_the_parts_add_up_to_the_file(name, fitted):
+    data = fitted(name).data
     parts = create_codec(name).rate_parts(data)  # the file alone, as an import reads it
     assert parts["header_bits"] + parts["network_bits"] + parts["latent_bits"] == 8 * len(data)
     assert 0 < parts["header_bits"] < 1000 and parts["network_bits"] > 0
@@ -37,10 +50,8 @@ def test_the_parts_add_up_to_the_file(name, crop):
 
 
 @pytest.mark.parametrize("name", list(RATES))
-def test_fits_report_the_figures_the_tables_carry(name, crop):
-    codec_class = get_codec_class(name)
-    codec = create_codec(name, preset="debug", **{codec_class.rate_axis.name: RATES[name]})
-    stats = codec.encode(crop).stats
+def test_fits_report_the_figures_the_tables_carry(name, fitted):
+    stats = fitted(name).stats
     missing = set(FIT_FIGURES) - set(stats)
     # NIF trains without a rate term, so it has no estimate of its file's size.
     assert missing == ({"bpp_estimate"} if name == "nif" else set())
