@@ -25,7 +25,7 @@ QUALITIES = tuple(range(5, 100, 5))
 
 def our_curve(codec: str, mirror: str | None, workers: int) -> tuple[list[float], list[float]]:
     jobs = [
-        BaselineJob(codec, record, QUALITIES, (), ImageOptions(), with_lpips=False)
+        BaselineJob(codec, record, QUALITIES, (), ImageOptions(), with_optional_metrics=False)
         for record in kodak(mirror=mirror)
     ]
     by_quality = defaultdict(list)

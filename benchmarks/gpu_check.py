@@ -183,7 +183,7 @@ def _packed_trial(args) -> dict:
     # Every packed trial is the same seeded trial: sharing the device must not change its file.
     spec = TrialSpec("coolchic-v1", "packed", 4e-3, "debug", "mse", seed=0)
     with tempfile.TemporaryDirectory() as scratch:
-        outcome = run_trial(spec, image, Path(scratch), device=device, with_lpips=False)
+        outcome = run_trial(spec, image, Path(scratch), device=device, with_optional_metrics=False)
         data = outcome.files["bitstream"].read_bytes()
     return {
         "seconds": outcome.metrics["trial_seconds"],

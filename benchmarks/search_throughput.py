@@ -33,7 +33,7 @@ def config(folder: str, crop: int, preset: str):
             "codecs": [{"name": "coolchic-v1", "preset": preset}],
             "losses": ["lc_ssim"],
             "search": {"mode": "pareto", "trials": 2, "concurrent_samples": 1, "metric": "psnr"},
-            "lpips": False,
+            "optional_metrics": False,
         }
     )
 
@@ -65,10 +65,14 @@ def serial(crop: int, preset: str, records: list[dict]) -> float:
             )
             for r in records
         ]
-        run_trial(specs[0], images[specs[0].image], Path(folder), with_lpips=False)  # warm-up
+        run_trial(
+            specs[0], images[specs[0].image], Path(folder), with_optional_metrics=False
+        )  # warm-up
         start = time.perf_counter()
         for spec in specs:
-            run_trial(spec, images[spec.image], Path(folder) / spec.image, with_lpips=False)
+            run_trial(
+                spec, images[spec.image], Path(folder) / spec.image, with_optional_metrics=False
+            )
         return time.perf_counter() - start
 
 

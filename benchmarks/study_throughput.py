@@ -22,7 +22,8 @@ from study.engine.tracking import RunStore
 def measure(config_path: Path, concurrency: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="inr-study-bench-") as folder:
         config = load_config(
-            config_path, {"storage": folder, "max_concurrent": concurrency, "lpips": False}
+            config_path,
+            {"storage": folder, "max_concurrent": concurrency, "optional_metrics": False},
         )
         start = time.perf_counter()
         result = Study(config).run()

@@ -36,7 +36,7 @@ def measure(codec: str, image_path: str, threads: int) -> dict:
     loss = "mse" if codec != "nif" else "lc_ssim(0.01)"
     spec = TrialSpec(codec, Path(image_path).stem, RATES[codec], "debug", loss, seed=0)
     with tempfile.TemporaryDirectory() as scratch:
-        run_trial(spec, image, Path(scratch), with_lpips=False)
+        run_trial(spec, image, Path(scratch), with_optional_metrics=False)
     return {
         "codec": codec,
         "after_import_torch_gb": after_torch,

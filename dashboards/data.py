@@ -258,16 +258,18 @@ def _prepared_as(data: StudyData, config) -> None:
 def alpha_points(data: StudyData) -> list[dict]:
     """Each match-mode task's α at matched rate, decided as the α tables decide it: per task and
     α, images fitted of the study's, images on target, mean bpp and plotted metrics, and whether
-    it is the task's best α by the search's metric."""
+    it is the task's best α by the search's metric (and how many of the planned α it was chosen
+    from)."""
     rule = data.alpha_rule
     if rule is None:
         return []
     metrics = plotted_metrics(data.records)
     matched = matched_fits([r for r in data.records if r.get("search")], rule.tolerance)
-    keys = ("task", "alpha", "images", "of", "on_target", "bpp", "best", *metrics)
+    keys = ("task", "alpha", "images", "of", "on_target", "bpp", "best", "alphas_in")
+    keys += ("alphas_planned", *metrics)
     return [
         {key: row.get(key) for key in keys}
-        for row in alpha_rows(matched, rule.metric, metrics, rule.images)
+        for row in alpha_rows(matched, rule.metric, metrics, rule.images, rule.grid)
     ]
 
 

@@ -174,6 +174,15 @@ def alpha_figure_metrics(columns: list[str]) -> list[str]:
     return [judged, *(m.key for m in ranked[:1])]
 
 
+def _best_settled(row: dict) -> bool:
+    """``alpha.settled`` for an ``alpha.csv`` row (one written before the count was kept: yes)."""
+    from study.results.alpha import settled
+
+    planned = row.get("alphas_planned")
+    counts = {"alphas_in": int(row.get("alphas_in") or 0)}
+    return settled({**counts, "alphas_planned": int(planned) if planned else None})
+
+
 def draw_alpha(folder: Path, out: Path) -> Path | None:
     """Quality against α at matched rate (``reports/alpha.csv`` of a match-mode search): a
     column per codec and loss family, a row for the judged metric and one for the table's next
@@ -207,18 +216,19 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
         for row_index, metric in enumerate(metrics):
             axis = axes[row_index][column]
             for k, target in enumerate(dict.fromkeys(r["target_bpp"] for r in mine)):
-                points = sorted(
-                    (float(r["alpha"]), float(r[metric]), r["best"] == "True")
-                    for r in mine
-                    if r["target_bpp"] == target and r[metric]
+                at_target = sorted(
+                    (r for r in mine if r["target_bpp"] == target and r[metric]),
+                    key=lambda r: float(r["alpha"]),
                 )
-                if not points:
+                if not at_target:
                     continue
-                xs, ys, best = zip(*points, strict=True)
+                xs = [float(r["alpha"]) for r in at_target]
+                ys = [float(r[metric]) for r in at_target]
                 axis.plot(xs, ys, "o-", color=f"C{k}", label=f"{float(target):g} bpp")
-                axis.plot([x for x, b in zip(xs, best, strict=True) if b],
-                          [y for y, b in zip(ys, best, strict=True) if b],
-                          "*", color=f"C{k}", markersize=13)  # fmt: skip
+                for r in (r for r in at_target if r["best"] == "True"):
+                    fill = f"C{k}" if _best_settled(r) else "none"
+                    axis.plot(float(r["alpha"]), float(r[metric]), "*", markersize=13,
+                              color=f"C{k}", markerfacecolor=fill)  # fmt: skip
             default = get_family(family).alpha_default if get_family(family) else None
             if default is not None:
                 axis.axvline(default, color="#777777", linestyle="--", linewidth=1)
@@ -229,7 +239,8 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
             axis.legend(fontsize=7)
     figure.suptitle(
         f"{Path(folder).resolve().name}: quality against α at matched rate\n(mean over "
-        f"images; only α on target on every image; ★ best in {get_metric(metrics[0]).label})",
+        f"images; only α on target on every image; ★ best in {get_metric(metrics[0]).label}, "
+        "open: so far, some planned α not in)",
         fontsize=9,
     )
     out.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -345,7 +346,11 @@ class StudyConfig(_Strict):
     # Extra attempts after a trial raises or diverges.
     retries: int = Field(default=1, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    lpips: bool = True
+    # The metric table's optional metrics (those needing downloaded network weights) are computed
+    # where their weights are present; false skips them. ``lpips`` is the key's earlier name.
+    optional_metrics: bool = Field(
+        default=True, validation_alias=AliasChoices("optional_metrics", "lpips")
+    )
     # Opt-in metrics of the metric table this study also computes (``wd``), for every trial.
     extra_metrics: list[str] = []
     tracking: Tracking = Tracking()

@@ -16,7 +16,7 @@ def test_unknown_command_is_refused(capsys):
 
 def test_evaluate_says_when_the_images_are_identical(crop256, write_png, capsys):
     image = str(write_png(crop256, "a.png"))
-    assert cli.main(["evaluate", image, image, "--no-lpips"]) == 0
+    assert cli.main(["evaluate", image, image, "--no-optional-metrics"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["psnr"] is None
     assert json.loads(captured.out)["ms_ssim_db"] is None  # MS-SSIM 1: infinite in dB too
@@ -41,7 +41,7 @@ def test_help_lists_every_command_without_heavy_imports():
 def test_evaluate_prints_json_metrics(crop256, write_png, capsys):
     original = write_png(crop256, "a.png")
     decoded = write_png(255 - crop256, "b.png")
-    assert cli.main(["evaluate", str(original), str(decoded), "--no-lpips"]) == 0
+    assert cli.main(["evaluate", str(original), str(decoded), "--no-optional-metrics"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     # Every metric of the table (a plugin imported earlier in this process may have added one).
     assert {"psnr", "ssim", "ms_ssim", "ms_ssim_db", "lpips"} <= set(metrics)
@@ -59,8 +59,8 @@ def test_encode_then_decode_through_the_cli(crop256, write_png, tmp_path, capsys
     image = write_png(crop256, "crop.png")
     bitstream, decoded = tmp_path / "crop.inr", tmp_path / "decoded.png"
     argv = ["encode", str(image), "-o", str(bitstream), "--codec", "coolchic-v1", "--preset",
-            "debug", "--loss", "l1_ssim(0.2)", "--lmbda", "4e-3", "--quiet", "--no-lpips",
-            "--decoded", str(tmp_path / "encoder-side.png")]  # fmt: skip
+            "debug", "--loss", "l1_ssim(0.2)", "--lmbda", "4e-3", "--quiet",
+            "--no-optional-metrics", "--decoded", str(tmp_path / "encoder-side.png")]  # fmt: skip
     assert cli.main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["bpp"] == 8 * bitstream.stat().st_size / 256**2
@@ -96,7 +96,7 @@ def test_nif_through_the_cli(crop256, write_png, tmp_path, capsys):
     image = write_png(crop256, "crop.png")
     bitstream = tmp_path / "crop.nif.inr"
     argv = ["encode", str(image), "-o", str(bitstream), "--codec", "nif", "--config", "0_31",
-            "--preset", "debug", "--quiet", "--no-lpips"]  # fmt: skip
+            "--preset", "debug", "--quiet", "--no-optional-metrics"]  # fmt: skip
     assert cli.main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["loss"] == "lc_ssim(0.01)" and summary["convention"] == "nif"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from study.commands.cliargs import (
     add_dataset_arguments,
+    add_optional_metrics_argument,
     comma_list,
     dataset_from_arguments,
     image_options_from_arguments,
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated bitrates: per image, the setting with the largest file at or "
         "under each",
     )
-    parser.add_argument("--no-lpips", action="store_true", help="do not compute LPIPS")
+    add_optional_metrics_argument(parser)
     parser.add_argument(
         "--workers",
         type=int,
@@ -109,7 +110,7 @@ def _sweep(name: str, args: argparse.Namespace) -> tuple[int, ...]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from study.engine.baselines import BaselineJob, run_baselines, write_outputs
-    from study.results.metrics import lpips_available
+    from study.results.metrics import optional_metrics_available
 
     classical = classical_codecs()
     named = args.codecs is not None
@@ -130,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     sweeps = {name: _sweep(name, args) for name in args.codecs}
     records = dataset_from_arguments(args)
     # Decided once here, so worker processes neither retry the weights nor repeat the warning.
-    with_lpips = not args.no_lpips and lpips_available()
+    with_optional_metrics = not args.no_optional_metrics and optional_metrics_available()
     options = image_options_from_arguments(args)
     jobs = [
-        BaselineJob(name, record, sweeps[name], args.target_bpp, options, with_lpips)
+        BaselineJob(name, record, sweeps[name], args.target_bpp, options, with_optional_metrics)
         for name in args.codecs
         for record in records
     ]

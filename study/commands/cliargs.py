@@ -23,6 +23,15 @@ def add_where_argument(parser: argparse.ArgumentParser, purpose: str) -> None:
     )
 
 
+def add_optional_metrics_argument(parser) -> None:
+    """``--no-optional-metrics``: the metric table's optional metrics are recorded as missing."""
+    parser.add_argument(
+        "--no-optional-metrics",
+        action="store_true",
+        help="skip the metrics that need downloaded network weights (LPIPS): recorded as missing",
+    )
+
+
 def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
     """``--jobs N`` for the tools that decode and check trials (``import``, ``rebuild``)."""
     parser.add_argument(

@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from study.commands.cliargs import add_optional_metrics_argument
+
 
 def _codec_name(argv: list[str] | None, default: str) -> str:
     """The --codec value, read first because the codec adds its own options to the parser."""
@@ -77,7 +79,7 @@ def build_parser(codec_cls) -> argparse.ArgumentParser:
     images.add_argument(
         "--drop-alpha", action="store_true", help="discard alpha channels instead of refusing"
     )
-    images.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
+    add_optional_metrics_argument(images)
     return parser
 
 
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             bitstream=args.output,
             decoded_png=args.decoded,
             device=device,
-            with_lpips=not args.no_lpips,
+            with_optional_metrics=not args.no_optional_metrics,
             progress=not args.quiet,
             on_validation=log_validation,
             on_pace=report_pace,

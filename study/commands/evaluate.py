@@ -6,6 +6,8 @@ import math
 import sys
 from pathlib import Path
 
+from study.commands.cliargs import add_optional_metrics_argument
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -21,9 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="discard alpha channels instead of refusing RGBA images",
     )
-    parser.add_argument(
-        "--no-lpips", action="store_true", help="skip LPIPS (and other optional metrics)"
-    )
+    add_optional_metrics_argument(parser)
     args = parser.parse_args(argv)
 
     from study.data.imageio import load_rgb
@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.decoded}: size {decoded.shape[1]}x{decoded.shape[0]} differs from "
             f"{args.original} ({original.shape[1]}x{original.shape[0]})"
         )
-    metrics = evaluate(original, decoded, optional=not args.no_lpips, opted_in=opt_in_metrics())
+    metrics = evaluate(
+        original, decoded, optional=not args.no_optional_metrics, opted_in=opt_in_metrics()
+    )
     infinite = [k for k, v in metrics.items() if isinstance(v, float) and math.isinf(v)]
     if infinite:
         labels = ", ".join(get_metric(k).display for k in infinite)

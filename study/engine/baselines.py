@@ -43,11 +43,11 @@ class BaselineJob:
     settings: tuple[RateValue, ...]  # of the codec's rate axis
     target_bpps: tuple[float, ...]
     image_options: ImageOptions
-    with_lpips: bool
+    with_optional_metrics: bool
 
 
 def _measure(
-    codec_cls: type[Codec], setting: RateValue, image: np.ndarray, with_lpips: bool
+    codec_cls: type[Codec], setting: RateValue, image: np.ndarray, with_optional_metrics: bool
 ) -> dict:
     axis = codec_cls.rate_axis
     codec = codec_cls(**{axis.name: setting})
@@ -63,7 +63,7 @@ def _measure(
         "rate": setting,
         "bytes": len(encoded.data),
         "bpp": encoded.bpp(height, width),
-        **evaluate(image, decoded, optional=with_lpips),
+        **evaluate(image, decoded, optional=with_optional_metrics),
         "encode_seconds": encode_s,
         "decode_seconds": decode_s,
     }
@@ -106,7 +106,7 @@ def run_job(job: BaselineJob) -> list[dict]:
             **base,
             "mode": SWEEP,
             "target_bpp": None,
-            **_measure(codec_cls, setting, image, job.with_lpips),
+            **_measure(codec_cls, setting, image, job.with_optional_metrics),
         }
         for setting in job.settings
     ]
@@ -118,7 +118,7 @@ def run_job(job: BaselineJob) -> list[dict]:
                 job.codec, job.record.name, target,
             )  # fmt: skip
             continue
-        measured = _measure(codec_cls, setting, image, job.with_lpips)
+        measured = _measure(codec_cls, setting, image, job.with_optional_metrics)
         rows.append({**base, "mode": TARGET, "target_bpp": target, **measured})
     return rows
 

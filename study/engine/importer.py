@@ -40,7 +40,7 @@ from study.engine.trial import (
 from study.engine.verify import mismatch
 from study.errors import InputError
 from study.layout import CONFIG_FILE, read_state, recorded_tracking_uri, write_state
-from study.results.metrics import evaluate, lpips_available
+from study.results.metrics import evaluate, optional_metrics_available
 from study.results.table import quality_metrics
 
 # Settings a codec reports that say where it ran, not what it computed.
@@ -84,7 +84,7 @@ class _Study:
             from study.engine.search import search_tasks
 
             self.tasks = {task.name: task for task in search_tasks(config)}
-        self.with_lpips = config.lpips and lpips_available()
+        self.with_optional_metrics = config.optional_metrics and optional_metrics_available()
         self._codecs: dict[tuple, object] = {}
 
     def recorded_keys(self) -> set[str]:
@@ -162,7 +162,7 @@ def check(incoming: Incoming, study: _Study) -> Checked | str:
     if decoded.shape != original.shape:
         return f"its file decodes to {decoded.shape[1]}x{decoded.shape[0]}, not {width}x{height}"
     values = evaluate(
-        original, decoded, optional=study.with_lpips, opted_in=study.config.extra_metrics
+        original, decoded, optional=study.with_optional_metrics, opted_in=study.config.extra_metrics
     )
     problem = mismatch(values, record.metrics)
     parts = codec.rate_parts(incoming.bitstream)

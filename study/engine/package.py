@@ -23,7 +23,7 @@ from study.errors import InputError
 from study.results.table import checked_opt_ins
 
 PACKAGE_FILE = "package.json"
-PACKAGE_FORMAT = "inr-study-package/1"
+PACKAGE_FORMAT = "inr-study-package/2"  # 2: ``optional_metrics`` (was ``lpips``)
 IMAGES_DIR = "images"
 PART_PREFIX = "part-"
 # What ``work`` writes for each finished trial, in OUT/trials/KEY/.
@@ -47,7 +47,8 @@ class Package:
     trials: tuple[TrialSpec, ...]
     digests: dict[str, str]  # image name -> digest of its prepared pixels
     plugins: tuple[str, ...] = ()  # modules registering the study's own codecs, losses, metrics
-    lpips: bool = True  # whether the study measures LPIPS (where its weights are present)
+    # Whether the study measures the optional metrics (where their weights are present).
+    optional_metrics: bool = True
     extra_metrics: tuple[str, ...] = ()  # the opt-in metrics the study computes
 
     def image(self, name: str) -> np.ndarray:
@@ -72,7 +73,7 @@ def write_package(
     trials: list[TrialSpec],
     images: dict[str, np.ndarray],
     plugins: list[str],
-    lpips: bool,
+    optional_metrics: bool,
     extra_metrics: list[str],
 ) -> Path:
     """A package of ``trials`` with the images they need."""
@@ -89,7 +90,7 @@ def write_package(
         "part": part,
         "parts": parts,
         "plugins": plugins,
-        "lpips": lpips,
+        "optional_metrics": optional_metrics,
         "extra_metrics": extra_metrics,
         "images": {name: image_digest(images[name]) for name in needed},
         "trials": [asdict(spec) for spec in trials],
@@ -125,7 +126,7 @@ def read_package(folder: Path) -> Package:
             trials,
             digests,
             tuple(str(module) for module in data["plugins"]),
-            bool(data["lpips"]),
+            bool(data["optional_metrics"]),
             tuple(checked_opt_ins(data.get("extra_metrics", []))),  # packages made before: none
         )
     except (KeyError, TypeError, ValueError, AttributeError, RecordError) as error:

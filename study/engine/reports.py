@@ -33,6 +33,7 @@ class AlphaRule(NamedTuple):
     metric: str
     tolerance: float
     images: list[str] | None  # the study's, when its config names them
+    grid: dict[str, list[float]]  # the α the config plans per loss family (none: α searched)
 
 
 def alpha_rule(config: StudyConfig, records: list[dict]) -> AlphaRule | None:
@@ -47,7 +48,7 @@ def alpha_rule(config: StudyConfig, records: list[dict]) -> AlphaRule | None:
     measured = any(r.get(key) is not None for r in records for key in optional)
     metric = resolve_metric(search, config.images.crop, measured)
     names = planned_image_names(config.images.dataset, config.images.subset)
-    return AlphaRule(metric, search.tolerance, names)
+    return AlphaRule(metric, search.tolerance, names, dict(search.alphas))
 
 
 def write_plan_reports(config: StudyConfig, records: list[dict], out: Path) -> list[Path]:
@@ -60,7 +61,9 @@ def write_plan_reports(config: StudyConfig, records: list[dict], out: Path) -> l
         if rule is None:
             return []
         metrics = list(dict.fromkeys([rule.metric, *bd_metrics(records)]))
-        return write_alpha_tables(records, out, rule.metric, metrics, rule.tolerance, rule.images)
+        return write_alpha_tables(
+            records, out, rule.metric, metrics, rule.tolerance, rule.images, rule.grid
+        )
     names = planned_image_names(config.images.dataset, config.images.subset)
     if names is None:
         return []

@@ -72,7 +72,7 @@ from study.layout import (
     recorded_tracking_uri,
     write_state,
 )
-from study.results.metrics import lpips_available
+from study.results.metrics import optional_metrics_available
 from study.results.table import quality_metrics
 
 log = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ class TrialContext:
     parent_id: str
     tags: dict
     device: str
-    with_lpips: bool
+    with_optional_metrics: bool
     threads: int
     extra_metrics: tuple[str, ...] = ()  # the opt-in metrics the study computes
     plugins: tuple[str, ...] = ()
@@ -263,7 +263,7 @@ def _execute_batch(
             run_trials(
                 jobs,
                 device=device,
-                with_lpips=context.with_lpips,
+                with_optional_metrics=context.with_optional_metrics,
                 extra_metrics=context.extra_metrics,
             )
             if jobs
@@ -484,7 +484,7 @@ class Study:
     ) -> StudyResult:
         config = self.config
         (self.folder / CONFIG_FILE).write_text(dump_config(config))
-        with_lpips = config.lpips and lpips_available()
+        with_optional_metrics = config.optional_metrics and optional_metrics_available()
         # The parent run, and what is left, before any cluster starts (no trial runs yet, so
         # the driver writes here): a finished study needs no cluster at all.
         store = study_store(self.folder, config)
@@ -494,7 +494,7 @@ class Study:
             pending = self._pending_trials(picked, of_all, store)
             to_run = len(pending)
         else:
-            plan = self._search_plan(picked, images, with_lpips, store)
+            plan = self._search_plan(picked, images, with_optional_metrics, store)
             to_run = sum(plan.remaining.values())
         counts = {"finished": len(picked) if config.search is None else 0, "failed": 0}
         if to_run:
@@ -502,7 +502,7 @@ class Study:
                 parent_id=parent_id,
                 tags=tags,
                 device=config.device,
-                with_lpips=with_lpips,
+                with_optional_metrics=with_optional_metrics,
                 threads=max(1, int(config.resources.cpus)),
                 extra_metrics=tuple(config.extra_metrics),
                 plugins=tuple(config.plugins),
@@ -653,12 +653,16 @@ class Study:
         return progress.counts
 
     def _search_plan(
-        self, picked: list[SearchTask], images: dict, with_lpips: bool, store: RunStore
+        self,
+        picked: list[SearchTask],
+        images: dict,
+        with_optional_metrics: bool,
+        store: RunStore,
     ) -> SearchPlan:
         """Samples for the ``picked`` tasks, none for the others: those their budgets leave, and
         finished ones whose matches further seeds would take on (``reopen_matches``)."""
         config, search = self.config, self.config.search
-        metric = resolve_metric(search, config.images.crop, with_lpips)
+        metric = resolve_metric(search, config.images.crop, with_optional_metrics)
         storage = optuna_storage(self.folder)
         tasks = search_tasks(config)
         studies = {t.name: optuna_study(storage, t, metric, search.seed) for t in tasks}

@@ -30,12 +30,13 @@ from study.results.alpha import alpha_rows, matched_fits, task_name
 from study.results.table import automatic_search_metric, get_metric
 
 
-def resolve_metric(search: Search, crop: int | None, lpips_ok: bool) -> str:
+def resolve_metric(search: Search, crop: int | None, optional_metrics: bool) -> str:
     """``auto`` means the table's preferred searchable metric that this study can compute (LPIPS
-    when its weights are available, else MS-SSIM in dB, PSNR on crops too small for MS-SSIM)."""
+    when the optional metrics are measured, else MS-SSIM in dB, PSNR on crops too small for
+    MS-SSIM)."""
     if search.metric != "auto":
         return search.metric
-    return automatic_search_metric(crop, lpips_ok)
+    return automatic_search_metric(crop, optional_metrics)
 
 
 def score(metric: str, value: float, bpp: float, target: float, tolerance: float) -> float:

@@ -89,7 +89,7 @@ def shard(
             trials=pending[part::parts],
             images=images,
             plugins=list(config.plugins),
-            lpips=config.lpips,
+            optional_metrics=config.optional_metrics,
             extra_metrics=list(config.extra_metrics),
         )
         for part in range(parts)

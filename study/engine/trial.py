@@ -132,7 +132,7 @@ def run_trial(
     bitstream: Path | None = None,
     decoded_png: Path | None = None,
     device: str = "cpu",
-    with_lpips: bool = True,
+    with_optional_metrics: bool = True,
     extra_metrics: Collection[str] = (),
     progress: bool = False,
     on_validation: Callable[[dict], None] | None = None,
@@ -148,8 +148,14 @@ def run_trial(
     whatever the codec raises (``DivergedError`` on a NaN loss): the caller records failures.
     """
     job = TrialJob(spec, image, out_dir, bitstream, decoded_png, on_validation)
-    outcome = run_trials([job], device=device, with_lpips=with_lpips, extra_metrics=extra_metrics,
-                         progress=progress, on_pace=on_pace)[0]  # fmt: skip
+    outcome = run_trials(
+        [job],
+        device=device,
+        with_optional_metrics=with_optional_metrics,
+        extra_metrics=extra_metrics,
+        progress=progress,
+        on_pace=on_pace,
+    )[0]
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -171,7 +177,7 @@ def run_trials(
     jobs: list[TrialJob],
     *,
     device: str = "cpu",
-    with_lpips: bool = True,
+    with_optional_metrics: bool = True,
     extra_metrics: Collection[str] = (),
     progress: bool = False,
     on_pace: Callable[[float, int], None] | None = None,
@@ -216,7 +222,9 @@ def run_trials(
             "peak_memory_mb": peak_memory_mb,
         }
         try:
-            outcome = _finish_trial(job, codec, result, figures, with_lpips, extra_metrics)
+            outcome = _finish_trial(
+                job, codec, result, figures, with_optional_metrics, extra_metrics
+            )
         except Exception as error:  # recorded by the caller, as a failed fit is
             outcomes.append(error)
             continue
@@ -234,7 +242,7 @@ def _finish_trial(
     codec,
     encoded,
     figures: dict,
-    with_lpips: bool,
+    with_optional_metrics: bool,
     extra_metrics: Collection[str],
 ) -> TrialOutcome:
     """Write ``encoded``'s file, decode that file, check it against the encoder's prediction,
@@ -263,7 +271,7 @@ def _finish_trial(
         "bpp": encoded.bpp(height, width),
         "bytes": len(encoded.data),
         **codec.rate_parts(encoded.data),
-        **evaluate(image, decoded, optional=with_lpips, opted_in=extra_metrics),
+        **evaluate(image, decoded, optional=with_optional_metrics, opted_in=extra_metrics),
         "encode_seconds": figures["encode_seconds"],
         "decode_seconds": decode_seconds,
         "peak_memory_mb": figures["peak_memory_mb"],

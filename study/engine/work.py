@@ -89,7 +89,7 @@ def run_trials_in_worker(
     from study.config import import_plugins
     from study.engine.provenance import git_commit, machine
     from study.engine.trial import TrialJob, run_trials
-    from study.results.metrics import lpips_available
+    from study.results.metrics import optional_metrics_available
 
     package = _worker_package(folder)
     import_plugins(list(package.plugins))
@@ -108,7 +108,7 @@ def run_trials_in_worker(
     outcomes = run_trials(
         jobs,
         device=device,
-        with_lpips=package.lpips and lpips_available(),
+        with_optional_metrics=package.optional_metrics and optional_metrics_available(),
         extra_metrics=package.extra_metrics,
     )
     seconds = (time.time() - start) / len(jobs)

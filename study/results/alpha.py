@@ -9,9 +9,10 @@ without its weighted term), with a t-interval over images: does the best α diff
 default (the paper's, for the paper's losses), and by more than the spread of images?
 The α that the best does not clearly beat are listed with it. Per codec and target, each family's
 best side by side, and the better family against the others: the loss weights to pick per
-architecture and rate. Last, each image an α missed the target on, with the fits nearest the
-target on either side: a file size that jumps across the target between close settings is a
-property of the fits, which no setting in between can fix.
+architecture and rate. Where the study plans a grid of α, a best chosen before every α of the
+grid is on target on every image is the best so far, and says so. Last, each image an α missed
+the target on, with the fits nearest the target on either side: a file size that jumps across
+the target between close settings is a property of the fits, which no setting in between can fix.
 """
 
 import csv
@@ -64,12 +65,19 @@ def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
 
 
 def alpha_rows(
-    matched: list[dict], metric: str, metrics: list[str], images: list[str] | None = None
+    matched: list[dict],
+    metric: str,
+    metrics: list[str],
+    images: list[str] | None = None,
+    grid: dict[str, list[float]] | None = None,
 ) -> list[dict]:
     """One row per task and α: images, images on target, mean bpp and metrics, the worst image's
     distance from the target (``worst_error``, |log(bpp / target)|); the task's best
     α marked, and its paired differences against the family's default α and α = 0 in ``metric``
-    (where those are on target too). ``images``: the study's, when known; else those fitted."""
+    (where those are on target too). ``images``: the study's, when known; else those fitted.
+    ``grid``: the α the study plans per loss family, when it plans a grid; each row then says
+    how many of its family's α are on target on every image (``alphas_in``) of how many
+    (``alphas_planned``): the best is settled only when all are."""
     by_task = _by_task(matched)
     rows = []
     for task in sorted(by_task):
@@ -99,6 +107,11 @@ def alpha_rows(
                 }
             )
         _mark_best(task_rows, alphas, task_images, metric)
+        planned = (grid or {}).get(task_family(task))
+        alphas_in = sum(_on_target_everywhere(r) for r in task_rows)
+        for row in task_rows:
+            row["alphas_in"] = alphas_in
+            row["alphas_planned"] = len(planned) if planned else None
         rows += task_rows
     return rows
 
@@ -115,7 +128,7 @@ def _mark_best(task_rows: list[dict], alphas: dict, images: list[str], metric: s
     """Marks the task's best α among those on target on every image, with its paired
     differences against the family's default α and α = 0 (where those are on target too) and the
     other α on target it does not clearly beat (``as_good``; None when there is none)."""
-    eligible = [r for r in task_rows if r["complete"] and r["on_target"] == r["of"]]
+    eligible = [r for r in task_rows if _on_target_everywhere(r)]
     if not eligible:
         return
     best = max(eligible, key=lambda r: get_metric(metric).oriented(r[metric]))
@@ -133,6 +146,24 @@ def _mark_best(task_rows: list[dict], alphas: dict, images: list[str], metric: s
         best[f"vs_{name}"] = rivals.get(other)
     as_good = [alpha for alpha, difference in rivals.items() if not _clearly_better(difference)]
     best["as_good"] = as_good if rivals else None
+
+
+def _on_target_everywhere(row: dict) -> bool:
+    return row["complete"] and row["on_target"] == row["of"]
+
+
+def settled(row: dict) -> bool:
+    """Whether a row's task has every α its study plans on target on every image (always, where
+    the study plans no grid): its best is then final, not the best so far."""
+    planned = row.get("alphas_planned")
+    return planned is None or row["alphas_in"] >= planned
+
+
+def _so_far(row: dict) -> str:
+    """How many of the planned α a best that is not settled was chosen from; empty otherwise."""
+    if settled(row):
+        return ""
+    return f"so far: {row['alphas_in']} of {row['alphas_planned']} α in"
 
 
 def _clearly_better(difference) -> bool:
@@ -221,17 +252,18 @@ def write_alpha_tables(
     metrics: list[str],
     tolerance: float,
     images: list[str] | None = None,
+    grid: dict[str, list[float]] | None = None,
 ) -> list[Path]:
     """``alpha.md`` and ``alpha.csv`` for a match-mode search's records (on the study's
-    ``images`` when known); none without matches."""
+    ``images`` and α ``grid`` when known); none without matches."""
     matched = matched_fits(records, tolerance)
-    rows = alpha_rows(matched, metric, metrics, images)
+    rows = alpha_rows(matched, metric, metrics, images, grid)
     if not rows:
         return []
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / f"{ALPHA_TABLE}.csv", out / f"{ALPHA_TABLE}.md"
     columns = ["task", "codec", "family", "target_bpp", "alpha", "images", "of", "on_target"]
-    columns += ["bpp", *metrics, "best", "as_good"]
+    columns += ["bpp", *metrics, "best", "as_good", "alphas_in", "alphas_planned"]
     for name in ("default", "zero"):
         columns += [f"vs_{name}_alpha", *(f"vs_{name}_{k}" for k in ("mean", "t_low", "t_high"))]
     with csv_path.open("w", newline="") as f:
@@ -269,7 +301,9 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
         "best α is better), with its 95 % t-interval over images (— where that α is not on "
         "target on every image), and the other α on target whose difference from the best that "
         "interval does not exclude (as good as the best, as far as these images tell; with one "
-        "image there is no interval and every α on target counts).",
+        "image there is no interval and every α on target counts). Until every α the study "
+        "plans for the task is on target on every image, its best is the best so far: it says "
+        "how many of them are in.",
         "",
         "| task | α | images (on target) | bpp | "
         + " | ".join(get_metric(m).label for m in metrics)
@@ -286,7 +320,8 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
             for n in ("default", "zero")
         )
         name = "—" if row["alpha"] is None else f"{row['alpha']:g}"
-        name = f"**{name}**" if row["best"] else name
+        so_far = _so_far(row)
+        name = f"**{name}**{f' ({so_far})' if so_far else ''}" if row["best"] else name
         lines.append(
             f"| {row['task']} | {name} | {row['images']} of {row['of']} ({row['on_target']}) | "
             f"{row['bpp']:.3f} | {values} | "
@@ -318,11 +353,12 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
         "",
         "## Per architecture and rate",
         "",
-        f"Each loss family's best α on target (with the α as good as it, above) and its mean "
+        f"Each loss family's best α on target (with the α as good as it, above; the best so far "
+        f"while some planned α are not in) and its mean "
         f"{label}; where several families have one, the better family's mean per-image "
         f"difference in {label} against each other family's best (> 0: better), with its 95 % "
         "t-interval over images, and whether that interval excludes 0 (better) or not (not "
-        "told apart).",
+        'told apart), said "so far" where a best compared is the best so far.',
         "",
         "| codec | target | " + " | ".join(names) + " | better |",
         "|---|---|" + "---|" * len(families) + "---|",
@@ -336,8 +372,10 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
                 cells.append("—")
                 continue
             tied = ", ".join(f"{a:g}" for a in row["as_good"] or [])
+            notes = [f"as good: {tied}" if tied else "", _so_far(row)]
+            note = "; ".join(n for n in notes if n)
             cells.append(
-                f"{_alpha_text(row['alpha'])}{f' (as good: {tied})' if tied else ''}: "
+                f"{_alpha_text(row['alpha'])}{f' ({note})' if note else ''}: "
                 f"{_format(row[metric], metric)}"
             )
         winner = group["winner"]
@@ -351,6 +389,8 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
                     f"{_difference(summary, metric)} ({told})"
                 )
             better = f"{winner['family']} {_alpha_text(winner['alpha'])}; " + "; ".join(verdicts)
+            if not all(settled(r) for r in group["bests"]):
+                better = f"so far: {better}"
         lines.append(
             f"| {group['codec']} | {group['target_bpp']:g} bpp | "
             + " | ".join(cells)

@@ -89,20 +89,27 @@ def lpips_unavailable() -> str | None:
     return networks.lpips_unavailable("alex")
 
 
-def lpips_available() -> bool:
-    """Whether LPIPS can be computed in this process; warns once when it cannot."""
-    reason = lpips_unavailable()
-    if reason is not None:
-        _warn_once("lpips", f"LPIPS is recorded as missing: {reason}")
-        return False
-    return True
+def optional_metrics_available() -> bool:
+    """Whether this process can compute the table's optional metrics (those that need downloaded
+    network weights); warns once for each it cannot, which is then recorded as missing."""
+    from study.results.table import metric_table
+
+    available = True
+    for metric in (m for m in metric_table() if m.optional and m.unavailable is not None):
+        reason = metric.unavailable()
+        if reason is not None:
+            _warn_once(metric.key, f"{metric.label} is recorded as missing: {reason}")
+            available = False
+    return available
 
 
 def lpips_distance(original: np.ndarray, decoded: np.ndarray, model=None) -> float | None:
     """LPIPS (lower is better), or None when the AlexNet weights cannot be loaded."""
     _check_pair(original, decoded)
     if model is None:
-        if not lpips_available():
+        reason = lpips_unavailable()
+        if reason is not None:
+            _warn_once("lpips", f"LPIPS is recorded as missing: {reason}")
             return None
         model = networks.lpips_network("alex")
     device = next(model.parameters()).device

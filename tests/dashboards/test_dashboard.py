@@ -281,7 +281,7 @@ def test_the_pareto_view_of_a_pareto_search(tmp_path, study_env, small_config,
 
 def test_the_alpha_plot_draws_what_the_alpha_tables_decide(tmp_path, browser_page):
     """α at matched rate from the α tables' rule: filled where on target on every image, the
-    best starred only under the search's metric."""
+    best starred only under the search's metric, open while some planned α are not in."""
     from study.engine.reports import AlphaRule
 
     task = "coolchic-v1/lc_ssim/0.5bpp"
@@ -297,7 +297,7 @@ def test_the_alpha_plot_draws_what_the_alpha_tables_decide(tmp_path, browser_pag
             })  # fmt: skip
     grid = {**records[0], "run_id": "g", "trial_key": "g", "search": None}
     data = StudyData("alpha", None, [grid, *records])
-    data.alpha_rule = AlphaRule("psnr", 0.05, ["kodim01", "kodim07"])
+    data.alpha_rule = AlphaRule("psnr", 0.05, ["kodim01", "kodim07"], {"lc_ssim": [0, 0.01]})
     out = tmp_path / "alpha.html"
     out.write_text(render(data, references=[], reference_notes=[], crops=[], crops_image=None,
                           crops_bpp=None, mlflow_ui="http://127.0.0.1:5000"))  # fmt: skip
@@ -314,4 +314,16 @@ def test_the_alpha_plot_draws_what_the_alpha_tables_decide(tmp_path, browser_pag
     page.select_option("#metric", "ms_ssim_db")
     names = page.evaluate("document.getElementById('alpha-plot').data.map(t => t.name)")
     assert names == [task]  # the star belongs to the metric the α were judged by
+
+    # Planned α 0.3 not fitted yet: the best so far, with an open star.
+    data.alpha_rule = data.alpha_rule._replace(grid={"lc_ssim": [0, 0.01, 0.1, 0.3]})
+    out.write_text(render(data, references=[], reference_notes=[], crops=[], crops_image=None,
+                          crops_bpp=None, mlflow_ui="http://127.0.0.1:5000"))  # fmt: skip
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    page.select_option("#metric", "psnr")
+    traces = page.evaluate(
+        "document.getElementById('alpha-plot').data.map(t => [t.name, t.marker.symbol])"
+    )
+    assert traces[1] == [f"{task}: best α so far (2 of 4 α in)", "star-open"]
     assert errors == []

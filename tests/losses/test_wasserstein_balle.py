@@ -135,8 +135,10 @@ def test_a_trial_of_a_study_that_opts_in_measures_it(crop64, tmp_path):
     from study.engine.trial import TrialSpec, run_trial
 
     spec = TrialSpec("jpeg", "kodim01", 40)
-    assert "wd" not in run_trial(spec, crop64, tmp_path / "a", with_lpips=False).metrics
-    outcome = run_trial(spec, crop64, tmp_path / "b", with_lpips=False, extra_metrics=["wd"])
+    assert "wd" not in run_trial(spec, crop64, tmp_path / "a", with_optional_metrics=False).metrics
+    outcome = run_trial(
+        spec, crop64, tmp_path / "b", with_optional_metrics=False, extra_metrics=["wd"]
+    )
     decoded = load_rgb(outcome.files["decoded"])
     assert outcome.metrics["wd"] == wd_distance(crop64, decoded) > 0
 

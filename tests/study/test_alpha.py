@@ -1,5 +1,7 @@
 """The α tables of a match-mode search, from its fits alone."""
 
+import csv
+
 import pytest
 
 from study.results.alpha import (
@@ -146,6 +148,31 @@ def test_each_architecture_and_rate_gets_each_family_s_best_and_the_better_famil
     ) in table, table
 
 
+def test_a_best_chosen_before_every_planned_alpha_is_in_is_the_best_so_far(tmp_path):
+    grid = {"lc_ssim": [0.0, 0.01, 0.1, 0.3], "l1_ssim": [0.2]}
+    l1 = [fit(0.2, image, 0.5, 0.17, family="l1_ssim") for image in "abc"]
+    rows = alpha_rows(matched_fits(fits() + l1, 0.05), "lpips", ["lpips"], grid=grid)
+    assert {(r["family"], r["alphas_in"], r["alphas_planned"]) for r in rows} == {
+        ("lc_ssim", 3, 4),  # α 0.3 not fitted yet
+        ("l1_ssim", 1, 1),
+    }
+    write_alpha_tables(fits() + l1, tmp_path, "lpips", ["lpips"], 0.05, grid=grid)
+    table = (tmp_path / "alpha.md").read_text()
+    assert "| coolchic-v1/lc_ssim/0.5bpp | **0.1** (so far: 3 of 4 α in) | 3 of 3 (3) |" in table
+    assert "| coolchic-v1/l1_ssim/0.5bpp | **0.2** | 3 of 3 (3) |" in table
+    assert (
+        "| α 0.2: 0.1700 | α 0.1 (as good: 0.01; so far: 3 of 4 α in): 0.1500 | so far: " in table
+    )
+    with (tmp_path / "alpha.csv").open() as f:
+        counts = [(r["family"], r["alphas_in"], r["alphas_planned"]) for r in csv.DictReader(f)]
+    assert counts == [("l1_ssim", "1", "1")] + [("lc_ssim", "3", "4")] * 3
+
+    # Without a grid (α searched, or a table of fits alone) a best is never "so far".
+    write_alpha_tables(fits() + l1, tmp_path, "lpips", ["lpips"], 0.05)
+    table = (tmp_path / "alpha.md").read_text()
+    assert "so far: 3" not in table and "| so far" not in table
+
+
 def test_the_alpha_figure_draws_each_codec_and_family_from_the_table(tmp_path):
     from dashboards.figures import alpha_figure_metrics, draw_alpha
 
@@ -161,6 +188,9 @@ def test_the_alpha_figure_draws_each_codec_and_family_from_the_table(tmp_path):
     write_alpha_tables(fits(), tmp_path / "reports", "lpips", ["lpips", "psnr"], 0.05)
     path = draw_alpha(tmp_path, tmp_path / "figures")
     assert path.name == "alpha.png" and path.stat().st_size > 10_000
+    grid = {"lc_ssim": [0.0, 0.01, 0.1, 0.3]}  # the best so far: an open star
+    write_alpha_tables(fits(), tmp_path / "reports", "lpips", ["lpips"], 0.05, grid=grid)
+    assert draw_alpha(tmp_path, tmp_path / "so-far").read_bytes() != path.read_bytes()
     # No α on target on every image yet: nothing at matched rate to draw.
     off_target = [fit(0.2, image, 0.60, 0.01) for image in "abc"] + [fit(0.1, "a", 0.5, 0.1)]
     off_target.append(fit(0.1, "b", 0.7, 0.1))

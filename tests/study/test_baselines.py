@@ -96,11 +96,11 @@ def test_rgba_folder_needs_drop_alpha(crop64, tmp_path):
     folder = tmp_path / "rgba"
     folder.mkdir()
     Image.fromarray(crop64).convert("RGBA").save(folder / "logo.png")
-    argv = ["--dataset", str(folder), "--codecs", "jpeg", "--qualities", "50", "--no-lpips",
-            "--workers", "1", "-o", str(tmp_path / "out")]  # fmt: skip
+    argv = ["--dataset", str(folder), "--codecs", "jpeg", "--qualities", "50",
+            "--no-optional-metrics", "--workers", "1", "-o", str(tmp_path / "out")]  # fmt: skip
     with pytest.raises(ValueError, match=r"logo\.png: image has an alpha channel"):
         baselines.main(argv)
     assert baselines.main([*argv, "--drop-alpha"]) == 0
     rows = list(csv.DictReader((tmp_path / "out" / "per_image.csv").open()))
     assert [r["image"] for r in rows] == ["logo"]
-    assert rows[0]["lpips"] == ""  # --no-lpips: missing, never a number
+    assert rows[0]["lpips"] == ""  # --no-optional-metrics: missing, never a number

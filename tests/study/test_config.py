@@ -70,6 +70,15 @@ def base(**changes) -> dict:
     return config
 
 
+def test_the_optional_metrics_switch_reads_its_earlier_name_and_is_written_with_the_new_one():
+    from study.config import dump_config
+
+    assert parse_config(base()).optional_metrics
+    earlier = parse_config(base(lpips=False))  # configs and published study.yaml before the rename
+    assert not earlier.optional_metrics and "optional_metrics: false" in dump_config(earlier)
+    assert not parse_config(base(optional_metrics=False)).optional_metrics
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [

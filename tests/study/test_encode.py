@@ -23,7 +23,7 @@ def test_each_codec_defaults_to_its_quick_preset_on_the_device_torch_sees():
 def test_encode_says_how_long_the_fit_will_take(crop64, write_png, tmp_path, capsys):
     image = write_png(crop64, "crop.png")
     argv = [str(image), "-o", str(tmp_path / "crop.inr"), "--preset", "debug", "--quiet",
-            "--no-lpips", "--threads", "1"]  # fmt: skip
+            "--no-optional-metrics", "--threads", "1"]  # fmt: skip
     assert encode.main(argv) == 0
     captured = capsys.readouterr()
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -44,7 +44,8 @@ def test_grid_study_records_every_trial_and_survives_a_diverging_one(
     config = small_config(
         plugins=["diverging_codec"],
         retries=1,
-        lpips=True,  # the default of every study: the real AlexNet weights, in every Ray worker
+        # The default of every study: the real AlexNet weights, in every Ray worker.
+        optional_metrics=True,
         codecs=[
             *small_config()["codecs"],
             {"name": "always-diverges", "qualities": [50]},

@@ -66,7 +66,7 @@ def test_evaluate_compares_an_exif_rotated_image_as_displayed(crop64, tmp_path, 
     Image.fromarray(np.rot90(crop64[:40], 1)).save(tmp_path / "stored.png", exif=exif)
     Image.fromarray(crop64[:40]).save(tmp_path / "displayed.png")
     argv = ["evaluate", str(tmp_path / "displayed.png"), str(tmp_path / "stored.png")]
-    assert main([*argv, "--no-lpips"]) == 0
+    assert main([*argv, "--no-optional-metrics"]) == 0
     printed = capsys.readouterr()
     assert json.loads(printed.out)["psnr"] is None  # identical: infinite PSNR
     assert "the images are identical: PSNR (dB) came out infinite (written as null)" in printed.err

@@ -53,7 +53,9 @@ def finished_study(tmp_path, study_env, small_config):
         pixels = images[spec.image]
         image = ImageInput(spec.image, variant, image_digest(pixels), "kodak")
         run_id = store.start_trial(spec, parent, {}, image)
-        outcome = run_trial(spec, pixels, tmp_path / "trials" / spec.key, with_lpips=False)
+        outcome = run_trial(
+            spec, pixels, tmp_path / "trials" / spec.key, with_optional_metrics=False
+        )
         store.finish_trial(run_id, outcome)
     return folder, config
 

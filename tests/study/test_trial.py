@@ -19,7 +19,7 @@ from study.engine.trial import TrialSpec, run_trial
     ids=["coolchic-v1", "jpeg"],
 )
 def test_trial_writes_decodes_and_measures_the_real_file(spec, crop64, tmp_path):
-    outcome = run_trial(spec, crop64, tmp_path, with_lpips=False)
+    outcome = run_trial(spec, crop64, tmp_path, with_optional_metrics=False)
     data = outcome.files["bitstream"].read_bytes()
     assert outcome.metrics["bpp"] == 8 * len(data) / 64**2
     decoded = load_rgb(outcome.files["decoded"])
