@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import (
     AfterValidator,
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -38,6 +37,9 @@ from study.errors import InputError
 from study.results.table import get_metric, searchable_metrics
 
 MAX_CONFIG_BYTES = 4 << 20
+# Top-level keys renamed since studies were first published, {earlier name: name}: configs and
+# published study.yaml files written before still read.
+RENAMED_KEYS = {"lpips": "optional_metrics"}
 
 
 class StudyConfigError(InputError):
@@ -347,10 +349,8 @@ class StudyConfig(_Strict):
     retries: int = Field(default=1, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # The metric table's optional metrics (those needing downloaded network weights) are computed
-    # where their weights are present; false skips them. ``lpips`` is the key's earlier name.
-    optional_metrics: bool = Field(
-        default=True, validation_alias=AliasChoices("optional_metrics", "lpips")
-    )
+    # where their weights are present; false skips them.
+    optional_metrics: bool = True
     # Opt-in metrics of the metric table this study also computes (``wd``), for every trial.
     extra_metrics: list[str] = []
     tracking: Tracking = Tracking()
@@ -452,6 +452,7 @@ def _problems(error: ValidationError) -> list[str]:
 def parse_config(data: object, source: str = "<config>") -> StudyConfig:
     if not isinstance(data, dict):
         raise StudyConfigError(f"{source}: expected a YAML mapping at the top level")
+    data = _current_names(data, source)
     try:
         config = StudyConfig.model_validate(data)
     except ValidationError as error:
@@ -464,6 +465,18 @@ def parse_config(data: object, source: str = "<config>") -> StudyConfig:
         raise StudyConfigError(f"{source}: invalid study config{detail}") from None
     config._source = source
     return config
+
+
+def _current_names(data: dict, source: str) -> dict:
+    """``data`` with each renamed key under its current name; both names given is an error."""
+    for earlier, name in RENAMED_KEYS.items():
+        if earlier in data:
+            if name in data:
+                raise StudyConfigError(
+                    f"{source}: {earlier} is the earlier name of {name}: give one"
+                )
+            data = {**{k: v for k, v in data.items() if k != earlier}, name: data[earlier]}
+    return data
 
 
 def _read_text(path: Path) -> str:
@@ -503,7 +516,7 @@ def load_config(path: Path, overrides: dict | None = None) -> StudyConfig:
     except RecursionError:
         raise StudyConfigError(f"{path}: not valid YAML (nested too deeply)") from None
     if isinstance(data, dict) and overrides:
-        data = {**data, **overrides}
+        data = {**_current_names(data, str(path)), **overrides}
     return parse_config(data, str(path))
 
 

@@ -134,7 +134,7 @@ def _small(tmp_path: Path) -> dict:
             {"name": "jpeg", "qualities": [30, 80]},
         ],
         "losses": ["mse"],
-        "lpips": False,
+        "optional_metrics": False,
         "retries": 0,
     }
 

@@ -243,7 +243,7 @@ function drawAlpha() {
     if (best && metric === DATA.alpha_metric) {
       // Open star: some α the study plans for this task are not on target on every image yet.
       const soFar = best.alphas_planned !== null && best.alphas_in < best.alphas_planned;
-      const note = soFar ? ` so far (${best.alphas_in} of ${best.alphas_planned} α in)` : "";
+      const note = soFar ? ` so far (${best.alphas_in} of ${best.alphas_planned} α on target)` : "";
       traces.push({
         type: "scatter",
         mode: "markers",

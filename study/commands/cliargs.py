@@ -23,7 +23,9 @@ def add_where_argument(parser: argparse.ArgumentParser, purpose: str) -> None:
     )
 
 
-def add_optional_metrics_argument(parser) -> None:
+def add_optional_metrics_argument(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+) -> None:
     """``--no-optional-metrics``: the metric table's optional metrics are recorded as missing."""
     parser.add_argument(
         "--no-optional-metrics",

@@ -111,7 +111,14 @@ def read_package(folder: Path) -> Package:
         data = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise PackageError(f"{path}: not valid JSON ({type(error).__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != PACKAGE_FORMAT:
+    found = data.get("format") if isinstance(data, dict) else None
+    if isinstance(found, str) and found.startswith(PACKAGE_FORMAT.split("/")[0] + "/"):
+        if found != PACKAGE_FORMAT:
+            raise PackageError(
+                f"{path}: a work package of format {found!r}, this inr-study reads "
+                f"{PACKAGE_FORMAT!r}: make the packages again (`inr-study shard`)"
+            )
+    else:
         raise PackageError(f"{path}: not an inr-study work package")
     try:
         trials = tuple(spec_from_json(spec, str(path)) for spec in data["trials"])

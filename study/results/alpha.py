@@ -76,8 +76,9 @@ def alpha_rows(
     α marked, and its paired differences against the family's default α and α = 0 in ``metric``
     (where those are on target too). ``images``: the study's, when known; else those fitted.
     ``grid``: the α the study plans per loss family, when it plans a grid; each row then says
-    how many of its family's α are on target on every image (``alphas_in``) of how many
-    (``alphas_planned``): the best is settled only when all are."""
+    how many of the grid's α are on target on every image (``alphas_in``) of how many
+    (``alphas_planned``): the best is settled only when all are (an α that never lands on
+    target keeps it "so far": the grid is then not measured at matched rate)."""
     by_task = _by_task(matched)
     rows = []
     for task in sorted(by_task):
@@ -108,7 +109,9 @@ def alpha_rows(
             )
         _mark_best(task_rows, alphas, task_images, metric)
         planned = (grid or {}).get(task_family(task))
-        alphas_in = sum(_on_target_everywhere(r) for r in task_rows)
+        alphas_in = sum(
+            _on_target_everywhere(r) for r in task_rows if r["alpha"] in (planned or ())
+        )
         for row in task_rows:
             row["alphas_in"] = alphas_in
             row["alphas_planned"] = len(planned) if planned else None
@@ -163,7 +166,7 @@ def _so_far(row: dict) -> str:
     """How many of the planned α a best that is not settled was chosen from; empty otherwise."""
     if settled(row):
         return ""
-    return f"so far: {row['alphas_in']} of {row['alphas_planned']} α in"
+    return f"so far: {row['alphas_in']} of {row['alphas_planned']} α on target"
 
 
 def _clearly_better(difference) -> bool:
@@ -173,10 +176,14 @@ def _clearly_better(difference) -> bool:
 
 def architecture_rows(rows: list[dict], matched: list[dict], metric: str) -> list[dict]:
     """Per codec and target: each family's best α, the best of them (``winner``), and its
-    per-image difference against every other family's best (``versus``: [(row, summary)])."""
+    per-image difference against every other family's best (``versus``: [(row, summary)]);
+    ``unmatched``: the families measured there with no α on target on every image yet;
+    ``settled`` unless a best is the best so far or a family is unmatched."""
     by_task = _by_task(matched)
     groups: dict[tuple, list[dict]] = defaultdict(list)
+    measured: dict[tuple, set] = defaultdict(set)
     for row in rows:
+        measured[(row["codec"], row["target_bpp"])].add(row["family"])
         if row["best"]:
             groups[(row["codec"], row["target_bpp"])].append(row)
     oriented = get_metric(metric).oriented
@@ -190,8 +197,10 @@ def architecture_rows(rows: list[dict], matched: list[dict], metric: str) -> lis
                 second = by_task[other["task"]][other["alpha"]]
                 images = sorted(first.keys() | second.keys())
                 versus.append((other, _paired(first, second, images, metric)))
+        unmatched = sorted(measured[codec, target] - {b["family"] for b in bests}, key=str)
+        final = all(settled(b) for b in bests) and not unmatched
         out.append({"codec": codec, "target_bpp": target, "bests": bests, "winner": winner,
-                    "versus": versus})  # fmt: skip
+                    "versus": versus, "unmatched": unmatched, "settled": final})  # fmt: skip
     return out
 
 
@@ -303,7 +312,7 @@ def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: floa
         "interval does not exclude (as good as the best, as far as these images tell; with one "
         "image there is no interval and every α on target counts). Until every α the study "
         "plans for the task is on target on every image, its best is the best so far: it says "
-        "how many of them are in.",
+        "how many of them are.",
         "",
         "| task | α | images (on target) | bpp | "
         + " | ".join(get_metric(m).label for m in metrics)
@@ -347,18 +356,23 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
     if not architectures:
         return ""
     label = get_metric(metric).label
-    families = list(dict.fromkeys(r["family"] for a in architectures for r in a["bests"]))
+    families = list(
+        dict.fromkeys(
+            f for a in architectures for f in [*(r["family"] for r in a["bests"]), *a["unmatched"]]
+        )
+    )
     names = [get_family(f).label if f else "—" for f in families]
     lines = [
         "",
         "## Per architecture and rate",
         "",
         f"Each loss family's best α on target (with the α as good as it, above; the best so far "
-        f"while some planned α are not in) and its mean "
+        f"while some planned α are not on target) and its mean "
         f"{label}; where several families have one, the better family's mean per-image "
         f"difference in {label} against each other family's best (> 0: better), with its 95 % "
         "t-interval over images, and whether that interval excludes 0 (better) or not (not "
-        'told apart), said "so far" where a best compared is the best so far.',
+        'told apart), said "so far" where a best compared is the best so far or a family '
+        "measured there has no α on target yet.",
         "",
         "| codec | target | " + " | ".join(names) + " | better |",
         "|---|---|" + "---|" * len(families) + "---|",
@@ -369,7 +383,7 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
         for family in families:
             row = by_family.get(family)
             if row is None:
-                cells.append("—")
+                cells.append("no α on target yet" if family in group["unmatched"] else "—")
                 continue
             tied = ", ".join(f"{a:g}" for a in row["as_good"] or [])
             notes = [f"as good: {tied}" if tied else "", _so_far(row)]
@@ -379,17 +393,17 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
                 f"{_format(row[metric], metric)}"
             )
         winner = group["winner"]
+        verdicts = []
+        for other, summary in group["versus"]:
+            told = "better" if _clearly_better(summary) else "not told apart"
+            verdicts.append(
+                f"against {other['family']} {_alpha_text(other['alpha'])}: "
+                f"{_difference(summary, metric)} ({told})"
+            )
         better = "—"
-        if group["versus"]:
-            verdicts = []
-            for other, summary in group["versus"]:
-                told = "better" if _clearly_better(summary) else "not told apart"
-                verdicts.append(
-                    f"against {other['family']} {_alpha_text(other['alpha'])}: "
-                    f"{_difference(summary, metric)} ({told})"
-                )
-            better = f"{winner['family']} {_alpha_text(winner['alpha'])}; " + "; ".join(verdicts)
-            if not all(settled(r) for r in group["bests"]):
+        if verdicts or group["unmatched"]:
+            better = "; ".join([f"{winner['family']} {_alpha_text(winner['alpha'])}", *verdicts])
+            if not group["settled"]:
                 better = f"so far: {better}"
         lines.append(
             f"| {group['codec']} | {group['target_bpp']:g} bpp | "

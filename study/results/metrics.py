@@ -90,8 +90,9 @@ def lpips_unavailable() -> str | None:
 
 
 def optional_metrics_available() -> bool:
-    """Whether this process can compute the table's optional metrics (those that need downloaded
-    network weights); warns once for each it cannot, which is then recorded as missing."""
+    """Whether this process can compute every optional metric of the table (those that need
+    downloaded network weights); warns once for each it cannot. Where one cannot, a study records
+    them all as missing (one switch, as ``optional_metrics: false``)."""
     from study.results.table import metric_table
 
     available = True

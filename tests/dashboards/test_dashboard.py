@@ -325,5 +325,5 @@ def test_the_alpha_plot_draws_what_the_alpha_tables_decide(tmp_path, browser_pag
     traces = page.evaluate(
         "document.getElementById('alpha-plot').data.map(t => [t.name, t.marker.symbol])"
     )
-    assert traces[1] == [f"{task}: best α so far (2 of 4 α in)", "star-open"]
+    assert traces[1] == [f"{task}: best α so far (2 of 4 α on target)", "star-open"]
     assert errors == []

@@ -151,6 +151,9 @@ def test_each_architecture_and_rate_gets_each_family_s_best_and_the_better_famil
 def test_a_best_chosen_before_every_planned_alpha_is_in_is_the_best_so_far(tmp_path):
     grid = {"lc_ssim": [0.0, 0.01, 0.1, 0.3], "l1_ssim": [0.2]}
     l1 = [fit(0.2, image, 0.5, 0.17, family="l1_ssim") for image in "abc"]
+    # An α outside the grid (fitted before the grid changed) is not one of the grid's in.
+    shrunk = alpha_rows(matched_fits(fits(), 0.05), "lpips", ["lpips"], grid={"lc_ssim": [0, 0.3]})
+    assert {(r["alphas_in"], r["alphas_planned"]) for r in shrunk} == {(1, 2)}
     rows = alpha_rows(matched_fits(fits() + l1, 0.05), "lpips", ["lpips"], grid=grid)
     assert {(r["family"], r["alphas_in"], r["alphas_planned"]) for r in rows} == {
         ("lc_ssim", 3, 4),  # α 0.3 not fitted yet
@@ -158,10 +161,14 @@ def test_a_best_chosen_before_every_planned_alpha_is_in_is_the_best_so_far(tmp_p
     }
     write_alpha_tables(fits() + l1, tmp_path, "lpips", ["lpips"], 0.05, grid=grid)
     table = (tmp_path / "alpha.md").read_text()
-    assert "| coolchic-v1/lc_ssim/0.5bpp | **0.1** (so far: 3 of 4 α in) | 3 of 3 (3) |" in table
+    assert (
+        "| coolchic-v1/lc_ssim/0.5bpp | **0.1** (so far: 3 of 4 α on target) | 3 of 3 (3) |"
+        in table
+    )
     assert "| coolchic-v1/l1_ssim/0.5bpp | **0.2** | 3 of 3 (3) |" in table
     assert (
-        "| α 0.2: 0.1700 | α 0.1 (as good: 0.01; so far: 3 of 4 α in): 0.1500 | so far: " in table
+        "| α 0.2: 0.1700 | α 0.1 (as good: 0.01; so far: 3 of 4 α on target): 0.1500 | so far: "
+        in table
     )
     with (tmp_path / "alpha.csv").open() as f:
         counts = [(r["family"], r["alphas_in"], r["alphas_planned"]) for r in csv.DictReader(f)]
@@ -171,6 +178,13 @@ def test_a_best_chosen_before_every_planned_alpha_is_in_is_the_best_so_far(tmp_p
     write_alpha_tables(fits() + l1, tmp_path, "lpips", ["lpips"], 0.05)
     table = (tmp_path / "alpha.md").read_text()
     assert "so far: 3" not in table and "| so far" not in table
+    # A family measured at that rate with no α on target yet could still win: "so far".
+    l1_off = [fit(0.2, image, 0.7, 0.1, family="l1_ssim") for image in "abc"]
+    write_alpha_tables(fits() + l1_off, tmp_path, "lpips", ["lpips"], 0.05)
+    assert (
+        "| coolchic-v1 | 0.5 bpp | α 0.1 (as good: 0.01): 0.1500 | no α on target yet | "
+        "so far: lc_ssim α 0.1 |" in (tmp_path / "alpha.md").read_text()
+    )
 
 
 def test_the_alpha_figure_draws_each_codec_and_family_from_the_table(tmp_path):

@@ -129,7 +129,7 @@ def test_ray_up_submit_down_runs_a_study_on_the_local_provider(
                 "storage": str(shared / "studies"),
                 "images": {"dataset": "kodak", "subset": ["kodim01"], "crop": 64},
                 "codecs": [{"name": "jpeg", "qualities": [30, 70]}],
-                "lpips": False,
+                "optional_metrics": False,
             }
         )
     )
@@ -245,7 +245,7 @@ def test_ray_job_submit_keeps_the_study_where_asked_with_the_code_version(
                 "name": "tiny",
                 "images": {"dataset": "kodak", "subset": ["kodim01"], "crop": 64},
                 "codecs": [{"name": "jpeg", "qualities": [30, 70]}],
-                "lpips": False,
+                "optional_metrics": False,
             }
         )
     )

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import ray
+import yaml
 
 from study.config import StudyConfigError, load_config, parse_config
 from study.data.imageio import ImageLoadError
@@ -70,13 +71,21 @@ def base(**changes) -> dict:
     return config
 
 
-def test_the_optional_metrics_switch_reads_its_earlier_name_and_is_written_with_the_new_one():
+def test_the_optional_metrics_switch_reads_its_earlier_name_and_is_written_with_the_new_one(
+    tmp_path,
+):
     from study.config import dump_config
 
     assert parse_config(base()).optional_metrics
     earlier = parse_config(base(lpips=False))  # configs and published study.yaml before the rename
     assert not earlier.optional_metrics and "optional_metrics: false" in dump_config(earlier)
     assert not parse_config(base(optional_metrics=False)).optional_metrics
+    with pytest.raises(StudyConfigError, match="lpips is the earlier name of optional_metrics"):
+        parse_config(base(lpips=False, optional_metrics=True))
+    # An override under the current name replaces a file's value under the earlier one.
+    config = tmp_path / "earlier.yaml"
+    config.write_text(yaml.safe_dump(base(lpips=True)))
+    assert not load_config(config, {"optional_metrics": False}).optional_metrics
 
 
 @pytest.mark.parametrize(

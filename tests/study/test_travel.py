@@ -296,6 +296,12 @@ def test_shard_refuses_searches_and_leaves_out_what_is_done(
     out = tmp_path / "jpeg"
     assert main(["shard", str(config_path), "-o", str(out), "--where", "codec=jpeg"]) == 0
     assert main(["work", str(out / "part-0"), "-o", str(tmp_path / "done")]) == 0
+    earlier = tmp_path / "earlier"
+    shutil.copytree(out / "part-0", earlier)
+    document = json.loads((earlier / "package.json").read_text())
+    (earlier / "package.json").write_text(json.dumps({**document, "format": "inr-study-package/1"}))
+    assert main(["work", str(earlier), "-o", str(tmp_path / "never")]) == 2
+    assert "format 'inr-study-package/1'" in capsys.readouterr().err  # made by an earlier version
     rest = tmp_path / "rest"
     args = ["shard", str(config_path), "-o", str(rest), "--skip-done", str(tmp_path / "done")]
     assert main(args) == 0
