@@ -738,8 +738,9 @@ class Study:
             if task.target_bpp is None:
                 fronts += pareto_front(task, records, plan.metric)
                 continue
+            search = self.config.search
             recommendation = recommend(
-                task, records, plan.metric, self.config.search.tolerance, images
+                task, records, plan.metric, search.tolerance, images, dict(search.alphas)
             )
             if recommendation is not None:
                 recommendations.append(recommendation)

@@ -26,7 +26,7 @@ from study.config import CodecEntry, Search, StudyConfig
 from study.engine.matching import Probe, RateMatcher, match_rank, rate_error, rounded
 from study.engine.trial import TrialSpec
 from study.layout import OPTUNA_DB, sqlite_uri
-from study.results.alpha import alpha_rows, matched_fits, task_name
+from study.results.alpha import alpha_rows, matched_fits, settled, task_name
 from study.results.table import automatic_search_metric, get_metric
 
 
@@ -316,6 +316,8 @@ class Recommendation:
     value: float
     samples: int  # α values measured on every image
     on_target: int  # of those, α values matched on every image
+    planned: int | None = None  # α of the study's grid for this task (None: α searched)
+    final: bool = True  # False: some α of the grid are not on target yet, the best so far
 
     def describe(self) -> str:
         alpha = "" if self.alpha is None else f"α={self.alpha:g} "
@@ -323,7 +325,9 @@ class Recommendation:
             return (
                 f"{self.task}: {alpha}wins at matched rate: {self.metric} {self.value:.4f} at "
                 f"{self.bpp:.4f} bpp (best of {self.on_target} α on target, "
-                f"{self.samples} measured)"
+                f"{self.samples} measured"
+                + ("" if self.final else f", of {self.planned} planned: the best so far")
+                + ")"
             )
         return (
             f"{self.task}: target not reached within tolerance on every image in "
@@ -338,12 +342,14 @@ def recommend(
     metric: str,
     tolerance: float,
     images: list[str] | None = None,
+    grid: dict[str, list[float]] | None = None,
 ):
     """The α whose matched fits score best, among those on target on every image (of the
-    study's ``images``, else of those fitted; the α tables' rule, ``alpha.alpha_rows``); else the
-    α whose worst image lands closest to the target. ``runs``: finished fits of this task."""
+    study's ``images``, else of those fitted; the α tables' rule, ``alpha.alpha_rows``, with the
+    study's α ``grid``); else the α whose worst image lands closest to the target. ``runs``:
+    finished fits of this task."""
     matched = matched_fits(runs, tolerance)
-    rows = [r for r in alpha_rows(matched, metric, [metric], images) if r["complete"]]
+    rows = [r for r in alpha_rows(matched, metric, [metric], images, grid) if r["complete"]]
     if not rows:
         return None
     on_target = [r for r in rows if r["on_target"] == r["of"]]
@@ -360,6 +366,8 @@ def recommend(
         value=best[metric],
         samples=len(rows),
         on_target=len(on_target),
+        planned=best["alphas_planned"],
+        final=settled(best),
     )
 
 

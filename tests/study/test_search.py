@@ -164,7 +164,12 @@ def test_the_recommended_alpha_wins_at_matched_rate(task):
     best = recommend(task, runs, "psnr", 0.05)
     assert best.reached and best.alpha == 0.2 and best.value == pytest.approx(31.75)
     assert best.samples == 3 and best.on_target == 2
-    assert "α=0.2 wins at matched rate" in best.describe()
+    assert "α=0.2 wins at matched rate" in best.describe() and "so far" not in best.describe()
+    grid = {task.family: [0.1, 0.2, 0.3, 0.4]}  # 0.3 off target on b, 0.4 not fitted
+    assert (
+        "(best of 2 α on target, 3 measured, of 4 planned: the best so far)"
+        in recommend(task, runs, "psnr", 0.05, grid=grid).describe()
+    )
     assert recommend(task, runs, "psnr", 0.05, images=["a", "b", "c"]) is None  # none on all
 
 
