@@ -21,7 +21,7 @@ from study.layout import (
     load_study_config,
     read_state,
 )
-from study.results.alpha import alpha_rows, matched_fits, task_target
+from study.results.alpha import alpha_rows, matched_fits, settled, task_target
 from study.results.report import bd_metrics, bd_rate_rows
 from study.results.table import get_metric, metric_table, opt_in_metrics, recorded_metrics
 
@@ -258,17 +258,17 @@ def _prepared_as(data: StudyData, config) -> None:
 def alpha_points(data: StudyData) -> list[dict]:
     """Each match-mode task's α at matched rate, decided as the α tables decide it: per task and
     α, images fitted of the study's, images on target, mean bpp and plotted metrics, and whether
-    it is the task's best α by the search's metric (and how many of the planned α it was chosen
-    from)."""
+    it is the task's best α by the search's metric, and whether that best is final (``final``;
+    else the best so far, of ``alphas_in`` of ``alphas_planned``: ``alpha.settled``)."""
     rule = data.alpha_rule
     if rule is None:
         return []
     metrics = plotted_metrics(data.records)
     matched = matched_fits([r for r in data.records if r.get("search")], rule.tolerance)
-    keys = ("task", "alpha", "images", "of", "on_target", "bpp", "best", "alphas_in")
-    keys += ("alphas_planned", *metrics)
+    keys = ("task", "alpha", "images", "of", "on_target", "bpp", "best", "alphas_in",
+            "alphas_planned", *metrics)  # fmt: skip
     return [
-        {key: row.get(key) for key in keys}
+        {**{key: row.get(key) for key in keys}, "final": settled(row)}
         for row in alpha_rows(matched, rule.metric, metrics, rule.images, rule.grid)
     ]
 

@@ -242,15 +242,14 @@ function drawAlpha() {
     const best = points.find((p) => p.best);
     if (best && metric === DATA.alpha_metric) {
       // Open star: some α the study plans for this task are not on target on every image yet.
-      const soFar = best.alphas_planned !== null && best.alphas_in < best.alphas_planned;
-      const note = soFar ? ` so far (${best.alphas_in} of ${best.alphas_planned} α on target)` : "";
+      const note = best.final ? "" : ` so far (${best.alphas_in} of ${best.alphas_planned} α on target)`;
       traces.push({
         type: "scatter",
         mode: "markers",
         name: `${task}: best α${note}`,
         x: [best.alpha],
         y: [best[metric]],
-        marker: { symbol: soFar ? "star-open" : "star", size: 16, color: "gold", line: { color: "black", width: 1 } },
+        marker: { symbol: best.final ? "star" : "star-open", size: 16, color: "gold", line: { color: "black", width: 1 } },
         hovertemplate: `best α ${best.alpha}${note} (on target on every image)<br>bpp ${best.bpp.toFixed(4)}<extra></extra>`,
       });
     }

@@ -23,7 +23,8 @@ from study.errors import InputError
 from study.results.table import checked_opt_ins
 
 PACKAGE_FILE = "package.json"
-PACKAGE_FORMAT = "inr-study-package/2"  # 2: ``optional_metrics`` (was ``lpips``)
+PACKAGE_KIND = "inr-study-package"
+PACKAGE_FORMAT = f"{PACKAGE_KIND}/2"  # 2: ``optional_metrics`` (was ``lpips``)
 IMAGES_DIR = "images"
 PART_PREFIX = "part-"
 # What ``work`` writes for each finished trial, in OUT/trials/KEY/.
@@ -112,13 +113,12 @@ def read_package(folder: Path) -> Package:
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise PackageError(f"{path}: not valid JSON ({type(error).__name__})") from None
     found = data.get("format") if isinstance(data, dict) else None
-    if isinstance(found, str) and found.startswith(PACKAGE_FORMAT.split("/")[0] + "/"):
-        if found != PACKAGE_FORMAT:
+    if found != PACKAGE_FORMAT:
+        if str(found).startswith(f"{PACKAGE_KIND}/"):
             raise PackageError(
                 f"{path}: a work package of format {found!r}, this inr-study reads "
                 f"{PACKAGE_FORMAT!r}: make the packages again (`inr-study shard`)"
             )
-    else:
         raise PackageError(f"{path}: not an inr-study work package")
     try:
         trials = tuple(spec_from_json(spec, str(path)) for spec in data["trials"])

@@ -89,6 +89,11 @@ def lpips_unavailable() -> str | None:
     return networks.lpips_unavailable("alex")
 
 
+def _warn_missing(key: str, label: str, reason: str) -> None:
+    """One warning per process that a metric cannot be computed here, and why."""
+    _warn_once(key, f"{label} is recorded as missing: {reason}")
+
+
 def optional_metrics_available() -> bool:
     """Whether this process can compute every optional metric of the table (those that need
     downloaded network weights); warns once for each it cannot. Where one cannot, a study records
@@ -99,7 +104,7 @@ def optional_metrics_available() -> bool:
     for metric in (m for m in metric_table() if m.optional and m.unavailable is not None):
         reason = metric.unavailable()
         if reason is not None:
-            _warn_once(metric.key, f"{metric.label} is recorded as missing: {reason}")
+            _warn_missing(metric.key, metric.label, reason)
             available = False
     return available
 
@@ -110,7 +115,7 @@ def lpips_distance(original: np.ndarray, decoded: np.ndarray, model=None) -> flo
     if model is None:
         reason = lpips_unavailable()
         if reason is not None:
-            _warn_once("lpips", f"LPIPS is recorded as missing: {reason}")
+            _warn_missing("lpips", "LPIPS", reason)
             return None
         model = networks.lpips_network("alex")
     device = next(model.parameters()).device
@@ -133,7 +138,7 @@ def wd_distance(original: np.ndarray, decoded: np.ndarray) -> float | None:
         return None
     reason = wasserstein_balle.unavailable()
     if reason is not None:
-        _warn_once("wd", f"WD is recorded as missing: {reason}")
+        _warn_missing("wd", "WD", reason)
         return None
     with torch.no_grad():
         value = wasserstein_balle.wasserstein_distortion(
