@@ -6,7 +6,8 @@ checked and recorded here.
     python benchmarks/gpu_queue.py import FILES_AT    # check, record, then `make publish`
 
 ``prepare`` shards each entry of ``benchmarks/gpu_queue.yaml`` in order, leaving out the trials
-already published (``trials.jsonl``) or recorded in the local study folder, until everything that
+already published (``trials.jsonl``) or recorded in the local study folder (a rate-matching
+search's entry: the matches those fits do not end yet, each starting from them), until all that
 travels (the working tree and ``gpu-work/``) would pass the carry limit. The machine has no Ray,
 no MLflow and no registry: the run script installs the carried wheels and runs ``inr-study work``
 on each package in turn, all packed on the one GPU, starting no trial it cannot finish in the
@@ -151,8 +152,13 @@ def prepare(args) -> int:
         shutil.rmtree(staging)
         budget -= size
         queued[name] = config.name
-        trials = len(read_package(work / "packages" / name).trials)
-        print(f"{name}: {trials} trials ({entry.get('where') or 'all'}), {size / 2**20:.1f} MiB")
+        package = read_package(work / "packages" / name)
+        count = (
+            f"{len(package.matches)} matches"
+            if package.matches
+            else f"{len(package.trials)} trials"
+        )
+        print(f"{name}: {count} ({entry.get('where') or 'all'}), {size / 2**20:.1f} MiB")
     if not queued:
         print("the queue is empty: every entry is done")
         return 1

@@ -26,7 +26,7 @@ from pathlib import Path
 from study.config import load_config
 from study.engine.matching import on_target
 from study.engine.plan import image_options
-from study.engine.search import earlier_fits, run_image, search_tasks
+from study.engine.tasks import earlier_fits, run_image, search_tasks
 from study.results.alpha import task_target
 
 

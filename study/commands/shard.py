@@ -1,8 +1,10 @@
-"""Split a grid study into self-contained work packages, to run anywhere with `inr-study work`.
+"""Split a study into self-contained work packages, to run anywhere with `inr-study work`.
 
-Each package holds its trials (under the keys the study uses), the study's prepared images with
-their digests, the config and the code's commit. Only grid studies shard: a search chooses each
-sample from the earlier ones, so searches need their driver (`inr-study run`).
+Each package holds the study's prepared images with their digests, the config, the code's commit,
+and its part of the work: a grid study's trials (under the keys the study uses), or a
+rate-matching search's matches (task, α, image; the search needs an α grid, search.alphas) with
+the study's earlier fits on their images, so each match is fitted as the driver would fit it.
+A search whose α Optuna chooses needs its driver (`inr-study run`).
 """
 
 import argparse
@@ -26,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="PATH",
         help="leave out trials recorded here: a study folder, a published study (trials.jsonl), "
-        "the output of `inr-study work`, or packages made before (repeatable)",
+        "the output of `inr-study work`, or packages made before (repeatable); a search's "
+        "matches start from the fits recorded here",
     )
     args = parser.parse_args(argv)
 
@@ -44,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     from study.engine.package import read_package
 
-    counts = [len(read_package(part).trials) for part in parts]
-    print(f"{config.name}: {sum(counts)} trials in {len(parts)} packages under {args.output}")
+    unit = "trials" if config.search is None else "matches"
+    counts = [len(read_package(part).trials or read_package(part).matches) for part in parts]
+    print(f"{config.name}: {sum(counts)} {unit} in {len(parts)} packages under {args.output}")
     for part, count in zip(parts, counts, strict=True):
-        print(f"  {part}: {count} trials")
+        print(f"  {part}: {count} {unit}")
     print(f"run one with: inr-study work {parts[0]} -o OUT; then: inr-study import STUDY OUT")
     return 0

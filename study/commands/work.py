@@ -4,7 +4,9 @@ Trials run in plan order, --concurrent at a time on one device; with --batch B, 
 consecutive fits of one codec and preset share a process and train as one batch (one set of
 kernels for B fits: what keeps a GPU busy). Each finished trial is written
 whole to OUT/trials/KEY/ (its file and its record: figures, timings, device, versions, host,
-validations); a rerun skips them. Bring OUT back and record it with `inr-study import`.
+validations); a rerun skips them. A search's package holds matches instead: each fits on until
+its rate lands on the task's target, --concurrent matches at a time, each fit written as a
+trial; a rerun goes on from the fits there. Bring OUT back and record it with `inr-study import`.
 """
 
 import argparse
@@ -23,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         "--batch",
         type=int,
         default=1,
-        help="fits trained together as one batch, per worker (default 1: one fit at a time)",
+        help="fits trained together as one batch, per worker (default 1: one fit at a time; a "
+        "match's fits always run one at a time, each aimed by the ones before)",
     )
     parser.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per trial")
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--concurrent, --threads and --batch must be at least 1")
 
     from study.engine.package import read_package
-    from study.engine.work import pack, run_package
+    from study.engine.work import CLOSEST, ON_TARGET, OUT_OF_TIME, pack, run_package
 
     package = read_package(args.package)
     try:
@@ -56,11 +59,19 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:  # what finished travels back even when the run itself broke
         packs = pack(args.output) if args.pack else []
-    print(
-        f"{package.study} part {package.part}: {done.finished} trials finished now, "
-        f"{done.skipped} earlier, {len(done.failed)} failed, {done.not_started} not started "
-        f"(no time left)"
-    )
+    if package.matches:
+        print(
+            f"{package.study} part {package.part}: {len(package.matches)} matches, "
+            f"{done.ends[ON_TARGET]} on target, {done.ends[CLOSEST]} closest (the target not "
+            f"reached), {done.ends[OUT_OF_TIME]} stopped for time, {len(done.failed)} failed; "
+            f"{done.finished} fits made now"
+        )
+    else:
+        print(
+            f"{package.study} part {package.part}: {done.finished} trials finished now, "
+            f"{done.skipped} earlier, {len(done.failed)} failed, {done.not_started} not "
+            "started (no time left)"
+        )
     for line in done.failed:
         print(f"  failed: {line}", file=sys.stderr)
     for path in packs:

@@ -47,7 +47,7 @@ def _validations(store: RunStore, run) -> list[dict]:
 def _searched_spec(config: StudyConfig, tasks: dict, run) -> TrialSpec:
     """A search fit's spec, as its task gives it, from its run's parameters and checked against
     its key."""
-    from study.engine.search import searched_spec
+    from study.engine.tasks import searched_spec
 
     record = run_record(run)
     args = (record.get("search"), record.get("loss"), record["rate"], record["image"])
@@ -100,7 +100,7 @@ def export_trials(
     if config.search is None:
         trials = grid_trials(config, list(check_images(config)))
     else:  # a search's fits are those its driver chose: each run's own parameters
-        from study.engine.search import search_tasks
+        from study.engine.tasks import search_tasks
 
         tasks = {task.name: task for task in search_tasks(config)}
         trials = [_searched_spec(config, tasks, run) for run in runs]

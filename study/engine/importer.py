@@ -81,7 +81,7 @@ class _Study:
         if config.search is None:
             self.plan = {spec.key: spec for spec in grid_trials(config, list(self.images))}
         else:
-            from study.engine.search import search_tasks
+            from study.engine.tasks import search_tasks
 
             self.tasks = {task.name: task for task in search_tasks(config)}
         self.with_optional_metrics = config.optional_metrics and optional_metrics_available()
@@ -97,7 +97,7 @@ class _Study:
         ask for (a published search's fits, to rebuild it; the driver chose which)."""
         if self.config.search is None:
             return spec.key in self.plan
-        from study.engine.search import searched_spec
+        from study.engine.tasks import searched_spec
 
         if spec.image not in self.images:
             return False

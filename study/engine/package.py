@@ -1,9 +1,11 @@
-"""A work package: part of a grid study that runs anywhere, with no Ray, no MLflow and no dataset.
+"""A work package: part of a study that runs anywhere, with no Ray, no MLflow and no dataset.
 
 A package is a folder::
 
-    package.json   study name, its config, the code's commit, the trials (keys and specs),
-                   each image's file and digest
+    package.json   study name, its config, the code's commit, each image's file and digest, and
+                   either the trials (keys and specs: part of a grid study) or the matches (task,
+                   α, image: part of a rate-matching search over a fixed α grid) with the
+                   study's earlier fits on those images, where each match starts from
     images/        the study's prepared images (crops included) as lossless PNG
 
 ``inr-study shard`` writes packages, ``inr-study work`` runs one, and ``inr-study import`` checks
@@ -17,14 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from study.data.imageio import image_digest, load_rgb, save_png
-from study.engine.record import RecordError, spec_from_json
+from study.engine.record import SPEC_TYPES, RecordError, TrialRecord, spec_from_json
 from study.engine.trial import TrialSpec
 from study.errors import InputError
 from study.results.table import checked_opt_ins
 
 PACKAGE_FILE = "package.json"
 PACKAGE_KIND = "inr-study-package"
-PACKAGE_FORMAT = f"{PACKAGE_KIND}/2"  # 2: ``optional_metrics`` (was ``lpips``)
+# 2: ``optional_metrics`` (was ``lpips``); 3: ``matches`` and ``fits``.
+PACKAGE_FORMAT = f"{PACKAGE_KIND}/3"
 IMAGES_DIR = "images"
 PART_PREFIX = "part-"
 # What ``work`` writes for each finished trial, in OUT/trials/KEY/.
@@ -35,6 +38,66 @@ MAX_PACKAGE_BYTES = 64 * 2**20
 
 class PackageError(InputError):
     """A work package that cannot be used; the message names it and the problem."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """One α of one search task, to be matched to the task's target on one image."""
+
+    search: str  # the task's name, e.g. coolchic-v2/lc_ssim/0.25bpp
+    alpha: float | None  # None: a loss family without α
+    image: str
+
+    def label(self) -> str:
+        alpha = "" if self.alpha is None else f" α={self.alpha:g}"
+        return f"{self.search}{alpha} {self.image}"
+
+
+# What a match reads of an earlier fit (``study.engine.tasks.earlier_fits``): its key, its setup
+# (the spec's fields, the convention as the codec resolved it) and its rate.
+FIT_TYPES = {**SPEC_TYPES, "search": (str, type(None)), "trial_key": str}
+
+
+def fit_summary(record: dict) -> dict | None:
+    """The fields of a fit's record (a study's, flat) that a match reads; None where one is
+    missing or odd (a fit that failed has no rate, say)."""
+    summary = {name: record.get(name) for name in (*FIT_TYPES, "bpp")}
+    try:
+        return _checked_fit(summary, "")
+    except RecordError:
+        return None
+
+
+def record_fit(record: TrialRecord) -> dict | None:
+    """``fit_summary`` of a trial record (a published study's, or what ``work`` wrote)."""
+    convention = record.settings.get("convention") or record.spec.convention
+    flat = {**asdict(record.spec), "convention": convention, "trial_key": record.key}
+    return fit_summary({**flat, "bpp": record.metrics.get("bpp")})
+
+
+def _checked_fit(data, where: str) -> dict:
+    if not isinstance(data, dict) or set(data) != {*FIT_TYPES, "bpp"}:
+        raise RecordError(f"{where}: an earlier fit is not an object with the expected fields")
+    for name, kind in FIT_TYPES.items():
+        if not isinstance(data[name], kind) or isinstance(data[name], bool):
+            raise RecordError(
+                f"{where}: an earlier fit's {name} = {data[name]!r} has the wrong type"
+            )
+    bpp = data["bpp"]
+    if not isinstance(bpp, int | float) or isinstance(bpp, bool) or not 0 < bpp < 1e6:
+        raise RecordError(f"{where}: an earlier fit's bpp = {bpp!r} is not a rate")
+    return data
+
+
+def _checked_match(data, where: str) -> Match:
+    if not isinstance(data, dict) or set(data) != {"search", "alpha", "image"}:
+        raise RecordError(f"{where}: a match is not an object of search, alpha and image")
+    alpha, search, image = data["alpha"], data["search"], data["image"]
+    if alpha is not None and (not isinstance(alpha, int | float) or isinstance(alpha, bool)):
+        raise RecordError(f"{where}: a match's alpha {alpha!r} is not a number")
+    if not isinstance(search, str) or not isinstance(image, str):
+        raise RecordError(f"{where}: a match's search and image must be text")
+    return Match(search, None if alpha is None else float(alpha), image)
 
 
 @dataclass(frozen=True)
@@ -51,6 +114,8 @@ class Package:
     # Whether the study measures the optional metrics (where their weights are present).
     optional_metrics: bool = True
     extra_metrics: tuple[str, ...] = ()  # the opt-in metrics the study computes
+    matches: tuple[Match, ...] = ()  # a search's package: these instead of trials
+    fits: tuple[dict, ...] = ()  # the study's earlier fits on the matches' images
 
     def image(self, name: str) -> np.ndarray:
         """An image of the package, checked against the digest the study recorded."""
@@ -76,11 +141,14 @@ def write_package(
     plugins: list[str],
     optional_metrics: bool,
     extra_metrics: list[str],
+    matches: list[Match] = (),
+    fits: list[dict] = (),
 ) -> Path:
-    """A package of ``trials`` with the images they need."""
+    """A package of ``trials`` (or of ``matches``, with the earlier ``fits`` they start from)
+    with the images they need."""
     folder = Path(folder)
     (folder / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-    needed = sorted({spec.image for spec in trials})
+    needed = sorted({spec.image for spec in trials} | {match.image for match in matches})
     for name in needed:
         save_png(folder / IMAGES_DIR / f"{name}.png", images[name])
     document = {
@@ -95,6 +163,8 @@ def write_package(
         "extra_metrics": extra_metrics,
         "images": {name: image_digest(images[name]) for name in needed},
         "trials": [asdict(spec) for spec in trials],
+        "matches": [asdict(match) for match in matches],
+        "fits": [fit for fit in fits if fit["image"] in needed],
     }
     (folder / PACKAGE_FILE).write_text(json.dumps(document, indent=1) + "\n")
     return folder
@@ -134,11 +204,14 @@ def read_package(folder: Path) -> Package:
             digests,
             tuple(str(module) for module in data["plugins"]),
             bool(data["optional_metrics"]),
-            tuple(checked_opt_ins(data.get("extra_metrics", []))),  # packages made before: none
+            tuple(checked_opt_ins(data["extra_metrics"])),
+            tuple(_checked_match(match, str(path)) for match in data["matches"]),
+            tuple(_checked_fit(fit, str(path)) for fit in data["fits"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError, RecordError) as error:
         raise PackageError(f"{path}: malformed ({error})") from None
-    missing = sorted({spec.image for spec in trials} - set(digests))
+    needed = {spec.image for spec in trials} | {match.image for match in package.matches}
+    missing = sorted(needed - set(digests))
     if missing:
         raise PackageError(f"{path}: no image for {', '.join(missing)}")
     return package

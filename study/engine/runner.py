@@ -37,7 +37,6 @@ from study.engine.progress import SearchProgress, StudyProgress
 from study.engine.provenance import code_tags, git_commit
 from study.engine.search import (
     Recommendation,
-    SearchTask,
     enqueue_grid,
     optuna_storage,
     optuna_study,
@@ -45,13 +44,13 @@ from study.engine.search import (
     recommend,
     reopen_matches,
     resolve_metric,
-    run_image,
     sample_result,
     samples_to_run,
-    search_tasks,
+    task_space,
     tell,
 )
 from study.engine.selection import Where, pick
+from study.engine.tasks import SearchTask, run_image, search_tasks
 from study.engine.tracking import (
     TRIALS_FILTER,
     ImageInput,
@@ -710,7 +709,7 @@ class Study:
         searcher = MultiTaskSearcher(
             plan.tasks,
             plan.studies,
-            {t.name: t.space(search) for t in plan.tasks},
+            {t.name: task_space(t, search) for t in plan.tasks},
             plan.remaining,
             search.concurrent_samples,
         )

@@ -1,5 +1,6 @@
-"""Loss-weight tuning with Optuna: search tasks, their spaces, samples' scores, recommendations and
-Pareto fronts. (The scheduling is in ``study.engine.runner``; this module has no Ray.)
+"""Loss-weight tuning with Optuna: each search task's study and space, samples' scores,
+recommendations and Pareto fronts. (The tasks, and one sample fitted on one image, are in
+``study.engine.tasks``; the scheduling is in ``study.engine.runner``; this module has no Ray.)
 
 One task per codec × loss family × target bitrate (``match`` mode) or per codec × loss family
 (``pareto`` mode), each an Optuna study in ``optuna.db`` of the study folder, so a search can be
@@ -13,7 +14,7 @@ every fit, earlier sessions' included.
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +22,11 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from losses import LossSpecError, get_family, parse_loss_spec
-from study.config import CodecEntry, Search, StudyConfig
-from study.engine.matching import Probe, RateMatcher, match_rank, rate_error, rounded
-from study.engine.trial import TrialSpec
+from losses import get_family
+from study.config import Search
+from study.engine.tasks import ImageOutcome, SearchTask, next_fit
 from study.layout import OPTUNA_DB, sqlite_uri
-from study.results.alpha import alpha_rows, matched_fits, settled, task_name
+from study.results.alpha import alpha_rows, matched_fits, settled
 from study.results.table import automatic_search_metric, get_metric
 
 
@@ -46,121 +46,24 @@ def score(metric: str, value: float, bpp: float, target: float, tolerance: float
     return row.oriented(value) - row.search_penalty * excess
 
 
-@dataclass(frozen=True)
-class SearchTask:
-    codec: CodecEntry
-    family: str
-    target_bpp: float | None  # None in pareto mode
-
-    @property
-    def name(self) -> str:
-        return task_name(self.codec.name, self.family, self.target_bpp)
-
-    @property
-    def has_alpha(self) -> bool:
-        return get_family(self.family).takes_alpha
-
-    @property
-    def rate_axis(self):
-        return self.codec.codec_class.rate_axis
-
-    def budget(self, search: Search) -> int:
-        """Samples this task takes: its α grid's values, else ``trials``; a family without α
-        has nothing to search at a target."""
-        if self.family in search.alphas:
-            return len(search.alphas[self.family])
-        return search.trials if self.has_alpha or self.target_bpp is None else 1
-
-    def space(self, search: Search) -> dict:
-        """Optuna's distributions: α (match), α and the rate setting (pareto)."""
-        space = {}
-        if self.target_bpp is None:
-            axis = self.rate_axis
-            if axis.choices is not None:
-                space["rate"] = CategoricalDistribution(self.codec.rates or list(axis.choices))
-            else:
-                low, high = self.codec.search_range or axis.search_range
-                kind = IntDistribution if axis.kind is int else FloatDistribution
-                space["rate"] = kind(axis.kind(low), axis.kind(high), log=axis.log)
-        if self.has_alpha:
-            # A grid's values lie in the family's range (the config checks), whatever ``alpha``.
-            alpha_range = get_family(self.family).alpha_range
-            if self.family not in search.alphas:
-                alpha_range = search.alpha or alpha_range
-            space["alpha"] = FloatDistribution(*alpha_range)
-        return space
-
-    def loss(self, alpha: float | None) -> str:
-        return f"{self.family}({rounded(alpha):g})" if self.has_alpha else self.family
-
-    def trial_spec(
-        self, alpha: float | None, rate, image: str, variant: str, seed: int
-    ) -> TrialSpec:
-        return TrialSpec(
-            codec=self.codec.name,
-            image=image,
-            rate=rounded(rate) if isinstance(rate, float) else rate,
-            preset=self.codec.preset,
-            loss=self.loss(alpha),
-            convention=self.codec.convention,
-            seed=seed,
-            image_variant=variant,
-            search=self.name,
-        )
-
-
-def searched_spec(
-    config: StudyConfig,
-    tasks: dict[str, "SearchTask"],
-    search: str,
-    loss,
-    rate,
-    image: str,
-    seed: int,
-) -> TrialSpec | None:
-    """The spec the study's task ``search`` gives a fit of ``loss`` at ``rate`` on ``image`` with
-    ``seed``; None when none of its tasks can ask for that fit (unknown task, α off the grid,
-    rate outside the axis, a seed the search does not use)."""
-    from study.engine.plan import image_options
-
-    task = tasks.get(search)
-    if task is None:
-        return None
-    try:
-        alpha = parse_loss_spec(loss or "").alpha
-        rate = task.rate_axis.check(rate)
-    except (LossSpecError, ValueError):
-        return None
-    grid = config.search.alphas.get(task.family)
-    if grid is not None and alpha not in grid:
-        return None
-    if seed not in match_seeds(config.search):
-        return None
-    variant = image_options(config).label()
-    return task.trial_spec(alpha, rate, image, variant, seed)
-
-
-def match_seeds(search: Search) -> range:
-    """The seeds a match may fit with: the search's, then its ``jump_seeds`` more."""
-    return range(search.seed, search.seed + 1 + search.jump_seeds)
-
-
-# What ``--where`` picks whole search tasks by: a sample fits every image of the study.
-TASK_FIELDS = {
-    "codec": lambda task: task.codec.name,
-    "family": lambda task: task.family,
-    "search": lambda task: task.name,
-}
-
-
-def search_tasks(config: StudyConfig) -> list[SearchTask]:
-    targets = config.search.targets_bpp or [None]
-    tasks = []
-    for entry in config.codecs:
-        families = [parse_loss_spec(spec).family for spec in config.losses_for(entry)]
-        for family in dict.fromkeys(families):
-            tasks += [SearchTask(entry, family, target) for target in targets]
-    return tasks
+def task_space(task: SearchTask, search: Search) -> dict:
+    """Optuna's distributions: α (match), α and the rate setting (pareto)."""
+    space = {}
+    if task.target_bpp is None:
+        axis = task.rate_axis
+        if axis.choices is not None:
+            space["rate"] = CategoricalDistribution(task.codec.rates or list(axis.choices))
+        else:
+            low, high = task.codec.search_range or axis.search_range
+            kind = IntDistribution if axis.kind is int else FloatDistribution
+            space["rate"] = kind(axis.kind(low), axis.kind(high), log=axis.log)
+    if task.has_alpha:
+        # A grid's values lie in the family's range (the config checks), whatever ``alpha``.
+        alpha_range = get_family(task.family).alpha_range
+        if task.family not in search.alphas:
+            alpha_range = search.alpha or alpha_range
+        space["alpha"] = FloatDistribution(*alpha_range)
+    return space
 
 
 def optuna_storage(folder: Path) -> optuna.storages.RDBStorage:
@@ -234,44 +137,23 @@ def reopen_matches(
     by_image = defaultdict(list)
     for record in records:
         by_image[record.get("image")].append(record)
-    recorded = {record.get("trial_key"): record for record in records}
     for alpha in sorted(done - queued, key=lambda a: a or 0.0):
         if grid is not None and alpha not in grid:
             continue  # the grid changed: not a sample of this study any more
-        if any(
-            _further_seed(task, alpha, i, by_image[i], recorded, search, variant) for i in images
-        ):
+        if any(_further_seed(task, alpha, i, by_image[i], search, variant) for i in images):
             params = {"alpha": alpha} if task.has_alpha else {}
             study.enqueue_trial(params, user_attrs={RERUN_ATTR: True})
             reruns += 1
     return reruns
 
 
-class _MoreFits(Exception):
-    """A replayed match asked for a fit that is not recorded."""
-
-    def __init__(self, spec: TrialSpec):
-        self.spec = spec
-
-
 def _further_seed(
-    task, alpha, image: str, earlier: Sequence[dict], recorded: dict, search: Search, variant
-):
-    """Whether the match of ``alpha`` on ``image``, replayed from ``earlier`` (``recorded``: the
-    study's fits by trial key), would go on with a further seed (not refit its first seed: a
-    changed budget or tolerance reopens nothing)."""
-
-    def replay(spec: TrialSpec) -> dict:
-        if spec.key not in recorded:
-            raise _MoreFits(spec)
-        return recorded[spec.key]
-
-    try:
-        run_image(task, {"alpha": alpha}, image, replay, search=search, metric="bpp",
-                  variant=variant, earlier=earlier)  # fmt: skip
-    except _MoreFits as missing:
-        return missing.spec.seed > search.seed
-    return False
+    task: SearchTask, alpha, image: str, earlier: Sequence[dict], search: Search, variant: str
+) -> bool:
+    """Whether the match of ``alpha`` on ``image``, replayed from ``earlier``, would go on with
+    a further seed (not refit its first seed: a changed budget or tolerance reopens nothing)."""
+    spec = next_fit(task, alpha, image, earlier, search, variant)
+    return spec is not None and spec.seed > search.seed
 
 
 def finished_samples(study: optuna.Study) -> int:
@@ -399,147 +281,6 @@ def pareto_front(task: SearchTask, runs: list[dict], metric: str) -> list[dict]:
             front.append(point)
             best = row.oriented(point["value"])
     return front
-
-
-@dataclass(frozen=True)
-class ImageOutcome:
-    """One image of one sample: the fit that counts (the matched one in match mode)."""
-
-    image: str
-    key: str  # its trial key
-    bpp: float
-    value: float | None  # the search metric
-    fits: int
-    reached: bool = True
-    reason: str = ""
-
-
-def same_setup(record: dict, spec: TrialSpec) -> bool:
-    """A recorded fit of the spec's codec, image (prepared alike), preset and seed (another seed
-    draws another curve), with its convention where the spec names one (records hold the one a
-    codec resolved)."""
-    fields = ["codec", "image", "image_variant", "preset", "seed"]
-    fields += ["convention"] * bool(spec.convention)
-    # Unset fields are not recorded: "" and None read as missing.
-    return all((record.get(f) or None) == (getattr(spec, f) or None) for f in fields)
-
-
-def earlier_fits(
-    task: SearchTask, alpha: float | None, records: Sequence[dict], spec_at
-) -> tuple[dict, list[Probe], list[Probe]]:
-    """What the study's finished fits (``records``) tell a match on its image; those of other
-    codecs, presets or images are left out. Its own fits (this task, this α; by trial key): each
-    setting with its spec and metrics, observed as they are, so a resumed match refits nothing.
-    Hints: the fits under the family's nearest α with two or more (the same loss matched to
-    other targets first), else the nearest α with one. And the fits of this very loss made for
-    other targets: points of the curve being matched."""
-    own, groups = {}, defaultdict(list)
-    for record in records:
-        rate, bpp = record.get("rate"), record.get("bpp")
-        if rate is None or bpp is None:
-            continue
-        try:
-            spec = spec_at(task.rate_axis.check(rate))
-        except ValueError:
-            continue  # a setting off the codec's axis (its widths changed, say)
-        if not same_setup(record, spec):
-            continue
-        if record.get("trial_key") == spec.key:
-            own[rate] = (spec, record)
-            continue
-        try:
-            loss = parse_loss_spec(record.get("loss") or "")
-        except LossSpecError:
-            continue
-        if loss.family == task.family:
-            groups[loss.alpha].append(Probe(rate, bpp))
-
-    def distance(other: float | None) -> float:
-        return 0.0 if alpha is None or other is None else abs(other - alpha)
-
-    ranked = sorted(groups.items(), key=lambda item: (distance(item[0]), -len(item[1])))
-    curves = [fits for _, fits in ranked if len({p.setting for p in fits}) >= 2]
-    hints = curves[0] if curves else (ranked[0][1] if ranked else [])
-    on_curve = groups.get(alpha, [])  # this very loss, fitted for other targets
-    return own, [p for p in hints if p.setting not in own], on_curve
-
-
-def run_image(
-    task: SearchTask,
-    sample: dict,
-    image: str,
-    fit: Callable[[TrialSpec], dict],
-    *,
-    search: Search,
-    metric: str,
-    variant: str,
-    earlier: Sequence[dict] = (),
-) -> ImageOutcome:
-    """One sample on one image: in match mode, fits until the rate matches the target (or the
-    budget ends), starting from what ``earlier`` fits on the image say (``earlier_fits``), then,
-    where the fits straddle the target without landing on it, with the next seeds
-    (``search.jump_seeds``); in pareto mode, the one fit of the sampled setting. ``fit`` runs or
-    looks up a trial and returns its metrics."""
-    alpha = sample.get("alpha")
-    if task.target_bpp is None:
-        spec = task.trial_spec(alpha, sample["rate"], image, variant, search.seed)
-        metrics = fit(spec)
-        return ImageOutcome(image, spec.key, metrics["bpp"], metrics.get(metric), fits=1)
-    matches, curve = [], None
-    for seed in match_seeds(search):
-        result, chosen, probes = _match_with_seed(task, alpha, image, fit, search, variant,
-                                                  earlier, seed, curve)  # fmt: skip
-        matches.append((result, chosen))
-        if result.reached or not result.bracketed:
-            break
-        curve = [*(curve or []), *probes]  # where the file size jumps: the next seed aims there
-    result, (spec, metrics) = min(
-        matches, key=lambda m: match_rank(m[0].bpp, task.target_bpp, search.tolerance)
-    )
-    return ImageOutcome(
-        image,
-        spec.key,
-        metrics["bpp"],
-        metrics.get(metric),
-        fits=sum(m[0].fits for m in matches),
-        reached=result.reached,
-        reason=result.reason,
-    )
-
-
-def _match_with_seed(task, alpha, image, fit, search, variant, earlier, seed, curve):
-    """One seed's match: its own earlier fits replayed, then fits until the matcher stops. Aimed
-    by ``curve`` (an earlier seed's fits of this very match) when given, else by the image's
-    earlier fits (``earlier_fits``). Returns the result, the chosen fit (spec, metrics) and the
-    seed's probes."""
-
-    def spec_at(setting) -> TrialSpec:
-        return task.trial_spec(alpha, setting, image, variant, seed)
-
-    own, hints, on_curve = earlier_fits(task, alpha, earlier, spec_at)
-    if curve is not None:
-        hints, on_curve = [p for p in curve if p.setting not in own], []
-    matcher = RateMatcher(
-        task.rate_axis,
-        task.target_bpp,
-        search.tolerance,
-        search.fit_budget,
-        task.codec.search_range,
-        hints,
-        on_curve,
-    )
-    fits = dict(own)
-    # The closest last: the matcher steps on from its latest fit.
-    for setting, (_, metrics) in sorted(
-        own.items(), key=lambda item: -abs(rate_error(item[1][1]["bpp"], task.target_bpp))
-    ):
-        matcher.observe(setting, metrics["bpp"])
-    while (setting := matcher.next_setting()) is not None:
-        spec = spec_at(setting)
-        fits[setting] = (spec, fit(spec))
-        matcher.observe(setting, fits[setting][1]["bpp"])
-    result = matcher.result
-    return result, fits[result.setting], matcher.probes
 
 
 def sample_result(

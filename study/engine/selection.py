@@ -83,7 +83,7 @@ def pick(config: "StudyConfig", image_names: list[str], where: Where) -> tuple[l
 
         trials = grid_trials(config, image_names)
         return select(trials, where), len(trials)
-    from study.engine.search import TASK_FIELDS, search_tasks
+    from study.engine.tasks import TASK_FIELDS, search_tasks
 
     tasks = search_tasks(config)
     return select(tasks, where, TASK_FIELDS, "search task"), len(tasks)

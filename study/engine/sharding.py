@@ -1,7 +1,11 @@
-"""Splitting a grid study into work packages (``inr-study shard``).
+"""Splitting a study into work packages (``inr-study shard``).
 
-Only grid studies shard: their trials are known before any runs. A search decides its next trial
-from the ones before, so it needs its driver (``inr-study run``).
+A grid study's trials are known before any runs: they go to the packages as they are. A
+rate-matching search over a fixed α grid (``search.alphas`` for every family with an α) shards
+as matches (task, α, image), each carrying the study's earlier fits on its image: ``work`` fits
+each match until its rate lands, as the driver would, and the driver later replays what came
+back without fitting it again. A search whose α Optuna chooses (or a Pareto search) decides each
+sample from the ones before, so it needs its driver (``inr-study run``).
 """
 
 from pathlib import Path
@@ -10,12 +14,16 @@ from study.config import StudyConfig, dump_config
 from study.engine.package import (
     PACKAGE_FILE,
     RESULT_FILE,
+    Match,
+    fit_summary,
     part_folder,
     read_package,
+    record_fit,
     write_package,
 )
 from study.engine.plan import check_losses, grid_trials, load_images
 from study.engine.provenance import git_commit
+from study.engine.record import TrialRecord
 from study.engine.selection import select
 from study.errors import InputError
 from study.layout import CONFIG_FILE, TRIALS_FILE
@@ -30,8 +38,7 @@ def done_keys(path: Path) -> set[str]:
     published study (``trials.jsonl``), what ``work`` wrote (``trials/KEY/result.json``), or
     already packaged (a package, or a folder of them)."""
     path = Path(path)
-    packages = [p.parent for p in [path / PACKAGE_FILE, *path.glob(f"*/{PACKAGE_FILE}")]]
-    packages = [p for p in packages if (p / PACKAGE_FILE).is_file()]
+    packages = _packages(path)
     if packages:
         return {spec.key for p in packages for spec in read_package(p).trials}
     # A published copy holds a study.yaml too, but no MLflow store: read its trials first.
@@ -60,16 +67,15 @@ def shard(
 ) -> list[Path]:
     """Write the study's pending grid trials as ``parts`` packages under ``out``; trials go to
     the parts in turn, so every part gets a share of each codec and rate."""
-    if config.search is not None:
-        raise ShardError(
-            f"{config.source}: a search study cannot be sharded: each sample depends on the "
-            "earlier ones, so searches need their driver (inr-study run)"
-        )
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ShardError(f"{out}: not empty; give a new folder for the packages")
+    if config.search is not None:
+        _check_shardable(config)
     images = load_images(config)
     check_losses(config, {name: pixels.shape[:2] for name, pixels in images.items()})
+    if config.search is not None:
+        return _shard_matches(config, out, images, where or {}, parts, skip_done)
     trials = select(grid_trials(config, list(images)), where or {})
     done = set().union(*(done_keys(path) for path in skip_done))
     pending = [spec for spec in trials if spec.key not in done]
@@ -94,3 +100,118 @@ def shard(
         )
         for part in range(parts)
     ]
+
+
+def _check_shardable(config: StudyConfig) -> None:
+    search = config.search
+    if search.mode != "match":
+        raise ShardError(
+            f"{config.source}: a Pareto search cannot be sharded: each sample depends on the "
+            "earlier ones, so it needs its driver (inr-study run)"
+        )
+    from study.engine.tasks import search_tasks
+
+    open_alpha = sorted(
+        {t.family for t in search_tasks(config) if t.has_alpha and t.family not in search.alphas}
+    )
+    if open_alpha:
+        raise ShardError(
+            f"{config.source}: search.alphas gives no α grid for {', '.join(open_alpha)}: where "
+            "Optuna chooses α, each sample depends on the earlier ones and needs its driver "
+            "(inr-study run); give a grid to shard it"
+        )
+
+
+def _shard_matches(
+    config: StudyConfig,
+    out: Path,
+    images: dict,
+    where: dict[str, set[str]],
+    parts: int,
+    skip_done: list[Path],
+) -> list[Path]:
+    """The matches of the picked tasks that the fits recorded in ``skip_done`` do not yet end,
+    less those packaged before, as ``parts`` packages, each with the earlier fits on its
+    images (matches go to the parts in turn)."""
+    from study.engine.plan import image_options
+    from study.engine.selection import pick
+    from study.engine.tasks import next_fit
+    from study.results.alpha import task_family
+
+    tasks, _ = pick(config, list(images), where)
+    codecs = {task.codec.name for task in tasks}
+    fits = [fit for path in skip_done for fit in done_fits(path) if fit["codec"] in codecs]
+    queued = {match for path in skip_done for match in packaged_matches(path)}
+    variant = image_options(config).label()
+    pending = [
+        Match(task.name, alpha, image)
+        for task in tasks
+        for alpha in config.search.alphas.get(task.family, [None])
+        for image in images
+        if Match(task.name, alpha, image) not in queued
+        and next_fit(task, alpha, image, fits, config.search, variant) is not None
+    ]
+    if not pending:
+        raise ShardError(f"{config.name}: every selected match is already done; nothing to shard")
+    # α by α through each grid: a match starts from the curves of the α fitted before it on its
+    # image (``earlier_fits``), so those of each grid's first α go first.
+    grids = config.search.alphas
+    pending.sort(
+        key=lambda m: grids[task_family(m.search)].index(m.alpha) if m.alpha is not None else 0
+    )
+    if parts < 1 or parts > len(pending):
+        raise ShardError(f"--parts {parts}: give 1 to {len(pending)} (the matches to run)")
+    text, commit = dump_config(config, portable=True), git_commit()
+    return [
+        write_package(
+            part_folder(out, part),
+            study=config.name,
+            config=text,
+            commit=commit,
+            part=part,
+            parts=parts,
+            trials=[],
+            images=images,
+            plugins=list(config.plugins),
+            optional_metrics=config.optional_metrics,
+            extra_metrics=list(config.extra_metrics),
+            matches=pending[part::parts],
+            fits=fits,
+        )
+        for part in range(parts)
+    ]
+
+
+def _packages(path: Path) -> list[Path]:
+    candidates = [path / PACKAGE_FILE, *path.glob(f"*/{PACKAGE_FILE}")]
+    return [p.parent for p in candidates if p.is_file()]
+
+
+def packaged_matches(path: Path) -> set[Match]:
+    """The matches of the packages at ``path`` (a package, or a folder of them)."""
+    return {match for package in _packages(Path(path)) for match in read_package(package).matches}
+
+
+def done_fits(path: Path) -> list[dict]:
+    """The finished fits recorded in ``path``, as a match reads them (``fit_summary``): a study
+    folder's, a published study's, what ``work`` wrote, or the earlier fits packages carry."""
+    path = Path(path)
+    packages = _packages(path)
+    if packages:
+        return [fit for package in packages for fit in read_package(package).fits]
+    if (path / TRIALS_FILE).exists():
+        from study.engine.incoming import read_sources
+
+        records = [item.record for item in read_sources([path]) if item.record is not None]
+        return [fit for fit in map(record_fit, records) if fit is not None]
+    if (path / CONFIG_FILE).exists():
+        from study.engine.tracking import study_store
+        from study.layout import load_study_config
+
+        store = study_store(path, load_study_config(path))
+        return [fit for fit in map(fit_summary, store.records()) if fit is not None]
+    if not path.is_dir():
+        raise ShardError(f"--skip-done {path}: no such study folder, published study or results")
+    results = sorted(path.glob(f"**/{RESULT_FILE}"))
+    records = [TrialRecord.loads(result.read_text(), str(result)) for result in results]
+    return [fit for fit in map(record_fit, records) if fit is not None]

@@ -15,7 +15,14 @@ import shutil
 import tarfile
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections import Counter
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    as_completed,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +41,17 @@ PACK_PREFIX = "pack-"
 PACK_LIMIT = 16 * 2**20
 
 
+# How a match of a search's package ended.
+ON_TARGET, CLOSEST, OUT_OF_TIME = "on target", "closest", "out of time"
+
+
 @dataclass
 class WorkSummary:
-    finished: int = 0  # by this run
+    finished: int = 0  # trials (fits) by this run
     failed: list[str] = field(default_factory=list)  # "label: error" per failed trial
     skipped: int = 0  # finished by an earlier run
     not_started: int = 0  # would not have finished within the time given
+    ends: Counter = field(default_factory=Counter)  # a search's package: its matches' ends
 
 
 def resolve_device(device: str) -> str:
@@ -82,6 +94,13 @@ def run_trials_in_worker(
 ) -> list[float | str]:
     """Trials of the package at ``folder``, in a worker process, their fits as one batch (see
     ``run_trials``): per trial, its share of the wall seconds, or the error that failed it."""
+    package = _worker_package(folder)
+    return _run_specs(package, [package.trials[index] for index in indices], out, device, threads)
+
+
+def _run_specs(
+    package: Package, specs: list[TrialSpec], out: str, device: str, threads: int
+) -> list[float | str]:
     import socket
 
     import torch
@@ -91,10 +110,8 @@ def run_trials_in_worker(
     from study.engine.trial import TrialJob, run_trials
     from study.results.metrics import optional_metrics_available
 
-    package = _worker_package(folder)
     import_plugins(list(package.plugins))
     torch.set_num_threads(threads)
-    specs = [package.trials[index] for index in indices]
     jobs, validations = [], []
     for spec in specs:
         # Written aside, outside trials/, so nothing half-written is ever counted or packed.
@@ -170,6 +187,8 @@ def run_package(
     (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
     (out / FAILED_DIR).mkdir(exist_ok=True)
     device = resolve_device(device)
+    if package.matches:
+        return _run_matches(package, out, concurrent, device, threads, minutes, progress)
     done = finished_keys(out)
     queue = [i for i, spec in enumerate(package.trials) if spec.key not in done]
     summary = WorkSummary(skipped=len(package.trials) - len(queue))
@@ -212,6 +231,118 @@ def run_package(
                 for index, result in zip(indices, results, strict=True):
                     _tally(summary, seconds, out, package.trials[index], result)
                     bar.update()
+    bar.close()
+    return summary
+
+
+class _OutOfTime(Exception):
+    """A match's next fit would not finish before the deadline."""
+
+
+class _FitFailed(Exception):
+    def __init__(self, key: str, trace: str):
+        self.key, self.trace = key, trace
+
+
+def run_match_in_worker(
+    folder: str, index: int, out: str, device: str, threads: int, deadline: float | None
+) -> dict:
+    """Match ``index`` of the package at ``folder``, in a worker process: fits until its rate
+    lands, as the study's driver fits it (``tasks.run_image``, from the package's earlier fits
+    and those already in ``out``), each fit written to ``out`` as a trial; a fit already there
+    is read, not made again. Returns the fits made and how the match ended (ON_TARGET, CLOSEST,
+    OUT_OF_TIME), or the error (with the failed fit's key where a fit failed)."""
+    import yaml
+
+    from study.config import parse_config
+    from study.engine.plan import image_options
+    from study.engine.tasks import run_image, search_tasks
+
+    package = _worker_package(folder)
+    match = package.matches[index]
+    config = parse_config(yaml.safe_load(package.config))
+    task = next((t for t in search_tasks(config) if t.name == match.search), None)
+    if task is None:
+        return {"made": 0, "error": f"the study has no search task {match.search}"}
+    made = []
+
+    def fit(spec: TrialSpec) -> dict:
+        result = Path(out) / TRIALS_DIR / spec.key / RESULT_FILE
+        if not result.is_file():
+            if not _fits(spec, 1, _trial_seconds(Path(out)), deadline, clock=time.time):
+                raise _OutOfTime
+            (outcome,) = _run_specs(package, [spec], out, device, threads)
+            if isinstance(outcome, str):
+                raise _FitFailed(spec.key, outcome)
+            made.append(spec.key)
+        return TrialRecord.loads(result.read_text(), str(result)).metrics
+
+    earlier = [*package.fits, *_fits_written(Path(out), match.image)]
+    try:
+        outcome = run_image(task, {"alpha": match.alpha}, match.image, fit, search=config.search,
+                            metric="bpp", variant=image_options(config).label(),
+                            earlier=earlier)  # fmt: skip
+    except _OutOfTime:
+        return {"made": len(made), "end": OUT_OF_TIME}
+    except _FitFailed as failed:
+        return {"made": len(made), "key": failed.key, "error": failed.trace}
+    return {"made": len(made), "end": ON_TARGET if outcome.reached else CLOSEST}
+
+
+def _fits_written(out: Path, image: str) -> list[dict]:
+    """The fits on ``image`` finished in ``out``, as a match reads them."""
+    from study.engine.package import record_fit
+
+    fits = []
+    for path in (out / TRIALS_DIR).glob(f"*/{RESULT_FILE}"):
+        fit = record_fit(TrialRecord.loads(path.read_text(), str(path)))
+        if fit is not None and fit["image"] == image:
+            fits.append(fit)
+    return fits
+
+
+def _run_matches(
+    package: Package,
+    out: Path,
+    concurrent: int,
+    device: str,
+    threads: int,
+    minutes: float | None,
+    progress: bool,
+) -> WorkSummary:
+    """Every match of a search's package, ``concurrent`` at a time (a match's fits follow one
+    another: each is aimed by the ones before); a match that cannot fit on before the deadline
+    stops, and a later run (or package) goes on from its fits."""
+    deadline = None if minutes is None else time.time() + 60 * minutes
+    summary = WorkSummary()
+    bar = tqdm(
+        total=len(package.matches), desc=f"{package.study} part {package.part}", unit="match",
+        disable=not progress, dynamic_ncols=True,
+    )  # fmt: skip
+    with _executor(concurrent) as pool:
+        futures = {
+            pool.submit(run_match_in_worker, str(package.folder), index, str(out), device,
+                        threads, deadline): match
+            for index, match in enumerate(package.matches)
+        }  # fmt: skip
+        for future in as_completed(futures):
+            match = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # the worker died (out of memory, say)
+                error_text = "".join(traceback.format_exception(error))
+                result = {"made": 0, "error": error_text}
+            summary.finished += result["made"]
+            if "error" in result:
+                (out / FAILED_DIR / f"{result['key']}.txt").write_text(result["error"])
+                summary.failed.append(
+                    f"{match.label()}: {result['error'].strip().splitlines()[-1]}"
+                )
+                tqdm.write(f"failed: {summary.failed[-1]}")
+            else:
+                summary.ends[result["end"]] += 1
+            bar.set_postfix_str(f"fits {summary.finished}, failed {len(summary.failed)}")
+            bar.update()
     bar.close()
     return summary
 
@@ -269,14 +400,21 @@ def _executor(concurrent: int):
     return ProcessPoolExecutor(max_workers=concurrent, mp_context=context)
 
 
-def _fits(spec: TrialSpec, count: int, seconds: dict[str, float], deadline: float | None) -> bool:
-    """Whether ``count`` trials of ``spec``'s kind can finish before the deadline, judged by the
-    longest trial of its codec and preset seen so far (else the longest of any; a batched
-    trial's is its share of its batch); with none seen yet, they start."""
+def _fits(
+    spec: TrialSpec,
+    count: int,
+    seconds: dict[str, float],
+    deadline: float | None,
+    clock=time.monotonic,
+) -> bool:
+    """Whether ``count`` trials of ``spec``'s kind can finish before the deadline (by
+    ``clock``), judged by the longest trial of its codec and preset seen so far (else the
+    longest of any; a batched trial's is its share of its batch); with none seen yet, they
+    start."""
     if deadline is None:
         return True
     estimate = seconds.get(_group(spec), max(seconds.values(), default=0.0))
-    return time.monotonic() + count * estimate <= deadline
+    return clock() + count * estimate <= deadline
 
 
 def pack(out: Path) -> list[Path]:

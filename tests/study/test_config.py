@@ -39,7 +39,7 @@ def test_icip24_is_the_papers_full_design():
 
 
 def test_icip24_extended_searches_every_inr_codec_and_loss_family():
-    from study.engine.search import search_tasks
+    from study.engine.tasks import search_tasks
 
     codecs = {"coolchic-v1", "coolchic-v2", "nif", "c3"}
     families = {"l1", "mse", "logcosh", "lc_ssim", "l1_ssim", "ms_ssim", "mse_lpips",

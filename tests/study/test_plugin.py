@@ -14,7 +14,8 @@ from dashboards.data import from_study
 from dashboards.page import live_payload
 from study.cli import main
 from study.config import StudyConfigError, parse_config
-from study.engine.search import search_tasks
+from study.engine.search import task_space
+from study.engine.tasks import search_tasks
 from study.engine.tracking import study_store
 from study.layout import load_study_config, read_state
 
@@ -48,8 +49,8 @@ def test_plugin_codec_loss_family_and_metric_flow_through_a_study(
     }
     search = parse_config({**plugin_config, **searched})
     [mse_task, mixed_task] = search_tasks(search)
-    assert mse_task.space(search.search) == {"rate": IntDistribution(2, 64, log=True)}
-    assert mixed_task.space(search.search)["alpha"] == FloatDistribution(0.1, 0.9)
+    assert task_space(mse_task, search.search) == {"rate": IntDistribution(2, 64, log=True)}
+    assert task_space(mixed_task, search.search)["alpha"] == FloatDistribution(0.1, 0.9)
     spec = mixed_task.trial_spec(0.25, 8, "kodim23", "", 0)
     assert spec.label() == "posterize mse_l1(0.25) levels=8 kodim23"
 

@@ -7,20 +7,18 @@ from optuna.trial import TrialState
 
 from study.config import StudyConfigError, parse_config
 from study.engine.search import (
-    TASK_FIELDS,
-    ImageOutcome,
     enqueue_grid,
     finished_samples,
     pareto_front,
     recommend,
     reopen_matches,
-    run_image,
     sample_result,
     samples_to_run,
     score,
-    search_tasks,
+    task_space,
 )
 from study.engine.selection import SelectionError, parse_where, select
+from study.engine.tasks import TASK_FIELDS, ImageOutcome, run_image, search_tasks
 
 
 def test_score_penalises_only_rate_outside_the_tolerance():
@@ -52,18 +50,18 @@ def test_tasks_and_spaces_per_mode():
     assert names == ["coolchic-v1/lc_ssim/0.5bpp", "coolchic-v1/mse/0.5bpp",
                      "nif/lc_ssim/0.5bpp", "nif/mse/0.5bpp"]  # fmt: skip
     lc_ssim, mse = search_tasks(match)[:2]
-    assert lc_ssim.space(match.search) == {"alpha": FloatDistribution(0.0, 1.0)}
-    assert mse.space(match.search) == {} and mse.budget(match.search) == 1  # no α: one sample
+    assert task_space(lc_ssim, match.search) == {"alpha": FloatDistribution(0.0, 1.0)}
+    assert task_space(mse, match.search) == {} and mse.budget(match.search) == 1  # no α: one sample
     two_targets = [t.name for t in search_tasks(config(targets_bpp=[0.25, 0.5]))][:2]
     assert two_targets == ["coolchic-v1/lc_ssim/0.25bpp", "coolchic-v1/lc_ssim/0.5bpp"]
 
     pareto = config(targets_bpp=[], mode="pareto", alpha=[0, 0.5])
     coolchic, _, nif, _ = search_tasks(pareto)
     assert coolchic.name == "coolchic-v1/lc_ssim/pareto"
-    space = coolchic.space(pareto.search)
+    space = task_space(coolchic, pareto.search)
     assert space["rate"] == FloatDistribution(1e-4, 2e-2, log=True)
     assert space["alpha"] == FloatDistribution(0.0, 0.5)
-    assert isinstance(nif.space(pareto.search)["rate"], CategoricalDistribution)
+    assert isinstance(task_space(nif, pareto.search)["rate"], CategoricalDistribution)
 
 
 def test_an_alpha_grid_measures_each_value_once_across_interrupted_runs():
@@ -72,7 +70,7 @@ def test_an_alpha_grid_measures_each_value_once_across_interrupted_runs():
     assert task.budget(grid.search) == 3 and search_tasks(grid)[1].budget(grid.search) == 1
     study = optuna.create_study(direction="maximize")
     enqueue_grid(study, task, grid.search)
-    space = task.space(grid.search)
+    space = task_space(task, grid.search)
     first, second = study.ask(space), study.ask(space)
     study.tell(first, 1.0)  # the driver is killed while `second` runs
     assert finished_samples(study) == 1  # `second` is now failed, so its α is queued again
@@ -115,7 +113,7 @@ def test_a_run_picks_whole_tasks_and_leaves_the_others_pending():
     for task in tasks:
         enqueue_grid(studies[task.name], task, grid.search)
     first = studies[tasks[0].name]
-    first.tell(first.ask(tasks[0].space(grid.search)), 1.0)
+    first.tell(first.ask(task_space(tasks[0], grid.search)), 1.0)
 
     picked = select(tasks, parse_where("codec=coolchic-v1"), TASK_FIELDS, "search task")
     assert samples_to_run(tasks, studies, grid.search, picked) == {

@@ -285,12 +285,13 @@ def test_rebuild_reproduces_a_published_study(tmp_path, study_env, capsys):
 def test_shard_refuses_searches_and_leaves_out_what_is_done(
     tmp_path, study_env, small_config, write_config, capsys
 ):
-    search = small_config(
-        codecs=[{"name": "coolchic-v1", "preset": "debug", "search_range": [1e-3, 2e-2]}],
-        search={"mode": "match", "targets_bpp": [1.0], "trials": 1, "fit_budget": 2},
-    )
-    assert main(["shard", str(write_config(search)), "-o", str(tmp_path / "p")]) == 2
-    assert "searches need their driver" in capsys.readouterr().err
+    coolchic = [{"name": "coolchic-v1", "preset": "debug", "search_range": [1e-3, 2e-2]}]
+    open_alpha = {"mode": "match", "targets_bpp": [1.0], "trials": 1, "fit_budget": 2}
+    pareto = {"mode": "pareto", "alpha": [0.0, 0.5], "trials": 2}
+    for search in (open_alpha, pareto):
+        config = small_config(codecs=coolchic, losses=["lc_ssim"], search=search)
+        assert main(["shard", str(write_config(config)), "-o", str(tmp_path / "p")]) == 2
+        assert "needs its driver (inr-study run)" in capsys.readouterr().err
 
     config_path = write_config(small_config())
     out = tmp_path / "jpeg"
@@ -310,6 +311,79 @@ def test_shard_refuses_searches_and_leaves_out_what_is_done(
     args = ["shard", str(config_path), "-o", str(tmp_path / "x"), "--where", "codec=nif"]
     assert main(args) == 2
     assert "codec=nif matches no trial of the study" in capsys.readouterr().err
+
+
+def test_a_matched_search_travels_as_matches_and_its_driver_replays_what_came_back(
+    tmp_path, study_env, small_config, write_config, capsys
+):
+    config = small_config(
+        name="matched",
+        # As the engine's own matching test: 192 px keeps debug fits' rates from jumping.
+        images={"dataset": "kodak", "subset": ["kodim01"], "crop": 192},
+        codecs=[{"name": "coolchic-v1", "preset": "debug"}],
+        losses=["lc_ssim"],
+        search={"targets_bpp": [0.5], "alphas": {"lc_ssim": [0.1, 0.4]}, "fit_budget": 12},
+    )
+    config_path, packages, work = write_config(config), tmp_path / "packages", tmp_path / "work"
+    assert main(["shard", str(config_path), "-o", str(packages), "--parts", "2"]) == 0
+    assert "2 matches in 2 packages" in capsys.readouterr().out
+    document = json.loads((packages / "part-0" / "package.json").read_text())
+    assert document["trials"] == [] and document["fits"] == []
+    assert document["matches"] == [
+        {"search": "coolchic-v1/lc_ssim/0.5bpp", "alpha": 0.1, "image": "kodim01"}
+    ]
+    # No time to fit: the match stops before its first fit, and a later run goes on.
+    part_0 = ["work", str(packages / "part-0"), "-o", str(work / "part-0")]
+    assert main([*part_0, "--minutes", "0"]) == 0
+    assert "1 stopped for time, 0 failed; 0 fits made now" in capsys.readouterr().out
+    # Fitted where neither Ray, MLflow nor Optuna is installed (a lent GPU machine).
+    check = (
+        "import sys; from study.cli import main; "
+        f"code = main({part_0!r}); "
+        "assert not {'ray', 'mlflow', 'optuna'} & set(sys.modules), 'work imported them'; "
+        "sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], env=study_env, check=True, capture_output=True, text=True
+    )
+    assert "1 matches, 1 on target" in done.stdout, done.stdout + done.stderr
+    assert main(part_0) == 0  # done: its fits are read back, none made again
+    assert (
+        "1 on target, 0 closest (the target not reached), 0 stopped for time, 0 failed; 0 fits"
+        in capsys.readouterr().out
+    )
+
+    # Sharded again after part 0 came back: only α 0.4 is left, starting from α 0.1's fits.
+    rest = tmp_path / "rest"
+    assert main(["shard", str(config_path), "-o", str(rest), "--skip-done", str(work)]) == 0
+    document = json.loads((rest / "part-0" / "package.json").read_text())
+    assert [m["alpha"] for m in document["matches"]] == [0.4]
+    fitted = len(list((work / "part-0" / TRIALS_DIR).iterdir()))
+    assert len(document["fits"]) == fitted
+    # A package whose earlier fits are not what a match reads is refused, naming the problem.
+    hostile = tmp_path / "hostile"
+    shutil.copytree(rest / "part-0", hostile)
+    (hostile / "package.json").write_text(json.dumps({**document, "fits": [{"bpp": "x"}]}))
+    assert main(["work", str(hostile), "-o", str(tmp_path / "never")]) == 2
+    assert "an earlier fit is not an object with the expected fields" in capsys.readouterr().err
+    assert main(["work", str(rest / "part-0"), "-o", str(work / "rest")]) == 0
+    assert "1 matches, 1 on target" in capsys.readouterr().out
+
+    imported = tmp_path / "studies" / "matched"
+    args = ["import", str(imported), str(work / "part-0"), str(work / "rest")]
+    assert main([*args, "--config", str(config_path)]) == 0
+    table = (imported / REPORTS_DIR / "alpha.md").read_text()
+    assert table.count("| 1 of 1 (1) |") == 2, table  # each α on target on the image
+    # Nothing is left to package, and the study's driver replays both samples fitting nothing.
+    assert (
+        main(["shard", str(config_path), "-o", str(tmp_path / "x"), "--skip-done", str(imported)])
+        == 2
+    )
+    assert "every selected match is already done" in capsys.readouterr().err
+    before = records(imported)
+    assert main(["resume", str(imported), "--local-cpus", "1"]) == 0
+    assert "2 samples to run on 1 images each" in capsys.readouterr().out
+    assert records(imported).keys() == before.keys()
 
 
 def test_a_partial_study_says_what_it_lacks_and_its_published_copy_reports_alike(
