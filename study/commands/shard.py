@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     from study.engine.package import read_package
 
     unit = "trials" if config.search is None else "matches"
-    counts = [len(read_package(part).trials or read_package(part).matches) for part in parts]
+    packages = [read_package(part) for part in parts]
+    counts = [len(package.trials or package.matches) for package in packages]
     print(f"{config.name}: {sum(counts)} {unit} in {len(parts)} packages under {args.output}")
     for part, count in zip(parts, counts, strict=True):
         print(f"  {part}: {count} {unit}")

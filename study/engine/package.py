@@ -13,6 +13,7 @@ what came back against the study itself, so nothing here has to be trusted.
 """
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def fit_summary(record: dict) -> dict | None:
     """The fields of a fit's record (a study's, flat) that a match reads; None where one is
     missing or odd (a fit that failed has no rate, say)."""
     summary = {name: record.get(name) for name in (*FIT_TYPES, "bpp")}
+    # MLflow keeps no empty parameter: a study without crops records no image variant.
+    summary["image_variant"] = summary["image_variant"] or ""
     try:
         return _checked_fit(summary, "")
     except RecordError:
@@ -93,7 +96,9 @@ def _checked_match(data, where: str) -> Match:
     if not isinstance(data, dict) or set(data) != {"search", "alpha", "image"}:
         raise RecordError(f"{where}: a match is not an object of search, alpha and image")
     alpha, search, image = data["alpha"], data["search"], data["image"]
-    if alpha is not None and (not isinstance(alpha, int | float) or isinstance(alpha, bool)):
+    if alpha is not None and (
+        not isinstance(alpha, int | float) or isinstance(alpha, bool) or not math.isfinite(alpha)
+    ):
         raise RecordError(f"{where}: a match's alpha {alpha!r} is not a number")
     if not isinstance(search, str) or not isinstance(image, str):
         raise RecordError(f"{where}: a match's search and image must be text")
@@ -210,6 +215,10 @@ def read_package(folder: Path) -> Package:
         )
     except (KeyError, TypeError, ValueError, AttributeError, RecordError) as error:
         raise PackageError(f"{path}: malformed ({error})") from None
+    if trials and package.matches:
+        raise PackageError(f"{path}: holds both trials and matches (one package, one kind)")
+    if len(set(package.matches)) < len(package.matches):
+        raise PackageError(f"{path}: a match is listed twice")
     needed = {spec.image for spec in trials} | {match.image for match in package.matches}
     missing = sorted(needed - set(digests))
     if missing:

@@ -140,7 +140,9 @@ def _shard_matches(
 
     tasks, _ = pick(config, list(images), where)
     codecs = {task.codec.name for task in tasks}
-    fits = [fit for path in skip_done for fit in done_fits(path) if fit["codec"] in codecs]
+    # One copy of each fit: a published study, its folder and earlier packages repeat them.
+    found = [fit for path in skip_done for fit in done_fits(path) if fit["codec"] in codecs]
+    fits = list({fit["trial_key"]: fit for fit in found}.values())
     queued = {match for path in skip_done for match in packaged_matches(path)}
     variant = image_options(config).label()
     pending = [

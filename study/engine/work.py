@@ -6,7 +6,9 @@ pool (one at a time: in this process). A finished trial is a folder ``OUT/trials
 its file (``bitstream.bin``) and its record (``result.json``: spec, settings, figures, provenance,
 validations); the folder appears whole (written aside, then renamed), so an interrupted run
 leaves no half trial and a rerun skips what is there. A failed trial leaves
-``OUT/failed/KEY.txt`` and is retried by the next run.
+``OUT/failed/KEY.txt`` and is retried by the next run. A search's package holds matches instead
+(``run_match_in_worker``): each fits on until its rate lands on its task's target, ``concurrent``
+matches at a time, every fit written as a trial in the same way.
 """
 
 import functools
@@ -203,7 +205,7 @@ def run_package(
         while queue or running:
             while queue and len(running) < concurrent:
                 indices = _next_batch(queue, package.trials, batch)
-                if not _fits(package.trials[indices[0]], len(indices), seconds, deadline):
+                if not _starts_in_time(package.trials[indices[0]], len(indices), seconds, deadline):
                     summary.not_started += len(indices)
                     bar.update(len(indices))
                     continue
@@ -262,14 +264,15 @@ def run_match_in_worker(
     match = package.matches[index]
     config = parse_config(yaml.safe_load(package.config))
     task = next((t for t in search_tasks(config) if t.name == match.search), None)
-    if task is None:
-        return {"made": 0, "error": f"the study has no search task {match.search}"}
+    grid = config.search.alphas.get(task.family, [None]) if task else []
+    if match.alpha not in grid:  # a search task of the study, and an α of its grid
+        return {"made": 0, "error": f"{match.label()}: not a match of study {package.study}"}
     made = []
 
     def fit(spec: TrialSpec) -> dict:
         result = Path(out) / TRIALS_DIR / spec.key / RESULT_FILE
         if not result.is_file():
-            if not _fits(spec, 1, _trial_seconds(Path(out)), deadline, clock=time.time):
+            if not _starts_in_time(spec, 1, _trial_seconds(Path(out)), deadline, clock=time.time):
                 raise _OutOfTime
             (outcome,) = _run_specs(package, [spec], out, device, threads)
             if isinstance(outcome, str):
@@ -277,7 +280,8 @@ def run_match_in_worker(
             made.append(spec.key)
         return TrialRecord.loads(result.read_text(), str(result)).metrics
 
-    earlier = [*package.fits, *_fits_written(Path(out), match.image)]
+    written = _fits_written(Path(out), match.image)
+    earlier = list({fit["trial_key"]: fit for fit in [*package.fits, *written]}.values())
     try:
         outcome = run_image(task, {"alpha": match.alpha}, match.image, fit, search=config.search,
                             metric="bpp", variant=image_options(config).label(),
@@ -319,30 +323,34 @@ def _run_matches(
         total=len(package.matches), desc=f"{package.study} part {package.part}", unit="match",
         disable=not progress, dynamic_ncols=True,
     )  # fmt: skip
-    with _executor(concurrent) as pool:
-        futures = {
-            pool.submit(run_match_in_worker, str(package.folder), index, str(out), device,
-                        threads, deadline): match
-            for index, match in enumerate(package.matches)
-        }  # fmt: skip
-        for future in as_completed(futures):
-            match = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # the worker died (out of memory, say)
-                error_text = "".join(traceback.format_exception(error))
-                result = {"made": 0, "error": error_text}
-            summary.finished += result["made"]
-            if "error" in result:
+
+    def tally(future: Future, match) -> None:
+        try:
+            result = future.result()
+        except Exception as error:  # the worker died (out of memory, say), or OUT is damaged
+            result = {"made": 0, "error": "".join(traceback.format_exception(error))}
+        summary.finished += result["made"]
+        if "error" in result:
+            if "key" in result:  # a fit failed: its trace, as a trial's
                 (out / FAILED_DIR / f"{result['key']}.txt").write_text(result["error"])
-                summary.failed.append(
-                    f"{match.label()}: {result['error'].strip().splitlines()[-1]}"
-                )
-                tqdm.write(f"failed: {summary.failed[-1]}")
+            summary.failed.append(f"{match.label()}: {result['error'].strip().splitlines()[-1]}")
+            tqdm.write(f"failed: {summary.failed[-1]}")
+        else:
+            summary.ends[result["end"]] += 1
+        bar.set_postfix_str(f"fits {summary.finished}, failed {len(summary.failed)}")
+        bar.update()
+
+    with _executor(concurrent) as pool:
+        running = {}
+        for index, match in enumerate(package.matches):
+            future = pool.submit(run_match_in_worker, str(package.folder), index, str(out), device,
+                                 threads, deadline)  # fmt: skip
+            if future.done():  # run in this process (--concurrent 1)
+                tally(future, match)
             else:
-                summary.ends[result["end"]] += 1
-            bar.set_postfix_str(f"fits {summary.finished}, failed {len(summary.failed)}")
-            bar.update()
+                running[future] = match
+        for future in as_completed(running):
+            tally(future, running[future])
     bar.close()
     return summary
 
@@ -400,7 +408,7 @@ def _executor(concurrent: int):
     return ProcessPoolExecutor(max_workers=concurrent, mp_context=context)
 
 
-def _fits(
+def _starts_in_time(
     spec: TrialSpec,
     count: int,
     seconds: dict[str, float],

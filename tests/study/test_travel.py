@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
-from study.engine.package import RESULT_FILE, TRIALS_DIR
+from study.engine.package import RESULT_FILE, TRIALS_DIR, fit_summary
 from study.engine.tracking import study_store
 from study.layout import REPORTS_DIR, load_study_config
 
@@ -366,6 +366,16 @@ def test_a_matched_search_travels_as_matches_and_its_driver_replays_what_came_ba
     (hostile / "package.json").write_text(json.dumps({**document, "fits": [{"bpp": "x"}]}))
     assert main(["work", str(hostile), "-o", str(tmp_path / "never")]) == 2
     assert "an earlier fit is not an object with the expected fields" in capsys.readouterr().err
+    twice = {**document, "matches": document["matches"] * 2}
+    (hostile / "package.json").write_text(json.dumps(twice))
+    assert main(["work", str(hostile), "-o", str(tmp_path / "never")]) == 2
+    assert "a match is listed twice" in capsys.readouterr().err
+    off_grid = {**document, "matches": [{**document["matches"][0], "alpha": 0.3}]}
+    (hostile / "package.json").write_text(json.dumps(off_grid))
+    assert main(["work", str(hostile), "-o", str(tmp_path / "never")]) == 1
+    assert "α=0.3 kodim01: not a match of study matched" in capsys.readouterr().err
+    # A study without crops records no image variant (MLflow keeps no empty value): still read.
+    assert fit_summary({**document["fits"][0], "image_variant": None})["image_variant"] == ""
     assert main(["work", str(rest / "part-0"), "-o", str(work / "rest")]) == 0
     assert "1 matches, 1 on target" in capsys.readouterr().out
 
