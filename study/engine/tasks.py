@@ -6,7 +6,7 @@ and ``inr-study work`` (a match package on a machine without either) both run ma
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from losses import LossSpecError, get_family, parse_loss_spec
 from study.config import CodecEntry, Search, StudyConfig
@@ -31,7 +31,13 @@ class SearchTask:
 
     @property
     def rate_axis(self):
-        return self.codec.codec_class.rate_axis
+        """The codec's rate axis; a discrete one (NIF's widths) narrowed to the values the
+        codec's entry lists, so a match chooses among those alone (one width: the α compared
+        at that width, its rate checked against the target)."""
+        axis = self.codec.codec_class.rate_axis
+        if axis.choices is None or not self.codec.rates:
+            return axis
+        return replace(axis, choices=tuple(v for v in axis.choices if v in self.codec.rates))
 
     def budget(self, search: Search) -> int:
         """Samples this task takes: its α grid's values, else ``trials``; a family without α

@@ -195,6 +195,31 @@ def test_run_image_matches_the_rate_with_the_fits_it_is_given(task):
     assert outcome.key == fitted[-1].key
 
 
+def test_a_match_at_the_one_width_an_entry_lists_fits_it_once():
+    """NIF's widths set its rate: an entry listing one width compares α at that width, the
+    match checking the rate against the target and trying no other width."""
+    study = parse_config(
+        {
+            "name": "s",
+            "codecs": [{"name": "nif", "configs": ["0_31"]}],
+            "losses": ["lc_ssim"],
+            "search": {"targets_bpp": [1.8], "alphas": {"lc_ssim": [0.0, 0.01]}},
+        }
+    )
+    (task,) = search_tasks(study)
+    assert task.rate_axis.choices == ("0_31",)
+    for bpp, reached in ((1.76, True), (2.3, False)):
+        fitted = []
+
+        def fake_fit(spec, bpp=bpp, fitted=fitted):
+            fitted.append(spec.rate)
+            return {"bpp": bpp, "psnr": 30.0}
+
+        outcome = run_image(task, {"alpha": 0.01}, "kodim01", fake_fit, search=study.search,
+                            metric="psnr", variant="")  # fmt: skip
+        assert fitted == ["0_31"] and outcome.reached is reached
+
+
 def record(spec, bpp):
     """A finished fit as the study's records hold it."""
     return {**spec.params(), "rate": spec.rate, "trial_key": spec.key, "bpp": bpp, "psnr": 30.0}
