@@ -25,6 +25,7 @@ from study.engine.plan import check_losses, grid_trials, load_images
 from study.engine.provenance import git_commit
 from study.engine.record import TrialRecord
 from study.engine.selection import select
+from study.engine.trial import TrialSpec
 from study.errors import InputError
 from study.layout import CONFIG_FILE, TRIALS_FILE
 
@@ -65,8 +66,8 @@ def shard(
     parts: int = 1,
     skip_done: list[Path] = (),
 ) -> list[Path]:
-    """Write the study's pending grid trials as ``parts`` packages under ``out``; trials go to
-    the parts in turn, so every part gets a share of each codec and rate."""
+    """Write the study's pending grid trials (a search's matches) as ``parts`` packages under
+    ``out``; they go to the parts in turn, so every part gets a share of each codec and rate."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ShardError(f"{out}: not empty; give a new folder for the packages")
@@ -75,14 +76,30 @@ def shard(
     images = load_images(config)
     check_losses(config, {name: pixels.shape[:2] for name, pixels in images.items()})
     if config.search is not None:
-        return _shard_matches(config, out, images, where or {}, parts, skip_done)
+        matches, fits = _pending_matches(config, images, where or {}, skip_done)
+        return _write_parts(config, out, images, parts, matches=matches, fits=fits)
     trials = select(grid_trials(config, list(images)), where or {})
     done = set().union(*(done_keys(path) for path in skip_done))
     pending = [spec for spec in trials if spec.key not in done]
     if not pending:
         raise ShardError(f"{config.name}: every selected trial is already done; nothing to shard")
-    if parts < 1 or parts > len(pending):
-        raise ShardError(f"--parts {parts}: give 1 to {len(pending)} (the trials to run)")
+    return _write_parts(config, out, images, parts, trials=pending)
+
+
+def _write_parts(
+    config: StudyConfig,
+    out: Path,
+    images: dict,
+    parts: int,
+    *,
+    trials: list[TrialSpec] = (),
+    matches: list[Match] = (),
+    fits: list[dict] = (),
+) -> list[Path]:
+    """``parts`` packages of the trials or matches, dealt out in turn."""
+    count, unit = (len(trials), "trials") if trials else (len(matches), "matches")
+    if parts < 1 or parts > count:
+        raise ShardError(f"--parts {parts}: give 1 to {count} (the {unit} to run)")
     text, commit = dump_config(config, portable=True), git_commit()
     return [
         write_package(
@@ -92,11 +109,13 @@ def shard(
             commit=commit,
             part=part,
             parts=parts,
-            trials=pending[part::parts],
+            trials=trials[part::parts],
             images=images,
             plugins=list(config.plugins),
             optional_metrics=config.optional_metrics,
             extra_metrics=list(config.extra_metrics),
+            matches=matches[part::parts],
+            fits=fits,
         )
         for part in range(parts)
     ]
@@ -122,17 +141,12 @@ def _check_shardable(config: StudyConfig) -> None:
         )
 
 
-def _shard_matches(
-    config: StudyConfig,
-    out: Path,
-    images: dict,
-    where: dict[str, set[str]],
-    parts: int,
-    skip_done: list[Path],
-) -> list[Path]:
+def _pending_matches(
+    config: StudyConfig, images: dict, where: dict[str, set[str]], skip_done: list[Path]
+) -> tuple[list[Match], list[dict]]:
     """The matches of the picked tasks that the fits recorded in ``skip_done`` do not yet end,
-    less those packaged before, as ``parts`` packages, each with the earlier fits on its
-    images (matches go to the parts in turn)."""
+    less those packaged before, α by α; and those fits (of the tasks' codecs), where the
+    matches start from."""
     from study.engine.plan import image_options
     from study.engine.selection import pick
     from study.engine.tasks import next_fit
@@ -161,27 +175,7 @@ def _shard_matches(
     pending.sort(
         key=lambda m: grids[task_family(m.search)].index(m.alpha) if m.alpha is not None else 0
     )
-    if parts < 1 or parts > len(pending):
-        raise ShardError(f"--parts {parts}: give 1 to {len(pending)} (the matches to run)")
-    text, commit = dump_config(config, portable=True), git_commit()
-    return [
-        write_package(
-            part_folder(out, part),
-            study=config.name,
-            config=text,
-            commit=commit,
-            part=part,
-            parts=parts,
-            trials=[],
-            images=images,
-            plugins=list(config.plugins),
-            optional_metrics=config.optional_metrics,
-            extra_metrics=list(config.extra_metrics),
-            matches=pending[part::parts],
-            fits=fits,
-        )
-        for part in range(parts)
-    ]
+    return pending, fits
 
 
 def _packages(path: Path) -> list[Path]:
