@@ -47,6 +47,7 @@ demo: setup
 	@echo "  keep the paper's 0.01 (LogCosh + a SSIM) and 0.2 (L1 family), best or as good at every rate on"
 	@echo "  four crops; LogCosh + 0.01 SSIM beats the L1 family at 1 bpp. C3: 16 of 24 samples in; so far it"
 	@echo "  wants more SSIM weight at 0.25 bpp (LogCosh + 0.03 SSIM beats the paper's 0.01 on every crop)."
+	@echo "  NIF at its 0_31 width (results/tune-alpha-nif-crops): keep its own LogCosh + 0.01 SSIM."
 	@echo "  COOL-CHIC v2 and NIF on the same crops are growing a part at a time: results/icip24-v2-crops,"
 	@echo "  results/icip24-nif-crops (reports/coverage.md: how far)."
 
