@@ -153,11 +153,7 @@ def prepare(args) -> int:
         budget -= size
         queued[name] = config.name
         package = read_package(work / "packages" / name)
-        count = (
-            f"{len(package.matches)} matches"
-            if package.matches
-            else f"{len(package.trials)} trials"
-        )
+        count = f"{len(package.items)} {package.unit}"
         print(f"{name}: {count} ({entry.get('where') or 'all'}), {size / 2**20:.1f} MiB")
     if not queued:
         print("the queue is empty: every entry is done")

@@ -47,11 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     from study.engine.package import read_package
 
-    unit = "trials" if config.search is None else "matches"
     packages = [read_package(part) for part in parts]
-    counts = [len(package.trials or package.matches) for package in packages]
-    print(f"{config.name}: {sum(counts)} {unit} in {len(parts)} packages under {args.output}")
-    for part, count in zip(parts, counts, strict=True):
-        print(f"  {part}: {count} {unit}")
+    unit = packages[0].unit
+    total = sum(len(package.items) for package in packages)
+    print(f"{config.name}: {total} {unit} in {len(parts)} packages under {args.output}")
+    for part, package in zip(parts, packages, strict=True):
+        print(f"  {part}: {len(package.items)} {unit}")
     print(f"run one with: inr-study work {parts[0]} -o OUT; then: inr-study import STUDY OUT")
     return 0

@@ -122,6 +122,15 @@ class Package:
     matches: tuple[Match, ...] = ()  # a search's package: these instead of trials
     fits: tuple[dict, ...] = ()  # the study's earlier fits on the matches' images
 
+    @property
+    def items(self) -> tuple:
+        """Its part of the work: the matches of a search's package, else the trials."""
+        return self.matches or self.trials
+
+    @property
+    def unit(self) -> str:
+        return "matches" if self.matches else "trials"
+
     def image(self, name: str) -> np.ndarray:
         """An image of the package, checked against the digest the study recorded."""
         pixels = load_rgb(self.folder / IMAGES_DIR / f"{name}.png")

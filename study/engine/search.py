@@ -52,7 +52,7 @@ def task_space(task: SearchTask, search: Search) -> dict:
     if task.target_bpp is None:
         axis = task.rate_axis
         if axis.choices is not None:
-            space["rate"] = CategoricalDistribution(list(axis.choices))
+            space["rate"] = CategoricalDistribution(task.codec.rates or list(axis.choices))
         else:
             low, high = task.codec.search_range or axis.search_range
             kind = IntDistribution if axis.kind is int else FloatDistribution

@@ -154,10 +154,16 @@ def _pending_matches(
 
     tasks, _ = pick(config, list(images), where)
     codecs = {task.codec.name for task in tasks}
+    found, queued = [], set()
+    for path in map(Path, skip_done):
+        packages = [read_package(folder) for folder in _packages(path)]
+        if packages:  # packaged before: their matches are queued, their fits are earlier ones
+            found += [fit for package in packages for fit in package.fits]
+            queued |= {match for package in packages for match in package.matches}
+        else:
+            found += done_fits(path)
     # One copy of each fit: a published study, its folder and earlier packages repeat them.
-    found = [fit for path in skip_done for fit in done_fits(path) if fit["codec"] in codecs]
-    fits = list({fit["trial_key"]: fit for fit in found}.values())
-    queued = {match for path in skip_done for match in packaged_matches(path)}
+    fits = list({f["trial_key"]: f for f in found if f["codec"] in codecs}.values())
     variant = image_options(config).label()
     pending = [
         Match(task.name, alpha, image)
@@ -183,18 +189,9 @@ def _packages(path: Path) -> list[Path]:
     return [p.parent for p in candidates if p.is_file()]
 
 
-def packaged_matches(path: Path) -> set[Match]:
-    """The matches of the packages at ``path`` (a package, or a folder of them)."""
-    return {match for package in _packages(Path(path)) for match in read_package(package).matches}
-
-
 def done_fits(path: Path) -> list[dict]:
     """The finished fits recorded in ``path``, as a match reads them (``fit_summary``): a study
-    folder's, a published study's, what ``work`` wrote, or the earlier fits packages carry."""
-    path = Path(path)
-    packages = _packages(path)
-    if packages:
-        return [fit for package in packages for fit in read_package(package).fits]
+    folder's, a published study's, or what ``work`` wrote."""
     if (path / TRIALS_FILE).exists():
         from study.engine.incoming import read_sources
 

@@ -91,6 +91,21 @@ def _worker_package(folder: str) -> Package:
     return read_package(Path(folder))
 
 
+@functools.lru_cache(maxsize=1)
+def _worker_search(folder: str):
+    """A search package's study, parsed once per worker: its config, its tasks by name and its
+    images' variant label."""
+    import yaml
+
+    from study.config import parse_config
+    from study.engine.plan import image_options
+    from study.engine.tasks import search_tasks
+
+    config = parse_config(yaml.safe_load(_worker_package(folder).config))
+    tasks = {task.name: task for task in search_tasks(config)}
+    return config, tasks, image_options(config).label()
+
+
 def run_trials_in_worker(
     folder: str, indices: list[int], out: str, device: str, threads: int
 ) -> list[float | str]:
@@ -254,16 +269,12 @@ def run_match_in_worker(
     and those already in ``out``), each fit written to ``out`` as a trial; a fit already there
     is read, not made again. Returns the fits made and how the match ended (ON_TARGET, CLOSEST,
     OUT_OF_TIME), or the error (with the failed fit's key where a fit failed)."""
-    import yaml
-
-    from study.config import parse_config
-    from study.engine.plan import image_options
-    from study.engine.tasks import run_image, search_tasks
+    from study.engine.tasks import run_image
 
     package = _worker_package(folder)
     match = package.matches[index]
-    config = parse_config(yaml.safe_load(package.config))
-    task = next((t for t in search_tasks(config) if t.name == match.search), None)
+    config, tasks, variant = _worker_search(folder)
+    task = tasks.get(match.search)
     grid = config.search.alphas.get(task.family, [None]) if task else []
     if match.alpha not in grid:  # a search task of the study, and an α of its grid
         return {"made": 0, "error": f"{match.label()}: not a match of study {package.study}"}
@@ -272,7 +283,8 @@ def run_match_in_worker(
     def fit(spec: TrialSpec) -> dict:
         result = Path(out) / TRIALS_DIR / spec.key / RESULT_FILE
         if not result.is_file():
-            if not _starts_in_time(spec, 1, _trial_seconds(Path(out)), deadline, clock=time.time):
+            seconds = _trial_seconds(Path(out)) if deadline is not None else {}
+            if not _starts_in_time(spec, 1, seconds, deadline, clock=time.time):
                 raise _OutOfTime
             (outcome,) = _run_specs(package, [spec], out, device, threads)
             if isinstance(outcome, str):
@@ -284,8 +296,7 @@ def run_match_in_worker(
     earlier = list({fit["trial_key"]: fit for fit in [*package.fits, *written]}.values())
     try:
         outcome = run_image(task, {"alpha": match.alpha}, match.image, fit, search=config.search,
-                            metric="bpp", variant=image_options(config).label(),
-                            earlier=earlier)  # fmt: skip
+                            metric="bpp", variant=variant, earlier=earlier)  # fmt: skip
     except _OutOfTime:
         return {"made": len(made), "end": OUT_OF_TIME}
     except _FitFailed as failed:
