@@ -1,7 +1,7 @@
 """The GPU queue: what a lent GPU machine runs next, prepared here, run there in one call, then
 checked and recorded here.
 
-    python benchmarks/gpu_queue.py prepare            # packages, wheels, weights, run script
+    python benchmarks/gpu_queue.py prepare            # packages, wheels, run script
     (the device call it prints: bash gpu-work/run.sh, carrying gpu-work)
     python benchmarks/gpu_queue.py import FILES_AT    # check, record, then `make publish`
 
@@ -11,8 +11,11 @@ search's entry: the matches those fits do not end yet, each starting from them),
 travels (the working tree and ``gpu-work/``) would pass the carry limit. The machine has no Ray,
 no MLflow and no registry: the run script installs the carried wheels and runs ``inr-study work``
 on each package in turn, all packed on the one GPU, starting no trial it cannot finish in the
-time given, and copies each package's archives to ``$OUT``. ``import`` records them in the local
-study folder (first rebuilt from its published copy, so the study grows from what is committed).
+time given, and copies each package's archives to ``$OUT``. Pretrained weights travel only for
+the networks the queued fits train with (a perceptual loss's); the metrics' (LPIPS) are not
+carried: ``import`` measures what a result lacks from its file. ``import`` records the results in
+the local study folder (first rebuilt from its published copy, so the study grows from what is
+committed).
 """
 
 import argparse
@@ -105,12 +108,24 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def weight_parts(networks: set[str]) -> set[Path]:
+    """The files of these networks' weights in this machine's verified cache (fetched there
+    first where missing): what carrying them costs."""
+    from losses.weights.fetch import fetch
+    from losses.weights.store import network_parts, part_path
+
+    if not networks:
+        return set()
+    fetch(networks=tuple(sorted(networks)), log=lambda _: None)
+    return {part_path(part) for name in networks for part in network_parts(name)}
+
+
 def prepare(args) -> int:
     from study.config import load_config
     from study.engine.package import read_package
     from study.engine.provenance import git_commit
     from study.engine.selection import parse_where
-    from study.engine.sharding import shard
+    from study.engine.sharding import package_networks, shard
     from study.errors import InputError
 
     work = args.work
@@ -122,12 +137,10 @@ def prepare(args) -> int:
             [*PIP_DOWNLOAD, *PLATFORM, "-d", str(work / "wheels"), *WHEELS],
             check=True,
         )
-        subprocess.run(
-            [*FETCH_WEIGHTS, "--cache-dir", str(work / "weights"), "--networks", "lpips-alex"],
-            check=True,
-        )
     budget = CARRY_LIMIT - tree_bytes() - folder_bytes(work)
+    parts: set = set()  # of the pretrained networks the queued fits train with
     queued: dict[str, str] = {}  # package -> the study it is for
+    networks: set[str] = set()
     for number, entry in enumerate(load_queue(args.queue)):
         config = load_config(ROOT / entry["config"], {"storage": str(args.storage)})
         recorded = (ROOT / entry["published"], args.storage / config.name)
@@ -143,7 +156,10 @@ def prepare(args) -> int:
         except InputError as error:  # nothing left to shard, a where, image or loss it lacks
             print(f"{name}: {error}")
             continue
-        size = folder_bytes(part)
+        package = read_package(part)
+        wanted = package_networks(package)
+        needs = set() if args.rehearse else weight_parts(wanted)
+        size = folder_bytes(part) + sum(p.stat().st_size for p in needs - parts)
         if size > budget:
             print(f"{name}: {size / 2**20:.1f} MiB would pass the carry limit; the queue stops")
             shutil.rmtree(staging)
@@ -151,13 +167,19 @@ def prepare(args) -> int:
         part.rename(work / "packages" / name)
         shutil.rmtree(staging)
         budget -= size
+        parts |= needs
         queued[name] = config.name
-        package = read_package(work / "packages" / name)
+        networks |= wanted
         count = f"{len(package.items)} {package.unit}"
         print(f"{name}: {count} ({entry.get('where') or 'all'}), {size / 2**20:.1f} MiB")
     if not queued:
         print("the queue is empty: every entry is done")
         return 1
+    if not networks:  # LPIPS and the other metrics' networks: `import` measures them here
+        print("weights: none carried (no queued fit trains with a pretrained network)")
+    elif not args.rehearse:
+        fetched = [*FETCH_WEIGHTS, "--cache-dir", str(work / "weights")]
+        subprocess.run([*fetched, "--networks", ",".join(sorted(networks))], check=True)
     seconds = int(args.minutes * 60)
     (work / "run.sh").write_text(
         RUN_SCRIPT.format(
@@ -206,6 +228,8 @@ def import_results(args) -> int:
         done = record(folder, packs, config)
         refresh_reports(folder, config)
         print(f"{folder}: {done.trials} trials imported from {len(packs)} archives")
+        if done.filled:
+            print(f"  {done.filled} metric values measured here (LPIPS: not carried there)")
         out = published.relative_to(ROOT) if published.is_relative_to(ROOT) else published
         print(f"  commit them: make publish STUDY={folder} OUT={out}")
     return 0

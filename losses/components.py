@@ -35,14 +35,15 @@ class Component:
     structural: bool = False
     # Smallest short side of an image the term can be computed on (None: any).
     min_side: int | None = None
-    # Why this process cannot compute it (pretrained weights missing, ...), or None when it can.
-    unavailable: Callable[[], str | None] | None = None
+    # The pretrained networks it reads, by the names `inr-study fetch weights --networks` takes:
+    # what a machine must hold to train with it (a lent GPU is sent only those).
+    networks: tuple[str, ...] = ()
 
     def problem(self, short_side: int) -> str | None:
         """Why the term cannot be computed on an image with this short side here, or None."""
         if self.min_side is not None and short_side < self.min_side:
             return f"needs a short side of at least {self.min_side} px, got {short_side}"
-        reason = self.unavailable() if self.unavailable else None
+        reason = next(filter(None, map(networks.unavailable, self.networks)), None)
         return None if reason is None else f"cannot be computed on this machine: {reason}"
 
 
@@ -54,14 +55,14 @@ def register_component(
     *,
     structural: bool = False,
     min_side: int | None = None,
-    unavailable: Callable[[], str | None] | None = None,
+    networks: tuple[str, ...] = (),
 ) -> Callable[[DistortionComponent], DistortionComponent]:
     """Decorator that makes a component available to loss specs under ``name``."""
 
     def decorator(fn: DistortionComponent) -> DistortionComponent:
         if name in _COMPONENTS:
             raise ValueError(f"loss component {name!r} is already registered")
-        _COMPONENTS[name] = Component(name, fn, structural, min_side, unavailable)
+        _COMPONENTS[name] = Component(name, fn, structural, min_side, tuple(networks))
         return fn
 
     return decorator
@@ -135,19 +136,13 @@ def _lpips(net: str) -> DistortionComponent:
     return lpips_distance
 
 
-def _lpips_unavailable(net: str) -> Callable[[], str | None]:
-    return lambda: networks.lpips_unavailable(net)
-
-
 # LPIPS v0.1 as the metric computes it (AlexNet), and on VGG-16 features, the variant usually
 # trained against (its gradients carry fewer checkerboard artefacts). The smallest sides are
 # where the backbones' last pooling still has an input.
-register_component("lpips", structural=True, min_side=31, unavailable=_lpips_unavailable("alex"))(
-    _lpips("alex")
+register_component("lpips", structural=True, min_side=31, networks=("lpips-alex",))(_lpips("alex"))
+register_component("lpips_vgg", structural=True, min_side=16, networks=("lpips-vgg",))(
+    _lpips("vgg")
 )
-register_component(
-    "lpips_vgg", structural=True, min_side=16, unavailable=_lpips_unavailable("vgg")
-)(_lpips("vgg"))
 
 
 @register_component(
@@ -155,7 +150,7 @@ register_component(
     structural=True,
     # relu4_3 sits 3 poolings down: 32 px leave it 4 px for the statistics' pyramid.
     min_side=32,
-    unavailable=networks.vgg16_unavailable,
+    networks=("vgg16-relu4_3",),
 )
 def wasserstein(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
     return wasserstein_distortion(*_to_unit_range(x, y, value_range))
@@ -165,7 +160,7 @@ def wasserstein(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> to
     "wd",
     structural=True,
     min_side=wasserstein_balle.MIN_SIDE,
-    unavailable=wasserstein_balle.unavailable,
+    networks=(wasserstein_balle.NETWORK,),
 )
 def wd(x: torch.Tensor, y: torch.Tensor, value_range: ValueRange) -> torch.Tensor:
     """Ballé et al.'s Wasserstein distortion (``losses.wasserstein_balle``), log2 σ = 3."""

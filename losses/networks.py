@@ -146,6 +146,20 @@ def vgg16_features(device: torch.device | str = "cpu", through: str = "relu4_3")
     return _on_device(found, device)
 
 
+# Each network by the name ``inr-study fetch weights --networks`` takes (losses.weights.sources).
+_CHECKS = {
+    "lpips-alex": lambda: lpips_unavailable("alex"),
+    "lpips-vgg": lambda: lpips_unavailable("vgg"),
+    "vgg16-relu4_3": lambda: vgg16_unavailable("relu4_3"),
+    "vgg16-relu5_3": lambda: vgg16_unavailable("relu5_3"),
+}
+
+
+def unavailable(network: str) -> str | None:
+    """Why the network of that name cannot be loaded here, or None."""
+    return _CHECKS[network]()
+
+
 def forget_loaded() -> None:
     """Load again on next use (after weights were installed, or in tests)."""
     _lpips_or_reason.cache_clear()

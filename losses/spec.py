@@ -99,6 +99,11 @@ class CompositeLoss:
         return any(component_info(t.component).structural for t in self.terms)
 
     @property
+    def networks(self) -> set[str]:
+        """The pretrained networks its terms read (``inr-study fetch weights`` names)."""
+        return {n for t in self.terms for n in component_info(t.component).networks}
+
+    @property
     def base(self) -> str:
         """The component the loss is built on (its first term): "logcosh" for LogCosh + SSIM."""
         return self.terms[0].component

@@ -30,6 +30,8 @@ from losses.target_features import target_features
 LOG2_SIGMA = 3.0
 # The short side below which relu5_3 of the third scale has no pixel left.
 MIN_SIDE = 64
+# The pretrained network it reads (as `inr-study fetch weights --networks` names it).
+NETWORK = "vgg16-relu5_3"
 SCALES = 3
 LEVELS = 5
 VARIANCE_FLOOR = 1e-8
@@ -51,7 +53,7 @@ def _lowpass(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
 
 def unavailable() -> str | None:
     """Why WD cannot be computed here (VGG-16's weights through relu5_3 missing), or None."""
-    return networks.vgg16_unavailable("relu5_3")
+    return networks.unavailable(NETWORK)
 
 
 def average_pooled_vgg(device: torch.device | str, dtype: torch.dtype) -> torch.nn.Sequential:

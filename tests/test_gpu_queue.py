@@ -20,9 +20,12 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     tmp_path, study_env, small_config, write_config, capsys, monkeypatch
 ):
     jpeg = [{"name": "jpeg", "qualities": [30, 80]}]
-    config = write_config(small_config(codecs=jpeg))
+    # LPIPS measured: the machine is sent no weights for it, so import measures it here.
+    config = write_config(small_config(codecs=jpeg, optional_metrics=True))
     # Another study with the same trials (as the crop studies share their anchors).
-    other = write_config(small_config(name="other", codecs=jpeg, images=SMALL_IMAGES))
+    other = write_config(
+        small_config(name="other", codecs=jpeg, images=SMALL_IMAGES, optional_metrics=True)
+    )
     queue = tmp_path / "queue.yaml"
     entries = [
         {"config": str(config), "where": "image=kodim23", "published": str(tmp_path / "pub")},
@@ -58,6 +61,9 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     imported = queue_command("import", str(out), "--storage", str(storage))
     assert "4 trials imported from 2 archives" in imported, imported
     assert "2 trials imported from 1 archives" in imported, imported
+    # No weights travel for these losses: LPIPS of every trial is measured here, from its file.
+    assert "weights: none carried" in prepared and not (work / "weights").exists(), prepared
+    assert imported.count("metric values measured here") == 2, imported
     for name, trials in (("small", 4), ("other", 2)):
         folder = storage / name
         assert len(study_store(folder, load_study_config(folder)).finished_keys()) == trials

@@ -10,11 +10,13 @@ sample from the ones before, so it needs its driver (``inr-study run``).
 
 from pathlib import Path
 
+from losses import parse_loss_spec
 from study.config import StudyConfig, dump_config
 from study.engine.package import (
     PACKAGE_FILE,
     RESULT_FILE,
     Match,
+    Package,
     fit_summary,
     part_folder,
     read_package,
@@ -182,6 +184,22 @@ def _pending_matches(
         key=lambda m: grids[task_family(m.search)].index(m.alpha) if m.alpha is not None else 0
     )
     return pending, fits
+
+
+def package_networks(package: Package) -> set[str]:
+    """The pretrained networks the package's fits train with (their losses' terms): what a
+    machine running it must hold. The metrics' networks are not among them: ``import`` measures
+    what a result lacks from its file."""
+    losses = {spec.loss for spec in package.trials if spec.loss}  # classical codecs: none
+    if package.matches:
+        import yaml
+
+        from study.config import parse_config
+        from study.engine.tasks import search_tasks
+
+        tasks = {t.name: t for t in search_tasks(parse_config(yaml.safe_load(package.config)))}
+        losses |= {tasks[match.search].loss(match.alpha) for match in package.matches}
+    return {network for loss in losses for network in parse_loss_spec(loss).networks}
 
 
 def _packages(path: Path) -> list[Path]:

@@ -418,10 +418,13 @@ def _off_target_markdown(missed: list[dict], tolerance: float) -> str:
     return _section(
         "Off target",
         f"Each image on which an α's closest fit lands outside ±{tolerance:.0%} of the target, "
-        "with the fits nearest the target above and below it. Where those two settings are close "
-        "(the matcher stops below 1 % of λ), the file size jumps across the target between them: "
-        "no setting in between lands it (another seed might, its jumps lying elsewhere). A match "
-        "an interrupted run cut short shows here too until a resume finishes it.",
+        "with the fits nearest the target above and below it. Where those two settings are "
+        "neighbours (on a continuous axis such as λ, closer than the matcher's 1 % step; on a "
+        "discrete one such as a width, adjacent values), the file size jumps across the target "
+        "between them: no setting in between lands it (another seed might, its jumps lying "
+        "elsewhere). Where one side has none, every fit landed on the other: at the axis's end, "
+        "at the only value the codec's entry lists, or when the fit budget ran out. A match an "
+        "interrupted run cut short shows here too until a resume finishes it.",
         ["task", "α", "image", "fits", "nearest above the target", "nearest below"],
         [
             [

@@ -12,6 +12,18 @@ def test_paper_losses_expand_to_their_terms():
     assert loss.convention is COOLCHIC
 
 
+def test_a_loss_names_the_pretrained_networks_it_trains_with():
+    from losses import available_components, component_info
+    from losses.weights.sources import NETWORK_PARTS
+
+    assert build_loss("lc_ssim").networks == set()
+    assert build_loss("mse:1+lpips:0.1+wd:0.5").networks == {"lpips-alex", "vgg16-relu5_3"}
+    assert build_loss("l1+lpips_vgg+wasserstein").networks == {"lpips-vgg", "vgg16-relu4_3"}
+    # Each one a network `inr-study fetch weights --networks` can fetch.
+    declared = {n for c in available_components() for n in component_info(c).networks}
+    assert declared <= set(NETWORK_PARTS)
+
+
 def test_composite_spec_and_config_list_agree():
     from_text = build_loss("l1:0.8+ssim:0.2")
     from_list = build_loss(

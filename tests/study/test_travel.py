@@ -396,6 +396,28 @@ def test_a_matched_search_travels_as_matches_and_its_driver_replays_what_came_ba
     assert records(imported).keys() == before.keys()
 
 
+def test_a_package_names_the_pretrained_networks_its_fits_train_with(
+    tmp_path, study_env, small_config, write_config
+):
+    from study.engine.package import read_package
+    from study.engine.sharding import package_networks
+
+    coolchic = [{"name": "coolchic-v1", "preset": "debug", "lmbdas": [2e-2]}]
+    grid = small_config(codecs=coolchic, losses=["mse", "mse:1+lpips:0.1"])
+    search = {"targets_bpp": [0.5], "alphas": {"mse_wasserstein": [0.1], "lc_ssim": [0.01]}}
+    searched = [{"name": "coolchic-v1", "preset": "debug", "search_range": [1e-3, 2e-2]}]
+    matched = small_config(
+        name="matched", codecs=searched, losses=["mse_wasserstein", "lc_ssim"], search=search
+    )
+    found = {}
+    for config in (grid, matched):
+        out = tmp_path / config["name"]
+        assert main(["shard", str(write_config(config)), "-o", str(out)]) == 0
+        found[config["name"]] = package_networks(read_package(out / "part-0"))
+    # LPIPS as a metric is not among them: import measures it from the files.
+    assert found == {"small": {"lpips-alex"}, "matched": {"vgg16-relu4_3"}}
+
+
 def test_a_partial_study_says_what_it_lacks_and_its_published_copy_reports_alike(
     tmp_path, study_env, small_config, write_config, capsys
 ):
