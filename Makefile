@@ -66,9 +66,10 @@ $(CPU_STUDIES): setup
 
 # A finished study's reports (written again by this code), static figures and page, copied to OUT
 # for committing, with its config, trial records and files (trials.jsonl, bitstreams/), from which
-# `inr-study rebuild OUT` recreates the study folder. PAGE=0 leaves the page out: a study still
-# growing is published without its 5 MB page (each embeds Plotly), which every lent GPU machine
-# would otherwise carry in the working tree, in place of trials.
+# `inr-study rebuild OUT` recreates the study folder. The page loads plotly.js from one copy
+# beside the published folders (results/plotly-VERSION.min.js, 4.6 MiB once, not in every page:
+# a lent GPU machine carries the working tree, and every MiB of it is one less for trials).
+# PAGE=0 leaves the page out (a study still growing, republished often).
 PAGE ?= 1
 publish: setup
 	test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make publish STUDY=DIR OUT=DIR"; exit 2; }
@@ -76,7 +77,7 @@ publish: setup
 	rm -rf $(OUT)/reports $(OUT)/figures && mkdir -p $(OUT) && cp -r $(STUDY)/reports $(OUT)/reports
 	$(BIN)/inr-study export $(STUDY) -o $(OUT)
 	$(BIN)/inr-study figures $(STUDY) -o $(OUT)/figures
-	$(if $(filter 1,$(PAGE)),$(BIN)/inr-study dashboard $(STUDY) -o $(OUT)/dashboard.html,rm -f $(OUT)/dashboard.html)
+	$(if $(filter 1,$(PAGE)),$(BIN)/inr-study dashboard $(STUDY) -o $(OUT)/dashboard.html --plotly-dir $(OUT)/..,rm -f $(OUT)/dashboard.html)
 
 # The GPU queue (benchmarks/README.md): packages, wheels, weights and the run script for a lent GPU
 # machine, under gpu-work/; it prints the device call and how to import what comes back.

@@ -5,12 +5,14 @@ From a study folder or an MLflow experiment: R-D curves and Pareto fronts, the B
 """
 
 import argparse
+import os
+import tempfile
 from functools import partial
 from pathlib import Path
 
 from dashboards.crops import decoded_crops, default_choice, original_image
 from dashboards.data import add_reference_option, from_experiment, from_study, reference_curves
-from dashboards.page import render
+from dashboards.page import render, write_shared_plotly
 from dashboards.serve import make_server
 
 
@@ -36,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         default="http://127.0.0.1:5000",
         help="MLflow UI address that clicked points link to",
     )
+    parser.add_argument(
+        "--plotly-dir",
+        type=Path,
+        help="load plotly.js from DIR/plotly-VERSION.min.js (written there if missing) instead of "
+        "inlining it: pages published side by side share one copy (-o only)",
+    )
     parser.add_argument("--crops-image", help="image of the decoded-crops panel (default: first)")
     parser.add_argument("--crops-bpp", type=float, help="bitrate of the crops (default: median)")
     parser.add_argument(
@@ -51,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--experiment needs --mlflow-uri")
     if not (args.output or args.serve):
         parser.error("give -o OUT.html, --serve, or both")
+    if args.plotly_dir and not args.output:
+        parser.error("--plotly-dir needs -o OUT.html")
 
     def load():
         if args.folder is not None:
@@ -78,11 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(page(live_seconds=None))
+        src = None
+        if args.plotly_dir:
+            shared = write_shared_plotly(args.plotly_dir)
+            src = Path(os.path.relpath(shared.resolve(), args.output.parent.resolve())).as_posix()
+        args.output.write_text(page(live_seconds=None, plotly_src=src))
         print(f"dashboard: {args.output.resolve()} ({args.output.stat().st_size / 2**20:.1f} MiB)")
         if args.folder is not None and data.parent_run_id:
-            # The page is part of the study's record: keep it with the parent run.
-            data.store.log_parent_artifacts(data.parent_run_id, [args.output], "dashboard")
+            # The page is part of the study's record: keep it with the parent run, whole.
+            with tempfile.TemporaryDirectory() as folder:
+                whole = Path(folder) / args.output.name
+                whole.write_text(page(live_seconds=None))
+                data.store.log_parent_artifacts(data.parent_run_id, [whole], "dashboard")
     if args.serve:
         server = make_server(page(live_seconds=args.refresh), load, args.host, args.port)
         print(f"live dashboard: http://{args.host}:{server.server_port}/ (Ctrl-C stops it)")

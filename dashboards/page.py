@@ -1,12 +1,14 @@
-"""One self-contained HTML page: plotly.js, the study's data as JSON and our script, inlined, so
-the file works offline and can be mailed or archived with the study."""
+"""One HTML page: plotly.js, the study's data as JSON and our script, inlined, so the file works
+offline and can be mailed or archived with the study; or, for pages published side by side, with
+plotly.js loaded from one shared copy beside them (``write_shared_plotly``)."""
 
 import html
 import json
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from dashboards.crops import Crop
 from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
@@ -112,6 +114,31 @@ def live_payload(data: StudyData) -> dict:
     )
 
 
+def write_shared_plotly(folder: Path) -> Path:
+    """``folder/plotly-VERSION.min.js``, written where missing: the one copy of plotly.js that
+    pages published side by side load (4.6 MiB each when inlined)."""
+    path = Path(folder) / f"plotly-{get_plotlyjs_version()}.min.js"
+    script = get_plotlyjs()
+    if not path.is_file() or path.read_text() != script:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(script)
+    return path
+
+
+def _plotly_element(src: str | None) -> str:
+    if src is None:
+        return f"<script>{get_plotlyjs()}</script>"
+    # A page copied away from its shared plotly.js says so instead of staying blank.
+    missing = json.dumps(f"plotly.js was not found at {src}, which this page loads")
+    missing = missing.replace("</", "<\\/")  # "</" would end the script element
+    return (
+        f'<script src="{html.escape(src)}"></script>'
+        "<script>window.Plotly || addEventListener('DOMContentLoaded', () => "
+        "document.body.prepend(Object.assign(document.createElement('p'), "
+        f"{{textContent: {missing}}})))</script>"
+    )
+
+
 def render(
     data: StudyData,
     *,
@@ -122,9 +149,11 @@ def render(
     mlflow_ui: str,
     live_seconds: float | None = None,
     reference_notes: Sequence[str] = (),
+    plotly_src: str | None = None,
 ) -> str:
     """The page; with ``live_seconds`` it polls ``data.json`` (see :func:`live_payload`);
-    ``reference_notes`` say which references were left out or are not the study's images."""
+    ``reference_notes`` say which references were left out or are not the study's images;
+    ``plotly_src``: load plotly.js from there (relative to the page) instead of inlining it."""
     live = live_payload(data)
     payload = json_safe(
         {
@@ -143,7 +172,7 @@ def render(
     return f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>inr-study: {title}</title>
 <style>{STYLE}</style>
-<script>{get_plotlyjs()}</script></head>
+{_plotly_element(plotly_src)}</head>
 <body>
 <h1>inr-study: {title}</h1>
 <p class=note><span id=run-count>{len(data.records)}</span> finished trials.

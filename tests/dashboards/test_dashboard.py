@@ -125,6 +125,26 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     print(f"screenshot: {tmp_path / 'dashboard.png'}")
     assert errors == []
 
+    # Published side by side: plotly.js from one shared copy; the run keeps the whole page.
+    linked = tmp_path / "published" / "small" / "dashboard.html"
+    argv = [str(result.folder), "-o", str(linked), "--plotly-dir", str(linked.parent.parent)]
+    assert dashboard(argv) == 0
+    (shared,) = (tmp_path / "published").glob("plotly-*.min.js")
+    assert linked.stat().st_size < 2**20 < shared.stat().st_size
+    assert f'<script src="../{shared.name}">' in linked.read_text()
+    page.goto(linked.as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    assert errors == []
+    parent = from_study(result.folder).parent_run_id
+    client = MlflowClient(result.tracking_uri)
+    kept = Path(client.download_artifacts(parent, "dashboard/dashboard.html", tmp_path))
+    assert kept.stat().st_size > 2**20  # plotly.js inlined: opens wherever it is copied
+    alone = tmp_path / "alone.html"
+    shutil.copy(linked, alone)
+    page.goto(alone.as_uri())
+    assert text(page, "body > p:first-child").startswith("plotly.js was not found at ../plotly-")
+    errors.clear()
+
     # The live page (--serve) on the loopback: served, and refreshed from MLflow.
     html = render(
         from_study(result.folder),
