@@ -12,8 +12,9 @@ travels (the working tree and ``gpu-work/``) would pass the carry limit. The mac
 no MLflow and no registry: the run script installs the carried wheels and runs ``inr-study work``
 on each package in turn, all packed on the one GPU, starting no trial it cannot finish in the
 time given, and copies each package's archives to ``$OUT``. Pretrained weights travel only for
-the networks the queued fits train with (a perceptual loss's); the metrics' (LPIPS) are not
-carried: ``import`` measures what a result lacks from its file. ``import`` records the results in
+the networks the queued fits train with (a perceptual loss's, LPIPS-AlexNet among them where a
+loss has an LPIPS term); for the metrics alone none travel: ``import`` measures what a result
+lacks (LPIPS) from its file. ``import`` records the results in
 the local study folder (first rebuilt from its published copy, so the study grows from what is
 committed).
 """
@@ -158,8 +159,9 @@ def prepare(args) -> int:
             continue
         package = read_package(part)
         wanted = package_networks(package)
-        needs = set() if args.rehearse else weight_parts(wanted)
-        size = folder_bytes(part) + sum(p.stat().st_size for p in needs - parts)
+        size = folder_bytes(part)  # and the weights it adds, fetched only for a package that fits
+        needs = set() if args.rehearse or size > budget else weight_parts(wanted)
+        size += sum(p.stat().st_size for p in needs - parts)
         if size > budget:
             print(f"{name}: {size / 2**20:.1f} MiB would pass the carry limit; the queue stops")
             shutil.rmtree(staging)
@@ -177,7 +179,10 @@ def prepare(args) -> int:
         return 1
     if not networks:  # LPIPS and the other metrics' networks: `import` measures them here
         print("weights: none carried (no queued fit trains with a pretrained network)")
-    elif not args.rehearse:
+    elif args.rehearse:
+        print(f"weights: left out of a rehearsal ({', '.join(sorted(networks))}): fits of the "
+              "losses that read them fail there")  # fmt: skip
+    else:
         fetched = [*FETCH_WEIGHTS, "--cache-dir", str(work / "weights")]
         subprocess.run([*fetched, "--networks", ",".join(sorted(networks))], check=True)
     seconds = int(args.minutes * 60)
@@ -239,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--queue", type=Path, default=QUEUE)
     commands = parser.add_subparsers(dest="command", required=True)
-    ready = commands.add_parser("prepare", help="packages, wheels, weights and the run script")
+    ready = commands.add_parser(
+        "prepare", help="packages, wheels, the weights its fits train with, the run script"
+    )
     ready.add_argument("--work", type=Path, default=WORK, help="folder that travels (gpu-work)")
     ready.add_argument(
         "--minutes", type=float, default=6.0, help="work time there (default 6: room to rerun)"

@@ -1,4 +1,4 @@
-"""Interactive Plotly page of a study's runs (one self-contained HTML file).
+"""Interactive Plotly page of a study's runs (one HTML file, plotly.js inlined or shared).
 
 From a study folder or an MLflow experiment: R-D curves and Pareto fronts, the BD-rate table,
 α tuning and decoded crops, in one HTML file that works offline; or a live page (--serve).
@@ -90,15 +90,17 @@ def main(argv: list[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         src = None
         if args.plotly_dir:
-            shared = write_shared_plotly(args.plotly_dir)
-            src = Path(os.path.relpath(shared.resolve(), args.output.parent.resolve())).as_posix()
-        args.output.write_text(page(live_seconds=None, plotly_src=src))
+            # By the paths' text, as a browser resolves "../" (not through symbolic links).
+            shared = write_shared_plotly(Path(os.path.normpath(args.plotly_dir)))
+            page_folder = os.path.abspath(args.output.parent)
+            src = Path(os.path.relpath(os.path.abspath(shared), page_folder)).as_posix()
+        args.output.write_text(page(live_seconds=None, plotly_src=src), encoding="utf-8")
         print(f"dashboard: {args.output.resolve()} ({args.output.stat().st_size / 2**20:.1f} MiB)")
         if args.folder is not None and data.parent_run_id:
             # The page is part of the study's record: keep it with the parent run, whole.
             with tempfile.TemporaryDirectory() as folder:
                 whole = Path(folder) / args.output.name
-                whole.write_text(page(live_seconds=None))
+                whole.write_text(page(live_seconds=None), encoding="utf-8")
                 data.store.log_parent_artifacts(data.parent_run_id, [whole], "dashboard")
     if args.serve:
         server = make_server(page(live_seconds=args.refresh), load, args.host, args.port)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
@@ -119,9 +120,9 @@ def write_shared_plotly(folder: Path) -> Path:
     pages published side by side load (4.6 MiB each when inlined)."""
     path = Path(folder) / f"plotly-{get_plotlyjs_version()}.min.js"
     script = get_plotlyjs()
-    if not path.is_file() or path.read_text() != script:
+    if not path.is_file() or path.read_text(encoding="utf-8") != script:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(script)
+        path.write_text(script, encoding="utf-8")
     return path
 
 
@@ -132,7 +133,7 @@ def _plotly_element(src: str | None) -> str:
     missing = json.dumps(f"plotly.js was not found at {src}, which this page loads")
     missing = missing.replace("</", "<\\/")  # "</" would end the script element
     return (
-        f'<script src="{html.escape(src)}"></script>'
+        f'<script src="{html.escape(quote(src))}"></script>'
         "<script>window.Plotly || addEventListener('DOMContentLoaded', () => "
         "document.body.prepend(Object.assign(document.createElement('p'), "
         f"{{textContent: {missing}}})))</script>"

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from pytorch_msssim import ms_ssim, ssim
 
 from losses import networks, wasserstein_balle
+from losses.networks import KNOWN_NETWORKS
 from losses.wasserstein import wasserstein_distortion
 
 # The paper's SSIM window (pytorch_msssim defaults): Gaussian, 11 taps, σ 1.5, K = (0.01, 0.03).
@@ -58,6 +59,14 @@ def register_component(
     networks: tuple[str, ...] = (),
 ) -> Callable[[DistortionComponent], DistortionComponent]:
     """Decorator that makes a component available to loss specs under ``name``."""
+
+    # A lone string would read as its letters.
+    unknown = [networks] if isinstance(networks, str) else set(networks) - set(KNOWN_NETWORKS)
+    if unknown:
+        raise ValueError(
+            f"loss component {name!r}: networks must be a tuple of names among "
+            f"{', '.join(KNOWN_NETWORKS)}; got {sorted(unknown)[0]!r}"
+        )
 
     def decorator(fn: DistortionComponent) -> DistortionComponent:
         if name in _COMPONENTS:

@@ -155,6 +155,9 @@ _CHECKS = {
 }
 
 
+KNOWN_NETWORKS = tuple(_CHECKS)
+
+
 def unavailable(network: str) -> str | None:
     """Why the network of that name cannot be loaded here, or None."""
     return _CHECKS[network]()

@@ -62,7 +62,7 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     assert "4 trials imported from 2 archives" in imported, imported
     assert "2 trials imported from 1 archives" in imported, imported
     # No weights travel for these losses: LPIPS of every trial is measured here, from its file.
-    assert "weights: none carried" in prepared and not (work / "weights").exists(), prepared
+    assert "weights: none carried" in prepared, prepared
     assert imported.count("metric values measured here") == 2, imported
     for name, trials in (("small", 4), ("other", 2)):
         folder = storage / name

@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--networks",
         metavar="A,B",
-        help="weights: only what these need (lpips-alex, lpips-vgg, vgg16-relu4_3), e.g. to "
-        "carry to a machine without a registry; default: all",
+        help="weights: only what these need (lpips-alex, lpips-vgg, vgg16-relu4_3, "
+        "vgg16-relu5_3), e.g. to carry to a machine without a registry; default: all",
     )
     args = parser.parse_args(argv)
     return _weights(args) if args.what == "weights" else _kodak(args)

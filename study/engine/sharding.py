@@ -17,6 +17,7 @@ from study.engine.package import (
     RESULT_FILE,
     Match,
     Package,
+    PackageError,
     fit_summary,
     part_folder,
     read_package,
@@ -190,6 +191,9 @@ def package_networks(package: Package) -> set[str]:
     """The pretrained networks the package's fits train with (their losses' terms): what a
     machine running it must hold. The metrics' networks are not among them: ``import`` measures
     what a result lacks from its file."""
+    from study.config import import_plugins
+
+    import_plugins(list(package.plugins))  # a plugin's losses
     losses = {spec.loss for spec in package.trials if spec.loss}  # classical codecs: none
     if package.matches:
         import yaml
@@ -198,7 +202,10 @@ def package_networks(package: Package) -> set[str]:
         from study.engine.tasks import search_tasks
 
         tasks = {t.name: t for t in search_tasks(parse_config(yaml.safe_load(package.config)))}
-        losses |= {tasks[match.search].loss(match.alpha) for match in package.matches}
+        for match in package.matches:
+            if match.search not in tasks:
+                raise PackageError(f"{package.folder}: {match.label()}: no such search task")
+            losses.add(tasks[match.search].loss(match.alpha))
     return {network for loss in losses for network in parse_loss_spec(loss).networks}
 
 

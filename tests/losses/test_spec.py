@@ -19,9 +19,15 @@ def test_a_loss_names_the_pretrained_networks_it_trains_with():
     assert build_loss("lc_ssim").networks == set()
     assert build_loss("mse:1+lpips:0.1+wd:0.5").networks == {"lpips-alex", "vgg16-relu5_3"}
     assert build_loss("l1+lpips_vgg+wasserstein").networks == {"lpips-vgg", "vgg16-relu4_3"}
-    # Each one a network `inr-study fetch weights --networks` can fetch.
+    # Each one a network `inr-study fetch weights --networks` can fetch; nothing else registers.
+    from losses import register_component
+    from losses.networks import KNOWN_NETWORKS
+
     declared = {n for c in available_components() for n in component_info(c).networks}
-    assert declared <= set(NETWORK_PARTS)
+    assert declared <= set(KNOWN_NETWORKS) == set(NETWORK_PARTS)
+    for wrong in ("lpips-alex", ("vgg19",)):  # a lone string would read as its letters
+        with pytest.raises(ValueError, match="networks must be a tuple of names among"):
+            register_component("never_registered", networks=wrong)
 
 
 def test_composite_spec_and_config_list_agree():

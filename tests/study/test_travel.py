@@ -407,14 +407,18 @@ def test_a_package_names_the_pretrained_networks_its_fits_train_with(
     search = {"targets_bpp": [0.5], "alphas": {"mse_wasserstein": [0.1], "lc_ssim": [0.01]}}
     searched = [{"name": "coolchic-v1", "preset": "debug", "search_range": [1e-3, 2e-2]}]
     matched = small_config(
-        name="matched", codecs=searched, losses=["mse_wasserstein", "lc_ssim"], search=search
+        name="matched",
+        codecs=searched,
+        losses=["mse_wasserstein", "lc_ssim"],
+        search=search,
+        optional_metrics=True,  # LPIPS measured, by a network no fit trains with
     )
     found = {}
     for config in (grid, matched):
         out = tmp_path / config["name"]
         assert main(["shard", str(write_config(config)), "-o", str(out)]) == 0
         found[config["name"]] = package_networks(read_package(out / "part-0"))
-    # LPIPS as a metric is not among them: import measures it from the files.
+    # The metric's network (lpips-alex) is not the matched study's: import measures LPIPS.
     assert found == {"small": {"lpips-alex"}, "matched": {"vgg16-relu4_3"}}
 
 
