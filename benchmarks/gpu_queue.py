@@ -32,6 +32,9 @@ QUEUE = ROOT / "benchmarks" / "gpu_queue.yaml"
 WORK = Path("gpu-work")
 STORAGE = Path("results/studies")
 CARRY_LIMIT = 64 * 2**20
+# What the device tool brings back from $OUT: at most this many files (environment.json, log.txt,
+# then the packages' archives).
+RETURNED_FILES = 8
 # What `inr-study work` imports beyond the machine's own torch, numpy, Pillow, scipy, tqdm, PyYAML.
 WHEELS = (
     "constriction==0.5.0",
@@ -72,10 +75,17 @@ for package in {packages}; do
     name=$(basename "$package")
     left=$(( end - $(date +%s) ))
     (( left > 60 )) || break
+    # At most {returned} files come back: a package starts only while one is still free for it.
+    (( $(ls "$OUT" | wc -l) < {returned} )) || break
     "$python" -m study.cli work "$work/packages/$name" -o "$work/out/$name" --pack \\
         --device "${{DEVICE:-cuda}}" --concurrent "${{CONCURRENT:-{concurrent}}}" \\
         --batch "${{BATCH:-{batch}}}" \\
         --minutes "$(( left / 60 ))" 2>&1 | tail -n 20 >> "$OUT/log.txt"
+    # The first failures' whole traces (the log keeps each one's last line).
+    for trace in $(ls "$work/out/$name"/failed/*.txt 2>/dev/null | head -n 2); do
+        printf '\\n%s\\n' "$trace" >> "$OUT/log.txt"
+        cat "$trace" >> "$OUT/log.txt"
+    done
     for pack in "$work/out/$name"/pack-*.tar; do
         [[ -e "$pack" ]] && cp "$pack" "$OUT/$name-$(basename "$pack")"
     done
@@ -194,6 +204,7 @@ def prepare(args) -> int:
             batch=args.batch,
             commit=git_commit(),
             packages=" ".join(f'"$work/packages/{n}"' for n in queued),
+            returned=RETURNED_FILES,
         )
     )
     carried = tree_bytes() + folder_bytes(work)

@@ -58,6 +58,14 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     assert sorted(p.name for p in out.glob("*.tar")) == [
         "00-small-pack-0.tar", "01-small-pack-0.tar", "02-other-pack-0.tar",
     ]  # fmt: skip
+    # Where the files that come back would be more than the device tool returns, none starts.
+    full = tmp_path / "full"
+    full.mkdir()
+    for number in range(gpu_queue.RETURNED_FILES - 1):  # environment.json makes it full
+        (full / f"earlier-{number}").touch()
+    subprocess.run(["bash", str(work / "run.sh")], cwd=ROOT, env={**rehearsal, "OUT": str(full)},
+                   check=True)  # fmt: skip
+    assert len(list(full.iterdir())) == gpu_queue.RETURNED_FILES and not list(full.glob("*.tar"))
     imported = queue_command("import", str(out), "--storage", str(storage))
     assert "4 trials imported from 2 archives" in imported, imported
     assert "2 trials imported from 1 archives" in imported, imported
