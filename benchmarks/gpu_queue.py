@@ -170,7 +170,8 @@ def prepare(args) -> int:
         package = read_package(part)
         wanted = package_networks(package)
         size = folder_bytes(part)  # and the weights it adds, fetched only for a package that fits
-        needs = set() if args.rehearse or size > budget else weight_parts(wanted)
+        # Only new networks' parts are fetched (verified) again: earlier packages' are counted.
+        needs = set() if args.rehearse or size > budget else weight_parts(wanted - networks)
         size += sum(p.stat().st_size for p in needs - parts)
         if size > budget:
             print(f"{name}: {size / 2**20:.1f} MiB would pass the carry limit; the queue stops")

@@ -88,20 +88,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        src = None
+        whole = page(live_seconds=None)
+        written = whole
         if args.plotly_dir:
             # By the paths' text, as a browser resolves "../" (not through symbolic links).
             shared = write_shared_plotly(Path(os.path.normpath(args.plotly_dir)))
             page_folder = os.path.abspath(args.output.parent)
             src = Path(os.path.relpath(os.path.abspath(shared), page_folder)).as_posix()
-        args.output.write_text(page(live_seconds=None, plotly_src=src), encoding="utf-8")
+            written = page(live_seconds=None, plotly_src=src)
+        args.output.write_text(written, encoding="utf-8")
         print(f"dashboard: {args.output.resolve()} ({args.output.stat().st_size / 2**20:.1f} MiB)")
         if args.folder is not None and data.parent_run_id:
             # The page is part of the study's record: keep it with the parent run, whole.
             with tempfile.TemporaryDirectory() as folder:
-                whole = Path(folder) / args.output.name
-                whole.write_text(page(live_seconds=None), encoding="utf-8")
-                data.store.log_parent_artifacts(data.parent_run_id, [whole], "dashboard")
+                kept = args.output
+                if written is not whole:
+                    kept = Path(folder) / args.output.name
+                    kept.write_text(whole, encoding="utf-8")
+                data.store.log_parent_artifacts(data.parent_run_id, [kept], "dashboard")
     if args.serve:
         server = make_server(page(live_seconds=args.refresh), load, args.host, args.port)
         print(f"live dashboard: http://{args.host}:{server.server_port}/ (Ctrl-C stops it)")

@@ -146,21 +146,16 @@ def vgg16_features(device: torch.device | str = "cpu", through: str = "relu4_3")
     return _on_device(found, device)
 
 
-# Each network by the name ``inr-study fetch weights --networks`` takes (losses.weights.sources).
-_CHECKS = {
-    "lpips-alex": lambda: lpips_unavailable("alex"),
-    "lpips-vgg": lambda: lpips_unavailable("vgg"),
-    "vgg16-relu4_3": lambda: vgg16_unavailable("relu4_3"),
-    "vgg16-relu5_3": lambda: vgg16_unavailable("relu5_3"),
-}
-
-
-KNOWN_NETWORKS = tuple(_CHECKS)
+# The networks by the names ``inr-study fetch weights --networks`` takes: "lpips-NET" and
+# "vgg16-CUT", as the loaders above read them from the store.
+KNOWN_NETWORKS = tuple(store.NETWORK_PARTS)
+_LOADERS = {"lpips": lpips_unavailable, "vgg16": vgg16_unavailable}
 
 
 def unavailable(network: str) -> str | None:
     """Why the network of that name cannot be loaded here, or None."""
-    return _CHECKS[network]()
+    kind, _, variant = network.partition("-")
+    return _LOADERS[kind](variant)
 
 
 def forget_loaded() -> None:

@@ -100,9 +100,9 @@ def export_trials(
     if config.search is None:
         trials = grid_trials(config, list(check_images(config)))
     else:  # a search's fits are those its driver chose: each run's own parameters
-        from study.engine.tasks import search_tasks
+        from study.engine.tasks import search_tasks_by_name
 
-        tasks = {task.name: task for task in search_tasks(config)}
+        tasks = search_tasks_by_name(config)
         trials = [_searched_spec(config, tasks, run) for run in runs]
     plan = {spec.key: spec for spec in trials}
     kept = {spec.key for spec in select(trials, where or {})}

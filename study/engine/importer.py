@@ -81,9 +81,9 @@ class _Study:
         if config.search is None:
             self.plan = {spec.key: spec for spec in grid_trials(config, list(self.images))}
         else:
-            from study.engine.tasks import search_tasks
+            from study.engine.tasks import search_tasks_by_name
 
-            self.tasks = {task.name: task for task in search_tasks(config)}
+            self.tasks = search_tasks_by_name(config)
         self.with_optional_metrics = config.optional_metrics and optional_metrics_available()
         self._codecs: dict[tuple, object] = {}
 

@@ -131,6 +131,14 @@ class Package:
     def unit(self) -> str:
         return "matches" if self.matches else "trials"
 
+    def study_config(self):
+        """The study's config, parsed from the text the package carries."""
+        import yaml
+
+        from study.config import parse_config
+
+        return parse_config(yaml.safe_load(self.config))
+
     def image(self, name: str) -> np.ndarray:
         """An image of the package, checked against the digest the study recorded."""
         pixels = load_rgb(self.folder / IMAGES_DIR / f"{name}.png")

@@ -196,12 +196,9 @@ def package_networks(package: Package) -> set[str]:
     import_plugins(list(package.plugins))  # a plugin's losses
     losses = {spec.loss for spec in package.trials if spec.loss}  # classical codecs: none
     if package.matches:
-        import yaml
+        from study.engine.tasks import search_tasks_by_name
 
-        from study.config import parse_config
-        from study.engine.tasks import search_tasks
-
-        tasks = {t.name: t for t in search_tasks(parse_config(yaml.safe_load(package.config)))}
+        tasks = search_tasks_by_name(package.study_config())
         for match in package.matches:
             if match.search not in tasks:
                 raise PackageError(f"{package.folder}: {match.label()}: no such search task")

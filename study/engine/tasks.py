@@ -109,6 +109,10 @@ TASK_FIELDS = {
 }
 
 
+def search_tasks_by_name(config: StudyConfig) -> dict[str, SearchTask]:
+    return {task.name: task for task in search_tasks(config)}
+
+
 def search_tasks(config: StudyConfig) -> list[SearchTask]:
     targets = config.search.targets_bpp or [None]
     tasks = []

@@ -95,15 +95,11 @@ def _worker_package(folder: str) -> Package:
 def _worker_search(folder: str):
     """A search package's study, parsed once per worker: its config, its tasks by name and its
     images' variant label."""
-    import yaml
-
-    from study.config import parse_config
     from study.engine.plan import image_options
-    from study.engine.tasks import search_tasks
+    from study.engine.tasks import search_tasks_by_name
 
-    config = parse_config(yaml.safe_load(_worker_package(folder).config))
-    tasks = {task.name: task for task in search_tasks(config)}
-    return config, tasks, image_options(config).label()
+    config = _worker_package(folder).study_config()
+    return config, search_tasks_by_name(config), image_options(config).label()
 
 
 def run_trials_in_worker(
