@@ -198,7 +198,11 @@ def test_trials_on_a_second_node_reach_the_recorder_on_the_head(
                   '--resources={"second_node": 2}', env=token_env)  # fmt: skip
     assert second.returncode == 0, second.stderr[-2000:]
 
-    config = small_config(name="two-nodes", resources={"cpus": 1, "custom": {"second_node": 1}})
+    config = small_config(
+        name="two-nodes",
+        images={"dataset": "kodak", "subset": ["kodim01"], "crop": 64},
+        resources={"cpus": 1, "custom": {"second_node": 1}},
+    )
     from study.cli import main
 
     assert main(["run", str(write_config(config)), "--address", f"127.0.0.1:{port}"]) == 0
@@ -214,7 +218,7 @@ def test_trials_on_a_second_node_reach_the_recorder_on_the_head(
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("two-nodes")
     runs = client.search_runs([experiment.experiment_id], "tags.`inr_study.kind` = 'trial'")
-    assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+    assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
     assert {r.data.tags["ray_node"] for r in runs} == {second_node}
     for run in runs:  # the files crossed to the recorder's node
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

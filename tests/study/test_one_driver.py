@@ -19,7 +19,10 @@ pytestmark = pytest.mark.slow
 def test_a_second_run_on_the_same_folder_is_refused_at_once(
     tmp_path, study_env, small_config, write_config, capsys
 ):
-    path = write_config(small_config(name="busy", max_concurrent=1))
+    # Two fits one after the other: the first run is still busy when the second one is tried.
+    busy = {"dataset": "kodak", "subset": ["kodim01"], "crop": 64}
+    coolchic = small_config()["codecs"][:1]
+    path = write_config(small_config(name="busy", images=busy, codecs=coolchic, max_concurrent=1))
     first = subprocess.Popen(
         [sys.executable, "-m", "study.cli", "run", str(path), "--no-report"],
         env=study_env,
