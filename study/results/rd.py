@@ -120,6 +120,31 @@ def _curve_points(records: list[dict], images: set[str]) -> list[dict]:
     return points
 
 
+def complete_images(records: list[dict]) -> set[str]:
+    """The images one curve's records hold at every one of its rate settings."""
+    settings = defaultdict(set)
+    for record in records:
+        settings[record["image"]].add(record["rate"])
+    every = set().union(*settings.values())
+    return {image for image, found in settings.items() if found == every}
+
+
+def shared_curves(
+    anchor: list[dict], other: list[dict]
+) -> tuple[list[dict], list[dict], list[str] | None]:
+    """Two curves' dataset means over the same images: those each curve holds at every rate
+    setting of its own. A mean over other images compares other pixels (a study still growing,
+    codecs run on different subsets). The third value names those images where they are fewer
+    than a curve's own (None: both curves are the ones ``rd_points`` gives)."""
+    images = complete_images(anchor) & complete_images(other)
+    own = [{record["image"] for record in rows} for rows in (anchor, other)]
+    curves = [
+        _curve_points([record for record in rows if record["image"] in images], images)
+        for rows in (anchor, other)
+    ]
+    return curves[0], curves[1], None if own == [images, images] else sorted(images)
+
+
 def rd_points(records: list[dict]) -> dict[str, list[dict]]:
     """Per (codec, loss): the dataset curve (see ``_curve_points``); search fits are left out."""
     curves = defaultdict(list)

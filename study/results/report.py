@@ -10,6 +10,7 @@ setting at equal rate against the published loss and each classical codec (``equ
 """
 
 import csv
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +29,7 @@ from study.results.rd import (
     per_image_points,
     rd_file_name,
     rd_points,
+    shared_curves,
     write_json,
 )
 from study.results.seeds import seed_spread_rows, write_seed_spread
@@ -67,17 +69,22 @@ def anchor_loss(codec: str) -> str | None:
     return None if published is None else parse_loss_spec(published).name
 
 
-def _compared(
-    curves: dict, images: dict, label: str, anchor_label: str, metrics: list[str]
-) -> dict:
+# (rd_points, per_image_points, records by curve label) of one set of records, search fits left out
+Points = tuple[dict, dict, dict]
+
+
+def _compared(points: Points, label: str, anchor_label: str, metrics: list[str]) -> dict:
     """BD-rate of curve ``label`` against ``anchor_label`` per metric: between the dataset-mean
-    curves (``bd_rate_<metric>``, with its ``_overlap`` and ``_bpp_low`` / ``_bpp_high`` span),
-    and image by image — each image's own curves — as a ``PairedSummary`` dict
-    (``bd_rate_<metric>_images``, or None) with the median per-image overlap; ``_pruned`` names
-    the per-image curves that lost dominated points."""
-    row = {}
+    curves over the images both hold at every rate setting (``bd_rate_<metric>``, with its
+    ``_overlap`` and ``_bpp_low`` / ``_bpp_high`` span; ``curve_images`` names those images where
+    they are fewer than a curve's own), and image by image — each image's own curves — as a
+    ``PairedSummary`` dict (``bd_rate_<metric>_images``, or None) with the median per-image
+    overlap; ``_pruned`` names the per-image curves that lost dominated points."""
+    _, images, by_label = points
+    anchor_curve, curve_of_label, shared = shared_curves(by_label[anchor_label], by_label[label])
+    row = {} if shared is None else {"curve_images": shared}
     for metric in metrics:
-        curve = bd_rate(curves[anchor_label], curves[label], metric, by_range=True)
+        curve = bd_rate(anchor_curve, curve_of_label, metric, by_range=True)
         row[f"bd_rate_{metric}"] = None if curve is None else curve.value
         row[f"bd_rate_{metric}_overlap"] = None if curve is None else curve.overlap
         row[f"bd_rate_{metric}_bpp_low"] = None if curve is None else curve.bpp_low
@@ -101,25 +108,28 @@ def _compared(
     return row
 
 
-Points = tuple[dict, dict]  # (rd_points, per_image_points) of one set of records
 # (codec, loss, curve labels) -> the (anchor curve label, anchor name) pairs to compare it with.
 Anchors = Callable[[str, str, list[str]], Iterable[tuple[str, str]]]
 
 
 def _points(records: list[dict]) -> Points:
-    return rd_points(records), per_image_points(records)
+    by_label = defaultdict(list)
+    for record in records:
+        if not record.get("search"):
+            by_label[curve_label(record)].append(record)
+    return rd_points(records), per_image_points(records), by_label
 
 
 def _rows(points: Points, anchors: Anchors) -> list[dict]:
     """One row per curve and anchor that ``anchors`` gives it (see ``_compared``)."""
-    curves, images = points
+    curves = points[0]
     metrics = bd_metrics(point for curve in curves.values() for point in curve)
     labels, rows = sorted(curves), []
     for label in labels:
         codec, _, loss = label.partition("__")
         for anchor_label, anchor in anchors(codec, loss, labels):
             row = {"codec": codec, "loss": loss, "anchor": anchor}
-            rows.append(row | _compared(curves, images, label, anchor_label, metrics))
+            rows.append(row | _compared(points, label, anchor_label, metrics))
     adjust_table(rows, [f"bd_rate_{m}_images" for m in metrics])
     return rows
 
@@ -174,16 +184,26 @@ def _describe_ranges(curve: BdComparison) -> list[str]:
     ]
 
 
+def _shared_images(row: dict) -> str:
+    """Which images the curves were averaged over, where not all of either curve's."""
+    shared = row.get("curve_images")
+    if shared is None:
+        return ""
+    return f"over {', '.join(shared)}" if shared else "no image both hold at every rate setting"
+
+
 def _format_curve(row: dict, metric: str) -> str:
+    shared = _shared_images(row)
     overlap = row[f"bd_rate_{metric}_overlap"]
     if overlap is None:
-        return "n/a"
+        return f"n/a ({shared})" if shared else "n/a"
     value = row[f"bd_rate_{metric}"]
     span = f"{row[f'bd_rate_{metric}_bpp_low']:.3g}–{row[f'bd_rate_{metric}_bpp_high']:.3g} bpp"
     shown = "n/a" if value is None else f"{value:+.2f} %"
     ranges = row[f"bd_rate_{metric}_ranges"]
     split = f"; the curves cross, by rate range: {'; '.join(ranges)}" if ranges else ""
-    return f"{shown} (overlap {overlap:.0%}, {span}{split})"
+    over = f"; {shared}" if shared else ""
+    return f"{shown} (overlap {overlap:.0%}, {span}{split}{over})"
 
 
 def _format_images(row: dict, metric: str) -> str:
@@ -228,6 +248,13 @@ def markdown_table(rows: list[dict], intro: str = LOSS_TABLE_INTRO) -> str:
             f"; it happened on {len(pruned)} per-image curves: {', '.join(pruned)}."
             if pruned
             else "; no curve here had one."
+        )
+        + (
+            " Where two curves hold different images (a study still growing, codecs run on "
+            "different subsets), *curve* compares their means over the images both hold at every "
+            "rate setting, named in the cell."
+            if any("curve_images" in row for row in rows)
+            else ""
         ),
         "",
         f"| codec | loss | anchor | {header} |",
@@ -354,6 +381,8 @@ def _write_bd_tables(
     )
     with bd_csv.open("w", newline="") as f:
         columns = ["codec", "loss", "anchor"]
+        if any("curve_images" in row for row in rows):  # only where some curves differ in images
+            columns.append("curve_images")
         for metric in _table_metrics(rows):
             prefix = f"bd_rate_{metric}"
             columns += [prefix, f"{prefix}_overlap", f"{prefix}_bpp_low", f"{prefix}_bpp_high"]

@@ -175,6 +175,41 @@ def test_every_inr_curve_is_compared_with_every_classical_codec(tmp_path):
     }
 
 
+def test_curves_of_different_images_are_compared_over_the_images_both_hold(tmp_path):
+    # Images a, b, c cost 1, 1.5 and 2 times as many bits; COOL-CHIC has c at two λ of four (a
+    # study still growing), JPEG all three: JPEG's mean over three would cost it 1.5/1.25 more.
+    grown = records_of("coolchic-v1", "mse", 1.0, jitter=0.5)
+    partial = [r for r in grown if r["image"] != "c" or r["rate"] in (1e-2, 4e-3)]
+    records = [*partial, *records_of("jpeg", None, 2.0, jitter=0.5)]
+    [row] = classical_rows(records)
+    assert row["curve_images"] == ["a", "b"]
+    assert row["bd_rate_psnr"] == pytest.approx(-50.0, abs=0.01)  # half the bits on a and on b
+    # Image by image, c's two points are compared too (too little overlap there for a BD-rate).
+    assert (row["bd_rate_psnr_images"]["n"], row["bd_rate_psnr_images"]["compared"]) == (2, 3)
+    write_reports(records, "toy", tmp_path)
+    table = (tmp_path / "bd_rate_classical.md").read_text()
+    assert "compares their means over the images both hold at every rate setting" in table
+    assert "bpp; over a, b) |" in table
+    with (tmp_path / "bd_rate_classical.csv").open() as f:
+        assert next(csv.DictReader(f))["curve_images"] == "a; b"
+    # Curves of the same images are compared as rd_points draws them, and the tables say nothing.
+    [whole] = classical_rows([*grown, *records_of("jpeg", None, 2.0, jitter=0.5)])
+    assert "curve_images" not in whole
+    write_reports([*grown, *records_of("jpeg", None, 2.0)], "toy", tmp_path / "whole")
+    whole_table = (tmp_path / "whole" / "bd_rate_classical.md").read_text()
+    assert "both hold" not in whole_table
+    with (tmp_path / "whole" / "bd_rate_classical.csv").open() as f:
+        assert "curve_images" not in next(csv.reader(f))
+    # No image in common: the curve cell says so.
+    apart = [
+        *records_of("coolchic-v1", "mse", 1.0, images=("a",)),
+        *records_of("jpeg", None, 2.0, images=("b",)),
+    ]
+    [alone] = classical_rows(apart)
+    assert alone["curve_images"] == [] and alone["bd_rate_psnr"] is None
+    assert "n/a (no image both hold at every rate setting)" in markdown_table([alone])
+
+
 def test_each_inr_codec_is_compared_with_every_older_one_at_the_same_loss(tmp_path):
     records = [
         *records_of("coolchic-v2", "mse", 1.0),
