@@ -89,20 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         whole = page(live_seconds=None)
-        written = whole
         if args.plotly_dir:
             # By the paths' text, as a browser resolves "../" (not through symbolic links).
             shared = write_shared_plotly(Path(os.path.normpath(args.plotly_dir)))
             page_folder = os.path.abspath(args.output.parent)
             src = Path(os.path.relpath(os.path.abspath(shared), page_folder)).as_posix()
-            written = page(live_seconds=None, plotly_src=src)
-        args.output.write_text(written, encoding="utf-8")
+            args.output.write_text(page(live_seconds=None, plotly_src=src), encoding="utf-8")
+        else:
+            args.output.write_text(whole, encoding="utf-8")
         print(f"dashboard: {args.output.resolve()} ({args.output.stat().st_size / 2**20:.1f} MiB)")
         if args.folder is not None and data.parent_run_id:
             # The page is part of the study's record: keep it with the parent run, whole.
             with tempfile.TemporaryDirectory() as folder:
                 kept = args.output
-                if written is not whole:
+                if args.plotly_dir:  # the page written loads plotly.js from beside it
                     kept = Path(folder) / args.output.name
                     kept.write_text(whole, encoding="utf-8")
                 data.store.log_parent_artifacts(data.parent_run_id, [kept], "dashboard")

@@ -120,6 +120,15 @@ def _curve_points(records: list[dict], images: set[str]) -> list[dict]:
     return points
 
 
+def designed_curves(records: list[dict]) -> dict[str, list[dict]]:
+    """Per (codec, loss): its records; search fits are left out (not a designed R-D curve)."""
+    curves = defaultdict(list)
+    for record in records:
+        if not record.get("search"):
+            curves[curve_label(record)].append(record)
+    return curves
+
+
 def complete_images(records: list[dict]) -> set[str]:
     """The images one curve's records hold at every one of its rate settings."""
     settings = defaultdict(set)
@@ -129,39 +138,36 @@ def complete_images(records: list[dict]) -> set[str]:
     return {image for image, found in settings.items() if found == every}
 
 
-def shared_curves(
-    anchor: list[dict], other: list[dict]
-) -> tuple[list[dict], list[dict], list[str] | None]:
-    """Two curves' dataset means over the same images: those each curve holds at every rate
-    setting of its own. A mean over other images compares other pixels (a study still growing,
-    codecs run on different subsets). The third value names those images where they are fewer
-    than a curve's own (None: both curves are the ones ``rd_points`` gives)."""
+def shared_images(anchor: list[dict], other: list[dict]) -> list[str] | None:
+    """The images two curves' records both hold at every rate setting of their own, where they
+    are fewer than a curve's own images (None: compare the curves ``rd_points`` gives). A mean
+    over other images compares other pixels (a study still growing, codecs run on different
+    subsets)."""
     images = complete_images(anchor) & complete_images(other)
     own = [{record["image"] for record in rows} for rows in (anchor, other)]
-    curves = [
-        _curve_points([record for record in rows if record["image"] in images], images)
-        for rows in (anchor, other)
-    ]
-    return curves[0], curves[1], None if own == [images, images] else sorted(images)
+    return None if own == [images, images] else sorted(images)
+
+
+def curve_over(records: list[dict], images: list[str]) -> list[dict]:
+    """One curve's dataset means over these images alone (see ``_curve_points``)."""
+    kept = set(images)
+    return _curve_points([record for record in records if record["image"] in kept], kept)
 
 
 def rd_points(records: list[dict]) -> dict[str, list[dict]]:
     """Per (codec, loss): the dataset curve (see ``_curve_points``); search fits are left out."""
-    curves = defaultdict(list)
-    for record in records:
-        if not record.get("search"):  # search samples are not a designed R-D curve
-            curves[curve_label(record)].append(record)
     return {
-        label: _curve_points(rows, {row["image"] for row in rows}) for label, rows in curves.items()
+        label: _curve_points(rows, {row["image"] for row in rows})
+        for label, rows in designed_curves(records).items()
     }
 
 
 def per_image_points(records: list[dict]) -> dict[str, dict[str, list[dict]]]:
     """Per (codec, loss), per image: that image's own curve (seeds averaged)."""
     curves = defaultdict(lambda: defaultdict(list))
-    for record in records:
-        if not record.get("search"):
-            curves[curve_label(record)][record["image"]].append(record)
+    for label, rows in designed_curves(records).items():
+        for record in rows:
+            curves[label][record["image"]].append(record)
     return {
         label: {image: _curve_points(rows, {image}) for image, rows in by_image.items()}
         for label, by_image in curves.items()

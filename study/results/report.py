@@ -10,7 +10,6 @@ setting at equal rate against the published loss and each classical codec (``equ
 """
 
 import csv
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -26,10 +25,12 @@ from study.results.equal_rate import equal_rate_rows, write_equal_rate
 from study.results.rd import (
     compressai_document,
     curve_label,
+    curve_over,
+    designed_curves,
     per_image_points,
     rd_file_name,
     rd_points,
-    shared_curves,
+    shared_images,
     write_json,
 )
 from study.results.seeds import seed_spread_rows, write_seed_spread
@@ -80,11 +81,15 @@ def _compared(points: Points, label: str, anchor_label: str, metrics: list[str])
     they are fewer than a curve's own), and image by image — each image's own curves — as a
     ``PairedSummary`` dict (``bd_rate_<metric>_images``, or None) with the median per-image
     overlap; ``_pruned`` names the per-image curves that lost dominated points."""
-    _, images, by_label = points
-    anchor_curve, curve_of_label, shared = shared_curves(by_label[anchor_label], by_label[label])
-    row = {} if shared is None else {"curve_images": shared}
+    curves, images, by_label = points
+    shared = shared_images(by_label[anchor_label], by_label[label])
+    if shared is None:
+        row, pair = {}, (curves[anchor_label], curves[label])
+    else:
+        row = {"curve_images": shared}
+        pair = (curve_over(by_label[anchor_label], shared), curve_over(by_label[label], shared))
     for metric in metrics:
-        curve = bd_rate(anchor_curve, curve_of_label, metric, by_range=True)
+        curve = bd_rate(*pair, metric, by_range=True)
         row[f"bd_rate_{metric}"] = None if curve is None else curve.value
         row[f"bd_rate_{metric}_overlap"] = None if curve is None else curve.overlap
         row[f"bd_rate_{metric}_bpp_low"] = None if curve is None else curve.bpp_low
@@ -113,11 +118,7 @@ Anchors = Callable[[str, str, list[str]], Iterable[tuple[str, str]]]
 
 
 def _points(records: list[dict]) -> Points:
-    by_label = defaultdict(list)
-    for record in records:
-        if not record.get("search"):
-            by_label[curve_label(record)].append(record)
-    return rd_points(records), per_image_points(records), by_label
+    return rd_points(records), per_image_points(records), designed_curves(records)
 
 
 def _rows(points: Points, anchors: Anchors) -> list[dict]:
@@ -330,7 +331,7 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
     for label, curve in points[0].items():
         if not curve:
             continue
-        images = len({r["image"] for r in records if curve_label(r) == label})
+        images = len({r["image"] for r in points[2][label]})
         description = (
             f"{label.replace('__', ' trained with ')}, study {name!r}, {images} images; each "
             "point is the mean of per-image values at one rate setting."
