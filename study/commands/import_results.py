@@ -6,6 +6,7 @@ the import with nothing written. The reports are written again afterwards.
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 from study.commands.cliargs import add_jobs_argument
@@ -35,9 +36,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from study.config import load_config
     from study.engine.importer import import_results
+    from study.engine.incoming import failed_fits
     from study.engine.reports import refresh_reports
     from study.layout import REPORTS_DIR, load_study_config
 
+    failed = failed_fits(args.results)
+    if failed:
+        print(
+            f"{len(failed)} fits failed there and have nothing to import; `inr-study work` on "
+            "the same output retries them:",
+            file=sys.stderr,
+        )
+        for line in failed:
+            print(f"  {line}", file=sys.stderr)
     config = None
     if args.config is not None:
         config = load_config(args.config, {"storage": str(args.folder.parent)})

@@ -10,7 +10,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.engine.package import RESULT_FILE, TRIALS_DIR
+from study.engine.package import FAILED_DIR, RESULT_FILE, TRIALS_DIR
 from study.engine.record import MAX_RECORD_BYTES, RecordError, TrialRecord
 from study.engine.trial import BITSTREAM_NAME
 from study.errors import InputError
@@ -125,4 +125,17 @@ def read_sources(paths: list[Path]) -> list[Incoming]:
             ]
         else:
             found.append(_refused(str(path), "no trial results here"))
+    return found
+
+
+def failed_fits(paths: list[Path]) -> list[str]:
+    """The fits a work output in ``paths`` tried and failed: "TRACE: last line" each. They have no
+    result to import; the next ``inr-study work`` on that output retries them."""
+    found = []
+    for path in map(Path, paths):
+        if not (path / FAILED_DIR).is_dir():
+            continue
+        for trace in sorted((path / FAILED_DIR).glob("*.txt")):
+            lines = trace.read_text(errors="replace").strip().splitlines()
+            found.append(f"{trace}: {lines[-1] if lines else 'no trace written'}")
     return found

@@ -34,6 +34,8 @@ PART_PREFIX = "part-"
 # What ``work`` writes for each finished trial, in OUT/trials/KEY/.
 TRIALS_DIR = "trials"
 RESULT_FILE = "result.json"
+# ... and for each failed one, its trace in OUT/failed/KEY.txt (removed when a rerun fits it).
+FAILED_DIR = "failed"
 MAX_PACKAGE_BYTES = 64 * 2**20
 
 

@@ -31,12 +31,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from study.engine.package import RESULT_FILE, TRIALS_DIR, Package, read_package
+from study.engine.package import FAILED_DIR, RESULT_FILE, TRIALS_DIR, Package, read_package
 from study.engine.record import TrialRecord
 from study.engine.trial import BITSTREAM_NAME, TrialSpec
 from study.errors import InputError
 
-FAILED_DIR = "failed"
 PARTIAL_DIR = ".partial"
 PACK_PREFIX = "pack-"
 # What one archive of ``--pack`` may hold: the most a lent GPU machine sends back per file.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
-from study.engine.package import RESULT_FILE, TRIALS_DIR, fit_summary
+from study.engine.package import FAILED_DIR, RESULT_FILE, TRIALS_DIR, fit_summary
 from study.engine.tracking import study_store
 from study.layout import REPORTS_DIR, load_study_config
 
@@ -133,6 +133,36 @@ def test_work_fits_a_batch_together_and_records_each_trial(
     assert {r["metrics"]["fit_batch"] for r in fits} == {2}
     folder = str(tmp_path / "s" / "small")
     assert main(["import", folder, str(out), "--config", str(config_path), "--no-report"]) == 0
+
+
+def test_import_names_the_fits_that_failed_and_a_rerun_retries_them(
+    tmp_path, small_config, write_config, study_env, capsys
+):
+    config = small_config(
+        plugins=["diverging_codec"],
+        codecs=[
+            {"name": "jpeg", "qualities": [50]},
+            {"name": "always-diverges", "qualities": [50]},
+        ],
+    )
+    config["images"]["subset"] = ["kodim01"]
+    config_path = write_config(config)
+    assert main(["shard", str(config_path), "-o", str(tmp_path / "p")]) == 0
+    out = tmp_path / "w"
+    assert main(["work", str(tmp_path / "p" / "part-0"), "-o", str(out)]) == 1
+    (trace,) = (out / FAILED_DIR).iterdir()
+    capsys.readouterr()
+
+    folder = str(tmp_path / "s" / "small")
+    assert main(["import", folder, str(out), "--config", str(config_path), "--no-report"]) == 0
+    printed = capsys.readouterr()
+    assert "1 trials imported" in printed.out
+    assert "1 fits failed there and have nothing to import" in printed.err
+    assert f"{trace}: inr_models.base.DivergedError: loss became NaN" in printed.err
+    # The rerun retries it (and fails again): its trace is the one left.
+    assert main(["work", str(tmp_path / "p" / "part-0"), "-o", str(out)]) == 1
+    assert "0 trials finished now, 1 earlier, 1 failed" in capsys.readouterr().out
+    assert list((out / FAILED_DIR).iterdir()) == [trace]
 
 
 def test_imported_runs_look_like_engine_runs_and_rebuild(
