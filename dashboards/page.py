@@ -16,6 +16,7 @@ from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
 from study.results.rd import json_safe
+from study.results.report import curve_images_text
 from study.results.statistics import PairedSummary
 from study.results.table import MEAN_OF_IMAGES, metric_table
 
@@ -60,6 +61,8 @@ def _bd_table(rows: list[dict], metrics: list[dict]) -> str:
         curve = row[f"bd_rate_{key}"]
         images = row[f"bd_rate_{key}_images"]
         text = "n/a" if curve is None else f"{curve:+.2f} %"
+        if shared := curve_images_text(row):  # a growing study: the curves' common images
+            text += f" <small>({html.escape(shared)})</small>"
         if images is not None:
             text += f"<br><small>{html.escape(PairedSummary(**images).describe())}</small>"
         return f"<td>{text}</td>"
@@ -77,8 +80,9 @@ def _bd_table(rows: list[dict], metrics: list[dict]) -> str:
         "</table><p class=note>BD-rate against the loss the codec was published with (negative: "
         "fewer bits for the same quality), PCHIP on the overlapping range: between the dataset "
         "curves (first line) and image by image (second line: mean of the per-image BD-rates "
-        "[95 % bootstrap interval], two-sided Wilcoxon signed-rank p-value, number of images)."
-        "</p>"
+        "[95 % bootstrap interval], two-sided Wilcoxon signed-rank p-value, number of images). "
+        "Where the two curves hold different images (a study still growing), the dataset curves "
+        "are means over the images both hold at every rate setting, named in the cell.</p>"
     )
 
 

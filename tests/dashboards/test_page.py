@@ -82,6 +82,17 @@ def test_the_page_embeds_its_data_and_reads_its_vocabulary_from_it():
     assert "<th>PSNR (dB)</th>" in page and "MS-SSIM (dB): mean of per-image dB values" in page
 
 
+def test_a_growing_study_s_bd_rate_names_the_images_its_curves_share():
+    # kodim02 has MSE at both λ but the SSIM loss at one: the curves are compared on kodim01.
+    rows = [r for r in records() if r["codec"] != "jpeg"]
+    rows += [{**r, "image": "kodim02", "run_id": r["run_id"] + "b"} for r in rows[:3]]
+    data = StudyData("growing", None, rows, bd_rate_rows(rows))
+    page = render(data, references=[], reference_notes=[], crops=[], crops_image=None,
+                  crops_bpp=None, mlflow_ui="http://127.0.0.1:5000/")  # fmt: skip
+    table = re.search(r"<table id=bd-rate>.*?</table>", page, re.S).group(0)
+    assert "<small>(over kodim01)</small>" in table
+
+
 def test_the_script_names_no_codec_metric_or_loss():
     script = resources.files("dashboards").joinpath("static/dashboard.js").read_text()
     names = ("psnr", "lpips", "ms_ssim", "coolchic", "nif", "jpeg", "mse", "ssim", "lmbda", "_bits")
