@@ -119,6 +119,23 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+class CarryBudget:
+    """What may still travel: the carry limit less the tree and what is already queued. A weight
+    file counts once, however many queued packages' fits train with it."""
+
+    def __init__(self, left: int):
+        self.left = left
+        self.weights: set[Path] = set()
+
+    def cost(self, package_bytes: int, weights: set[Path]) -> int:
+        """A package's bytes and those of the weight files not yet queued."""
+        return package_bytes + sum(p.stat().st_size for p in weights - self.weights)
+
+    def take(self, size: int, weights: set[Path]) -> None:
+        self.left -= size
+        self.weights |= weights
+
+
 def weight_parts(networks: set[str]) -> set[Path]:
     """The files of these networks' weights in this machine's verified cache (fetched there
     first where missing): what carrying them costs."""
@@ -148,8 +165,7 @@ def prepare(args) -> int:
             [*PIP_DOWNLOAD, *PLATFORM, "-d", str(work / "wheels"), *WHEELS],
             check=True,
         )
-    budget = CARRY_LIMIT - tree_bytes() - folder_bytes(work)
-    parts: set = set()  # of the pretrained networks the queued fits train with
+    budget = CarryBudget(CARRY_LIMIT - tree_bytes() - folder_bytes(work))
     queued: dict[str, str] = {}  # package -> the study it is for
     networks: set[str] = set()
     for number, entry in enumerate(load_queue(args.queue)):
@@ -171,16 +187,15 @@ def prepare(args) -> int:
         wanted = package_networks(package)
         size = folder_bytes(part)  # and the weights it adds, fetched only for a package that fits
         # Only new networks' parts are fetched (verified) again: earlier packages' are counted.
-        needs = set() if args.rehearse or size > budget else weight_parts(wanted - networks)
-        size += sum(p.stat().st_size for p in needs - parts)
-        if size > budget:
+        needs = set() if args.rehearse or size > budget.left else weight_parts(wanted - networks)
+        size = budget.cost(size, needs)
+        if size > budget.left:
             print(f"{name}: {size / 2**20:.1f} MiB would pass the carry limit; the queue stops")
             shutil.rmtree(staging)
             break
         part.rename(work / "packages" / name)
         shutil.rmtree(staging)
-        budget -= size
-        parts |= needs
+        budget.take(size, needs)
         queued[name] = config.name
         networks |= wanted
         count = f"{len(package.items)} {package.unit}"

@@ -78,3 +78,20 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     again = queue_command("prepare", "--work", str(work), "--rehearse", "--storage", str(storage))
     assert again.count("every selected trial is already done") == 3, again
     assert "the queue is empty" in again, again
+
+
+def test_the_carry_budget_counts_a_shared_weight_file_once(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from gpu_queue import CarryBudget
+
+    shared, other = tmp_path / "vgg16.part0", tmp_path / "alexnet.part0"
+    shared.write_bytes(bytes(40))
+    other.write_bytes(bytes(40))
+    budget = CarryBudget(100)
+    assert budget.cost(30, {shared}) == 70
+    budget.take(70, {shared})
+    # A second package training with the same network adds only its own bytes ...
+    assert budget.cost(10, {shared}) == 10
+    budget.take(10, {shared})
+    # ... one with another network adds that network's file, here past what is left (20).
+    assert budget.cost(10, {shared, other}) == 50 > budget.left == 20
