@@ -17,7 +17,7 @@ REFERENCE_ARG := $(if $(REFERENCE_JSON),--reference $(REFERENCE_JSON):kodak)
 # Studies sized for one 2-core CPU, each published under results/ as results/README.md reads it.
 CPU_STUDIES := icip24-cpu c3-vs-coolchic-v2 perceptual-losses-cpu
 
-.PHONY: setup demo baselines $(CPU_STUDIES) publish gpu-work system-packages test lint format clean
+.PHONY: setup demo baselines $(CPU_STUDIES) publish crops-codecs gpu-work system-packages test lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,12 @@ publish: setup
 	$(BIN)/inr-study export $(STUDY) -o $(OUT)
 	$(BIN)/inr-study figures $(STUDY) -o $(OUT)/figures
 	$(if $(filter 1,$(PAGE)),$(BIN)/inr-study dashboard $(STUDY) -o $(OUT)/dashboard.html --plotly-dir $(OUT)/..,rm -f $(OUT)/dashboard.html)
+
+# The paper's three codecs on the same eight crops, compared from their published studies (each
+# INR codec against those registered before it, per loss): written again after each publish.
+CROPS_STUDIES := icip24-cpu icip24-v2-crops icip24-nif-crops
+crops-codecs: setup
+	$(BIN)/inr-study combine $(addprefix results/,$(CROPS_STUDIES)) -o results/icip24-crops-codecs
 
 # The GPU queue (benchmarks/README.md): packages, wheels, weights and the run script for a lent GPU
 # machine, under gpu-work/; it prints the device call and how to import what comes back.
