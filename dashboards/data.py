@@ -92,22 +92,32 @@ class StudyData:
     def grid(self) -> list[dict]:
         return [r for r in self.records if not r.get("search")] or self.records
 
-    def image_set(self) -> ImageSet | None:
-        """The images the page's dataset curves are the mean over; None when the dataset is
-        unknown (an MLflow experiment without its study folder)."""
+    def image_set(self, over: list[str] | None = None) -> ImageSet | None:
+        """The images the dataset curves are the mean over (all, or ``over`` where given: see
+        ``rd.common_images``); None when the dataset is unknown (an MLflow experiment without its
+        study folder)."""
         if self.dataset is None:
             return None
-        names = frozenset(r["image"] for r in self.grid())
+        names = frozenset(over or (r["image"] for r in self.grid()))
         # An anchor without a crop prepares nothing.
         return ImageSet(self.dataset, names, self.crop, self.crop_anchor if self.crop else "center")
 
-    def scale(self) -> str:
-        """The study's scale for a caption: images, how prepared, seeds."""
+    def scale(self, over: list[str] | None = None) -> str:
+        """The study's scale for a caption: images, how prepared, seeds; with ``over`` (see
+        ``rd.common_images``), the images the curves are the mean over, where not all."""
         images = len({r["image"] for r in self.grid()})
         seeds = len({r.get("seed", 0) for r in self.grid()})
         known = self.image_set()
         prepared = f" ({known.dataset}, {known.preparation()})" if known else ""
-        return f"{images} image{'s' * (images != 1)}{prepared}, {seeds} seed{'s' * (seeds != 1)}"
+        held = f"{images} image{'s' * (images != 1)}{prepared}"
+        if over:
+            which = "one" if len(over) == 1 else len(over)
+            held = (
+                f"{', '.join(over)} of {held}: the {which} every curve holds at every rate setting"
+            )
+        elif over is not None:
+            held += ", each curve over the images it holds at every rate setting (none is common)"
+        return f"{held}, {seeds} seed{'s' * (seeds != 1)}"
 
 
 def plotted_metrics(rows: Iterable[Mapping]) -> list[str]:

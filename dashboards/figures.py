@@ -3,8 +3,9 @@
 One figure, a panel per plotted metric that has values (PSNR, MS-SSIM dB, LPIPS where it was
 measured); every codec on the same axes, styled as ``dashboards.style`` declares (colour by loss
 group, marker by base loss, dash by codec). A point is the mean over the study's images at one rate
-setting, as in the reports, so a setting some image lacks a value for is left out. The caption
-gives the study's scale (images, how prepared, seeds).
+setting, as in the reports, so a setting some image lacks a value for is left out; where the curves
+hold different images (a study still growing), over the images all of them hold at every rate
+setting. The caption gives the study's scale (images, how prepared, seeds) and those images.
 
 Beside it, the visual comparison of the paper's Fig. 3: for one image and region, the original and
 every curve's decoded crop at the rate setting nearest a chosen bitrate, each with its bpp and
@@ -24,7 +25,7 @@ from dashboards.data import (
 )
 from dashboards.style import GROUP_LABELS, GROUP_SHADES, REFERENCE, curve_styles
 from study.layout import REPORTS_DIR
-from study.results.rd import rd_points
+from study.results.rd import common_images, curve_over, designed_curves, rd_points
 from study.results.table import get_metric
 
 PANEL_INCHES = (5.2, 4.4)
@@ -32,12 +33,19 @@ DPI = 150
 FIGURE_NAME = "rd.png"
 
 
-def _curves(data: StudyData) -> list[dict]:
-    """Each (codec, loss) curve with its points and style, in the style's order."""
+def _curves(data: StudyData, over: list[str] | None = None) -> list[dict]:
+    """Each (codec, loss) curve with its points and style, in the style's order; with ``over``,
+    each curve's means over those images alone (``rd.common_images``)."""
     styles = curve_styles(data.records)
+    if over:
+        points = {
+            label: curve_over(rows, over) for label, rows in designed_curves(data.records).items()
+        }
+    else:
+        points = rd_points(data.records)
     curves = [
         {"label": label, "points": points, "style": styles[label]}
-        for label, points in rd_points(data.records).items()
+        for label, points in points.items()
     ]
     return sorted(curves, key=lambda c: c["style"].rank)
 
@@ -74,7 +82,9 @@ def draw(
     from matplotlib.figure import Figure
 
     out.mkdir(parents=True, exist_ok=True)
-    curves = _curves(data)
+    # A study still growing: every curve over the images all of them hold, as its BD-rates are.
+    over = common_images(data.records)
+    curves = _curves(data, over)
     shown, skipped = [], []
     for key in plotted_metrics(data.records):
         has_values = any(p.get(key) is not None for c in curves for p in c["points"])
@@ -96,7 +106,7 @@ def draw(
         if any(c["style"].group == group for c in curves) and GROUP_SHADES[group]
     )
     figure.suptitle(
-        f"{data.title}: mean over {data.scale()}\n{groups}; marker: base loss; dash: codec",
+        f"{data.title}: mean over {data.scale(over)}\n{groups}; marker: base loss; dash: codec",
         fontsize=9,
     )
     path = out / FIGURE_NAME
@@ -270,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = from_folder(args.folder)
     references, reference_notes = reference_curves(
-        args.reference, data.image_set(), args.unmatched_references
+        args.reference, data.image_set(common_images(data.records)), args.unmatched_references
     )
     written, skipped = draw(data, args.output, references, args.log_rate)
     spread = draw_seed_spread(data, args.output)

@@ -15,7 +15,7 @@ from dashboards.crops import Crop
 from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
-from study.results.rd import json_safe
+from study.results.rd import common_images, json_safe
 from study.results.report import curve_images_text
 from study.results.statistics import PairedSummary
 from study.results.table import MEAN_OF_IMAGES, metric_table
@@ -30,7 +30,9 @@ def aggregation_rule() -> str:
     return (
         "Dataset curves: each point is the mean over all images of the per-image bpp and metric at "
         f"one rate setting of a codec{' (' + '; '.join(special) + ')' if special else ''}; a "
-        "setting missing for some image is left out. The Pareto front joins the shown points that "
+        "setting missing for some image is left out, and where the curves hold different images "
+        "(a study still growing) each is the mean over the images all of them hold at every rate "
+        "setting, named in the title. The Pareto front joins the shown points that "
         "no other shown point beats in both rate and quality."
     )
 
@@ -110,6 +112,7 @@ def live_payload(data: StudyData) -> dict:
     return json_safe(
         {
             "records": data.records,
+            "curve_images": common_images(data.records),
             "alpha_rows": alpha_points(data),
             "alpha_metric": data.alpha_rule.metric if data.alpha_rule else None,
             "metric_notes": metric_notes(data),

@@ -112,8 +112,12 @@ function hoverText(point) {
 function rdTraces() {
   const metric = state.metric;
   const byCurve = new Map();
+  // A study still growing: dataset curves over the images every curve holds (as the figures).
+  const shared =
+    state.image === DATASET && DATA.curve_images?.length ? new Set(DATA.curve_images) : null;
   for (const r of gridRecords) {
     if (!state.codecs.has(r.codec) || (r.loss && !state.losses.has(r.loss))) continue;
+    if (shared && !shared.has(r.image)) continue;
     const name = curveName(r);
     if (!byCurve.has(name)) byCurve.set(name, []);
     byCurve.get(name).push(r);
@@ -188,7 +192,10 @@ function referenceTraces(metric) {
 }
 
 function drawRd() {
-  const where = state.image === DATASET ? "dataset (mean of per-image values per rate setting)" : state.image;
+  const over = DATA.curve_images?.length
+    ? `mean over ${DATA.curve_images.join(", ")}, the images every curve holds at every rate setting`
+    : "mean of per-image values per rate setting";
+  const where = state.image === DATASET ? `dataset (${over})` : state.image;
   Plotly.react(
     "rd-plot",
     rdTraces(),

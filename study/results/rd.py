@@ -148,6 +148,16 @@ def shared_images(anchor: list[dict], other: list[dict]) -> list[str] | None:
     return None if own == [images, images] else sorted(images)
 
 
+def common_images(records: list[dict]) -> list[str] | None:
+    """The images every designed curve holds at every one of its rate settings, where some curve
+    holds fewer than all the records' images (None: every curve holds them all). A figure of
+    curves over different images would set means over different pixels side by side."""
+    curves = designed_curves(records).values()
+    every = {record["image"] for rows in curves for record in rows}
+    common = set.intersection(*map(complete_images, curves)) if curves else every
+    return None if common == every else sorted(common)
+
+
 def curve_over(records: list[dict], images: list[str]) -> list[dict]:
     """One curve's dataset means over these images alone (see ``_curve_points``)."""
     kept = set(images)

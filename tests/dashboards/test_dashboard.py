@@ -270,6 +270,19 @@ def test_the_page_says_what_it_leaves_out_and_where_a_curve_turns_back(tmp_path,
     )
     captions = page.locator(".crops figcaption").all_text_contents()
     assert "nif · MSE: 0.353 bpp (target 0.500: -29%), PSNR 23.5 dB, MS-SSIM 10.35 dB" in captions
+
+    # A study still growing (NIF on kodim01 alone so far): every dataset curve over kodim01.
+    growing = [r for r in _kodak_records() if r["codec"] != "nif" or r["image"] == "kodim01"]
+    bare = {"references": [], "reference_notes": [], "crops": [], "crops_image": None}
+    out.write_text(
+        render(StudyData("growing", None, growing), **bare, crops_bpp=None, mlflow_ui="")
+    )
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    traces = {t["name"]: t for t in page.evaluate("document.getElementById('rd-plot').data")}
+    assert traces["coolchic-v1 · MSE"]["x"] == pytest.approx([0.2 * 1.01, 0.5 * 1.01, 0.9 * 1.01])
+    title = page.evaluate("document.getElementById('rd-plot').layout.title.text")
+    assert "mean over kodim01, the images every curve holds" in title
     assert errors == []
 
 
