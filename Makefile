@@ -80,10 +80,14 @@ publish: setup
 	$(if $(filter 1,$(PAGE)),$(BIN)/inr-study dashboard $(STUDY) -o $(OUT)/dashboard.html --plotly-dir $(OUT)/..,rm -f $(OUT)/dashboard.html)
 
 # The paper's three codecs on the same eight crops, compared from their published studies (each
-# INR codec against those registered before it, per loss): written again after each publish.
+# INR codec against those registered before it, per loss), reports and figure: written again after
+# each publish.
 CROPS_STUDIES := icip24-cpu icip24-v2-crops icip24-nif-crops
+CROPS_CODECS := results/icip24-crops-codecs
 crops-codecs: setup
-	$(BIN)/inr-study combine $(addprefix results/,$(CROPS_STUDIES)) -o results/icip24-crops-codecs
+	rm -rf $(CROPS_CODECS)
+	$(BIN)/inr-study combine $(addprefix results/,$(CROPS_STUDIES)) -o $(CROPS_CODECS)
+	$(BIN)/inr-study figures $(CROPS_CODECS) -o $(CROPS_CODECS)/figures
 
 # The GPU queue (benchmarks/README.md): packages, wheels, weights and the run script for a lent GPU
 # machine, under gpu-work/; it prints the device call and how to import what comes back.
