@@ -39,10 +39,12 @@ def write_coverage(planned: list[TrialSpec], recorded_keys: set[str], out: Path)
     lines = [
         f"# Partial study: {recorded} of {len(planned)} planned trials recorded",
         "",
-        "The curves and tables of this folder come from the trials recorded so far: each R-D "
-        "point averages the images recorded at its setting, so points with different counts "
-        "below average different images (per-image BD-rates and their intervals do not mix "
-        "images). Each rate setting: the images it has, of those planned, and those missing.",
+        "The curves and tables of this folder come from the trials recorded so far. A curve "
+        "keeps a rate setting only where it has every image the curve holds; where curves hold "
+        "different images, the figure and the BD-rate tables' *curve* column compare them over "
+        "the images all of them hold at every rate setting (named in the caption and the cell), "
+        "and the per-image BD-rates and their intervals compare each image's own curves. Each "
+        "rate setting: the images it has, of those planned, and those missing.",
         "",
         "| codec | loss | rate setting | recorded | missing images |",
         "|---|---|---|---|---|",
