@@ -3,11 +3,13 @@
 Codecs studied apart on the same pixels (COOL-CHIC v1, v2 and NIF on the crops of `icip24-cpu`,
 say) are compared as if one study had run them: each INR codec against those registered before it
 with the same loss (`bd_rate_codecs`), every INR curve against each classical codec, per image.
-The copies must prepare their images the same way (dataset, crop); only the images every copy has
-are kept, and a trial found in several copies (the classical anchors they share) counts once.
+The copies must prepare their images the same way (dataset, crop) and fit a codec and loss they
+share at the same preset; only the images every copy has are kept, and a trial found in several
+copies (the classical anchors they share) counts once.
 """
 
 import argparse
+from collections import defaultdict
 from pathlib import Path
 
 
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     from study.engine.plan import image_options
     from study.errors import InputError
     from study.layout import REPORTS_DIR, is_published_copy
+    from study.results.rd import curve_label
     from study.results.report import read_per_image_csv, write_reports
 
     prepared, by_key, images = {}, {}, None
@@ -41,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     if not images:
         raise InputError("these studies share no image")
     records = [r for r in by_key.values() if r["image"] in images]
+    presets = defaultdict(set)  # one curve label per codec and loss, whatever the preset
+    for record in records:
+        presets[curve_label(record)].add(record.get("preset") or "none")
+    if mixed := {label: found for label, found in presets.items() if len(found) > 1}:
+        listing = "; ".join(f"{label}: {', '.join(sorted(p))}" for label, p in mixed.items())
+        raise InputError(
+            f"these studies fit the same codec and loss at different presets, which one curve "
+            f"would average together: {listing}"
+        )
     name = args.name or args.output.resolve().name
     written = write_reports(records, name, args.output / REPORTS_DIR)
     print(

@@ -543,3 +543,16 @@ def test_studies_of_the_same_images_combine_into_one_set_of_reports(
     config.write_text(config.read_text().replace("crop: 64", "crop: 96"))
     assert main(["combine", str(first), str(other), "-o", str(tmp_path / "no")]) == 2
     assert "prepare their images differently" in capsys.readouterr().err
+    # The same codec and loss at another preset would be averaged into one curve: refused.
+    faster = shutil.copytree(second, tmp_path / "published" / "faster")
+    table = faster / REPORTS_DIR / "per_image.csv"
+    rows = list(csv.DictReader(table.open()))
+    for row in rows:
+        if row["preset"] == "debug":  # another trial: another key
+            row["preset"], row["trial_key"] = "short", row["trial_key"][::-1]
+    with table.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["combine", str(second), str(faster), "-o", str(tmp_path / "no")]) == 2
+    assert "coolchic-v1__mse: debug, short" in capsys.readouterr().err
