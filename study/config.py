@@ -385,6 +385,7 @@ class StudyConfig(_Strict):
     def _consistent(self) -> "StudyConfig":
         if self.device == "cuda" and self.resources.gpus == 0:
             raise ValueError("device cuda needs resources.gpus > 0 (Ray hides GPUs otherwise)")
+        self._one_entry_per_curve()
         if self.search is None:
             for i, entry in enumerate(self.codecs):
                 if not entry.rate_points():
@@ -437,6 +438,21 @@ class StudyConfig(_Strict):
 
     def losses_for(self, entry: CodecEntry) -> list[str]:
         return (entry.losses or self.losses) if entry.fitted else []
+
+    def _one_entry_per_curve(self) -> None:
+        """A curve is a codec and a loss: two entries drawing the same one (a codec at two
+        presets, say) would have their fits averaged together as one curve."""
+        drawn = {}
+        for i, entry in enumerate(self.codecs):
+            for loss in self.losses_for(entry) or [None]:
+                if (entry.name, loss) in drawn:
+                    curve = entry.name if loss is None else f"{entry.name} with {loss}"
+                    raise ValueError(
+                        f"codecs.{i}: codecs.{drawn[entry.name, loss]} draws {curve} already, "
+                        "and one curve would average both entries' fits; study the other "
+                        "setting in a study of its own"
+                    )
+                drawn[entry.name, loss] = i
 
 
 def _problems(error: ValidationError) -> list[str]:

@@ -150,6 +150,20 @@ def test_the_optional_metrics_switch_reads_its_earlier_name_and_is_written_with_
         ({"images": {"subset": 0}}, "images.subset: expected a count >= 1 (the first N images)"),
         ({"images": {"subset": ["kodim01", "kodim01"]}}, "images named more than once: kodim01"),
         ({"images": {"subset": [1, 8]}}, "quote names that YAML would read as numbers"),
+        # One curve per codec and loss: a second entry of a codec must not draw one of its curves.
+        (
+            {
+                "codecs": [
+                    {"name": "coolchic-v1", "preset": "debug", "lmbdas": [1e-3]},
+                    {"name": "coolchic-v1", "preset": "paper", "lmbdas": [1e-3]},
+                ]
+            },
+            "codecs.1: codecs.0 draws coolchic-v1 with mse already",
+        ),
+        (
+            {"codecs": [{"name": "jpeg", "qualities": [30]}, {"name": "jpeg", "qualities": [80]}]},
+            "codecs.1: codecs.0 draws jpeg already",
+        ),
     ],
 )
 def test_invalid_configs_name_the_field(changes, expected):
@@ -237,3 +251,11 @@ def test_a_bad_image_fails_before_ray_starts(tmp_path, write_png, kodim01, study
     with pytest.raises(ImageLoadError, match=r"notes\.png"):
         Study(config).run()
     assert not ray.is_initialized()
+
+
+def test_a_codec_may_be_listed_twice_for_other_losses():
+    config = parse_config(base(codecs=[
+        {"name": "coolchic-v1", "lmbdas": [1e-3], "losses": ["mse"]},
+        {"name": "coolchic-v1", "lmbdas": [4e-3], "losses": ["l1"]},
+    ]))  # fmt: skip
+    assert [config.losses_for(entry) for entry in config.codecs] == [["mse"], ["l1"]]
