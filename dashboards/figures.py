@@ -38,14 +38,14 @@ def _curves(data: StudyData, over: list[str] | None = None) -> list[dict]:
     each curve's means over those images alone (``rd.common_images``)."""
     styles = curve_styles(data.records)
     if over:
-        points = {
+        by_label = {
             label: curve_over(rows, over) for label, rows in designed_curves(data.records).items()
         }
     else:
-        points = rd_points(data.records)
+        by_label = rd_points(data.records)
     curves = [
         {"label": label, "points": points, "style": styles[label]}
-        for label, points in points.items()
+        for label, points in by_label.items()
     ]
     return sorted(curves, key=lambda c: c["style"].rank)
 
