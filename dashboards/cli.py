@@ -14,7 +14,6 @@ from dashboards.crops import decoded_crops, default_choice, original_image
 from dashboards.data import add_reference_option, from_experiment, from_study, reference_curves
 from dashboards.page import render, write_shared_plotly
 from dashboards.serve import make_server
-from study.results.rd import common_images
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if image is not None:
         crops = decoded_crops(data, image, bpp, args.crop_size, original_image(args.folder, image))
     references, reference_notes = reference_curves(
-        args.reference, data.image_set(common_images(data.records)), args.unmatched_references
+        args.reference, data.image_set(), args.unmatched_references
     )
     page = partial(
         render,

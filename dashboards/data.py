@@ -22,6 +22,7 @@ from study.layout import (
     read_state,
 )
 from study.results.alpha import alpha_rows, matched_fits, settled, task_target
+from study.results.rd import common_images
 from study.results.report import bd_metrics, bd_rate_rows
 from study.results.table import get_metric, metric_table, opt_in_metrics, recorded_metrics
 
@@ -51,6 +52,8 @@ class ImageSet:
         return f"{self.crop}-px {self.anchor} crops" if self.crop else "full size"
 
     def describe(self) -> str:
+        if not self.names:  # curves over different images: no one set
+            return f"different {self.dataset} images (none common to every curve)"
         count = len(self.names)
         prepared = f"as {self.preparation()}" if self.crop else "at full size"
         return f"{count} {self.dataset} image{'s' * (count != 1)} {prepared}"
@@ -92,32 +95,51 @@ class StudyData:
     def grid(self) -> list[dict]:
         return [r for r in self.records if not r.get("search")] or self.records
 
-    def image_set(self, over: list[str] | None = None) -> ImageSet | None:
-        """The images the dataset curves are the mean over (all, or ``over`` where given: see
-        ``rd.common_images``); None when the dataset is unknown (an MLflow experiment without its
-        study folder)."""
+    def curve_images(self) -> list[str] | None:
+        """The images the dataset curves are the mean over where not all the study's (a study
+        still growing: ``rd.common_images``); [] when no image is common to every curve."""
+        return common_images(self.records)
+
+    def curve_images_text(self) -> str | None:
+        """For the figure's caption and the page's title, after "mean over": which images the
+        dataset curves are the mean over, where not all the study's."""
+        over = self.curve_images()
+        if over is None:
+            return None
+        if not over:
+            return "each curve's own images (no image is common to every curve)"
+        left_out = sorted({r["image"] for r in self.grid()} - set(over))
+        if len(over) <= 4:
+            named = ", ".join(over)
+        elif len(left_out) <= 4:
+            named = f"all images but {', '.join(left_out)}"
+        else:
+            named = f"{len(over)} images"
+        which = "the one image" if len(over) == 1 else "the images"
+        return f"{named}, {which} every curve holds at every rate setting"
+
+    def image_set(self) -> ImageSet | None:
+        """The images the dataset curves are the mean over (see ``curve_images``); None when the
+        dataset is unknown (an MLflow experiment without its study folder)."""
         if self.dataset is None:
             return None
-        names = frozenset(over or (r["image"] for r in self.grid()))
+        over = self.curve_images()
+        names = frozenset(over if over is not None else (r["image"] for r in self.grid()))
         # An anchor without a crop prepares nothing.
         return ImageSet(self.dataset, names, self.crop, self.crop_anchor if self.crop else "center")
 
-    def scale(self, over: list[str] | None = None) -> str:
-        """The study's scale for a caption: images, how prepared, seeds; with ``over`` (see
-        ``rd.common_images``), the images the curves are the mean over, where not all."""
+    def scale(self, of_curves: bool = False) -> str:
+        """The study's scale for a caption: images, how prepared, seeds; ``of_curves``: first the
+        images the dataset curves are the mean over, where not all (``curve_images_text``)."""
         images = len({r["image"] for r in self.grid()})
         seeds = len({r.get("seed", 0) for r in self.grid()})
-        known = self.image_set()
-        prepared = f" ({known.dataset}, {known.preparation()})" if known else ""
-        held = f"{images} image{'s' * (images != 1)}{prepared}"
-        if over:
-            which = "one" if len(over) == 1 else len(over)
-            held = (
-                f"{', '.join(over)} of {held}: the {which} every curve holds at every rate setting"
-            )
-        elif over is not None:
-            held += ", each curve over the images it holds at every rate setting (none is common)"
-        return f"{held}, {seeds} seed{'s' * (seeds != 1)}"
+        prepared = f" ({self.dataset}, {self._preparation()})" if self.dataset else ""
+        held = f"{images} image{'s' * (images != 1)}{prepared}, {seeds} seed{'s' * (seeds != 1)}"
+        over = self.curve_images_text() if of_curves else None
+        return f"{over}; study: {held}" if over else held
+
+    def _preparation(self) -> str:
+        return ImageSet(self.dataset, frozenset(), self.crop, self.crop_anchor).preparation()
 
 
 def plotted_metrics(rows: Iterable[Mapping]) -> list[str]:

@@ -25,7 +25,7 @@ from dashboards.data import (
 )
 from dashboards.style import GROUP_LABELS, GROUP_SHADES, REFERENCE, curve_styles
 from study.layout import REPORTS_DIR
-from study.results.rd import common_images, curve_over, designed_curves, rd_points
+from study.results.rd import curve_over, designed_curves, rd_points
 from study.results.table import get_metric
 
 PANEL_INCHES = (5.2, 4.4)
@@ -33,11 +33,11 @@ DPI = 150
 FIGURE_NAME = "rd.png"
 
 
-def _curves(data: StudyData, over: list[str] | None = None) -> list[dict]:
-    """Each (codec, loss) curve with its points and style, in the style's order; with ``over``,
-    each curve's means over those images alone (``rd.common_images``)."""
+def _curves(data: StudyData) -> list[dict]:
+    """Each (codec, loss) curve with its points and style, in the style's order; where the curves
+    hold different images, each curve's means over those all of them hold (``curve_images``)."""
     styles = curve_styles(data.records)
-    if over:
+    if over := data.curve_images():
         by_label = {
             label: curve_over(rows, over) for label, rows in designed_curves(data.records).items()
         }
@@ -82,9 +82,7 @@ def draw(
     from matplotlib.figure import Figure
 
     out.mkdir(parents=True, exist_ok=True)
-    # A study still growing: every curve over the images all of them hold, as its BD-rates are.
-    over = common_images(data.records)
-    curves = _curves(data, over)
+    curves = _curves(data)
     shown, skipped = [], []
     for key in plotted_metrics(data.records):
         has_values = any(p.get(key) is not None for c in curves for p in c["points"])
@@ -106,7 +104,8 @@ def draw(
         if any(c["style"].group == group for c in curves) and GROUP_SHADES[group]
     )
     figure.suptitle(
-        f"{data.title}: mean over {data.scale(over)}\n{groups}; marker: base loss; dash: codec",
+        f"{data.title}: mean over {data.scale(of_curves=True)}\n"
+        f"{groups}; marker: base loss; dash: codec",
         fontsize=9,
     )
     path = out / FIGURE_NAME
@@ -280,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = from_folder(args.folder)
     references, reference_notes = reference_curves(
-        args.reference, data.image_set(common_images(data.records)), args.unmatched_references
+        args.reference, data.image_set(), args.unmatched_references
     )
     written, skipped = draw(data, args.output, references, args.log_rate)
     spread = draw_seed_spread(data, args.output)

@@ -15,7 +15,7 @@ from dashboards.crops import Crop
 from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
-from study.results.rd import common_images, json_safe
+from study.results.rd import json_safe
 from study.results.report import curve_images_text
 from study.results.statistics import PairedSummary
 from study.results.table import MEAN_OF_IMAGES, metric_table
@@ -112,7 +112,8 @@ def live_payload(data: StudyData) -> dict:
     return json_safe(
         {
             "records": data.records,
-            "curve_images": common_images(data.records),
+            "curve_images": data.curve_images(),
+            "curve_images_text": data.curve_images_text(),
             "alpha_rows": alpha_points(data),
             "alpha_metric": data.alpha_rule.metric if data.alpha_rule else None,
             "metric_notes": metric_notes(data),

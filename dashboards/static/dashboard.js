@@ -51,6 +51,15 @@ function ratePosition(r) {
   return codec.rate_increases ? value : -value;
 }
 
+function everySeedHasEveryImage(rows, count) {
+  const bySeed = new Map();
+  for (const r of rows) {
+    if (!bySeed.has(r.seed)) bySeed.set(r.seed, new Set());
+    bySeed.get(r.seed).add(r.image);
+  }
+  return [...bySeed.values()].every((images) => images.size === count);
+}
+
 // One point per rate setting: the run itself (one image) or the mean over every image of the curve.
 function curvePoints(records, image, metric) {
   const groups = new Map();
@@ -64,7 +73,8 @@ function curvePoints(records, image, metric) {
   const points = [];
   for (const rows of groups.values()) {
     if (rows.some((r) => r[metric] === null || r[metric] === undefined)) continue;
-    if (image === DATASET && new Set(rows.map((r) => r.image)).size !== images.size) continue;
+    // A dataset point needs every image of the curve with every seed at this setting (as the reports).
+    if (image === DATASET && !everySeedHasEveryImage(rows, images.size)) continue;
     points.push({
       bpp: mean(rows.map((r) => r.bpp)),
       value: mean(rows.map((r) => r[metric])),
@@ -192,8 +202,8 @@ function referenceTraces(metric) {
 }
 
 function drawRd() {
-  const over = DATA.curve_images?.length
-    ? `mean over ${DATA.curve_images.join(", ")}, the images every curve holds at every rate setting`
+  const over = DATA.curve_images_text
+    ? `mean over ${DATA.curve_images_text}`
     : "mean of per-image values per rate setting";
   const where = state.image === DATASET ? `dataset (${over})` : state.image;
   Plotly.react(

@@ -39,12 +39,13 @@ def write_coverage(planned: list[TrialSpec], recorded_keys: set[str], out: Path)
     lines = [
         f"# Partial study: {recorded} of {len(planned)} planned trials recorded",
         "",
-        "The curves and tables of this folder come from the trials recorded so far. A curve "
-        "keeps a rate setting only where it has every image the curve holds; where curves hold "
-        "different images, the figure and the BD-rate tables' *curve* column compare them over "
-        "the images all of them hold at every rate setting (named in the caption and the cell), "
-        "and the per-image BD-rates and their intervals compare each image's own curves. Each "
-        "rate setting: the images it has, of those planned, and those missing.",
+        "The curves and tables of this folder come from the trials recorded so far. Where "
+        "curves hold different images, the figure draws every curve over the images all of them "
+        "hold at every rate setting (named in its caption), the BD-rate tables' *curve* column "
+        "compares each pair over the images both hold (named in the cell), the per-image "
+        "BD-rates and their intervals compare each image's own curves, and each curve's R-D "
+        "file keeps the rate settings that have every image the curve holds. Each rate setting: "
+        "the images it has, of those planned, and those missing.",
         "",
         "| codec | loss | rate setting | recorded | missing images |",
         "|---|---|---|---|---|",

@@ -130,10 +130,10 @@ def designed_curves(records: list[dict]) -> dict[str, list[dict]]:
 
 
 def complete_images(records: list[dict]) -> set[str]:
-    """The images one curve's records hold at every one of its rate settings."""
+    """The images one curve's records hold at every one of its rate settings, with every seed."""
     settings = defaultdict(set)
     for record in records:
-        settings[record["image"]].add(record["rate"])
+        settings[record["image"]].add((record["rate"], record.get("seed", 0)))
     every = set().union(*settings.values())
     return {image for image, found in settings.items() if found == every}
 

@@ -282,7 +282,7 @@ def test_the_page_says_what_it_leaves_out_and_where_a_curve_turns_back(tmp_path,
     traces = {t["name"]: t for t in page.evaluate("document.getElementById('rd-plot').data")}
     assert traces["coolchic-v1 · MSE"]["x"] == pytest.approx([0.2 * 1.01, 0.5 * 1.01, 0.9 * 1.01])
     title = page.evaluate("document.getElementById('rd-plot').layout.title.text")
-    assert "mean over kodim01, the images every curve holds" in title
+    assert "mean over kodim01, the one image every curve holds at every rate setting" in title
     assert errors == []
 
 

@@ -82,30 +82,36 @@ def test_points_are_the_mean_over_images():
 
 
 def test_curves_of_a_growing_study_are_drawn_over_the_images_they_all_hold(tmp_path):
-    from study.results.rd import common_images
-
-    assert common_images(_records()) is None  # every curve holds both images
+    assert StudyData("toy", None, _records()).curve_images() is None  # both images everywhere
     # MSE has kodim23 at one λ of three (a study still growing): every curve is drawn over
     # kodim01 alone, MSE's whole curve included, not a point over both and two over one.
     records = [
         r for r in _records()
         if not (r["loss"] == "mse" and r["image"] == "kodim23" and r["rate"] != 1e-3)
     ]  # fmt: skip
-    over = common_images(records)
-    assert over == ["kodim01"]
     data = StudyData("toy", None, records, dataset="kodak", crop=256)
-    curves = {c["label"]: c for c in _curves(data, over)}
+    assert data.curve_images() == ["kodim01"]
+    curves = {c["label"]: c for c in _curves(data)}
     assert [p["psnr"] for p in curves["coolchic-v1__mse"]["points"]] == [25, 28, 31]
     assert [p["psnr"] for p in curves["jpeg"]["points"]] == [25, 28, 31]  # kodim23's left out
-    assert data.scale(over) == (
-        "kodim01 of 2 images (kodak, 256-px center crops): the one every curve holds at every "
-        "rate setting, 1 seed"
+    assert data.scale(of_curves=True) == (
+        "kodim01, the one image every curve holds at every rate setting; "
+        "study: 2 images (kodak, 256-px center crops), 1 seed"
     )
-    # No image common to all: each curve over its own, and the caption says so.
-    apart = [r for r in _records() if (r["codec"] == "jpeg") == (r["image"] == "kodim01")]
-    assert common_images(apart) == []
-    assert data.scale([]).endswith("(none is common), 1 seed")
-    written, _ = draw(data, tmp_path)
+    assert data.image_set().names == {"kodim01"}  # what a reference curve must match
+    # A second seed on kodim01 alone: kodim01 is the only image with both seeds at every setting.
+    reseeded = [*_records(), *({**r, "seed": 1} for r in _records() if r["image"] == "kodim01")]
+    assert StudyData("toy", None, reseeded).curve_images() == ["kodim01"]
+    # No image common to every curve: each curve over its own, and the caption says so.
+    apart = StudyData(
+        "toy", None, [r for r in _records() if (r["codec"] == "jpeg") == (r["image"] == "kodim01")]
+    )
+    assert apart.curve_images() == []
+    assert apart.scale(of_curves=True).startswith("each curve's own images (no image is common")
+    curves = {c["label"]: c for c in _curves(apart)}
+    assert [p["psnr"] for p in curves["jpeg"]["points"]] == [25, 28, 31]  # kodim01's
+    assert [p["psnr"] for p in curves["coolchic-v1__mse"]["points"]] == [27, 30, 33]  # kodim23's
+    written, _ = draw(apart, tmp_path)
     assert [p.name for p in written] == ["rd.png"]
 
 
