@@ -131,8 +131,8 @@ class CarryBudget:
         """A package's bytes and those of the weight files not yet queued."""
         return package_bytes + sum(p.stat().st_size for p in weights - self.weights)
 
-    def take(self, size: int, weights: set[Path]) -> None:
-        self.left -= size
+    def take(self, package_bytes: int, weights: set[Path]) -> None:
+        self.left -= self.cost(package_bytes, weights)
         self.weights |= weights
 
 
@@ -185,17 +185,18 @@ def prepare(args) -> int:
             continue
         package = read_package(part)
         wanted = package_networks(package)
-        size = folder_bytes(part)  # and the weights it adds, fetched only for a package that fits
+        package_bytes = folder_bytes(part)  # and the weights it adds, fetched only if it fits
         # Only new networks' parts are fetched (verified) again: earlier packages' are counted.
-        needs = set() if args.rehearse or size > budget.left else weight_parts(wanted - networks)
-        size = budget.cost(size, needs)
+        fits = package_bytes <= budget.left
+        needs = weight_parts(wanted - networks) if fits and not args.rehearse else set()
+        size = budget.cost(package_bytes, needs)
         if size > budget.left:
             print(f"{name}: {size / 2**20:.1f} MiB would pass the carry limit; the queue stops")
             shutil.rmtree(staging)
             break
         part.rename(work / "packages" / name)
         shutil.rmtree(staging)
-        budget.take(size, needs)
+        budget.take(package_bytes, needs)
         queued[name] = config.name
         networks |= wanted
         count = f"{len(package.items)} {package.unit}"

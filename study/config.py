@@ -440,19 +440,26 @@ class StudyConfig(_Strict):
         return (entry.losses or self.losses) if entry.fitted else []
 
     def _one_entry_per_curve(self) -> None:
-        """A curve is a codec and a loss: two entries drawing the same one (a codec at two
-        presets, say) would have their fits averaged together as one curve."""
-        drawn = {}
+        """A curve (a search's task) is a codec and a loss: two entries with the same one (a
+        codec at two presets, say) would have their fits pooled as one."""
+        seen = {}
         for i, entry in enumerate(self.codecs):
             for loss in self.losses_for(entry) or [None]:
-                if (entry.name, loss) in drawn:
-                    curve = entry.name if loss is None else f"{entry.name} with {loss}"
-                    raise ValueError(
-                        f"codecs.{i}: codecs.{drawn[entry.name, loss]} draws {curve} already, "
-                        "and one curve would average both entries' fits; study the other "
-                        "setting in a study of its own"
-                    )
-                drawn[entry.name, loss] = i
+                earlier = seen.setdefault((entry.name, loss), i)
+                if earlier == i:
+                    continue
+                same_preset = self.codecs[earlier].preset == entry.preset
+                advice = (
+                    "list all its rate values in one entry"
+                    if same_preset
+                    else f"study preset {entry.preset or '(default)'} in a study of its own"
+                )
+                what = entry.name if loss is None else f"{entry.name} with {loss}"
+                raise ValueError(
+                    f"codecs.{i}: codecs.{earlier} has {what} already, and the study would pool "
+                    f"both entries' fits as one {'curve' if self.search is None else 'task'}; "
+                    f"{advice}"
+                )
 
 
 def _problems(error: ValidationError) -> list[str]:

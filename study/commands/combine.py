@@ -24,10 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     from study.engine.plan import image_options
     from study.errors import InputError
     from study.layout import REPORTS_DIR, is_published_copy
-    from study.results.rd import curve_label
     from study.results.report import read_per_image_csv, write_reports
 
     prepared, by_key, images = {}, {}, None
+    # Per codec and loss (one curve, whatever the preset): each preset and the studies fitting it.
+    presets = defaultdict(lambda: defaultdict(list))
     for folder in args.published:
         if not is_published_copy(folder):
             raise InputError(f"{folder}: not a published study (no trials.jsonl)")
@@ -38,20 +39,26 @@ def main(argv: list[str] | None = None) -> int:
         images = names if images is None else images & names
         for record in records:
             by_key.setdefault(record["trial_key"], record)
+            if not record.get("search"):  # a search's fits draw no curve
+                found = presets[record["codec"], record.get("loss")][record.get("preset")]
+                found += [] if str(folder) in found else [str(folder)]
     if len(set(prepared.values())) > 1:
         listing = "; ".join(f"{f}: {d}, {v or 'full size'}" for f, (d, v) in prepared.items())
         raise InputError(f"these studies prepare their images differently: {listing}")
     if not images:
         raise InputError("these studies share no image")
     records = [r for r in by_key.values() if r["image"] in images]
-    presets = defaultdict(set)  # one curve label per codec and loss, whatever the preset
-    for record in records:
-        presets[curve_label(record)].add(record.get("preset") or "none")
-    if mixed := {label: found for label, found in presets.items() if len(found) > 1}:
-        listing = "; ".join(f"{label}: {', '.join(sorted(p))}" for label, p in mixed.items())
+    mixed = [
+        f"{codec}{f' with {loss}' if loss else ''} at "
+        + ", ".join(f"{preset} ({', '.join(folders)})" for preset, folders in found.items())
+        for (codec, loss), found in presets.items()
+        if len(found) > 1
+    ]
+    if mixed:
         raise InputError(
-            f"these studies fit the same codec and loss at different presets, which one curve "
-            f"would average together: {listing}"
+            "one curve would average fits of two presets: "
+            + "; ".join(mixed)
+            + "; combine studies that fit each codec at one preset"
         )
     name = args.name or args.output.resolve().name
     written = write_reports(records, name, args.output / REPORTS_DIR)

@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = failed_fits(args.results)
     if failed:
         print(
-            f"{len(failed)} fits failed there and have nothing to import; `inr-study work` on "
-            "the same output retries them:",
+            f"{len(failed)} fit{'s' * (len(failed) != 1)} failed there, with nothing to import; "
+            "`inr-study work` on the same output retries them:",
             file=sys.stderr,
         )
         for line in failed:

@@ -158,11 +158,13 @@ def test_the_optional_metrics_switch_reads_its_earlier_name_and_is_written_with_
                     {"name": "coolchic-v1", "preset": "paper", "lmbdas": [1e-3]},
                 ]
             },
-            "codecs.1: codecs.0 draws coolchic-v1 with mse already",
+            "codecs.1: codecs.0 has coolchic-v1 with mse already, and the study would pool both "
+            "entries' fits as one curve; study preset paper in a study of its own",
         ),
         (
             {"codecs": [{"name": "jpeg", "qualities": [30]}, {"name": "jpeg", "qualities": [80]}]},
-            "codecs.1: codecs.0 draws jpeg already",
+            "codecs.0 has jpeg already, and the study would pool both entries' fits as one "
+            "curve; list all its rate values in one entry",
         ),
     ],
 )

@@ -157,7 +157,7 @@ def test_import_names_the_fits_that_failed_and_a_rerun_retries_them(
     assert main(["import", folder, str(out), "--config", str(config_path), "--no-report"]) == 0
     printed = capsys.readouterr()
     assert "1 trials imported" in printed.out
-    assert "1 fits failed there and have nothing to import" in printed.err
+    assert "1 fit failed there, with nothing to import" in printed.err
     assert f"{trace}: inr_models.base.DivergedError: loss became NaN" in printed.err
     # The rerun retries it (and fails again): its trace is the one left.
     assert main(["work", str(tmp_path / "p" / "part-0"), "-o", str(out)]) == 1
@@ -555,4 +555,4 @@ def test_studies_of_the_same_images_combine_into_one_set_of_reports(
         writer.writeheader()
         writer.writerows(rows)
     assert main(["combine", str(second), str(faster), "-o", str(tmp_path / "no")]) == 2
-    assert "coolchic-v1__mse: debug, short" in capsys.readouterr().err
+    assert f"coolchic-v1 with mse at debug ({second}), short ({faster})" in capsys.readouterr().err
