@@ -16,7 +16,7 @@ from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
 from study.results.rd import json_safe
-from study.results.report import curve_images_text
+from study.results.report import compared_images_text
 from study.results.statistics import PairedSummary
 from study.results.table import MEAN_OF_IMAGES, metric_table
 
@@ -63,7 +63,7 @@ def _bd_table(rows: list[dict], metrics: list[dict]) -> str:
         curve = row[f"bd_rate_{key}"]
         images = row[f"bd_rate_{key}_images"]
         text = "n/a" if curve is None else f"{curve:+.2f} %"
-        if shared := curve_images_text(row):  # a growing study: the curves' common images
+        if shared := compared_images_text(row):  # a growing study: the pair's common images
             text += f" <small>({html.escape(shared)})</small>"
         if images is not None:
             text += f"<br><small>{html.escape(PairedSummary(**images).describe())}</small>"

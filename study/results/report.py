@@ -185,7 +185,7 @@ def _describe_ranges(curve: BdComparison) -> list[str]:
     ]
 
 
-def curve_images_text(row: dict) -> str:
+def compared_images_text(row: dict) -> str:
     """Which images the curves were averaged over, where not all of either curve's."""
     shared = row.get("curve_images")
     if shared is None:
@@ -194,7 +194,7 @@ def curve_images_text(row: dict) -> str:
 
 
 def _format_curve(row: dict, metric: str) -> str:
-    shared = curve_images_text(row)
+    shared = compared_images_text(row)
     overlap = row[f"bd_rate_{metric}_overlap"]
     if overlap is None:
         return f"n/a ({shared})" if shared else "n/a"
