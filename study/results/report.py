@@ -336,6 +336,12 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
             f"{label.replace('__', ' trained with ')}, study {name!r}, {images} images; each "
             "point is the mean of per-image values at one rate setting."
         )
+        settings = len({r["rate"] for r in points[2][label]})
+        if len(curve) < settings:  # a study still growing
+            description += (
+                f" {settings - len(curve)} of its {settings} rate settings lack one of these "
+                "images (or a seed) and are left out."
+            )
         path = out / rd_file_name(label)
         (out / f"{label}.json").unlink(missing_ok=True)  # its earlier name: not left beside it
         extra = ("setting", "seeds", *sorted({k for p in curve for k in p if k.endswith("_std")}))
