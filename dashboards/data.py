@@ -4,6 +4,7 @@ import argparse
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from inr_models import available_codecs, fits_network, get_codec_class
@@ -95,6 +96,7 @@ class StudyData:
     def grid(self) -> list[dict]:
         return [r for r in self.records if not r.get("search")] or self.records
 
+    @cached_property  # read by the caption, the title, the filter and reference matching
     def curve_images(self) -> list[str] | None:
         """The images the dataset curves are the mean over where not all the study's (a study
         still growing: ``rd.common_images``); [] when no image is common to every curve."""
@@ -103,7 +105,7 @@ class StudyData:
     def curve_images_text(self) -> str | None:
         """For the figure's caption and the page's title, after "mean over": which images the
         dataset curves are the mean over, where not all the study's."""
-        over = self.curve_images()
+        over = self.curve_images
         if over is None:
             return None
         if not over:
@@ -123,7 +125,7 @@ class StudyData:
         dataset is unknown (an MLflow experiment without its study folder)."""
         if self.dataset is None:
             return None
-        over = self.curve_images()
+        over = self.curve_images
         names = frozenset(over if over is not None else (r["image"] for r in self.grid()))
         # An anchor without a crop prepares nothing.
         return ImageSet(self.dataset, names, self.crop, self.crop_anchor if self.crop else "center")

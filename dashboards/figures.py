@@ -37,7 +37,7 @@ def _curves(data: StudyData) -> list[dict]:
     """Each (codec, loss) curve with its points and style, in the style's order; where the curves
     hold different images, each curve's means over those all of them hold (``curve_images``)."""
     styles = curve_styles(data.records)
-    if over := data.curve_images():
+    if over := data.curve_images:
         by_label = {
             label: curve_over(rows, over) for label, rows in designed_curves(data.records).items()
         }

@@ -112,7 +112,7 @@ def live_payload(data: StudyData) -> dict:
     return json_safe(
         {
             "records": data.records,
-            "curve_images": data.curve_images(),
+            "curve_images": data.curve_images,
             "curve_images_text": data.curve_images_text(),
             "alpha_rows": alpha_points(data),
             "alpha_metric": data.alpha_rule.metric if data.alpha_rule else None,

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prepared, by_key, images = {}, {}, None
     # Per codec and loss (one curve, whatever the preset): each preset and the studies fitting it.
-    presets = defaultdict(lambda: defaultdict(list))
+    presets = defaultdict(lambda: defaultdict(set))
     for folder in args.published:
         if not is_published_copy(folder):
             raise InputError(f"{folder}: not a published study (no trials.jsonl)")
@@ -40,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         for record in records:
             by_key.setdefault(record["trial_key"], record)
             if not record.get("search"):  # a search's fits draw no curve
-                found = presets[record["codec"], record.get("loss")][record.get("preset")]
-                found += [] if str(folder) in found else [str(folder)]
+                presets[record["codec"], record.get("loss")][record.get("preset")].add(str(folder))
     if len(set(prepared.values())) > 1:
         listing = "; ".join(f"{f}: {d}, {v or 'full size'}" for f, (d, v) in prepared.items())
         raise InputError(f"these studies prepare their images differently: {listing}")
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     records = [r for r in by_key.values() if r["image"] in images]
     mixed = [
         f"{codec}{f' with {loss}' if loss else ''} at "
-        + ", ".join(f"{preset} ({', '.join(folders)})" for preset, folders in found.items())
+        + ", ".join(f"{preset} ({', '.join(sorted(folders))})" for preset, folders in found.items())
         for (codec, loss), found in presets.items()
         if len(found) > 1
     ]

@@ -82,7 +82,7 @@ def test_points_are_the_mean_over_images():
 
 
 def test_curves_of_a_growing_study_are_drawn_over_the_images_they_all_hold(tmp_path):
-    assert StudyData("toy", None, _records()).curve_images() is None  # both images everywhere
+    assert StudyData("toy", None, _records()).curve_images is None  # both images everywhere
     # MSE has kodim23 at one λ of three (a study still growing): every curve is drawn over
     # kodim01 alone, MSE's whole curve included, not a point over both and two over one.
     records = [
@@ -90,7 +90,7 @@ def test_curves_of_a_growing_study_are_drawn_over_the_images_they_all_hold(tmp_p
         if not (r["loss"] == "mse" and r["image"] == "kodim23" and r["rate"] != 1e-3)
     ]  # fmt: skip
     data = StudyData("toy", None, records, dataset="kodak", crop=256)
-    assert data.curve_images() == ["kodim01"]
+    assert data.curve_images == ["kodim01"]
     curves = {c["label"]: c for c in _curves(data)}
     assert [p["psnr"] for p in curves["coolchic-v1__mse"]["points"]] == [25, 28, 31]
     assert [p["psnr"] for p in curves["jpeg"]["points"]] == [25, 28, 31]  # kodim23's left out
@@ -101,12 +101,12 @@ def test_curves_of_a_growing_study_are_drawn_over_the_images_they_all_hold(tmp_p
     assert data.image_set().names == {"kodim01"}  # what a reference curve must match
     # A second seed on kodim01 alone: kodim01 is the only image with both seeds at every setting.
     reseeded = [*_records(), *({**r, "seed": 1} for r in _records() if r["image"] == "kodim01")]
-    assert StudyData("toy", None, reseeded).curve_images() == ["kodim01"]
+    assert StudyData("toy", None, reseeded).curve_images == ["kodim01"]
     # No image common to every curve: each curve over its own, and the caption says so.
     apart = StudyData(
         "toy", None, [r for r in _records() if (r["codec"] == "jpeg") == (r["image"] == "kodim01")]
     )
-    assert apart.curve_images() == []
+    assert apart.curve_images == []
     assert apart.scale(of_curves=True).startswith("each curve's own images (no image is common")
     curves = {c["label"]: c for c in _curves(apart)}
     assert [p["psnr"] for p in curves["jpeg"]["points"]] == [25, 28, 31]  # kodim01's
