@@ -11,7 +11,13 @@ from functools import partial
 from pathlib import Path
 
 from dashboards.crops import decoded_crops, default_choice, original_image
-from dashboards.data import add_reference_option, from_experiment, from_study, reference_curves
+from dashboards.data import (
+    StudyData,
+    add_reference_option,
+    from_experiment,
+    from_study,
+    reference_curves,
+)
 from dashboards.page import render, write_shared_plotly
 from dashboards.serve import make_server
 
@@ -73,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     crops = []
     if image is not None:
         crops = decoded_crops(data, image, bpp, args.crop_size, original_image(args.folder, image))
-    references, reference_notes = reference_curves(
-        args.reference, data.image_set(), args.unmatched_references
-    )
+
+    def matched_references(data: StudyData) -> tuple[list[dict], list[str]]:
+        return reference_curves(args.reference, data.image_set(), args.unmatched_references)
+
+    references, reference_notes = matched_references(data)
     page = partial(
         render,
         data,
@@ -107,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                     kept.write_text(whole, encoding="utf-8")
                 data.store.log_parent_artifacts(data.parent_run_id, [kept], "dashboard")
     if args.serve:
-        server = make_server(page(live_seconds=args.refresh), load, args.host, args.port)
+        live_page = page(live_seconds=args.refresh)
+        server = make_server(live_page, load, args.host, args.port, matched_references)
         print(f"live dashboard: http://{args.host}:{server.server_port}/ (Ctrl-C stops it)")
         try:
             server.serve_forever()

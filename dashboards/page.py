@@ -105,13 +105,17 @@ def _crops(crops: list[Crop], image: str | None, bpp: float | None) -> str:
     )
 
 
-def live_payload(data: StudyData) -> dict:
+def live_payload(
+    data: StudyData, references: Sequence[dict] = (), reference_notes: Sequence[str] = ()
+) -> dict:
     """What a live page refreshes: the runs, a match-mode search's α at matched rate (as the α
-    tables judge them), the declarations of the metrics, codecs and loss families they use, and
-    each curve's style."""
+    tables judge them), the declarations of the metrics, codecs and loss families they use, each
+    curve's style, and the reference curves matched to the runs' images (with their notes)."""
     return json_safe(
         {
             "records": data.records,
+            "references": list(references),
+            "reference_notes": list(reference_notes),
             "curve_images": data.curve_images,
             "curve_images_text": data.curve_images_text(),
             "alpha_rows": alpha_points(data),
@@ -121,6 +125,15 @@ def live_payload(data: StudyData) -> dict:
             "style": page_style(data.records),
         }
     )
+
+
+def served_payload(
+    data: StudyData, references: Sequence[dict], reference_notes: Sequence[str]
+) -> dict:
+    """What a served page's ``data.json`` sends: the live payload and the BD-rate table, which
+    the page otherwise draws once, here."""
+    payload = live_payload(data, references, reference_notes)
+    return {**payload, "bd_html": _bd_table(data.bd_rates, payload["bd_metrics"])}
 
 
 def write_shared_plotly(folder: Path) -> Path:
@@ -163,11 +176,10 @@ def render(
     """The page; with ``live_seconds`` it polls ``data.json`` (see :func:`live_payload`);
     ``reference_notes`` say which references were left out or are not the study's images;
     ``plotly_src``: load plotly.js from there (relative to the page) instead of inlining it."""
-    live = live_payload(data)
+    live = live_payload(data, references, reference_notes)
     payload = json_safe(
         {
             **live,
-            "references": references,
             # Filled in per point by the page: each run's page in MLflow's classic view.
             "run_url": run_url(mlflow_ui, "{experiment}", "{run}"),
             "live_seconds": live_seconds,
@@ -197,7 +209,8 @@ def render(
 <p id=rate-notes class=note></p>
 <div id=reference-notes>{notes}</div>
 <p id=selected-run>Selected run (click a point of one image's curve): <a id=run-link></a></p>
-<section><h2>BD-rate</h2>{_bd_table(data.bd_rates, live["bd_metrics"])}</section>
+<section><h2>BD-rate</h2><div id=bd-rates>{_bd_table(data.bd_rates, live["bd_metrics"])}</div>
+</section>
 <section><h2>α tuning at matched rate</h2><div id=alpha-plot style="height: 450px"></div></section>
 <section><h2>Search Pareto fronts</h2><div id=pareto-plot style="height: 450px"></div></section>
 <section><h2>Decoded crops</h2>{_crops(crops, crops_image, crops_bpp)}</section>

@@ -1,5 +1,6 @@
 """``inr-study dashboard … --serve``: the same page from a small local web server, which re-reads
-MLflow for each ``data.json`` request, so curves grow as trials finish."""
+MLflow for each ``data.json`` request, so curves, reference curves and BD-rates follow the trials
+as they finish."""
 
 import json
 import logging
@@ -7,7 +8,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from dashboards.data import StudyData
-from dashboards.page import live_payload
+from dashboards.page import served_payload
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,14 @@ def allowed_hosts(host: str, port: int) -> set[str]:
 
 
 def make_server(
-    page: str, load: Callable[[], StudyData], host: str = "127.0.0.1", port: int = 8050
+    page: str,
+    load: Callable[[], StudyData],
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    references: Callable[[StudyData], tuple[list[dict], list[str]]] | None = None,
 ) -> ThreadingHTTPServer:
-    """A server for ``page`` at ``/`` and fresh runs at ``/data.json``; bind it with care: the
+    """A server for ``page`` at ``/`` and fresh runs at ``/data.json``, with the reference curves
+    ``references`` matches to them (a growing study's images change); bind it with care: the
     default is the loopback interface only."""
     page_bytes = page.encode()
     hosts: set[str] = set()
@@ -38,7 +44,10 @@ def make_server(
             if self.path in ("/", "/index.html"):
                 body, kind = page_bytes, "text/html; charset=utf-8"
             elif self.path.split("?")[0] == "/data.json":
-                body, kind = json.dumps(live_payload(load())).encode(), "application/json"
+                data = load()
+                curves, notes = references(data) if references else ([], [])
+                body = json.dumps(served_payload(data, curves, notes)).encode()
+                kind = "application/json"
             elif self.path == "/favicon.ico":  # browsers ask; "none" is not an error
                 self.send_response(204)
                 self.end_headers()

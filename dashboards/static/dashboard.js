@@ -375,6 +375,12 @@ async function refresh() {
   if (!response.ok) return;
   const fresh = await response.json();
   Object.assign(DATA, fresh);
+  // Drawn once by the page, so redrawn here: the study's images (and so the references that
+  // match them) and its BD-rates change as it grows.
+  document.getElementById("bd-rates").innerHTML = fresh.bd_html;
+  document.getElementById("reference-notes").replaceChildren(
+    ...DATA.reference_notes.map((text) => Object.assign(document.createElement("p"), { className: "note", textContent: text })),
+  );
   indexRecords();
   addControls();
   labelMetrics();

@@ -156,7 +156,13 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
         mlflow_ui="http://127.0.0.1:5000",
         live_seconds=3600,
     )
-    server = make_server(html, lambda: from_study(result.folder), port=0)
+    looks = iter(range(1, 100))
+    server = make_server(
+        html,
+        lambda: from_study(result.folder),
+        port=0,
+        references=lambda data: ([], [f"look {next(looks)}: {len(data.records)} trials"]),
+    )
     assert server.server_address[0] == "127.0.0.1"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -164,6 +170,9 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
         page.wait_for_selector("body[data-ready=true]")
         page.evaluate("refresh()")
         page.wait_for_function("document.getElementById('run-count').textContent === '12'")
+        # What the page drew once is drawn again from the look: reference notes, BD-rates.
+        assert text(page, "#reference-notes") == "look 1: 12 trials"
+        assert page.locator("#bd-rates table#bd-rate").count() == 1
     finally:
         server.shutdown()
         server.server_close()

@@ -75,7 +75,7 @@ def test_the_page_embeds_its_data_and_reads_its_vocabulary_from_it():
     embedded = re.search(r"<script id=study-data type=application/json>(.*?)</script>", page, re.S)
     payload = json.loads(embedded.group(1).replace("<\\/", "</"))
     assert payload == json.loads(json.dumps({**live_payload(data), **{
-        k: payload[k] for k in ("references", "run_url", "live_seconds")}}))  # fmt: skip
+        k: payload[k] for k in ("run_url", "live_seconds")}}))  # fmt: skip
     assert payload["run_url"].startswith("http://127.0.0.1:5000/#/experiments/{experiment}/")
     assert payload["style"] == json.loads(json.dumps(page_style(rows)))  # as the figures draw
     assert "inr-study: demo &lt;/script&gt;" in page  # the title is escaped
@@ -132,6 +132,40 @@ def _reference(folder: Path, name: str) -> Path:
     results = {"bpp": [0.5, 1.0], "psnr-rgb": [30.0, 33.0]}
     path.write_text(json.dumps({"name": name, "description": "", "results": results}))
     return path
+
+
+def test_a_served_page_matches_references_to_the_images_its_study_holds_now(tmp_path):
+    import threading
+    import urllib.request
+
+    from dashboards.serve import make_server
+
+    # A reference over two crops; the study holds kodim01 at first, then kodim02 too.
+    two = ImageSet("kodak", frozenset({"kodim01", "kodim02"}), 192)
+    reference = Reference(_reference(tmp_path, "JPEG"), two)
+    first = records()
+    grown = first + [{**r, "image": "kodim02", "run_id": r["run_id"] + "b"} for r in first]
+    looks = iter([first, grown])
+
+    def load() -> StudyData:
+        rows = next(looks)
+        return StudyData("growing", None, rows, bd_rate_rows(rows), dataset="kodak", crop=192)
+
+    def matched(data: StudyData) -> tuple[list[dict], list[str]]:
+        return reference_curves([reference], data.image_set())
+
+    server = make_server("<html>page</html>", load, port=0, references=matched)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/data.json"
+    try:
+        before, after = (json.load(urllib.request.urlopen(url, timeout=10)) for _ in range(2))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert before["references"] == [] and "left out" in before["reference_notes"][0]
+    assert [c["name"] for c in after["references"]] == ["JPEG"] and after["reference_notes"] == []
+    # The BD-rate table, drawn once on the page, comes with each look.
+    assert "<table id=bd-rate>" in before["bd_html"] and "coolchic-v1" in after["bd_html"]
 
 
 def test_a_reference_states_its_images(tmp_path):
