@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(
             f"{len(failed)} fit{'s' * (len(failed) != 1)} failed there, with nothing to import; "
-            "`inr-study work` on the same output retries them:",
+            "`inr-study work` on the same output, or a package of what is left (`inr-study "
+            "shard --skip-done`), retries them:",
             file=sys.stderr,
         )
         for line in failed:

@@ -10,7 +10,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.engine.package import FAILED_DIR, RESULT_FILE, TRIALS_DIR
+from study.engine.package import FAILED_DIR, MAX_TRACE_BYTES, RESULT_FILE, TRIALS_DIR
 from study.engine.record import MAX_RECORD_BYTES, RecordError, TrialRecord
 from study.engine.trial import BITSTREAM_NAME
 from study.errors import InputError
@@ -70,6 +70,8 @@ def _archive(path: Path) -> list[Incoming]:
         with tarfile.open(path, "r:") as archive:
             for member in archive:
                 parts = member.name.split("/")
+                if _is_trace(member):  # a failed fit's: named by `failed_fits`, not imported
+                    continue
                 if len(parts) != 3 or parts[0] != TRIALS_DIR or parts[2] not in limits:
                     return [_refused(str(path), f"unexpected member {member.name!r}")]
                 if not member.isfile() or member.size > limits[parts[2]]:
@@ -81,6 +83,17 @@ def _archive(path: Path) -> list[Incoming]:
         _read(f"{path}:{TRIALS_DIR}/{key}", files.get(RESULT_FILE), files.get(BITSTREAM_NAME))
         for key, files in sorted(members.items())
     ]
+
+
+def _is_trace(member: tarfile.TarInfo) -> bool:
+    parts = member.name.split("/")
+    return (
+        len(parts) == 2
+        and parts[0] == FAILED_DIR
+        and parts[1].endswith(".txt")
+        and member.isfile()
+        and member.size <= MAX_TRACE_BYTES
+    )
 
 
 def _published(folder: Path) -> list[Incoming]:
@@ -129,13 +142,30 @@ def read_sources(paths: list[Path]) -> list[Incoming]:
 
 
 def failed_fits(paths: list[Path]) -> list[str]:
-    """The fits a work output in ``paths`` tried and failed: "TRACE: last line" each. They have no
-    result to import; the next ``inr-study work`` on that output retries them."""
+    """The fits a work output or archive in ``paths`` tried and failed: "TRACE: last line" each.
+    They have no result to import; the next ``inr-study work`` on that output retries them."""
     found = []
     for path in map(Path, paths):
-        if not (path / FAILED_DIR).is_dir():
-            continue
-        for trace in sorted((path / FAILED_DIR).glob("*.txt")):
-            lines = trace.read_text(errors="replace").strip().splitlines()
-            found.append(f"{trace}: {lines[-1] if lines else 'no trace written'}")
+        if path.is_file() and tarfile.is_tarfile(path):
+            found += _archived_failures(path)
+        elif (path / FAILED_DIR).is_dir():
+            for trace in sorted((path / FAILED_DIR).glob("*.txt")):
+                found.append(f"{trace}: {_last_line(trace.read_bytes())}")
     return found
+
+
+def _archived_failures(path: Path) -> list[str]:
+    try:
+        with tarfile.open(path, "r:") as archive:
+            return [
+                f"{path}:{member.name}: {_last_line(archive.extractfile(member).read())}"
+                for member in archive
+                if _is_trace(member)
+            ]
+    except (tarfile.TarError, OSError, EOFError):
+        return []  # `read_sources` says why the archive cannot be read
+
+
+def _last_line(trace: bytes) -> str:
+    lines = trace.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no trace written"

@@ -36,6 +36,8 @@ TRIALS_DIR = "trials"
 RESULT_FILE = "result.json"
 # ... and for each failed one, its trace in OUT/failed/KEY.txt (removed when a rerun fits it).
 FAILED_DIR = "failed"
+# The most of a trace an archive of ``work --pack`` carries home (its end, where the error is).
+MAX_TRACE_BYTES = 64 * 2**10
 MAX_PACKAGE_BYTES = 64 * 2**20
 
 

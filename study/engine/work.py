@@ -12,6 +12,7 @@ matches at a time, every fit written as a trial in the same way.
 """
 
 import functools
+import io
 import multiprocessing
 import shutil
 import tarfile
@@ -31,7 +32,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from study.engine.package import FAILED_DIR, RESULT_FILE, TRIALS_DIR, Package, read_package
+from study.engine.package import (
+    FAILED_DIR,
+    MAX_TRACE_BYTES,
+    RESULT_FILE,
+    TRIALS_DIR,
+    Package,
+    read_package,
+)
 from study.engine.record import TrialRecord
 from study.engine.trial import BITSTREAM_NAME, TrialSpec
 from study.errors import InputError
@@ -433,32 +441,38 @@ def _starts_in_time(
 
 def pack(out: Path) -> list[Path]:
     """The finished trials of ``out`` as tar archives of at most PACK_LIMIT bytes each
-    (``OUT/pack-0.tar``, ...), for machines that send back a few files of limited size."""
+    (``OUT/pack-0.tar``, ...), for machines that send back a few files of limited size; the
+    failed fits' traces (their last MAX_TRACE_BYTES) travel with them, to be named at import."""
     out = Path(out)
     if not (out / TRIALS_DIR).is_dir():
         return []
     for old in out.glob(f"{PACK_PREFIX}*.tar"):
         old.unlink()
-    groups: list[list[Path]] = [[]]
-    size = 0
+    items: list[list[tuple[str, bytes]]] = []  # each kept whole in one archive
     for folder in sorted((out / TRIALS_DIR).iterdir()):
-        if not (folder / RESULT_FILE).is_file():
-            continue
-        files = [folder / RESULT_FILE, folder / BITSTREAM_NAME]
+        if (folder / RESULT_FILE).is_file():
+            files = (folder / RESULT_FILE, folder / BITSTREAM_NAME)
+            items.append([(f"{TRIALS_DIR}/{folder.name}/{f.name}", f.read_bytes()) for f in files])
+    for trace in sorted(out.glob(f"{FAILED_DIR}/*.txt")):
+        items.append([(f"{FAILED_DIR}/{trace.name}", trace.read_bytes()[-MAX_TRACE_BYTES:])])
+    groups: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    for item in items:
         # Tar: a 512-byte header per file, data in 512-byte blocks, 10 KiB of closing blocks.
-        needed = sum(512 + -(-f.stat().st_size // 512) * 512 for f in files)
+        needed = sum(512 + -(-len(data) // 512) * 512 for _, data in item)
         if needed + 10240 > PACK_LIMIT:
-            raise OSError(f"{folder}: {needed} bytes do not fit in one archive")
+            raise OSError(f"{out / item[0][0]}: {needed} bytes do not fit in one archive")
         if size + needed + 10240 > PACK_LIMIT:
             groups.append([])
             size = 0
-        groups[-1] += files
+        groups[-1] += item
         size += needed
     packs = []
     for number, files in enumerate(g for g in groups if g):
         packs.append(out / f"{PACK_PREFIX}{number}.tar")
         with tarfile.open(packs[-1], "w", format=tarfile.USTAR_FORMAT) as archive:
-            for path in files:
-                name = f"{TRIALS_DIR}/{path.parent.name}/{path.name}"
-                archive.add(path, arcname=name, recursive=False)
+            for name, data in files:
+                member = tarfile.TarInfo(name)
+                member.size, member.mtime, member.mode = len(data), int(time.time()), 0o644
+                archive.addfile(member, io.BytesIO(data))
     return packs

@@ -2,17 +2,25 @@
 published study's files and rebuild it from them."""
 
 import csv
+import io
 import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
 from study.cli import main
-from study.engine.package import FAILED_DIR, RESULT_FILE, TRIALS_DIR, fit_summary
+from study.engine.package import (
+    FAILED_DIR,
+    MAX_TRACE_BYTES,
+    RESULT_FILE,
+    TRIALS_DIR,
+    fit_summary,
+)
 from study.engine.tracking import study_store
 from study.layout import REPORTS_DIR, load_study_config
 
@@ -160,9 +168,26 @@ def test_import_names_the_fits_that_failed_and_a_rerun_retries_them(
     assert "1 fit failed there, with nothing to import" in printed.err
     assert f"{trace}: inr_models.base.DivergedError: loss became NaN" in printed.err
     # The rerun retries it (and fails again): its trace is the one left.
-    assert main(["work", str(tmp_path / "p" / "part-0"), "-o", str(out)]) == 1
+    assert main(["work", str(tmp_path / "p" / "part-0"), "-o", str(out), "--pack"]) == 1
     assert "0 trials finished now, 1 earlier, 1 failed" in capsys.readouterr().out
     assert list((out / FAILED_DIR).iterdir()) == [trace]
+    # Packed, the trace travels with the finished trial: an import from the archive names it.
+    archive = out / "pack-0.tar"
+    with tarfile.open(archive) as members:
+        assert sorted(m.name.split("/")[0] for m in members) == [FAILED_DIR] + [TRIALS_DIR] * 2
+    again = ["import", folder, str(archive), "--skip-recorded", "--no-report"]
+    assert main(again) == 0
+    printed = capsys.readouterr()
+    assert "0 trials imported, 1 already recorded left out" in printed.out
+    assert f"{archive}:{FAILED_DIR}/{trace.name}: inr_models.base.DivergedError" in printed.err
+    # A trace too long for one is no trace: the archive is refused, naming the member.
+    forged = tmp_path / "forged.tar"
+    with tarfile.open(forged, "w") as members:
+        member = tarfile.TarInfo(f"{FAILED_DIR}/{trace.name}")
+        member.size = MAX_TRACE_BYTES + 1
+        members.addfile(member, io.BytesIO(b"x" * member.size))
+    assert main(["import", folder, str(forged), "--no-report"]) == 2
+    assert f"unexpected member '{FAILED_DIR}/{trace.name}'" in capsys.readouterr().err
 
 
 def test_imported_runs_look_like_engine_runs_and_rebuild(
