@@ -232,6 +232,7 @@ def prepare(args) -> int:
 def import_results(args) -> int:
     from study.config import load_config
     from study.engine.archive import rebuild
+    from study.engine.importer import ImportRefused
     from study.engine.importer import import_results as record
     from study.engine.incoming import failed_fits
     from study.engine.reports import refresh_reports
@@ -251,19 +252,25 @@ def import_results(args) -> int:
         published = ROOT / entry["published"]
         folder = args.storage / config.name
         by_study.setdefault(folder, (config, published, []))[2].extend(packs)
+    refused = False
     for folder, (config, published, packs) in by_study.items():
         for failure in failed_fits(packs):  # no result to import; the next `prepare` queues it
             print(f"failed there: {failure}")
         if not folder.exists() and (published / TRIALS_FILE).exists():
             rebuild(published, args.storage)  # grow the committed study, not a new one
-        done = record(folder, packs, config)
+        try:
+            done = record(folder, packs, config)
+        except ImportRefused as error:  # the other studies' results are still recorded
+            print(f"{folder}: {error}")
+            refused = True
+            continue
         refresh_reports(folder, config)
         print(f"{folder}: {done.trials} trials imported from {len(packs)} archives")
         if done.filled:
             print(f"  {done.filled} metric values measured here (LPIPS: not carried there)")
         out = published.relative_to(ROOT) if published.is_relative_to(ROOT) else published
         print(f"  commit them: make publish STUDY={folder} OUT={out}")
-    return 0
+    return 1 if refused else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,8 @@ from dashboards.data import (
     add_reference_option,
     from_experiment,
     from_study,
-    reference_curves,
+    match_references,
+    read_references,
 )
 from dashboards.page import render, write_shared_plotly
 from dashboards.serve import make_server
@@ -80,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if image is not None:
         crops = decoded_crops(data, image, bpp, args.crop_size, original_image(args.folder, image))
 
+    read = read_references(args.reference)  # once: a live page matches them again at each look
+
     def matched_references(data: StudyData) -> tuple[list[dict], list[str]]:
-        return reference_curves(args.reference, data.image_set(), args.unmatched_references)
+        return match_references(read, data.image_set(), args.unmatched_references)
 
     references, reference_notes = matched_references(data)
     page = partial(
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 data.store.log_parent_artifacts(data.parent_run_id, [kept], "dashboard")
     if args.serve:
         live_page = page(live_seconds=args.refresh)
-        server = make_server(live_page, load, args.host, args.port, matched_references)
+        server = make_server(live_page, load, matched_references, args.host, args.port)
         print(f"live dashboard: http://{args.host}:{server.server_port}/ (Ctrl-C stops it)")
         try:
             server.serve_forever()

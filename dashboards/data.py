@@ -367,15 +367,20 @@ def _mismatch(reference: Reference, study: ImageSet | None) -> str | None:
     return None
 
 
-def reference_curves(
-    references: list[Reference], study: ImageSet | None, unmatched: bool = False
-) -> tuple[list[dict], list[str]]:
-    """The curves of CompressAI-format files as ``{name, label, bpp, <plotted metric>: values,
-    ...}`` (absent metrics left out), and a note for each one left out, or drawn with
-    ``unmatched`` although its images are not the study's."""
+@dataclass(frozen=True)
+class ReferenceCurve:
+    """A reference file's curve as read: ``{name, label, bpp, <plotted metric>: values, ...}``."""
+
+    reference: Reference
+    curve: dict
+
+
+def read_references(references: list[Reference]) -> list[ReferenceCurve]:
+    """The curves of CompressAI-format files (absent metrics left out; a file without bpp gives
+    none), read once for every matching of them to a study's images."""
     plotted = [m for m in metric_table(opt_in_metrics()) if m.plotted]
     keys = {"bpp": "bpp", **{m.compressai_key: m.key for m in plotted}}
-    curves, notes = [], []
+    curves = []
     for reference in references:
         document = json.loads(reference.path.read_text())
         results = document.get("results", {})
@@ -384,8 +389,19 @@ def reference_curves(
         for theirs, ours in keys.items():
             if theirs in results:
                 curve[ours] = results[theirs]
-        if "bpp" not in curve:
-            continue
+        if "bpp" in curve:
+            curves.append(ReferenceCurve(reference, curve))
+    return curves
+
+
+def match_references(
+    curves: list[ReferenceCurve], study: ImageSet | None, unmatched: bool = False
+) -> tuple[list[dict], list[str]]:
+    """The curves to draw beside a study's dataset curves, and a note for each one left out, or
+    drawn with ``unmatched`` although its images are not the study's."""
+    drawn, notes = [], []
+    for read in curves:
+        reference, curve, name = read.reference, dict(read.curve), read.curve["name"]
         why = _mismatch(reference, study)
         if why is not None and not unmatched:
             notes.append(f"Reference {name} ({reference.path.name}) left out: {why}.")
@@ -394,8 +410,15 @@ def reference_curves(
             images = reference.images.describe() if reference.images else "images not stated"
             curve["label"] = f"{name} (reference: {images}; not this study's images)"
             notes.append(f"Reference {name} ({reference.path.name}) drawn although {why}.")
-        curves.append(curve)
-    return curves, notes
+        drawn.append(curve)
+    return drawn, notes
+
+
+def reference_curves(
+    references: list[Reference], study: ImageSet | None, unmatched: bool = False
+) -> tuple[list[dict], list[str]]:
+    """:func:`read_references`, then :func:`match_references`."""
+    return match_references(read_references(references), study, unmatched)
 
 
 def add_reference_option(parser: argparse.ArgumentParser) -> None:

@@ -173,7 +173,7 @@ def render(
     reference_notes: Sequence[str] = (),
     plotly_src: str | None = None,
 ) -> str:
-    """The page; with ``live_seconds`` it polls ``data.json`` (see :func:`live_payload`);
+    """The page; with ``live_seconds`` it polls ``data.json`` (see :func:`served_payload`);
     ``reference_notes`` say which references were left out or are not the study's images;
     ``plotly_src``: load plotly.js from there (relative to the page) instead of inlining it."""
     live = live_payload(data, references, reference_notes)

@@ -26,9 +26,9 @@ def allowed_hosts(host: str, port: int) -> set[str]:
 def make_server(
     page: str,
     load: Callable[[], StudyData],
+    references: Callable[[StudyData], tuple[list[dict], list[str]]],
     host: str = "127.0.0.1",
     port: int = 8050,
-    references: Callable[[StudyData], tuple[list[dict], list[str]]] | None = None,
 ) -> ThreadingHTTPServer:
     """A server for ``page`` at ``/`` and fresh runs at ``/data.json``, with the reference curves
     ``references`` matches to them (a growing study's images change); bind it with care: the
@@ -45,8 +45,7 @@ def make_server(
                 body, kind = page_bytes, "text/html; charset=utf-8"
             elif self.path.split("?")[0] == "/data.json":
                 data = load()
-                curves, notes = references(data) if references else ([], [])
-                body = json.dumps(served_payload(data, curves, notes)).encode()
+                body = json.dumps(served_payload(data, *references(data))).encode()
                 kind = "application/json"
             elif self.path == "/favicon.ico":  # browsers ask; "none" is not an error
                 self.send_response(204)

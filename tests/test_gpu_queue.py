@@ -1,13 +1,16 @@
 """The GPU queue rehearsed on this machine's CPU: prepared, run by its script as the lent machine
 would run it, imported, and then found done."""
 
+import io
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from study.engine.package import FAILED_DIR
 from study.engine.tracking import study_store
 from study.layout import load_study_config
 
@@ -78,6 +81,22 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     again = queue_command("prepare", "--work", str(work), "--rehearse", "--storage", str(storage))
     assert again.count("every selected trial is already done") == 3, again
     assert "the queue is empty" in again, again
+
+    # A package whose every fit failed there sends back only their traces: each is named, the
+    # study is left as it was, and the import says it recorded nothing.
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    with tarfile.open(failed / "02-other-pack-0.tar", "w") as archive:
+        trace = b"Traceback (most recent call last):\ntorch.OutOfMemoryError: CUDA out of memory"
+        member = tarfile.TarInfo(f"{FAILED_DIR}/0123abcd.txt")
+        member.size = len(trace)
+        archive.addfile(member, io.BytesIO(trace))
+    back = ["--queue", str(queue), "import", str(failed), "--storage", str(storage)]
+    assert gpu_queue.main(back) == 1
+    printed = capsys.readouterr().out
+    assert f"failed there: {failed}/02-other-pack-0.tar:{FAILED_DIR}/0123abcd.txt: " in printed
+    assert "torch.OutOfMemoryError: CUDA out of memory" in printed
+    assert "no trial results in" in printed
 
 
 def test_the_carry_budget_counts_a_shared_weight_file_once(tmp_path, monkeypatch):

@@ -142,8 +142,9 @@ def read_sources(paths: list[Path]) -> list[Incoming]:
 
 
 def failed_fits(paths: list[Path]) -> list[str]:
-    """The fits a work output or archive in ``paths`` tried and failed: "TRACE: last line" each.
-    They have no result to import; the next ``inr-study work`` on that output retries them."""
+    """The fits a work output or archive in ``paths`` tried and failed: "TRACE: last line" each
+    (shown printable: an archive's text is not trusted). They have no result to import; the next
+    ``inr-study work`` on that output, or a package of what is left, retries them."""
     found = []
     for path in map(Path, paths):
         if path.is_file() and tarfile.is_tarfile(path):
@@ -158,7 +159,8 @@ def _archived_failures(path: Path) -> list[str]:
     try:
         with tarfile.open(path, "r:") as archive:
             return [
-                f"{path}:{member.name}: {_last_line(archive.extractfile(member).read())}"
+                f"{path}:{_printable(member.name)}: "
+                f"{_last_line(archive.extractfile(member).read())}"
                 for member in archive
                 if _is_trace(member)
             ]
@@ -168,4 +170,9 @@ def _archived_failures(path: Path) -> list[str]:
 
 def _last_line(trace: bytes) -> str:
     lines = trace.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "no trace written"
+    return _printable(lines[-1]) if lines else "no trace written"
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (a terminal's escape sequences) written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -453,8 +453,10 @@ def pack(out: Path) -> list[Path]:
         if (folder / RESULT_FILE).is_file():
             files = (folder / RESULT_FILE, folder / BITSTREAM_NAME)
             items.append([(f"{TRIALS_DIR}/{folder.name}/{f.name}", f.read_bytes()) for f in files])
+    finished = {folder.name for folder in (out / TRIALS_DIR).iterdir()}
     for trace in sorted(out.glob(f"{FAILED_DIR}/*.txt")):
-        items.append([(f"{FAILED_DIR}/{trace.name}", trace.read_bytes()[-MAX_TRACE_BYTES:])])
+        if trace.stem not in finished:  # a trace left from before a rerun fitted it
+            items.append([(f"{FAILED_DIR}/{trace.name}", trace.read_bytes()[-MAX_TRACE_BYTES:])])
     groups: list[list[tuple[str, bytes]]] = [[]]
     size = 0
     for item in items:

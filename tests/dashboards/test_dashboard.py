@@ -160,19 +160,21 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
     server = make_server(
         html,
         lambda: from_study(result.folder),
+        lambda data: ([], [f"look {next(looks)}: {len(data.records)} trials"]),
         port=0,
-        references=lambda data: ([], [f"look {next(looks)}: {len(data.records)} trials"]),
     )
     assert server.server_address[0] == "127.0.0.1"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         page.goto(f"http://127.0.0.1:{server.server_port}/")
         page.wait_for_selector("body[data-ready=true]")
+        page.evaluate("document.getElementById('bd-rate').dataset.drawn = 'by the page'")
         page.evaluate("refresh()")
         page.wait_for_function("document.getElementById('run-count').textContent === '12'")
         # What the page drew once is drawn again from the look: reference notes, BD-rates.
         assert text(page, "#reference-notes") == "look 1: 12 trials"
         assert page.locator("#bd-rates table#bd-rate").count() == 1
+        assert page.locator("table#bd-rate[data-drawn]").count() == 0
     finally:
         server.shutdown()
         server.server_close()

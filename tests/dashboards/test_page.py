@@ -12,7 +12,9 @@ from dashboards.data import (
     ImageSet,
     Reference,
     StudyData,
+    match_references,
     metric_notes,
+    read_references,
     reference_argument,
     reference_curves,
     vocabulary,
@@ -108,7 +110,7 @@ def test_the_live_server_answers_only_its_own_host_names():
 
     rows = records()
     data = StudyData("t", None, rows, [])
-    server = make_server("<html>page</html>", lambda: data, port=0)
+    server = make_server("<html>page</html>", lambda: data, lambda _: ([], []), port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_port
 
@@ -151,10 +153,13 @@ def test_a_served_page_matches_references_to_the_images_its_study_holds_now(tmp_
         rows = next(looks)
         return StudyData("growing", None, rows, bd_rate_rows(rows), dataset="kodak", crop=192)
 
-    def matched(data: StudyData) -> tuple[list[dict], list[str]]:
-        return reference_curves([reference], data.image_set())
+    read = read_references([reference])
+    reference.path.unlink()  # read once, at start: matched again at each look
 
-    server = make_server("<html>page</html>", load, port=0, references=matched)
+    def matched(data: StudyData) -> tuple[list[dict], list[str]]:
+        return match_references(read, data.image_set())
+
+    server = make_server("<html>page</html>", load, matched, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/data.json"
     try:
@@ -164,8 +169,9 @@ def test_a_served_page_matches_references_to_the_images_its_study_holds_now(tmp_
         server.server_close()
     assert before["references"] == [] and "left out" in before["reference_notes"][0]
     assert [c["name"] for c in after["references"]] == ["JPEG"] and after["reference_notes"] == []
-    # The BD-rate table, drawn once on the page, comes with each look.
-    assert "<table id=bd-rate>" in before["bd_html"] and "coolchic-v1" in after["bd_html"]
+    # The BD-rate table, drawn once on the page, comes with each look: now over two images.
+    assert "<table id=bd-rate>" in before["bd_html"] and "n = 1" in before["bd_html"]
+    assert "n = 2" in after["bd_html"]
 
 
 def test_a_reference_states_its_images(tmp_path):
