@@ -84,7 +84,8 @@ publish: setup
 # The paper's three codecs on the same eight crops, compared from their published studies (each
 # INR codec against those registered before it, per loss), reports and figure: written again after
 # each publish.
-CROPS_STUDIES := icip24-cpu icip24-v2-crops icip24-nif-crops
+# C3's joins once its first part is published.
+CROPS_STUDIES := icip24-cpu icip24-v2-crops icip24-nif-crops $(notdir $(wildcard results/icip24-c3-crops))
 CROPS_CODECS := results/icip24-crops-codecs
 crops-codecs: setup
 	rm -rf $(CROPS_CODECS)

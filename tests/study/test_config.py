@@ -61,6 +61,20 @@ def test_demo_and_tune_alpha_validate():
     assert search.targets_bpp == [0.25, 0.5, 1.0] and search.tolerance == 0.05
 
 
+def test_the_crop_studies_fit_each_codec_on_icip24_cpu_s_pixels_with_the_paper_s_losses():
+    # `make crops-codecs` sets them side by side: the same crops, losses and anchors.
+    v1 = load_config(CONFIGS / "icip24-cpu.yaml")
+    anchors = {(c.name, tuple(c.rates)) for c in v1.codecs if not c.fitted}
+    fitted = {}
+    for name in ("icip24-v2-crops", "icip24-nif-crops", "icip24-c3-crops"):
+        config = load_config(CONFIGS / f"{name}.yaml")
+        assert config.images == v1.images and config.losses == v1.losses, name
+        assert {(c.name, tuple(c.rates)) for c in config.codecs if not c.fitted} == anchors
+        (codec,) = (c for c in config.codecs if c.fitted)
+        fitted[codec.name] = codec.preset
+    assert fitted == {"coolchic-v2": "paper", "nif": "paper", "c3": "medium"}
+
+
 def base(**changes) -> dict:
     config = {
         "name": "t",
