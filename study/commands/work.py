@@ -1,8 +1,8 @@
 """Run a work package's trials with plain processes: no Ray, no MLflow, any machine.
 
-Trials run in plan order, --concurrent at a time on one device; with --batch B, up to B
-consecutive fits of one codec and preset share a process and train as one batch (one set of
-kernels for B fits: what keeps a GPU busy). Each finished trial is written
+Trials run in the package's order (an image at a time), --concurrent at a time on one device;
+with --batch B, up to B consecutive fits of one codec and preset share a process and train as one
+batch (one set of kernels for B fits: what keeps a GPU busy). Each finished trial is written
 whole to OUT/trials/KEY/ (its file and its record: figures, timings, device, versions, host,
 validations); a rerun skips them. A search's package holds matches instead: each fits on until
 its rate lands on the task's target, --concurrent matches at a time, each fit written as a

@@ -70,7 +70,8 @@ def shard(
     skip_done: list[Path] = (),
 ) -> list[Path]:
     """Write the study's pending grid trials (a search's matches) as ``parts`` packages under
-    ``out``; they go to the parts in turn, so every part gets a share of each codec and rate."""
+    ``out``; they go to the parts in turn, so every part gets a share of each codec and rate, and
+    each part's trials run an image at a time (:func:`_image_by_image`)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ShardError(f"{out}: not empty; give a new folder for the packages")
@@ -86,7 +87,20 @@ def shard(
     pending = [spec for spec in trials if spec.key not in done]
     if not pending:
         raise ShardError(f"{config.name}: every selected trial is already done; nothing to shard")
-    return _write_parts(config, out, images, parts, trials=pending)
+    return _write_parts(config, out, images, parts, trials=_image_by_image(pending))
+
+
+def _image_by_image(trials: list[TrialSpec]) -> list[TrialSpec]:
+    """Each codec's trials (the plan's order of codecs and presets kept) an image at a time, its
+    rates and losses together: a run cut short (time, a lent machine's minutes) then leaves whole
+    images, which a growing study's curves and paired statistics can use, instead of one rate of
+    every image, which they cannot."""
+    groups: dict[tuple, int] = {}
+    images: dict[str, int] = {}
+    for spec in trials:
+        groups.setdefault((spec.codec, spec.preset), len(groups))
+        images.setdefault(spec.image, len(images))
+    return sorted(trials, key=lambda spec: (groups[spec.codec, spec.preset], images[spec.image]))
 
 
 def _write_parts(

@@ -1,14 +1,14 @@
 """Running a work package with plain processes (``inr-study work``): no Ray, no MLflow.
 
-Trials run in plan order, ``concurrent`` batches at a time on one device (a batch: up to ``batch``
-fits of one codec and preset trained together), each in a worker process of a
-pool (one at a time: in this process). A finished trial is a folder ``OUT/trials/KEY/`` holding
-its file (``bitstream.bin``) and its record (``result.json``: spec, settings, figures, provenance,
-validations); the folder appears whole (written aside, then renamed), so an interrupted run
-leaves no half trial and a rerun skips what is there. A failed trial leaves
-``OUT/failed/KEY.txt`` and is retried by the next run. A search's package holds matches instead
-(``run_match_in_worker``): each fits on until its rate lands on its task's target, ``concurrent``
-matches at a time, every fit written as a trial in the same way.
+Trials run in the package's order (an image at a time), ``concurrent`` batches at a time on one
+device (a batch: up to ``batch`` fits of one codec and preset trained together), each in a worker
+process of a pool (one at a time: in this process). A finished trial is a folder
+``OUT/trials/KEY/`` holding its file (``bitstream.bin``) and its record (``result.json``: spec,
+settings, figures, provenance, validations); the folder appears whole (written aside, then
+renamed), so an interrupted run leaves no half trial and a rerun skips what is there. A failed
+trial leaves ``OUT/failed/KEY.txt`` and is retried by the next run. A search's package holds
+matches instead (``run_match_in_worker``): each fits on until its rate lands on its task's target,
+``concurrent`` matches at a time, every fit written as a trial in the same way.
 """
 
 import functools

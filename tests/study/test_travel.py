@@ -363,6 +363,10 @@ def test_shard_refuses_searches_and_leaves_out_what_is_done(
     assert main(args) == 0
     specs = json.loads((rest / "part-0" / "package.json").read_text())["trials"]
     assert {s["codec"] for s in specs} == {"coolchic-v1"} and len(specs) == 4
+    # An image at a time, its rates together: a run cut short leaves whole images.
+    assert [(s["image"], s["rate"]) for s in specs] == [
+        ("kodim01", 2e-2), ("kodim01", 1e-3), ("kodim23", 2e-2), ("kodim23", 1e-3),
+    ]  # fmt: skip
     args = ["shard", str(config_path), "-o", str(tmp_path / "x"), "--where", "codec=nif"]
     assert main(args) == 2
     assert "codec=nif matches no trial of the study" in capsys.readouterr().err
