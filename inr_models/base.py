@@ -36,8 +36,8 @@ RateValue = float | int | str
 # with its label for people.
 RATE_PARTS = {"header_bits": "header", "network_bits": "network", "latent_bits": "latents"}
 # A fitting codec's training budget, with labels: iterations of the model the file is written from
-# (its warm-up rounds included) and iterations spent on warm-up candidates it dropped. A
-# comparison of codecs states them.
+# (its warm-up rounds included) and iterations spent on the warm-up of every candidate (the kept
+# one's rounds included: the two overlap). A comparison of codecs states them.
 BUDGET_FIGURES = {
     "final_model_iterations": "final-model iterations",
     "warmup_iterations": "warm-up iterations",

@@ -49,9 +49,10 @@ def _spread(row: dict, key: str, digits: str) -> str:
 def budget_markdown(rows: list[dict]) -> str:
     lines = [
         "Budget per fit, as the median [min–max] over each curve's fits: iterations of the model "
-        "the file is written from (its warm-up rounds included), iterations spent on warm-up "
-        "candidates that were dropped, and wall time of the fit (encoding included; it depends on "
-        "the machine, the threads and whatever else ran beside the fit).",
+        "the file is written from (its warm-up rounds included), iterations spent on the warm-up "
+        "of every candidate (the kept one's rounds included, so the two counts overlap), and wall "
+        "time of the fit (encoding included; it depends on the machine, the threads and whatever "
+        "else ran beside the fit).",
         "",
         "| codec | preset | loss | fits | "
         + "".join(f"{label} | " for label in BUDGET_FIGURES.values())
