@@ -298,24 +298,25 @@ def write_alpha_tables(
 
 
 def _markdown(rows: list[dict], metric: str, metrics: list[str], tolerance: float) -> str:
-    label = get_metric(metric).label
+    label = get_metric(metric).display
     lines = [
         "# Loss weights at matched rate",
         "",
-        f"Each α's fits on every image at the λ whose file lands closest to the target (within "
-        f"±{tolerance:.0%} counts as on target); means over images. **Best**: the α with the best "
-        f"mean {label} among those on target on every image; beside it, the mean per-image "
-        f"difference in {label} against the family's default α (with its source where it was "
-        f"published) and against α = 0 (> 0: the "
-        "best α is better), with its 95 % t-interval over images (— where that α is not on "
-        "target on every image), and the other α on target whose difference from the best that "
+        f"Each α's fit on every image at the rate setting whose file lands within ±{tolerance:.0%} "
+        "of the target (on target; the nearest such, else the nearest of all); means over images. "
+        f"**Best**: the α with the best mean {label} among those on target on every image; beside "
+        f"it, the mean per-image difference in {label} against the family's default α (with its "
+        "source where it was published) and against α = 0 (> 0: the best α is better), with its "
+        "95 % t-interval over images (— where that α is the best itself, was not measured, or is "
+        "not on target on every image), and the other α on target whose difference from the best "
+        "that "
         "interval does not exclude (as good as the best, as far as these images tell; with one "
         "image there is no interval and every α on target counts). Until every α the study "
         "plans for the task is on target on every image, its best is the best so far: it says "
         "how many of them are.",
         "",
         "| task | α | images (on target) | bpp | "
-        + " | ".join(get_metric(m).label for m in metrics)
+        + " | ".join(get_metric(m).display for m in metrics)
         + " | best: against default α | against α = 0 | as good as the best |",
         "|---|---|---|---|" + "---|" * len(metrics) + "---|---|---|",
     ]
@@ -355,7 +356,7 @@ def _architecture_markdown(architectures: list[dict], metric: str) -> str:
     """Per codec and target, each family's best α side by side and the better family."""
     if not architectures:
         return ""
-    label = get_metric(metric).label
+    label = get_metric(metric).display
     families = list(
         dict.fromkeys(
             f for a in architectures for f in [*(r["family"] for r in a["bests"]), *a["unmatched"]]

@@ -48,7 +48,8 @@ def _spread(row: dict, key: str, digits: str) -> str:
 
 def budget_markdown(rows: list[dict]) -> str:
     lines = [
-        "Budget per fit, as the median [min–max] over each curve's fits: iterations of the model "
+        "Budget per fit, as the median [min–max] over the fits of each codec, preset and loss (a "
+        "search's fits included): iterations of the model "
         "the file is written from (its warm-up rounds included), iterations spent on the warm-up "
         "of every candidate (the kept one's rounds included, so the two counts overlap), and wall "
         "time of the fit (encoding included; it depends on the machine, the threads and whatever "

@@ -12,7 +12,9 @@ COVERAGE_FILE = "coverage.md"
 
 
 def coverage_rows(planned: list[TrialSpec], recorded_keys: set[str]) -> list[dict]:
-    """One row per codec × loss × rate setting: images planned, images recorded, images missing."""
+    """One row per codec × loss × rate setting: trials planned (an image and a seed each), trials
+    recorded, and what is missing (the image, with its seed where several are planned)."""
+    several_seeds = len({spec.seed for spec in planned}) > 1
     groups = defaultdict(lambda: {"planned": 0, "recorded": 0, "missing": []})
     for spec in planned:
         group = groups[spec.codec, spec.loss or "", spec.rate_axis.name, spec.rate]
@@ -20,7 +22,9 @@ def coverage_rows(planned: list[TrialSpec], recorded_keys: set[str]) -> list[dic
         if spec.key in recorded_keys:
             group["recorded"] += 1
         else:
-            group["missing"].append(spec.image)
+            group["missing"].append(
+                f"{spec.image} (seed {spec.seed})" if several_seeds else spec.image
+            )
     return [
         {"codec": c, "loss": loss, "axis": axis, "rate": rate, **counts}
         for (c, loss, axis, rate), counts in groups.items()
@@ -45,7 +49,7 @@ def write_coverage(planned: list[TrialSpec], recorded_keys: set[str], out: Path)
         "compares each pair over the images both hold (named in the cell), the per-image "
         "BD-rates and their intervals compare each image's own curves, and each curve's R-D "
         "file keeps the rate settings that have every image the curve holds. Each rate setting: "
-        "the images it has, of those planned, and those missing.",
+        "the trials it has (an image and a seed each), of those planned, and those missing.",
         "",
         "| codec | loss | rate setting | recorded | missing images |",
         "|---|---|---|---|---|",

@@ -80,7 +80,8 @@ def _compared(points: Points, label: str, anchor_label: str, metrics: list[str])
     ``_overlap`` and ``_bpp_low`` / ``_bpp_high`` span; ``curve_images`` names those images where
     they are fewer than a curve's own), and image by image — each image's own curves — as a
     ``PairedSummary`` dict (``bd_rate_<metric>_images``, or None) with the median per-image
-    overlap; ``_pruned`` names the per-image curves that lost dominated points."""
+    overlap; ``_pruned`` names the curves (per image, and the dataset means) that lost dominated
+    points."""
     curves, images, by_label = points
     shared = shared_images(by_label[anchor_label], by_label[label])
     if shared is None:
@@ -104,9 +105,10 @@ def _compared(points: Points, label: str, anchor_label: str, metrics: list[str])
         row[f"bd_rate_{metric}_images"] = None if summary is None else asdict(summary)
         overlaps = [c.overlap for c in compared.values() if c is not None]
         row[f"bd_rate_{metric}_images_overlap"] = float(np.median(overlaps)) if overlaps else None
+        means = {} if curve is None else {"dataset mean": curve}
         row[f"bd_rate_{metric}_pruned"] = sorted(
             f"{anchor_label if which == 'anchor' else label} {image}"
-            for image, c in compared.items()
+            for image, c in {**compared, **means}.items()
             if c is not None
             for which in c.pruned
         )
@@ -242,11 +244,12 @@ def markdown_table(rows: list[dict], intro: str = LOSS_TABLE_INTRO) -> str:
         "t-interval], the "
         "two-sided Wilcoxon signed-rank p-value of the paired per-image values and its Holm "
         f"adjustment over the {tests} p-values of this table, how many images had a BD-rate "
-        "(of how many were compared), and the median per-image overlap. n/a = fewer than two "
+        "(of how many were compared), and the median overlap of the images compared (those under "
+        f"{MIN_OVERLAP:.0%} included). n/a = fewer than two "
         "points, metric missing, or too little overlap. A point that another point of its curve "
         "beats (as few bits or fewer, quality as good or better) is dropped first"
         + (
-            f"; it happened on {len(pruned)} per-image curves: {', '.join(pruned)}."
+            f"; it happened on {len(pruned)} curve{'s' * (len(pruned) != 1)}: {', '.join(pruned)}."
             if pruned
             else "; no curve here had one."
         )

@@ -25,7 +25,8 @@ INTRO = (
     "seed needs fewer bits). *pairs*: each seed pair's mean over images. *floor*: the largest "
     "pair mean in magnitude, the size a loss-against-loss BD-rate of this study must exceed to "
     "say more than a reseeded fit would. *image sd*: standard deviation of the per-image values "
-    "over all pairs."
+    "over all pairs; *n*: how many there are (an image counts in a pair where its two curves "
+    "overlap enough for a BD-rate)."
 )
 
 

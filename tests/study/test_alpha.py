@@ -80,6 +80,8 @@ def test_each_miss_is_listed_with_the_fits_nearest_the_target(tmp_path):
         "| coolchic-v1/lc_ssim/0.5bpp | 0.03 | a | 3 | λ 0.01407: 0.556 bpp | λ 0.01418: " in table
     )
     assert "| coolchic-v1/lc_ssim/0.5bpp | 0.2 | a | 1 | λ 0.02: 0.600 bpp | none |" in table
+    # The columns carry each metric's unit and direction, as every table does.
+    assert "| task | α | images (on target) | bpp | LPIPS (lower is better) |" in table
 
 
 def test_a_fit_of_a_further_seed_counts_and_is_named(tmp_path):

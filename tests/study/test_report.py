@@ -152,6 +152,32 @@ def test_bd_rate_rows_compare_each_loss_with_the_codecs_published_loss():
     assert images["p_value"] == pytest.approx(0.25)
 
 
+def test_the_table_names_every_curve_that_lost_a_dominated_point_the_dataset_means_too():
+    records = [*records_of("coolchic-v1", "mse", 1.0), *records_of("coolchic-v1", "l1", 0.8)]
+    for row in records:  # every image's λ 1e-4 ends with more bits and less quality
+        if row["loss"] == "l1" and row["rate"] == 1e-4:
+            row["psnr"] = 30.0
+    [row] = bd_rate_rows(records)
+    expected = [f"coolchic-v1__l1 {image}" for image in ("a", "b", "c", "dataset mean")]
+    assert row["bd_rate_psnr_pruned"] == expected
+    assert "it happened on 4 curves: coolchic-v1__l1 a, " in markdown_table([row])
+
+
+def test_coverage_counts_trials_and_names_the_seed_a_missing_image_lacks(tmp_path):
+    from study.engine.trial import TrialSpec
+    from study.results.coverage import write_coverage
+
+    planned = [
+        TrialSpec(codec="coolchic-v1", image=image, rate=1e-3, loss="mse", seed=seed)
+        for image in ("kodim01", "kodim04")
+        for seed in (0, 1)
+    ]
+    (path,) = write_coverage(planned, {planned[0].key, planned[1].key}, tmp_path)
+    row = path.read_text().splitlines()[-1]
+    missing = "kodim04 (seed 0), kodim04 (seed 1)"
+    assert row == f"| coolchic-v1 | mse | lmbda 0.001 | 2 of 4 | {missing} |"
+
+
 def test_every_inr_curve_is_compared_with_every_classical_codec(tmp_path):
     records = [
         *records_of("coolchic-v1", "mse", 1.0),
