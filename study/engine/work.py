@@ -449,13 +449,13 @@ def pack(out: Path) -> list[Path]:
     for old in out.glob(f"{PACK_PREFIX}*.tar"):
         old.unlink()
     items: list[list[tuple[str, bytes]]] = []  # each kept whole in one archive
-    for folder in sorted((out / TRIALS_DIR).iterdir()):
-        if (folder / RESULT_FILE).is_file():
-            files = (folder / RESULT_FILE, folder / BITSTREAM_NAME)
-            items.append([(f"{TRIALS_DIR}/{folder.name}/{f.name}", f.read_bytes()) for f in files])
-    finished = {folder.name for folder in (out / TRIALS_DIR).iterdir()}
+    finished = [f for f in sorted((out / TRIALS_DIR).iterdir()) if (f / RESULT_FILE).is_file()]
+    for folder in finished:
+        files = (folder / RESULT_FILE, folder / BITSTREAM_NAME)
+        items.append([(f"{TRIALS_DIR}/{folder.name}/{f.name}", f.read_bytes()) for f in files])
+    finished_keys = {folder.name for folder in finished}
     for trace in sorted(out.glob(f"{FAILED_DIR}/*.txt")):
-        if trace.stem not in finished:  # a trace left from before a rerun fitted it
+        if trace.stem not in finished_keys:  # a trace left from before a rerun fitted it
             items.append([(f"{FAILED_DIR}/{trace.name}", trace.read_bytes()[-MAX_TRACE_BYTES:])])
     groups: list[list[tuple[str, bytes]]] = [[]]
     size = 0
