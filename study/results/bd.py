@@ -77,7 +77,8 @@ def bd_rate(
     joint = max(a[-1][1], t[-1][1]) - min(a[0][1], t[0][1])
     if high <= low or joint <= 0:
         return None
-    rates = [_log_rate_at(curve, q) for curve in (a, t) for q in (low, high)]
+    # The overlap's rates on the same PCHIP curves the BD-rate and its ranges integrate.
+    rates = [float(f(q)) for f in map(_log_rate_curve, (a, t)) for q in (low, high)]
     pruned = tuple(name for name, flag in (("anchor", a_pruned), ("test", t_pruned)) if flag)
     overlap = (high - low) / joint
     value = None
@@ -95,7 +96,7 @@ def bd_rate(
             )
         value = float(value) if math.isfinite(value) else None
     ranges = _ranges_between_crossings(a, t, low, high) if by_range and value is not None else ()
-    return BdComparison(value, overlap, math.exp(min(rates)), math.exp(max(rates)), pruned, ranges)
+    return BdComparison(value, overlap, 10 ** min(rates), 10 ** max(rates), pruned, ranges)
 
 
 # Crossings are looked for on this many steps of the shared quality range; parts narrower than
@@ -135,7 +136,3 @@ def _log_rate_curve(curve: list[tuple[float, float]]) -> PchipInterpolator:
 def _crossing(anchor, test, start: float, end: float) -> float:
     """The quality between two grid points where the two log-rate curves meet."""
     return float(brentq(lambda q: float(test(q) - anchor(q)), start, end))
-
-
-def _log_rate_at(curve: list[tuple[float, float]], quality: float) -> float:
-    return float(np.interp(quality, [q for _, q in curve], [math.log(r) for r, _ in curve]))

@@ -86,6 +86,12 @@ def test_curves_that_cross_get_a_bd_rate_per_rate_range():
     assert (
         bd_rate(anchor, curve("l1", 0.8), "psnr", by_range=True).ranges == ()
     )  # better throughout
+    # Qualities that do not line up: the overlap's ends fall between points, and the span a cell
+    # states is the one its ranges share (the same PCHIP curves).
+    shifted = [p | {"psnr": p["psnr"] + 1.0} for p in crossing]
+    found = bd_rate(anchor, shifted, "psnr", by_range=True)
+    assert found.bpp_low == pytest.approx(min(r.bpp_low for r in found.ranges), rel=1e-12)
+    assert found.bpp_high == pytest.approx(max(r.bpp_high for r in found.ranges), rel=1e-12)
 
 
 def test_bd_rate_is_none_without_overlap():
