@@ -70,8 +70,9 @@ def shard(
     skip_done: list[Path] = (),
 ) -> list[Path]:
     """Write the study's pending grid trials (a search's matches) as ``parts`` packages under
-    ``out``; they go to the parts in turn, so every part gets a share of each codec and rate, and
-    each part's trials run an image at a time (:func:`_image_by_image`)."""
+    ``out``; they go to the parts in turn in plan order (images innermost, so every part gets a
+    share of each codec and rate, and whole images where the parts divide them), and each part
+    then runs its trials an image at a time (:func:`_image_by_image`)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ShardError(f"{out}: not empty; give a new folder for the packages")
@@ -87,20 +88,23 @@ def shard(
     pending = [spec for spec in trials if spec.key not in done]
     if not pending:
         raise ShardError(f"{config.name}: every selected trial is already done; nothing to shard")
-    return _write_parts(config, out, images, parts, trials=_image_by_image(pending))
+    return _write_parts(config, out, images, parts, trials=pending)
 
 
 def _image_by_image(trials: list[TrialSpec]) -> list[TrialSpec]:
-    """Each codec's trials (the plan's order of codecs and presets kept) an image at a time, its
+    """Each codec entry's trials (the plan's order of entries kept) an image at a time, its
     rates and losses together: a run cut short (time, a lent machine's minutes) then leaves whole
     images, which a growing study's curves and paired statistics can use, instead of one rate of
     every image, which they cannot."""
     groups: dict[tuple, int] = {}
     images: dict[str, int] = {}
     for spec in trials:
-        groups.setdefault((spec.codec, spec.preset), len(groups))
+        groups.setdefault((spec.codec, spec.preset, spec.convention), len(groups))
         images.setdefault(spec.image, len(images))
-    return sorted(trials, key=lambda spec: (groups[spec.codec, spec.preset], images[spec.image]))
+    return sorted(
+        trials,
+        key=lambda s: (groups[s.codec, s.preset, s.convention], images[s.image]),
+    )
 
 
 def _write_parts(
@@ -126,7 +130,7 @@ def _write_parts(
             commit=commit,
             part=part,
             parts=parts,
-            trials=trials[part::parts],
+            trials=_image_by_image(trials[part::parts]),
             images=images,
             plugins=list(config.plugins),
             optional_metrics=config.optional_metrics,

@@ -3,7 +3,8 @@
 A recipe that warms up several candidates and keeps one (COOL-CHIC) spends part of its iterations
 on models it throws away; one that trains a single model (C3, NIF) spends them all on the file it
 writes. Iterations in all say neither, so a comparison states the kept model's iterations, the
-warm-up's and the wall time per fit, each as the median [min–max] over the curve's fits.
+warm-up's and the wall time per fit, each as the median [min–max] over the fits of each codec,
+preset and loss (a search's fits included).
 """
 
 import csv

@@ -13,8 +13,11 @@ COVERAGE_FILE = "coverage.md"
 
 def coverage_rows(planned: list[TrialSpec], recorded_keys: set[str]) -> list[dict]:
     """One row per codec × loss × rate setting: trials planned (an image and a seed each), trials
-    recorded, and what is missing (the image, with its seed where several are planned)."""
-    several_seeds = len({spec.seed for spec in planned}) > 1
+    recorded, and what is missing (the image, with its seed where its codec is planned with
+    several: a classical codec has one)."""
+    seeds = defaultdict(set)
+    for spec in planned:
+        seeds[spec.codec].add(spec.seed)
     groups = defaultdict(lambda: {"planned": 0, "recorded": 0, "missing": []})
     for spec in planned:
         group = groups[spec.codec, spec.loss or "", spec.rate_axis.name, spec.rate]
@@ -22,9 +25,8 @@ def coverage_rows(planned: list[TrialSpec], recorded_keys: set[str]) -> list[dic
         if spec.key in recorded_keys:
             group["recorded"] += 1
         else:
-            group["missing"].append(
-                f"{spec.image} (seed {spec.seed})" if several_seeds else spec.image
-            )
+            several = len(seeds[spec.codec]) > 1
+            group["missing"].append(f"{spec.image} (seed {spec.seed})" if several else spec.image)
     return [
         {"codec": c, "loss": loss, "axis": axis, "rate": rate, **counts}
         for (c, loss, axis, rate), counts in groups.items()

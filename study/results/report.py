@@ -105,10 +105,11 @@ def _compared(points: Points, label: str, anchor_label: str, metrics: list[str])
         row[f"bd_rate_{metric}_images"] = None if summary is None else asdict(summary)
         overlaps = [c.overlap for c in compared.values() if c is not None]
         row[f"bd_rate_{metric}_images_overlap"] = float(np.median(overlaps)) if overlaps else None
-        means = {} if curve is None else {"dataset mean": curve}
+        # Named by image, and the dataset-mean curves (over the images both hold) by that.
+        named = [*compared.items(), ("dataset mean", curve)]
         row[f"bd_rate_{metric}_pruned"] = sorted(
-            f"{anchor_label if which == 'anchor' else label} {image}"
-            for image, c in {**compared, **means}.items()
+            f"{anchor_label if which == 'anchor' else label} {name}"
+            for name, c in named
             if c is not None
             for which in c.pruned
         )

@@ -178,10 +178,12 @@ def test_coverage_counts_trials_and_names_the_seed_a_missing_image_lacks(tmp_pat
         for image in ("kodim01", "kodim04")
         for seed in (0, 1)
     ]
+    planned.append(TrialSpec(codec="jpeg", image="kodim04", rate=50))  # deterministic: seed 0
     (path,) = write_coverage(planned, {planned[0].key, planned[1].key}, tmp_path)
-    row = path.read_text().splitlines()[-1]
+    fitted, anchor = path.read_text().splitlines()[-2:]
     missing = "kodim04 (seed 0), kodim04 (seed 1)"
-    assert row == f"| coolchic-v1 | mse | lmbda 0.001 | 2 of 4 | {missing} |"
+    assert fitted == f"| coolchic-v1 | mse | lmbda 0.001 | 2 of 4 | {missing} |"
+    assert anchor == "| jpeg | — | quality 50 | 0 of 1 | kodim04 |"
 
 
 def test_every_inr_curve_is_compared_with_every_classical_codec(tmp_path):

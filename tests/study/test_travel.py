@@ -367,6 +367,12 @@ def test_shard_refuses_searches_and_leaves_out_what_is_done(
     assert [(s["image"], s["rate"]) for s in specs] == [
         ("kodim01", 2e-2), ("kodim01", 1e-3), ("kodim23", 2e-2), ("kodim23", 1e-3),
     ]  # fmt: skip
+    # Dealt to two parts, each holds whole images (a part that runs alone leaves them whole too).
+    halves = tmp_path / "halves"
+    assert main([*args[:3], str(halves), *args[4:], "--parts", "2"]) == 0
+    for part, image in enumerate(("kodim01", "kodim23")):
+        specs = json.loads((halves / f"part-{part}" / "package.json").read_text())["trials"]
+        assert [(s["image"], s["rate"]) for s in specs] == [(image, 2e-2), (image, 1e-3)]
     args = ["shard", str(config_path), "-o", str(tmp_path / "x"), "--where", "codec=nif"]
     assert main(args) == 2
     assert "codec=nif matches no trial of the study" in capsys.readouterr().err
