@@ -50,7 +50,8 @@ def write_coverage(planned: list[TrialSpec], recorded_keys: set[str], out: Path)
         "hold at every rate setting (named in its caption), the BD-rate tables' *curve* column "
         "compares each pair over the images both hold (named in the cell), the per-image "
         "BD-rates and their intervals compare each image's own curves, and each curve's R-D "
-        "file keeps the rate settings that have every image the curve holds. Each rate setting: "
+        "file is its whole curve over the images it holds at every rate setting (named in its "
+        "description). Each rate setting: "
         "the trials it has (an image and a seed each), of those planned, and those missing.",
         "",
         "| codec | loss | rate setting | recorded | missing images |",

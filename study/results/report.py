@@ -23,6 +23,7 @@ from study.results.bd import MIN_OVERLAP, BdComparison, bd_rate
 from study.results.budgets import budget_markdown, budget_rows, write_budgets
 from study.results.equal_rate import equal_rate_rows, write_equal_rate
 from study.results.rd import (
+    complete_images,
     compressai_document,
     curve_label,
     curve_over,
@@ -333,15 +334,23 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
     written.append(csv_path)
     points = _points(records)
     for label, curve in points[0].items():
+        rows = points[2][label]
+        held, complete = {r["image"] for r in rows}, complete_images(rows)
+        over = f"{len(held)} images"
+        if complete and complete != held:  # a study still growing: the whole curve, fewer images
+            curve = curve_over(rows, sorted(complete))
+            over = (
+                f"{len(complete)} images ({', '.join(sorted(complete))}: those with every rate "
+                f"setting, of the {len(held)} it holds)"
+            )
         if not curve:
             continue
-        images = len({r["image"] for r in points[2][label]})
         description = (
-            f"{label.replace('__', ' trained with ')}, study {name!r}, {images} images; each "
+            f"{label.replace('__', ' trained with ')}, study {name!r}, {over}; each "
             "point is the mean of per-image values at one rate setting."
         )
-        settings = len({r["rate"] for r in points[2][label]})
-        if len(curve) < settings:  # a study still growing
+        settings = len({r["rate"] for r in rows})
+        if len(curve) < settings:  # no image has every setting yet
             description += (
                 f" {settings - len(curve)} of its {settings} rate settings lack one of these "
                 "images (or a seed) and are left out."

@@ -226,10 +226,14 @@ def test_curves_of_different_images_are_compared_over_the_images_both_hold(tmp_p
     assert "bpp; over a, b) |" in table
     with (tmp_path / "bd_rate_classical.csv").open() as f:
         assert next(csv.DictReader(f))["curve_images"] == "a; b"
-    # The curve's R-D file keeps the settings c has, and says how many it left out.
+    # The curve's R-D file is the whole curve over the images with every setting, and says so.
     rd_file = json.loads((tmp_path / "coolchic-v1__mse.json").read_text())
-    assert len(rd_file["results"]["bpp"]) == 2
-    assert "2 of its 4 rate settings lack one of these images" in rd_file["description"]
+    assert len(rd_file["results"]["bpp"]) == 4
+    assert rd_file["results"]["bpp"][0] == pytest.approx(0.25 * (1 + 1.5) / 2)  # a and b
+    assert (
+        "2 images (a, b: those with every rate setting, of the 3 it holds)"
+        in (rd_file["description"])
+    )
     # Curves of the same images are compared as rd_points draws them, and the tables say nothing.
     [whole] = classical_rows([*grown, *records_of("jpeg", None, 2.0, jitter=0.5)])
     assert "curve_images" not in whole
