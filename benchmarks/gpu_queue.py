@@ -251,9 +251,10 @@ def import_results(args) -> int:
         config = load_config(ROOT / entry["config"], {"storage": str(args.storage)})
         published = ROOT / entry["published"]
         folder = args.storage / config.name
-        by_study.setdefault(folder, (config, published, []))[2].extend(packs)
+        stowed = bool(entry.get("stow"))
+        by_study.setdefault(folder, (config, published, stowed, []))[3].extend(packs)
     refused = False
-    for folder, (config, published, packs) in by_study.items():
+    for folder, (config, published, stowed, packs) in by_study.items():
         for failure in failed_fits(packs):  # no result to import; the next `prepare` queues it
             print(f"failed there: {failure}")
         if not folder.exists() and (published / TRIALS_FILE).exists():
@@ -270,6 +271,8 @@ def import_results(args) -> int:
             print(f"  {done.filled} metric values measured here (LPIPS: not carried there)")
         out = published.relative_to(ROOT) if published.is_relative_to(ROOT) else published
         print(f"  commit them: make publish STUDY={folder} OUT={out}")
+        if stowed:  # too many files for the tree a lent machine is sent
+            print(f"  then keep its files in git history: inr-study stow {out}; commit again")
     return 1 if refused else 0
 
 

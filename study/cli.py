@@ -30,6 +30,7 @@ STUDY_COMMANDS = {
     "import": "study.commands.import_results",
     "export": "study.commands.export",
     "rebuild": "study.commands.rebuild",
+    "stow": "study.commands.stow",
     "mlflow": "study.commands.mlflow_ui",
 }
 

@@ -25,6 +25,8 @@ RAY_SESSION_FILE = "ray-session.json"  # the local Ray session a driver started,
 # A published study's trials, enough to rebuild it: one trial record per line, and each file.
 TRIALS_FILE = "trials.jsonl"
 BITSTREAMS_DIR = "bitstreams"
+# Files taken out of the working tree, each read back from the git history that holds it.
+HISTORY_FILE = "bitstreams-history.json"
 
 
 def is_published_copy(folder: Path) -> bool:

@@ -35,6 +35,7 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
         {"config": str(config), "published": str(tmp_path / "pub")},
         {"config": str(other), "where": "image=kodim23", "published": str(tmp_path / "pub2")},
     ]
+    entries[2]["stow"] = True  # as the full-size entries: its files go to git history
     queue.write_text(yaml.safe_dump(entries))
     work, out, storage = tmp_path / "gpu-work", tmp_path / "out", tmp_path / "studies"
 
@@ -72,6 +73,7 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     imported = queue_command("import", str(out), "--storage", str(storage))
     assert "4 trials imported from 2 archives" in imported, imported
     assert "2 trials imported from 1 archives" in imported, imported
+    assert imported.count("inr-study stow") == 1 and f"stow {tmp_path / 'pub2'}" in imported
     # No weights travel for these losses: LPIPS of every trial is measured here, from its file.
     assert "weights: none carried" in prepared, prepared
     assert imported.count("metric values measured here") == 2, imported

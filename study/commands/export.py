@@ -21,8 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     from study.engine.selection import parse_where
 
     done = export_trials(args.folder, args.output, parse_where(args.where))
+    kept = f" ({done.kept_in_history} more kept in git history)" if done.kept_in_history else ""
     print(
-        f"{args.output}: {done.trials} trials, {done.bitstream_bytes / 1024:.0f} KiB of files, "
-        f"{done.record_bytes / 1024:.0f} KiB of records"
+        f"{args.output}: {done.trials} trials, {done.bitstream_bytes / 1024:.0f} KiB of files"
+        f"{kept}, {done.record_bytes / 1024:.0f} KiB of records"
     )
     return 0

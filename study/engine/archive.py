@@ -2,7 +2,8 @@
 
 ``export_trials`` writes, beside a published study's reports, its config (``study.yaml``, without
 this machine's paths), one trial record per line (``trials.jsonl``) and each trial's file
-(``bitstreams/KEY.bin``). ``rebuild`` creates a study folder from those alone: it imports every
+(``bitstreams/KEY.bin``; one that ``inr-study stow`` keeps in git history is checked against its
+digest, not written again). ``rebuild`` creates a study folder from those alone: it imports every
 trial (each file decoded and its figures checked, as for any import), then writes the reports,
 which must equal the published ones byte for byte.
 """
@@ -14,6 +15,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from study.config import StudyConfig, dump_config, load_config
+from study.engine.history import read_history, sha256, write_history
+from study.engine.incoming import MAX_BITSTREAM_BYTES
 from study.engine.plan import check_images, grid_trials
 from study.engine.record import TrialRecord
 from study.engine.selection import select
@@ -27,7 +30,14 @@ from study.engine.tracking import (
 )
 from study.engine.trial import BITSTREAM_NAME, TrialSpec
 from study.errors import InputError
-from study.layout import BITSTREAMS_DIR, CONFIG_FILE, REPORTS_DIR, TRIALS_FILE, load_study_config
+from study.layout import (
+    BITSTREAMS_DIR,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    REPORTS_DIR,
+    TRIALS_FILE,
+    load_study_config,
+)
 
 
 class ArchiveError(InputError):
@@ -84,8 +94,9 @@ def _trial_record(store: RunStore, run, spec: TrialSpec, study: str) -> TrialRec
 @dataclass(frozen=True)
 class Exported:
     trials: int
-    bitstream_bytes: int
+    bitstream_bytes: int  # the files in the working tree
     record_bytes: int
+    kept_in_history: int  # the files listed in HISTORY_FILE instead
 
 
 def export_trials(
@@ -107,6 +118,8 @@ def export_trials(
     plan = {spec.key: spec for spec in trials}
     kept = {spec.key for spec in select(trials, where or {})}
     (out / BITSTREAMS_DIR).mkdir(parents=True, exist_ok=True)
+    in_history = read_history(out, MAX_BITSTREAM_BYTES)  # stowed: not written to the tree again
+    still_kept = {}
     lines, names = [], set()
     with tempfile.TemporaryDirectory(prefix="inr-study-export-") as scratch:
         for run in tqdm(runs, desc="export", unit="trial", disable=not progress):
@@ -117,15 +130,24 @@ def export_trials(
                 continue
             lines.append(_trial_record(store, run, plan[key], config.name).dumps())
             data = store.artifact(run_record(run), BITSTREAM_NAME, Path(scratch)).read_bytes()
+            if key in in_history:
+                if sha256(data) != in_history[key].sha256:
+                    raise ArchiveError(
+                        f"{out}: trial {key}'s file is not the one {HISTORY_FILE} keeps for it"
+                    )
+                still_kept[key] = in_history[key]
+                continue
             (out / BITSTREAMS_DIR / f"{key}.bin").write_bytes(data)
             names.add(f"{key}.bin")
     for stale in (out / BITSTREAMS_DIR).iterdir():
         if stale.name not in names:
             stale.unlink()
+    write_history(out, still_kept)
     (out / TRIALS_FILE).write_text("".join(line + "\n" for line in lines))
     (out / CONFIG_FILE).write_text(dump_config(config, portable=True))
     sizes = [p.stat().st_size for p in (out / BITSTREAMS_DIR).iterdir()]
-    return Exported(len(lines), sum(sizes), (out / TRIALS_FILE).stat().st_size)
+    record_bytes = (out / TRIALS_FILE).stat().st_size
+    return Exported(len(lines), sum(sizes), record_bytes, len(still_kept))
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,16 @@
 
 A source is any of: one trial's folder (``result.json`` + ``bitstream.bin``), the output folder
 of ``inr-study work`` (``trials/KEY/...``), an archive of ``work --pack`` (``pack-N.tar``), or a
-published study (``trials.jsonl`` + ``bitstreams/KEY.bin``). Archives are read member by member
-into memory, never extracted; every size is checked before it is read.
+published study (``trials.jsonl`` + ``bitstreams/KEY.bin``, or the file ``inr-study stow`` keeps
+in git history). Archives are read member by member into memory, never extracted; every size is
+checked before it is read.
 """
 
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from study.engine.history import HistoryFiles
 from study.engine.package import FAILED_DIR, MAX_TRACE_BYTES, RESULT_FILE, TRIALS_DIR
 from study.engine.record import MAX_RECORD_BYTES, RecordError, TrialRecord
 from study.engine.trial import BITSTREAM_NAME
@@ -96,20 +98,39 @@ def _is_trace(member: tarfile.TarInfo) -> bool:
     )
 
 
-def _published(folder: Path) -> list[Incoming]:
-    found = []
+def _published_lines(folder: Path) -> list[tuple[str, TrialRecord | str]]:
+    """Each line of a published study's ``trials.jsonl``: where it is, and its record or why it
+    cannot be read."""
+    read = []
     lines = (folder / TRIALS_FILE).read_bytes().splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{folder / TRIALS_FILE}:{number}"
         try:
-            record = TrialRecord.loads(line, where)
+            read.append((where, TrialRecord.loads(line, where)))
         except RecordError as error:
-            found.append(_refused(where, str(error).removeprefix(f"{where}: ")))
+            read.append((where, str(error).removeprefix(f"{where}: ")))
+    return read
+
+
+def published_records(folder: Path) -> list[TrialRecord]:
+    """The readable trial records of a published study, its files left unread (what is done)."""
+    return [item for _, item in _published_lines(Path(folder)) if isinstance(item, TrialRecord)]
+
+
+def _published(folder: Path) -> list[Incoming]:
+    kept = HistoryFiles(folder, MAX_BITSTREAM_BYTES)
+    kept.check_reachable()
+    found = []
+    for where, record in _published_lines(folder):
+        if not isinstance(record, TrialRecord):
+            found.append(_refused(where, record))
             continue
         try:
             bitstream = _file(folder / BITSTREAMS_DIR / f"{record.key}.bin", MAX_BITSTREAM_BYTES)
+            if bitstream is None and record.key in kept:
+                bitstream = kept.read(record.key)
         except InputError as error:
             found.append(_refused(where, str(error)))
             continue

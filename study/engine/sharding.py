@@ -47,9 +47,9 @@ def done_keys(path: Path) -> set[str]:
         return {spec.key for p in packages for spec in read_package(p).trials}
     # A published copy holds a study.yaml too, but no MLflow store: read its trials first.
     if (path / TRIALS_FILE).exists():
-        from study.engine.incoming import read_sources
+        from study.engine.incoming import published_records
 
-        return {item.record.key for item in read_sources([path]) if item.record is not None}
+        return {record.key for record in published_records(path)}
     if (path / CONFIG_FILE).exists():
         from study.engine.tracking import study_store
         from study.layout import load_study_config
@@ -233,10 +233,9 @@ def done_fits(path: Path) -> list[dict]:
     """The finished fits recorded in ``path``, as a match reads them (``fit_summary``): a study
     folder's, a published study's, or what ``work`` wrote."""
     if (path / TRIALS_FILE).exists():
-        from study.engine.incoming import read_sources
+        from study.engine.incoming import published_records
 
-        records = [item.record for item in read_sources([path]) if item.record is not None]
-        return [fit for fit in map(record_fit, records) if fit is not None]
+        return [fit for fit in map(record_fit, published_records(path)) if fit is not None]
     if (path / CONFIG_FILE).exists():
         from study.engine.tracking import study_store
         from study.layout import load_study_config

@@ -1,0 +1,202 @@
+"""A published study's files kept in its git repository's history, out of the working tree.
+
+Full-size studies have more files than a working tree should carry (a lent GPU machine is sent
+the whole tree). ``stow`` takes a published study's committed ``bitstreams/KEY.bin`` out of the
+tree and lists each in ``bitstreams-history.json``: the git blob that holds it, its size and its
+SHA-256. ``HistoryFiles`` reads them back through ``git cat-file`` for ``import`` and ``rebuild``,
+each size checked before it is read and each file's digest before it is used. A clone without the
+history (``git clone --depth 1``) gets a clear error, not a partial study.
+"""
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from study.errors import InputError
+from study.layout import BITSTREAMS_DIR, HISTORY_FILE
+
+HISTORY_FORMAT = "inr-study-bitstream-history/1"
+# At about 150 bytes an entry, room for some 100,000 files: far more than any study has.
+MAX_HISTORY_BYTES = 16 * 2**20
+_KEY = re.compile(r"[0-9a-f]{16}")
+_BLOB = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256 repositories
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+ENTRY_FIELDS = {"blob", "bytes", "sha256"}
+
+
+class HistoryError(InputError):
+    """Files kept in history that cannot be listed, stowed or read back."""
+
+
+@dataclass(frozen=True)
+class Kept:
+    blob: str
+    bytes: int
+    sha256: str
+
+
+def _require_git(folder: Path) -> None:
+    if shutil.which("git") is None:
+        raise HistoryError(f"{folder}: its files are kept in git history: install git")
+
+
+def _git(folder: Path, *args: str, data: bytes | None = None) -> bytes:
+    _require_git(folder)
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), *args], input=data, capture_output=True, check=True
+        )
+    except subprocess.CalledProcessError as error:
+        said = error.stderr.decode(errors="replace").strip().splitlines()
+        raise HistoryError(f"{folder}: git {args[0]}: {said[-1] if said else 'failed'}") from None
+    return done.stdout
+
+
+def read_history(published: Path, limit: int) -> dict[str, Kept]:
+    """The files ``published`` keeps in history (none without a list), every field checked."""
+    path = Path(published) / HISTORY_FILE
+    if not path.is_file():
+        return {}
+    if path.stat().st_size > MAX_HISTORY_BYTES:
+        raise HistoryError(f"{path}: {path.stat().st_size} bytes, too large for a list of files")
+    try:
+        document = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HistoryError(f"{path}: not JSON ({error})") from None
+    if not isinstance(document, dict) or document.get("format") != HISTORY_FORMAT:
+        raise HistoryError(f"{path}: not a list of kept files (format {HISTORY_FORMAT!r})")
+    files = document.get("files")
+    if not isinstance(files, dict):
+        raise HistoryError(f"{path}: 'files' must map trial keys to kept files")
+    kept = {}
+    for key, entry in files.items():
+        where = f"{path}: {key!r}"
+        if not _KEY.fullmatch(key) or not isinstance(entry, dict) or set(entry) != ENTRY_FIELDS:
+            raise HistoryError(f"{where}: expected a trial key and its blob, bytes and sha256")
+        blob, size, digest = entry["blob"], entry["bytes"], entry["sha256"]
+        if not isinstance(blob, str) or not _BLOB.fullmatch(blob):
+            raise HistoryError(f"{where}: blob {blob!r} is not a git object id")
+        if type(size) is not int or not 0 < size <= limit:
+            raise HistoryError(f"{where}: {size!r} bytes is no trial's file")
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise HistoryError(f"{where}: sha256 {digest!r} is not a SHA-256 digest")
+        kept[key] = Kept(blob, size, digest)
+    return kept
+
+
+def write_history(published: Path, kept: dict[str, Kept]) -> None:
+    """The list of kept files, sorted (a stable file to commit); none: no list at all."""
+    path = Path(published) / HISTORY_FILE
+    if not kept:
+        path.unlink(missing_ok=True)
+        return
+    files = {key: vars(kept[key]) for key in sorted(kept)}
+    path.write_text(json.dumps({"format": HISTORY_FORMAT, "files": files}, indent=1) + "\n")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class HistoryFiles:
+    """Reads the files a published study keeps in history, from the repository holding it."""
+
+    def __init__(self, published: Path, limit: int):
+        self.published = Path(published)
+        self.kept = read_history(self.published, limit)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.kept
+
+    def read(self, key: str) -> bytes:
+        kept = self.kept[key]
+        where = f"{self.published / HISTORY_FILE}: {key}"
+        size = _git(self.published, "cat-file", "-s", kept.blob).strip()
+        if size != str(kept.bytes).encode():  # checked before the blob is read
+            raise HistoryError(f"{where}: blob {kept.blob} is not {kept.bytes} bytes long")
+        data = _git(self.published, "cat-file", "blob", kept.blob)
+        if sha256(data) != kept.sha256:
+            raise HistoryError(f"{where}: blob {kept.blob} is not the file listed (SHA-256)")
+        return data
+
+    def check_reachable(self) -> None:
+        """Every listed blob is in this clone, before any is read: one clear error for a clone
+        made without the history."""
+        if not self.kept:
+            return
+        _require_git(self.published)
+        try:
+            _git(self.published, "rev-parse", "--git-dir")
+        except HistoryError:
+            raise HistoryError(
+                f"{self.published}: its files are kept in git history ({HISTORY_FILE}), and it "
+                "is in no git repository: use it inside a clone of the repository that holds it"
+            ) from None
+        ids = "".join(f"{kept.blob}\n" for kept in self.kept.values()).encode()
+        answer = _git(self.published, "cat-file", "--batch-check", data=ids).decode()
+        missing = [line.split()[0] for line in answer.splitlines() if line.endswith(" missing")]
+        if missing:
+            raise HistoryError(
+                f"{self.published}: {len(missing)} of its {len(self.kept)} files kept in git "
+                f"history ({HISTORY_FILE}) are not in this clone (blob {missing[0]}, ...): a "
+                "shallow clone lacks them; fetch the history first (git fetch --unshallow)"
+            )
+
+
+@dataclass(frozen=True)
+class Stowed:
+    files: int
+    bytes: int
+    kept: int  # all the study keeps in history now
+
+
+def _head_blobs(published: Path, names: list[str]) -> dict[str, str]:
+    """The blob HEAD holds at each of ``names`` (paths relative to ``published``) it has."""
+    try:
+        _git(published, "rev-parse", "--verify", "--quiet", "HEAD")
+    except HistoryError:  # a repository with no commit yet, or none at all
+        _git(published, "rev-parse", "--git-dir")
+        return {}
+    listed = _git(published, "ls-tree", "-z", "HEAD", "--", *names).split(b"\0")
+    blobs = {}
+    for line in filter(None, listed):  # "MODE TYPE BLOB\tPATH", PATH relative to the folder
+        meta, path = line.decode().split("\t", 1)
+        blobs[path] = meta.split()[2]
+    return blobs
+
+
+def stow(published: Path, limit: int) -> Stowed:
+    """Move ``published``'s ``bitstreams/*.bin`` out of the working tree into the list of files
+    kept in history; each must be committed as it is (in HEAD, unchanged), or nothing moves.
+    Stages the change (the files removed, the list written) for the next commit."""
+    published = Path(published)
+    folder = published / BITSTREAMS_DIR
+    files = sorted(folder.glob("*.bin")) if folder.is_dir() else []
+    kept = read_history(published, limit)
+    if not files:
+        return Stowed(0, 0, len(kept))
+    names = [f"{BITSTREAMS_DIR}/{path.name}" for path in files]
+    committed = _head_blobs(published, names)
+    on_disk = _git(published, "hash-object", "--", *names).decode().split()
+    changed = [n for n, blob in zip(names, on_disk, strict=True) if committed.get(n) != blob]
+    if changed:
+        raise HistoryError(
+            f"{folder}: {len(changed)} of its {len(files)} files are not committed as they are "
+            f"({Path(changed[0]).name}, ...): commit the published study first, then stow it"
+        )
+    for path in files:
+        key = path.stem
+        if not _KEY.fullmatch(key):
+            raise HistoryError(f"{path}: not a trial's file (expected KEY.bin)")
+        data = path.read_bytes()
+        if not 0 < len(data) <= limit:
+            raise HistoryError(f"{path}: {len(data)} bytes is no trial's file")
+        kept[key] = Kept(committed[f"{BITSTREAMS_DIR}/{path.name}"], len(data), sha256(data))
+    write_history(published, kept)
+    _git(published, "rm", "--quiet", "--", *names)
+    _git(published, "add", "--", HISTORY_FILE)
+    return Stowed(len(files), sum(kept[p.stem].bytes for p in files), len(kept))
