@@ -232,10 +232,10 @@ def prepare(args) -> int:
 def import_results(args) -> int:
     from study.config import load_config
     from study.engine.archive import rebuild
-    from study.engine.importer import ImportRefused
     from study.engine.importer import import_results as record
     from study.engine.incoming import failed_fits
     from study.engine.reports import refresh_reports
+    from study.errors import InputError
     from study.layout import TRIALS_FILE
 
     entries = load_queue(args.queue)
@@ -251,17 +251,19 @@ def import_results(args) -> int:
         config = load_config(ROOT / entry["config"], {"storage": str(args.storage)})
         published = ROOT / entry["published"]
         folder = args.storage / config.name
-        stowed = bool(entry.get("stow"))
-        by_study.setdefault(folder, (config, published, stowed, []))[3].extend(packs)
+        by_study.setdefault(folder, (config, published, []))[2].extend(packs)
+    stowed = {ROOT / entry["published"] for entry in entries if entry.get("stow")}
     refused = False
-    for folder, (config, published, stowed, packs) in by_study.items():
+    for folder, (config, published, packs) in by_study.items():
         for failure in failed_fits(packs):  # no result to import; the next `prepare` queues it
             print(f"failed there: {failure}")
-        if not folder.exists() and (published / TRIALS_FILE).exists():
-            rebuild(published, args.storage)  # grow the committed study, not a new one
         try:
+            if not folder.exists() and (published / TRIALS_FILE).exists():
+                rebuilt = rebuild(published, args.storage)  # grow the committed study
+                for name in rebuilt.differing:  # the publish after this import replaces them
+                    print(f"{published}: {name} differs when written again here")
             done = record(folder, packs, config)
-        except ImportRefused as error:  # the other studies' results are still recorded
+        except InputError as error:  # refused, or its published files unreadable here
             print(f"{folder}: {error}")
             refused = True
             continue
@@ -271,7 +273,7 @@ def import_results(args) -> int:
             print(f"  {done.filled} metric values measured here (LPIPS: not carried there)")
         out = published.relative_to(ROOT) if published.is_relative_to(ROOT) else published
         print(f"  commit them: make publish STUDY={folder} OUT={out}")
-        if stowed:  # too many files for the tree a lent machine is sent
+        if published in stowed:  # too many files for the tree a lent machine is sent
             print(f"  then keep its files in git history: inr-study stow {out}; commit again")
     return 1 if refused else 0
 

@@ -1,9 +1,10 @@
 """Keep a published study's committed files in git history only, out of the working tree.
 
-Each OUT/bitstreams/KEY.bin must be committed as it is; stow removes it from the tree and lists
-it (blob, size, SHA-256) in OUT/bitstreams-history.json, staged for the next commit. `rebuild`,
-`import` and `export` read the files from history from then on (a clone needs that history: not
-`--depth 1`). For studies whose files would overfill the tree a lent GPU machine is sent.
+Each OUT/bitstreams/KEY.bin must be committed byte for byte as it is; stow removes it from the
+tree and lists it (blob, size, SHA-256) in OUT/bitstreams-history.json, staged for the next
+commit. From then on `rebuild` and `import` read the files from history (a clone needs that
+history: not `--depth 1`) and `export` leaves them there. For studies whose files would overfill
+the tree a lent GPU machine is sent.
 """
 
 import argparse

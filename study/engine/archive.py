@@ -2,8 +2,8 @@
 
 ``export_trials`` writes, beside a published study's reports, its config (``study.yaml``, without
 this machine's paths), one trial record per line (``trials.jsonl``) and each trial's file
-(``bitstreams/KEY.bin``; one that ``inr-study stow`` keeps in git history is checked against its
-digest, not written again). ``rebuild`` creates a study folder from those alone: it imports every
+(``bitstreams/KEY.bin``; one that ``inr-study stow`` keeps in git history, its digest the same,
+is not written again). ``rebuild`` creates a study folder from those alone: it imports every
 trial (each file decoded and its figures checked, as for any import), then writes the reports,
 which must equal the published ones byte for byte.
 """
@@ -30,14 +30,7 @@ from study.engine.tracking import (
 )
 from study.engine.trial import BITSTREAM_NAME, TrialSpec
 from study.errors import InputError
-from study.layout import (
-    BITSTREAMS_DIR,
-    CONFIG_FILE,
-    HISTORY_FILE,
-    REPORTS_DIR,
-    TRIALS_FILE,
-    load_study_config,
-)
+from study.layout import BITSTREAMS_DIR, CONFIG_FILE, REPORTS_DIR, TRIALS_FILE, load_study_config
 
 
 class ArchiveError(InputError):
@@ -130,13 +123,11 @@ def export_trials(
                 continue
             lines.append(_trial_record(store, run, plan[key], config.name).dumps())
             data = store.artifact(run_record(run), BITSTREAM_NAME, Path(scratch)).read_bytes()
-            if key in in_history:
-                if sha256(data) != in_history[key].sha256:
-                    raise ArchiveError(
-                        f"{out}: trial {key}'s file is not the one {HISTORY_FILE} keeps for it"
-                    )
+            if key in in_history and sha256(data) == in_history[key].sha256:
                 still_kept[key] = in_history[key]
                 continue
+            # New, or not the file stowed for this trial: into the tree, to be committed (and
+            # stowed) again.
             (out / BITSTREAMS_DIR / f"{key}.bin").write_bytes(data)
             names.add(f"{key}.bin")
     for stale in (out / BITSTREAMS_DIR).iterdir():

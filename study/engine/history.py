@@ -10,8 +10,10 @@ history (``git clone --depth 1``) gets a clear error, not a partial study.
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,21 +41,32 @@ class Kept:
     sha256: str
 
 
-def _require_git(folder: Path) -> None:
-    if shutil.which("git") is None:
-        raise HistoryError(f"{folder}: its files are kept in git history: install git")
+# Never ask for credentials, never fetch a missing blob on demand (a partial clone, git >= 2.45):
+# a file not in this clone is an error here, not a hang or a thousand network round trips.
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_NO_LAZY_FETCH": "1"}
 
 
 def _git(folder: Path, *args: str, data: bytes | None = None) -> bytes:
-    _require_git(folder)
+    if shutil.which("git") is None:
+        raise HistoryError(f"{folder}: its files are kept in git history: install git")
     try:
         done = subprocess.run(
-            ["git", "-C", str(folder), *args], input=data, capture_output=True, check=True
+            ["git", "-C", str(folder), *args],
+            input=data,
+            capture_output=True,
+            check=True,
+            env={**os.environ, **_GIT_ENV},
         )
     except subprocess.CalledProcessError as error:
-        said = error.stderr.decode(errors="replace").strip().splitlines()
-        raise HistoryError(f"{folder}: git {args[0]}: {said[-1] if said else 'failed'}") from None
+        raise HistoryError(f"{folder}: git {args[0]}: {_git_said(error.stderr)}") from None
     return done.stdout
+
+
+def _git_said(stderr: bytes) -> str:
+    """git's own error line ("fatal: ...", "error: ..."), not the hints that follow it."""
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    errors = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (errors or lines or ["failed"])[0]
 
 
 def read_history(published: Path, limit: int) -> dict[str, Kept]:
@@ -67,6 +80,8 @@ def read_history(published: Path, limit: int) -> dict[str, Kept]:
         document = json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise HistoryError(f"{path}: not JSON ({error})") from None
+    except RecursionError:
+        raise HistoryError(f"{path}: nested too deeply to be a list of files") from None
     if not isinstance(document, dict) or document.get("format") != HISTORY_FORMAT:
         raise HistoryError(f"{path}: not a list of kept files (format {HISTORY_FORMAT!r})")
     files = document.get("files")
@@ -74,7 +89,7 @@ def read_history(published: Path, limit: int) -> dict[str, Kept]:
         raise HistoryError(f"{path}: 'files' must map trial keys to kept files")
     kept = {}
     for key, entry in files.items():
-        where = f"{path}: {key!r}"
+        where = f"{path}: {key[:40]!r}"
         if not _KEY.fullmatch(key) or not isinstance(entry, dict) or set(entry) != ENTRY_FIELDS:
             raise HistoryError(f"{where}: expected a trial key and its blob, bytes and sha256")
         blob, size, digest = entry["blob"], entry["bytes"], entry["sha256"]
@@ -113,38 +128,47 @@ class HistoryFiles:
         return key in self.kept
 
     def read(self, key: str) -> bytes:
+        """A listed file, its blob's type and size checked first (``check``)."""
         kept = self.kept[key]
-        where = f"{self.published / HISTORY_FILE}: {key}"
-        size = _git(self.published, "cat-file", "-s", kept.blob).strip()
-        if size != str(kept.bytes).encode():  # checked before the blob is read
-            raise HistoryError(f"{where}: blob {kept.blob} is not {kept.bytes} bytes long")
         data = _git(self.published, "cat-file", "blob", kept.blob)
         if sha256(data) != kept.sha256:
+            where = f"{self.published / HISTORY_FILE}: {key}"
             raise HistoryError(f"{where}: blob {kept.blob} is not the file listed (SHA-256)")
         return data
 
-    def check_reachable(self) -> None:
-        """Every listed blob is in this clone, before any is read: one clear error for a clone
-        made without the history."""
+    def check(self) -> None:
+        """Every listed blob is in this clone, a blob of the size listed, before any is read:
+        one clear error for a clone without the history, or a list that names other objects."""
         if not self.kept:
             return
-        _require_git(self.published)
         try:
-            _git(self.published, "rev-parse", "--git-dir")
+            shallow = _git(self.published, "rev-parse", "--is-shallow-repository").strip()
         except HistoryError:
             raise HistoryError(
                 f"{self.published}: its files are kept in git history ({HISTORY_FILE}), and it "
                 "is in no git repository: use it inside a clone of the repository that holds it"
             ) from None
         ids = "".join(f"{kept.blob}\n" for kept in self.kept.values()).encode()
-        answer = _git(self.published, "cat-file", "--batch-check", data=ids).decode()
-        missing = [line.split()[0] for line in answer.splitlines() if line.endswith(" missing")]
-        if missing:
-            raise HistoryError(
-                f"{self.published}: {len(missing)} of its {len(self.kept)} files kept in git "
-                f"history ({HISTORY_FILE}) are not in this clone (blob {missing[0]}, ...): a "
-                "shallow clone lacks them; fetch the history first (git fetch --unshallow)"
-            )
+        answers = _git(self.published, "cat-file", "--batch-check", data=ids).decode()
+        missing = 0
+        for (key, kept), answer in zip(self.kept.items(), answers.splitlines(), strict=True):
+            if answer.endswith(" missing"):
+                missing += 1
+            elif answer != f"{kept.blob} blob {kept.bytes}":
+                where = f"{self.published / HISTORY_FILE}: {key}"
+                raise HistoryError(f"{where}: {kept.blob} is not a blob of {kept.bytes} bytes")
+        if not missing:
+            return
+        why = (
+            "a shallow clone lacks them; fetch the history first (git fetch --unshallow)"
+            if shallow == b"true"
+            else "this repository's history does not hold them (a copy of the study inside "
+            "another repository, or history rewritten after they were stowed)"
+        )
+        raise HistoryError(
+            f"{self.published}: {missing} of its {len(self.kept)} files kept in git history "
+            f"({HISTORY_FILE}) are not in this clone: {why}"
+        )
 
 
 @dataclass(frozen=True)
@@ -169,34 +193,46 @@ def _head_blobs(published: Path, names: list[str]) -> dict[str, str]:
     return blobs
 
 
+def _stowable(path: Path, limit: int) -> int:
+    """The size of ``path``, a regular file named KEY.bin within ``limit`` (checked before git
+    or this process reads it)."""
+    if not _KEY.fullmatch(path.stem):
+        raise HistoryError(f"{path}: not a trial's file (expected KEY.bin)")
+    info = path.lstat()
+    if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= limit:
+        raise HistoryError(f"{path}: not a trial's file (a regular file of at most {limit} bytes)")
+    return info.st_size
+
+
 def stow(published: Path, limit: int) -> Stowed:
     """Move ``published``'s ``bitstreams/*.bin`` out of the working tree into the list of files
-    kept in history; each must be committed as it is (in HEAD, unchanged), or nothing moves.
-    Stages the change (the files removed, the list written) for the next commit."""
+    kept in history. Every file must be committed byte for byte as it is (in HEAD and the index,
+    no filter between), or nothing moves. Stages the change (the list written, the files
+    removed) for the next commit."""
     published = Path(published)
     folder = published / BITSTREAMS_DIR
     files = sorted(folder.glob("*.bin")) if folder.is_dir() else []
     kept = read_history(published, limit)
     if not files:
         return Stowed(0, 0, len(kept))
+    sizes = [_stowable(path, limit) for path in files]
     names = [f"{BITSTREAMS_DIR}/{path.name}" for path in files]
     committed = _head_blobs(published, names)
-    on_disk = _git(published, "hash-object", "--", *names).decode().split()
+    # The raw bytes' blob (no eol conversion or clean filter): what rebuild will read back.
+    on_disk = _git(published, "hash-object", "--no-filters", "--", *names).decode().split()
+    staged = _git(published, "diff", "--cached", "--name-only", "-z", "HEAD", "--", *names)
     changed = [n for n, blob in zip(names, on_disk, strict=True) if committed.get(n) != blob]
+    changed += [name.decode() for name in staged.split(b"\0") if name]
     if changed:
         raise HistoryError(
-            f"{folder}: {len(changed)} of its {len(files)} files are not committed as they are "
-            f"({Path(changed[0]).name}, ...): commit the published study first, then stow it"
+            f"{folder}: {len(set(changed))} of its {len(files)} files are not committed byte for "
+            f"byte as they are ({Path(changed[0]).name}, ...): commit the published study first "
+            "(with no eol conversion or filter on its files), then stow it"
         )
-    for path in files:
-        key = path.stem
-        if not _KEY.fullmatch(key):
-            raise HistoryError(f"{path}: not a trial's file (expected KEY.bin)")
-        data = path.read_bytes()
-        if not 0 < len(data) <= limit:
-            raise HistoryError(f"{path}: {len(data)} bytes is no trial's file")
-        kept[key] = Kept(committed[f"{BITSTREAMS_DIR}/{path.name}"], len(data), sha256(data))
+    for path, name, size in zip(files, names, sizes, strict=True):
+        kept[path.stem] = Kept(committed[name], size, sha256(path.read_bytes()))
+    # The list first: were the removal to fail, the files would be in both places, never in none.
     write_history(published, kept)
+    _git(published, "add", "--force", "--", HISTORY_FILE)
     _git(published, "rm", "--quiet", "--", *names)
-    _git(published, "add", "--", HISTORY_FILE)
-    return Stowed(len(files), sum(kept[p.stem].bytes for p in files), len(kept))
+    return Stowed(len(files), sum(sizes), len(kept))

@@ -121,7 +121,7 @@ def published_records(folder: Path) -> list[TrialRecord]:
 
 def _published(folder: Path) -> list[Incoming]:
     kept = HistoryFiles(folder, MAX_BITSTREAM_BYTES)
-    kept.check_reachable()
+    kept.check()
     found = []
     for where, record in _published_lines(folder):
         if not isinstance(record, TrialRecord):

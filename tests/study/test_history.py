@@ -60,11 +60,12 @@ def test_stowed_files_leave_the_tree_and_the_study_rebuilds_from_history(
     assert len(files) == 2
     # Only committed files move: stowing first would lose them.
     assert main(["stow", str(published)]) == 2
-    assert "not committed as they are" in capsys.readouterr().err
+    assert "not committed byte for byte as they are" in capsys.readouterr().err
     assert all(path.exists() for path in files) and not (published / HISTORY_FILE).exists()
 
     git(repo, "add", "-A")
     git(repo, "commit", "--quiet", "-m", "publish")
+    (repo / ".git" / "info" / "exclude").write_text("*.json\n")  # listed all the same
     assert main(["stow", str(published)]) == 0
     assert "2 files" in capsys.readouterr().out
     assert not any((published / BITSTREAMS_DIR).glob("*.bin"))
@@ -84,6 +85,19 @@ def test_stowed_files_leave_the_tree_and_the_study_rebuilds_from_history(
     assert "(2 more kept in git history)" in capsys.readouterr().out
     assert not any((published / BITSTREAMS_DIR).glob("*.bin"))
     assert (published / HISTORY_FILE).read_bytes() == listed
+    # A stowed trial whose file is not the study's comes back into the tree, to be committed.
+    document = json.loads(listed)
+    changed = sorted(document["files"])[0]
+    document["files"][changed]["sha256"] = "0" * 64
+    (published / HISTORY_FILE).write_text(json.dumps(document))
+    assert main(["export", str(folder), "-o", str(published)]) == 0
+    assert "(1 more kept in git history)" in capsys.readouterr().out
+    assert [p.stem for p in (published / BITSTREAMS_DIR).glob("*.bin")] == [changed]
+    assert sorted(json.loads((published / HISTORY_FILE).read_text())["files"]) == sorted(
+        set(document["files"]) - {changed}
+    )
+    git(repo, "checkout", "--", ".")
+    (published / BITSTREAMS_DIR / f"{changed}.bin").unlink()
 
     # A clone without the history gets one clear error, and no study folder.
     shallow = tmp_path / "shallow"
@@ -99,10 +113,39 @@ def test_stowed_files_leave_the_tree_and_the_study_rebuilds_from_history(
     shard = ["shard", str(config_path), "-o", str(tmp_path / "left")]
     assert main([*shard, "--skip-done", str(shallow / "results" / "small")]) == 2
     assert "every selected trial is already done" in capsys.readouterr().err
-    # Nor outside any repository.
+    # Nor outside any repository, nor inside another.
     loose = shutil.copytree(published, tmp_path / "loose")
     assert main(["rebuild", str(loose), "--storage", str(tmp_path / "from-loose")]) == 2
     assert "is in no git repository" in capsys.readouterr().err
+    git(loose, "init", "--quiet")
+    assert main(["rebuild", str(loose), "--storage", str(tmp_path / "from-other")]) == 2
+    assert "this repository's history does not hold them" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["never-committed", "index-differs", "clean-filter"])
+def test_stow_moves_nothing_unless_every_file_is_committed_byte_for_byte(study, repo, capsys, how):
+    _, published, _ = study
+    files = sorted((published / BITSTREAMS_DIR).glob("*.bin"))
+    if how != "never-committed":
+        if how == "clean-filter":  # what is committed is not the file's bytes
+            (repo / ".gitattributes").write_text("*.bin filter=pad\n")
+            git(repo, "config", "filter.pad.clean", "sh -c 'cat; echo'")
+        git(repo, "add", "-A")
+        git(repo, "commit", "--quiet", "-m", "publish")
+    if how == "index-differs":  # staged, then the file put back as committed
+        original = files[0].read_bytes()
+        files[0].write_bytes(original + b"x")
+        git(repo, "add", "--", str(files[0]))
+        files[0].write_bytes(original)
+    before = git(repo, "status", "--porcelain")
+    assert main(["stow", str(published)]) == 2
+    assert "not committed byte for byte as they are" in capsys.readouterr().err
+    assert all(path.exists() for path in files) and not (published / HISTORY_FILE).exists()
+    assert git(repo, "status", "--porcelain") == before
+
+
+def _tree(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD^{tree}").strip()
 
 
 def _other_blob(repo: Path) -> str:
@@ -116,11 +159,12 @@ def _other_blob(repo: Path) -> str:
         (lambda kept, key, repo: kept[key].update(sha256="0" * 64), "is not the file listed"),
         (lambda kept, key, repo: kept[key].update(bytes=2**40), "is no trial's file"),
         (lambda kept, key, repo: kept[key].update(blob="HEAD"), "is not a git object id"),
-        (lambda kept, key, repo: kept[key].update(blob=_other_blob(repo)), "bytes long"),
+        (lambda kept, key, repo: kept[key].update(blob=_other_blob(repo)), "is not a blob of"),
+        (lambda kept, key, repo: kept[key].update(blob=_tree(repo)), "is not a blob of"),
         (lambda kept, key, repo: kept[key].update(extra=1), "its blob, bytes and sha256"),
         (lambda kept, key, repo: kept.update({"../etc": kept.pop(key)}), "expected a trial key"),
     ],
-    ids=["digest", "size", "blob-id", "other-blob", "extra-field", "key"],
+    ids=["digest", "size", "blob-id", "other-blob", "tree", "extra-field", "key"],
 )
 def test_a_tampered_list_of_kept_files_is_refused_with_its_reason(
     tmp_path, study, repo, capsys, tamper, says
@@ -137,3 +181,9 @@ def test_a_tampered_list_of_kept_files_is_refused_with_its_reason(
     error = capsys.readouterr().err
     assert HISTORY_FILE in error and says in error
     assert not (storage / "small").exists()
+
+
+def test_a_list_of_kept_files_nested_deeply_is_refused(tmp_path, capsys):
+    (tmp_path / HISTORY_FILE).write_text("[" * 100_000)
+    assert main(["stow", str(tmp_path)]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
