@@ -10,7 +10,7 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from dashboards.crops import decoded_crops, default_choice, original_image
+from dashboards.crops import LiveCrops
 from dashboards.data import (
     StudyData,
     add_reference_option,
@@ -75,26 +75,23 @@ def main(argv: list[str] | None = None) -> int:
         return from_experiment(args.mlflow_uri, args.experiment)
 
     data = load()
-    image, bpp = default_choice(data, args.crops_image) or (None, None)
-    bpp = args.crops_bpp or bpp
-    crops = []
-    if image is not None:
-        crops = decoded_crops(data, image, bpp, args.crop_size, original_image(args.folder, image))
+    # Chosen again at each look of a live page: a growing study's images and runs change.
+    crops = LiveCrops(args.folder, args.crops_image, args.crops_bpp, args.crop_size)
+    read = read_references(args.reference)  # read once, matched at each look
 
-    read = read_references(args.reference)  # once: a live page matches them again at each look
+    def look(data: StudyData) -> dict:
+        references, notes = match_references(read, data.image_set(), args.unmatched_references)
+        return {"references": references, "reference_notes": notes, "crops": crops(data)}
 
-    def matched_references(data: StudyData) -> tuple[list[dict], list[str]]:
-        return match_references(read, data.image_set(), args.unmatched_references)
-
-    references, reference_notes = matched_references(data)
+    first = look(data)
     page = partial(
         render,
         data,
-        references=references,
-        reference_notes=reference_notes,
-        crops=crops,
-        crops_image=image,
-        crops_bpp=bpp,
+        references=first["references"],
+        reference_notes=first["reference_notes"],
+        crops=first["crops"].crops,
+        crops_image=first["crops"].image,
+        crops_bpp=first["crops"].target_bpp,
         mlflow_ui=args.mlflow_ui,
     )
     if args.output:
@@ -119,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 data.store.log_parent_artifacts(data.parent_run_id, [kept], "dashboard")
     if args.serve:
         live_page = page(live_seconds=args.refresh)
-        server = make_server(live_page, load, matched_references, args.host, args.port)
+        server = make_server(live_page, load, look, args.host, args.port)
         print(f"live dashboard: http://{args.host}:{server.server_port}/ (Ctrl-C stops it)")
         try:
             server.serve_forever()

@@ -8,6 +8,7 @@ import logging
 import statistics
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ class Crop:
     pixels: np.ndarray
     bpp: float | None = None  # the shown run's; None for the original
 
-    @property
+    @cached_property  # a live page sends the same crops at every look
     def png_base64(self) -> str:
         buffer = io.BytesIO()
         Image.fromarray(self.pixels).save(buffer, format="PNG", optimize=True)
@@ -94,6 +95,22 @@ def default_choice(data: StudyData, image: str | None = None) -> tuple[str, floa
     return image, statistics.median(r["bpp"] for r in grid if r["image"] == image)
 
 
+def nearest_runs(data: StudyData, image: str, target_bpp: float) -> list[tuple[str, dict]]:
+    """Each curve's grid run on ``image`` nearest ``target_bpp`` (in log rate): (curve name,
+    record), in the curves' plotting order."""
+    closest = {}
+    for record in data.records:
+        if record.get("search") or record["image"] != image:
+            continue
+        label = curve_label(record)
+        distance = abs(np.log(record["bpp"] / target_bpp))
+        if label not in closest or distance < closest[label][0]:
+            closest[label] = (distance, record)
+    styles = curve_styles(record for _, record in closest.values())
+    ordered = sorted(closest.items(), key=lambda kv: styles[kv[0]].rank)
+    return [(styles[label].name, record) for label, (_, record) in ordered]
+
+
 def decoded_crops(
     data: StudyData,
     image: str,
@@ -104,24 +121,47 @@ def decoded_crops(
 ) -> list[Crop]:
     """The original's window (when given), then each curve's run nearest ``target_bpp`` (in log
     rate) on ``image``, the same window cut from its decoded image."""
-    closest = {}
-    for record in data.records:
-        if record.get("search") or record["image"] != image:
-            continue
-        label = curve_label(record)
-        distance = abs(np.log(record["bpp"] / target_bpp))
-        if label not in closest or distance < closest[label][0]:
-            closest[label] = (distance, record)
-    styles = curve_styles(record for _, record in closest.values())
     crops = []
     if original is not None:
         rows, cols = _window(original.shape, size, corner)
         crops.append(Crop(f"original {image}", original[rows, cols]))
-    ordered = sorted(closest.items(), key=lambda kv: styles[kv[0]].rank)
     with tempfile.TemporaryDirectory(prefix="inr-study-crops-") as scratch:
-        for label, (_, record) in ordered:
+        for name, record in nearest_runs(data, image, target_bpp):
             pixels = _decoded(data, record, Path(scratch))
             rows, cols = _window(pixels.shape, size, corner)
-            caption = _caption(styles[label].name, record, target_bpp)
+            caption = _caption(name, record, target_bpp)
             crops.append(Crop(caption, pixels[rows, cols], record["bpp"]))
     return crops
+
+
+@dataclass(frozen=True)
+class ShownCrops:
+    crops: list[Crop]
+    image: str | None
+    target_bpp: float | None
+
+
+class LiveCrops:
+    """The decoded-crops panel of a page, chosen again at each look at a growing study: the
+    image and rate asked for (default: the first image, at the median rate of its runs), each
+    curve's nearest run; decoded again only when the runs shown change."""
+
+    def __init__(self, folder: Path | None, image: str | None, target_bpp: float | None, size: int):
+        self.folder, self.image, self.target_bpp, self.size = folder, image, target_bpp, size
+        self.originals: dict[str, np.ndarray | None] = {}
+        self.shown: tuple[tuple, ShownCrops] | None = None
+
+    def __call__(self, data: StudyData) -> ShownCrops:
+        choice = default_choice(data, self.image)
+        if choice is None:
+            return ShownCrops([], None, None)
+        image, median = choice
+        bpp = self.target_bpp or median
+        runs = nearest_runs(data, image, bpp)
+        seen = (image, bpp, tuple(record["run_id"] for _, record in runs))
+        if self.shown is None or self.shown[0] != seen:
+            if image not in self.originals:
+                self.originals[image] = original_image(self.folder, image)
+            crops = decoded_crops(data, image, bpp, self.size, self.originals[image])
+            self.shown = (seen, ShownCrops(crops, image, bpp))
+        return self.shown[1]

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
-from dashboards.crops import Crop
+from dashboards.crops import Crop, ShownCrops
 from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
@@ -128,12 +128,18 @@ def live_payload(
 
 
 def served_payload(
-    data: StudyData, references: Sequence[dict], reference_notes: Sequence[str]
+    data: StudyData,
+    references: Sequence[dict] = (),
+    reference_notes: Sequence[str] = (),
+    crops: ShownCrops | None = None,
 ) -> dict:
-    """What a served page's ``data.json`` sends: the live payload and the BD-rate table, which
-    the page otherwise draws once, here."""
+    """What a served page's ``data.json`` sends: the live payload, and what the page otherwise
+    draws once: the BD-rate table and the decoded crops (when chosen again at each look)."""
     payload = live_payload(data, references, reference_notes)
-    return {**payload, "bd_html": _bd_table(data.bd_rates, payload["bd_metrics"])}
+    payload["bd_html"] = _bd_table(data.bd_rates, payload["bd_metrics"])
+    if crops is not None:
+        payload["crops_html"] = _crops(crops.crops, crops.image, crops.target_bpp)
+    return payload
 
 
 def write_shared_plotly(folder: Path) -> Path:
@@ -213,7 +219,8 @@ def render(
 </section>
 <section><h2>α tuning at matched rate</h2><div id=alpha-plot style="height: 450px"></div></section>
 <section><h2>Search Pareto fronts</h2><div id=pareto-plot style="height: 450px"></div></section>
-<section><h2>Decoded crops</h2>{_crops(crops, crops_image, crops_bpp)}</section>
+<section><h2>Decoded crops</h2><div id=decoded-crops>{_crops(crops, crops_image, crops_bpp)}</div>
+</section>
 <script id=study-data type=application/json>{data_json}</script>
 <script>{script}</script>
 </body></html>

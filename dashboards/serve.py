@@ -1,6 +1,6 @@
 """``inr-study dashboard … --serve``: the same page from a small local web server, which re-reads
-MLflow for each ``data.json`` request, so curves, reference curves and BD-rates follow the trials
-as they finish."""
+MLflow for each ``data.json`` request, so curves, reference curves, BD-rates and decoded crops
+follow the trials as they finish."""
 
 import json
 import logging
@@ -26,13 +26,14 @@ def allowed_hosts(host: str, port: int) -> set[str]:
 def make_server(
     page: str,
     load: Callable[[], StudyData],
-    references: Callable[[StudyData], tuple[list[dict], list[str]]],
+    look: Callable[[StudyData], dict],
     host: str = "127.0.0.1",
     port: int = 8050,
 ) -> ThreadingHTTPServer:
-    """A server for ``page`` at ``/`` and fresh runs at ``/data.json``, with the reference curves
-    ``references`` matches to them (a growing study's images change); bind it with care: the
-    default is the loopback interface only."""
+    """A server for ``page`` at ``/`` and fresh runs at ``/data.json``, with what ``look``
+    chooses again for them (``served_payload``'s reference curves and notes, decoded crops: a
+    growing study's images and runs change); bind it with care: the default is the loopback
+    interface only."""
     page_bytes = page.encode()
     hosts: set[str] = set()
 
@@ -45,7 +46,7 @@ def make_server(
                 body, kind = page_bytes, "text/html; charset=utf-8"
             elif self.path.split("?")[0] == "/data.json":
                 data = load()
-                body = json.dumps(served_payload(data, *references(data))).encode()
+                body = json.dumps(served_payload(data, **look(data))).encode()
                 kind = "application/json"
             elif self.path == "/favicon.ico":  # browsers ask; "none" is not an error
                 self.send_response(204)

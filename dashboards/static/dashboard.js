@@ -376,8 +376,9 @@ async function refresh() {
   const fresh = await response.json();
   Object.assign(DATA, fresh);
   // Drawn once by the page, so redrawn here: the study's images (and so the references that
-  // match them) and its BD-rates change as it grows.
+  // match them), its BD-rates and the runs nearest the crops' rate change as it grows.
   document.getElementById("bd-rates").innerHTML = fresh.bd_html;
+  if (fresh.crops_html !== undefined) document.getElementById("decoded-crops").innerHTML = fresh.crops_html;
   document.getElementById("reference-notes").replaceChildren(
     ...DATA.reference_notes.map((text) => Object.assign(document.createElement("p"), { className: "note", textContent: text })),
   );

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from dashboards.cli import main as dashboard
-from dashboards.crops import decoded_crops
+from dashboards.crops import LiveCrops, decoded_crops
 from dashboards.data import StudyData, from_study, reference_argument, reference_curves
 from dashboards.page import render
 from dashboards.serve import make_server
@@ -157,12 +157,13 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
         live_seconds=3600,
     )
     looks = iter(range(1, 100))
-    server = make_server(
-        html,
-        lambda: from_study(result.folder),
-        lambda data: ([], [f"look {next(looks)}: {len(data.records)} trials"]),
-        port=0,
-    )
+    crops = LiveCrops(result.folder, None, None, 32)
+
+    def look(data: StudyData) -> dict:
+        notes = [f"look {next(looks)}: {len(data.records)} trials"]
+        return {"reference_notes": notes, "crops": crops(data)}
+
+    server = make_server(html, lambda: from_study(result.folder), look, port=0)
     assert server.server_address[0] == "127.0.0.1"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -175,6 +176,10 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
         assert text(page, "#reference-notes") == "look 1: 12 trials"
         assert page.locator("#bd-rates table#bd-rate").count() == 1
         assert page.locator("table#bd-rate[data-drawn]").count() == 0
+        # The page began with no crops; the look chose them: the original, then each curve's.
+        shown = crops(from_study(result.folder))
+        assert len(shown.crops) > 2 and shown.crops[0].caption.startswith("original")
+        assert page.locator("#decoded-crops figure").count() == len(shown.crops)
     finally:
         server.shutdown()
         server.server_close()

@@ -144,6 +144,28 @@ def test_the_visual_comparison_takes_each_curves_run_nearest_the_rate(tmp_path):
     assert np.asarray(Image.open(path).convert("RGB")).std() > 10
 
 
+def test_a_live_page_s_crops_follow_the_study_and_decode_only_what_changed():
+    from dashboards.crops import LiveCrops
+
+    class Counted(_DecodedImages):
+        decoded = 0
+
+        def artifact(self, record, name, scratch):
+            Counted.decoded += 1
+            return super().artifact(record, name, scratch)
+
+    store = Counted()
+    records = [{**r, "run_id": f"run-{n}"} for n, r in enumerate(_records())]
+    live = LiveCrops(None, None, 0.45, 16)
+    assert live(StudyData("toy", store, [])).crops == []  # no run yet: nothing to show
+    first = [r for r in records if r["codec"] == "jpeg" and r["image"] == "kodim01"]
+    shown = live(StudyData("toy", store, first))
+    assert [c.caption.split(":")[0] for c in shown.crops] == ["jpeg"] and store.decoded == 1
+    assert live(StudyData("toy", store, first)) is shown and store.decoded == 1  # nothing new
+    grown = live(StudyData("toy", store, records))
+    assert len(grown.crops) == 3 and grown.image == "kodim01" and store.decoded == 4
+
+
 def test_the_crops_target_is_the_median_rate_of_the_chosen_image():
     from dashboards.crops import default_choice
     from dashboards.data import DashboardError

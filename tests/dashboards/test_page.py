@@ -110,7 +110,7 @@ def test_the_live_server_answers_only_its_own_host_names():
 
     rows = records()
     data = StudyData("t", None, rows, [])
-    server = make_server("<html>page</html>", lambda: data, lambda _: ([], []), port=0)
+    server = make_server("<html>page</html>", lambda: data, lambda _: {}, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_port
 
@@ -156,8 +156,9 @@ def test_a_served_page_matches_references_to_the_images_its_study_holds_now(tmp_
     read = read_references([reference])
     reference.path.unlink()  # read once, at start: matched again at each look
 
-    def matched(data: StudyData) -> tuple[list[dict], list[str]]:
-        return match_references(read, data.image_set())
+    def matched(data: StudyData) -> dict:
+        references, notes = match_references(read, data.image_set())
+        return {"references": references, "reference_notes": notes}
 
     server = make_server("<html>page</html>", load, matched, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
