@@ -10,7 +10,7 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from dashboards.crops import LiveCrops
+from dashboards.crops import LiveCrops, bitrate
 from dashboards.data import (
     StudyData,
     add_reference_option,
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         "inlining it: pages published side by side share one copy (-o only)",
     )
     parser.add_argument("--crops-image", help="image of the decoded-crops panel (default: first)")
-    parser.add_argument("--crops-bpp", type=float, help="bitrate of the crops (default: median)")
+    parser.add_argument("--crops-bpp", type=bitrate, help="bitrate of the crops (default: median)")
     parser.add_argument(
         "--crop-size",
         type=int,
@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load()
     # Chosen again at each look of a live page: a growing study's images and runs change.
-    crops = LiveCrops(args.folder, args.crops_image, args.crops_bpp, args.crop_size)
+    crops = LiveCrops(
+        args.folder, args.crops_image, args.crops_bpp, args.crop_size, strict=not args.serve
+    )
     read = read_references(args.reference)  # read once, matched at each look
 
     def look(data: StudyData) -> dict:

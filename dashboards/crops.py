@@ -2,11 +2,14 @@
 each codec × loss closest to that bitrate, cut to the same window, captioned with its bpp and
 metrics; the dashboard embeds them as PNG, ``inr-study figures`` draws them as one figure."""
 
+import argparse
 import base64
 import io
 import logging
+import math
 import statistics
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +39,17 @@ class Crop:
         buffer = io.BytesIO()
         Image.fromarray(self.pixels).save(buffer, format="PNG", optimize=True)
         return base64.b64encode(buffer.getvalue()).decode()
+
+
+def bitrate(text: str) -> float:
+    """A ``--crops-bpp`` value: bits per pixel, above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: a bitrate in bits per pixel, above 0")
+    return value
 
 
 def _window(
@@ -82,9 +96,11 @@ def _decoded(data: StudyData, record: dict, scratch: Path) -> np.ndarray:
     return load_rgb(data.store.artifact(record, DECODED_NAME, scratch))
 
 
-def default_choice(data: StudyData, image: str | None = None) -> tuple[str, float] | None:
-    """``image`` (default: the first), at the median rate of its grid runs; None without grid
-    runs."""
+def default_choice(
+    data: StudyData, image: str | None = None, target_bpp: float | None = None
+) -> tuple[str, float] | None:
+    """``image`` (default: the first), at ``target_bpp`` (default: the median rate of its grid
+    runs); None without grid runs."""
     grid = [r for r in data.records if not r.get("search")]
     if not grid:
         return None
@@ -92,7 +108,9 @@ def default_choice(data: StudyData, image: str | None = None) -> tuple[str, floa
     image = image or images[0]
     if image not in images:
         raise DashboardError(f"no grid run on image {image!r}; the study's: {', '.join(images)}")
-    return image, statistics.median(r["bpp"] for r in grid if r["image"] == image)
+    if target_bpp is None:
+        target_bpp = statistics.median(r["bpp"] for r in grid if r["image"] == image)
+    return image, target_bpp
 
 
 def nearest_runs(data: StudyData, image: str, target_bpp: float) -> list[tuple[str, dict]]:
@@ -121,17 +139,23 @@ def decoded_crops(
 ) -> list[Crop]:
     """The original's window (when given), then each curve's run nearest ``target_bpp`` (in log
     rate) on ``image``, the same window cut from its decoded image."""
-    crops = []
-    if original is not None:
-        rows, cols = _window(original.shape, size, corner)
-        crops.append(Crop(f"original {image}", original[rows, cols]))
+    crops = [] if original is None else [_cut(f"original {image}", original, size, corner)]
     with tempfile.TemporaryDirectory(prefix="inr-study-crops-") as scratch:
         for name, record in nearest_runs(data, image, target_bpp):
             pixels = _decoded(data, record, Path(scratch))
-            rows, cols = _window(pixels.shape, size, corner)
-            caption = _caption(name, record, target_bpp)
-            crops.append(Crop(caption, pixels[rows, cols], record["bpp"]))
+            crops.append(_cut(_caption(name, record, target_bpp), pixels, size, corner, record))
     return crops
+
+
+def _cut(
+    caption: str,
+    pixels: np.ndarray,
+    size: int,
+    corner: tuple[int, int] | None,
+    record: dict | None = None,
+) -> Crop:
+    rows, cols = _window(pixels.shape, size, corner)
+    return Crop(caption, pixels[rows, cols], None if record is None else record["bpp"])
 
 
 @dataclass(frozen=True)
@@ -139,29 +163,65 @@ class ShownCrops:
     crops: list[Crop]
     image: str | None
     target_bpp: float | None
+    waiting: bool = False  # the image asked for has no grid run yet
+
+    @property
+    def key(self) -> str:
+        """Changes with what the panel shows: a page redraws it only then."""
+        return "|".join(c.caption for c in self.crops) or f"none {self.image}"
 
 
 class LiveCrops:
-    """The decoded-crops panel of a page, chosen again at each look at a growing study: the
+    """The decoded-crops panel of a live page, chosen again at each look at a growing study: the
     image and rate asked for (default: the first image, at the median rate of its runs), each
-    curve's nearest run; decoded again only when the runs shown change."""
+    curve's nearest run. Each run's image is decoded once; a look whose crops fail (a file
+    unreadable for now) logs why and keeps those shown, unless ``strict``. Looks come from the
+    server's threads: one at a time."""
 
-    def __init__(self, folder: Path | None, image: str | None, target_bpp: float | None, size: int):
+    def __init__(
+        self,
+        folder: Path | None,
+        image: str | None,
+        target_bpp: float | None,
+        size: int,
+        strict: bool = False,
+    ):
         self.folder, self.image, self.target_bpp, self.size = folder, image, target_bpp, size
+        self.strict = strict  # a page written once: its errors stop it, an image must have runs
         self.originals: dict[str, np.ndarray | None] = {}
-        self.shown: tuple[tuple, ShownCrops] | None = None
+        self.decoded: dict[str, np.ndarray] = {}  # run id -> the window of its decoded image
+        self.shown = ShownCrops([], None, None)
+        self.lock = threading.Lock()
 
     def __call__(self, data: StudyData) -> ShownCrops:
-        choice = default_choice(data, self.image)
+        with self.lock:
+            try:
+                self.shown = self._choose(data)
+            except Exception as error:  # the page's curves go on: only this panel waits
+                if self.strict:
+                    raise
+                log.warning("decoded crops not updated: %s", error)
+            return self.shown
+
+    def _choose(self, data: StudyData) -> ShownCrops:
+        grid_images = {r["image"] for r in data.records if not r.get("search")}
+        if self.image is not None and self.image not in grid_images and not self.strict:
+            return ShownCrops([], self.image, self.target_bpp, waiting=True)
+        choice = default_choice(data, self.image, self.target_bpp)
         if choice is None:
             return ShownCrops([], None, None)
-        image, median = choice
-        bpp = self.target_bpp or median
+        image, bpp = choice
+        if image not in self.originals:
+            self.originals[image] = original_image(self.folder, image)
+        original = self.originals[image]
+        crops = [] if original is None else [_cut(f"original {image}", original, self.size, None)]
         runs = nearest_runs(data, image, bpp)
-        seen = (image, bpp, tuple(record["run_id"] for _, record in runs))
-        if self.shown is None or self.shown[0] != seen:
-            if image not in self.originals:
-                self.originals[image] = original_image(self.folder, image)
-            crops = decoded_crops(data, image, bpp, self.size, self.originals[image])
-            self.shown = (seen, ShownCrops(crops, image, bpp))
-        return self.shown[1]
+        with tempfile.TemporaryDirectory(prefix="inr-study-crops-") as scratch:
+            for name, record in runs:
+                run = record.get("run_id") or str(id(record))
+                if run not in self.decoded:
+                    pixels = _decoded(data, record, Path(scratch))
+                    self.decoded[run] = _cut("", pixels, self.size, None).pixels
+                caption = _caption(name, record, bpp)
+                crops.append(Crop(caption, self.decoded[run], record["bpp"]))
+        return ShownCrops(crops, image, bpp)

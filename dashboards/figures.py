@@ -15,7 +15,7 @@ metrics, enlarged without smoothing so that blur, ringing and colour shifts show
 import argparse
 from pathlib import Path
 
-from dashboards.crops import decoded_crops, default_choice, original_image
+from dashboards.crops import bitrate, decoded_crops, default_choice, original_image
 from dashboards.data import (
     StudyData,
     add_reference_option,
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     add_reference_option(parser)
     parser.add_argument("--crops-image", help="image of the visual comparison (default: first)")
     parser.add_argument(
-        "--crops-bpp", type=float, help="bitrate of the visual comparison (default: median)"
+        "--crops-bpp", type=bitrate, help="bitrate of the visual comparison (default: median)"
     )
     parser.add_argument(
         "--crop-size", type=int, default=128, help="side of the region in pixels (default: 128)"
@@ -285,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     spread = draw_seed_spread(data, args.output)
     alpha = draw_alpha(args.folder, args.output)
     written += [p for p in (spread, alpha) if p]
-    image, bpp = default_choice(data, args.crops_image) or (None, None)
-    bpp = args.crops_bpp or bpp
+    image, bpp = default_choice(data, args.crops_image, args.crops_bpp) or (None, None)
     if data.store is None:  # a published copy keeps no decoded images
         print("no visual comparison: a published copy keeps no decoded images")
     elif image is not None:

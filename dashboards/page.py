@@ -138,7 +138,12 @@ def served_payload(
     payload = live_payload(data, references, reference_notes)
     payload["bd_html"] = _bd_table(data.bd_rates, payload["bd_metrics"])
     if crops is not None:
-        payload["crops_html"] = _crops(crops.crops, crops.image, crops.target_bpp)
+        payload["crops_key"] = crops.key
+        payload["crops_html"] = (
+            f"<p class=note>No decoded crops yet: no grid run on {html.escape(crops.image)}.</p>"
+            if crops.waiting
+            else _crops(crops.crops, crops.image, crops.target_bpp)
+        )
     return payload
 
 

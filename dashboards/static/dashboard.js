@@ -370,6 +370,7 @@ function addControls() {
 }
 
 // Live mode (inr-study dashboard --serve): runs finished since the last look, from the server.
+let shownCrops = null; // what the crops panel shows: redrawn only when the server's choice changes
 async function refresh() {
   const response = await fetch("data.json", { cache: "no-store" });
   if (!response.ok) return;
@@ -378,7 +379,10 @@ async function refresh() {
   // Drawn once by the page, so redrawn here: the study's images (and so the references that
   // match them), its BD-rates and the runs nearest the crops' rate change as it grows.
   document.getElementById("bd-rates").innerHTML = fresh.bd_html;
-  if (fresh.crops_html !== undefined) document.getElementById("decoded-crops").innerHTML = fresh.crops_html;
+  if (fresh.crops_key !== undefined && fresh.crops_key !== shownCrops) {
+    document.getElementById("decoded-crops").innerHTML = fresh.crops_html;
+    shownCrops = fresh.crops_key;
+  }
   document.getElementById("reference-notes").replaceChildren(
     ...DATA.reference_notes.map((text) => Object.assign(document.createElement("p"), { className: "note", textContent: text })),
   );
@@ -419,7 +423,10 @@ function setUp() {
   drawRd();
   drawAlpha();
   drawSearchPareto();
-  if (DATA.live_seconds) setInterval(refresh, DATA.live_seconds * 1000);
+  // The next look only once this one is drawn: a slow look (crops decoded) never piles up.
+  // A failed look (the server stopped, or restarts) is tried again at the next.
+  const poll = () => setTimeout(() => refresh().catch(() => {}).finally(poll), DATA.live_seconds * 1000);
+  if (DATA.live_seconds) poll();
   const plot = document.getElementById("rd-plot");
   plot.on("plotly_click", (event) => {
     const url = event.points[0].customdata;

@@ -144,14 +144,17 @@ def test_the_visual_comparison_takes_each_curves_run_nearest_the_rate(tmp_path):
     assert np.asarray(Image.open(path).convert("RGB")).std() > 10
 
 
-def test_a_live_page_s_crops_follow_the_study_and_decode_only_what_changed():
+def test_a_live_page_s_crops_follow_the_study_and_decode_each_run_once(caplog):
     from dashboards.crops import LiveCrops
+    from dashboards.data import DashboardError
 
     class Counted(_DecodedImages):
-        decoded = 0
+        decoded, broken = 0, False
 
         def artifact(self, record, name, scratch):
-            Counted.decoded += 1
+            if self.broken:
+                raise OSError("artifact store unreachable")
+            self.decoded += 1
             return super().artifact(record, name, scratch)
 
     store = Counted()
@@ -161,9 +164,35 @@ def test_a_live_page_s_crops_follow_the_study_and_decode_only_what_changed():
     first = [r for r in records if r["codec"] == "jpeg" and r["image"] == "kodim01"]
     shown = live(StudyData("toy", store, first))
     assert [c.caption.split(":")[0] for c in shown.crops] == ["jpeg"] and store.decoded == 1
-    assert live(StudyData("toy", store, first)) is shown and store.decoded == 1  # nothing new
+    assert live(StudyData("toy", store, first)).key == shown.key and store.decoded == 1
     grown = live(StudyData("toy", store, records))
-    assert len(grown.crops) == 3 and grown.image == "kodim01" and store.decoded == 4
+    assert len(grown.crops) == 3 and grown.image == "kodim01" and store.decoded == 3
+    # A look whose files cannot be read keeps what is shown, and says why; a page written once
+    # (strict) stops instead.
+    store.broken = True
+    changed = [{**r, "run_id": r["run_id"] + "-again"} for r in records]
+    assert live(StudyData("toy", store, changed)) is grown
+    assert "decoded crops not updated: artifact store unreachable" in caplog.text
+    with pytest.raises(OSError):
+        LiveCrops(None, None, 0.45, 16, strict=True)(StudyData("toy", store, changed))
+    # An image asked for before it has a run: the panel waits for it (strict: an error).
+    store.broken = False
+    waiting = LiveCrops(None, "kodim23", None, 16)
+    assert waiting(StudyData("toy", store, first)).waiting
+    assert len(waiting(StudyData("toy", store, records)).crops) == 3
+    with pytest.raises(DashboardError, match="no grid run on image 'kodim23'"):
+        LiveCrops(None, "kodim23", None, 16, strict=True)(StudyData("toy", store, first))
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "half"])
+def test_a_crops_bitrate_must_be_a_positive_number(text):
+    import argparse
+
+    from dashboards.crops import bitrate
+
+    assert bitrate("0.25") == 0.25
+    with pytest.raises(argparse.ArgumentTypeError, match="above 0"):
+        bitrate(text)
 
 
 def test_the_crops_target_is_the_median_rate_of_the_chosen_image():
