@@ -19,7 +19,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from dashboards.crops import Crop
+from dashboards.crops import Crop, ShownCrops
 from dashboards.data import StudyData
 from dashboards.page import render
 from losses import parse_loss_spec
@@ -72,7 +72,7 @@ def main() -> None:
     records = synthetic_records()
     kodak = Path(os.environ.get("INR_STUDY_KODAK_MIRROR", "../shared/kodak"))
     pixels = load_rgb(kodak / "kodim23.png")
-    crops = [Crop(f"crop {i}", pixels[i * 10 : i * 10 + 160, :160]) for i in range(16)]
+    crops = [Crop(f"crop {i}", pixels[i * 10 : i * 10 + 160, :160], 0.5) for i in range(16)]
     # No MLflow store: the crops are made here, not read from run artifacts.
     data = StudyData("icip24 (synthetic)", None, records, bd_rate_rows(records))
     with tempfile.TemporaryDirectory() as folder:
@@ -82,9 +82,7 @@ def main() -> None:
             render(
                 data,
                 references=[],
-                crops=crops,
-                crops_image="kodim23",
-                crops_bpp=0.5,
+                crops=ShownCrops(crops, "kodim23", 0.5),
                 mlflow_ui="http://127.0.0.1:5000",
             )
         )

@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         data,
         references=first["references"],
         reference_notes=first["reference_notes"],
-        crops=first["crops"].crops,
-        crops_image=first["crops"].image,
-        crops_bpp=first["crops"].target_bpp,
+        crops=first["crops"],
         mlflow_ui=args.mlflow_ui,
     )
     if args.output:

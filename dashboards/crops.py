@@ -52,17 +52,6 @@ def bitrate(text: str) -> float:
     return value
 
 
-def _window(
-    shape: tuple[int, ...], size: int, corner: tuple[int, int] | None
-) -> tuple[slice, slice]:
-    """A size×size window at ``corner`` (top, left), kept inside the image; centred by default."""
-    height, width = shape[:2]
-    size = min(size, height, width)
-    top, left = corner if corner is not None else ((height - size) // 2, (width - size) // 2)
-    top, left = min(max(top, 0), height - size), min(max(left, 0), width - size)
-    return slice(top, top + size), slice(left, left + size)
-
-
 def original_image(folder: Path | None, image: str) -> np.ndarray | None:
     """The original as the study prepared it (crop included), when a study folder is given."""
     if folder is None:
@@ -136,26 +125,30 @@ def decoded_crops(
     size: int = 160,
     original: np.ndarray | None = None,
     corner: tuple[int, int] | None = None,
+    windows: dict[str, np.ndarray] | None = None,
 ) -> list[Crop]:
     """The original's window (when given), then each curve's run nearest ``target_bpp`` (in log
-    rate) on ``image``, the same window cut from its decoded image."""
-    crops = [] if original is None else [_cut(f"original {image}", original, size, corner)]
+    rate) on ``image``, the same window cut from its decoded image; ``windows`` keeps each run's
+    window by run id between calls, so a run is decoded once."""
+    windows = {} if windows is None else windows
+    crops = [] if original is None else [Crop(f"original {image}", _cut(original, size, corner))]
     with tempfile.TemporaryDirectory(prefix="inr-study-crops-") as scratch:
         for name, record in nearest_runs(data, image, target_bpp):
-            pixels = _decoded(data, record, Path(scratch))
-            crops.append(_cut(_caption(name, record, target_bpp), pixels, size, corner, record))
+            run = record.get("run_id") or str(id(record))
+            if run not in windows:
+                windows[run] = _cut(_decoded(data, record, Path(scratch)), size, corner)
+            caption = _caption(name, record, target_bpp)
+            crops.append(Crop(caption, windows[run], record["bpp"]))
     return crops
 
 
-def _cut(
-    caption: str,
-    pixels: np.ndarray,
-    size: int,
-    corner: tuple[int, int] | None,
-    record: dict | None = None,
-) -> Crop:
-    rows, cols = _window(pixels.shape, size, corner)
-    return Crop(caption, pixels[rows, cols], None if record is None else record["bpp"])
+def _cut(pixels: np.ndarray, size: int, corner: tuple[int, int] | None) -> np.ndarray:
+    """A size×size window at ``corner`` (top, left), kept inside the image; centred by default."""
+    height, width = pixels.shape[:2]
+    size = min(size, height, width)
+    top, left = corner if corner is not None else ((height - size) // 2, (width - size) // 2)
+    top, left = min(max(top, 0), height - size), min(max(left, 0), width - size)
+    return pixels[top : top + size, left : left + size]
 
 
 @dataclass(frozen=True)
@@ -169,6 +162,9 @@ class ShownCrops:
     def key(self) -> str:
         """Changes with what the panel shows: a page redraws it only then."""
         return "|".join(c.caption for c in self.crops) or f"none {self.image}"
+
+
+NO_CROPS = ShownCrops([], None, None)
 
 
 class LiveCrops:
@@ -189,8 +185,8 @@ class LiveCrops:
         self.folder, self.image, self.target_bpp, self.size = folder, image, target_bpp, size
         self.strict = strict  # a page written once: its errors stop it, an image must have runs
         self.originals: dict[str, np.ndarray | None] = {}
-        self.decoded: dict[str, np.ndarray] = {}  # run id -> the window of its decoded image
-        self.shown = ShownCrops([], None, None)
+        self.windows: dict[str, np.ndarray] = {}  # run id -> the window of its decoded image
+        self.shown = NO_CROPS
         self.lock = threading.Lock()
 
     def __call__(self, data: StudyData) -> ShownCrops:
@@ -204,24 +200,18 @@ class LiveCrops:
             return self.shown
 
     def _choose(self, data: StudyData) -> ShownCrops:
-        grid_images = {r["image"] for r in data.records if not r.get("search")}
-        if self.image is not None and self.image not in grid_images and not self.strict:
+        try:
+            choice = default_choice(data, self.image, self.target_bpp)
+        except DashboardError:  # the image asked for has no grid run yet
+            if self.strict:
+                raise
             return ShownCrops([], self.image, self.target_bpp, waiting=True)
-        choice = default_choice(data, self.image, self.target_bpp)
         if choice is None:
-            return ShownCrops([], None, None)
+            return NO_CROPS
         image, bpp = choice
         if image not in self.originals:
             self.originals[image] = original_image(self.folder, image)
-        original = self.originals[image]
-        crops = [] if original is None else [_cut(f"original {image}", original, self.size, None)]
-        runs = nearest_runs(data, image, bpp)
-        with tempfile.TemporaryDirectory(prefix="inr-study-crops-") as scratch:
-            for name, record in runs:
-                run = record.get("run_id") or str(id(record))
-                if run not in self.decoded:
-                    pixels = _decoded(data, record, Path(scratch))
-                    self.decoded[run] = _cut("", pixels, self.size, None).pixels
-                caption = _caption(name, record, bpp)
-                crops.append(Crop(caption, self.decoded[run], record["bpp"]))
+        crops = decoded_crops(
+            data, image, bpp, self.size, self.originals[image], windows=self.windows
+        )
         return ShownCrops(crops, image, bpp)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
-from dashboards.crops import Crop, ShownCrops
+from dashboards.crops import NO_CROPS, ShownCrops
 from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
@@ -88,20 +88,22 @@ def _bd_table(rows: list[dict], metrics: list[dict]) -> str:
     )
 
 
-def _crops(crops: list[Crop], image: str | None, bpp: float | None) -> str:
-    if not crops:
+def _crops(shown: ShownCrops) -> str:
+    if shown.waiting:
+        return f"<p class=note>No decoded crops yet: no grid run on {html.escape(shown.image)}.</p>"
+    if not shown.crops:
         return "<p class=note>No decoded crops: the study has no grid runs.</p>"
     figures = "".join(
         f"<figure><img alt='{html.escape(c.caption)}' src='data:image/png;base64,{c.png_base64}'>"
         f"<figcaption>{html.escape(c.caption)}</figcaption></figure>"
-        for c in crops
+        for c in shown.crops
     )
-    shown = [c.bpp for c in crops if c.bpp is not None]
+    rates = [c.bpp for c in shown.crops if c.bpp is not None]
     return (
-        f"<p class=note id=crops-note>{html.escape(image)}: each curve's run nearest the target, "
-        f"{bpp:.3f} bpp (in log rate; choose with --crops-image / --crops-bpp); shown: "
-        f"{min(shown):.3f} to {max(shown):.3f} bpp, each caption with its own bpp and its "
-        f"distance from the target.</p><div class=crops>{figures}</div>"
+        f"<p class=note id=crops-note>{html.escape(shown.image)}: each curve's run nearest the "
+        f"target, {shown.target_bpp:.3f} bpp (in log rate; choose with --crops-image / "
+        f"--crops-bpp); shown: {min(rates):.3f} to {max(rates):.3f} bpp, each caption with its "
+        f"own bpp and its distance from the target.</p><div class=crops>{figures}</div>"
     )
 
 
@@ -139,11 +141,7 @@ def served_payload(
     payload["bd_html"] = _bd_table(data.bd_rates, payload["bd_metrics"])
     if crops is not None:
         payload["crops_key"] = crops.key
-        payload["crops_html"] = (
-            f"<p class=note>No decoded crops yet: no grid run on {html.escape(crops.image)}.</p>"
-            if crops.waiting
-            else _crops(crops.crops, crops.image, crops.target_bpp)
-        )
+        payload["crops_html"] = _crops(crops)
     return payload
 
 
@@ -176,9 +174,7 @@ def render(
     data: StudyData,
     *,
     references: list[dict],
-    crops: list[Crop],
-    crops_image: str | None,
-    crops_bpp: float | None,
+    crops: ShownCrops = NO_CROPS,
     mlflow_ui: str,
     live_seconds: float | None = None,
     reference_notes: Sequence[str] = (),
@@ -224,7 +220,7 @@ def render(
 </section>
 <section><h2>α tuning at matched rate</h2><div id=alpha-plot style="height: 450px"></div></section>
 <section><h2>Search Pareto fronts</h2><div id=pareto-plot style="height: 450px"></div></section>
-<section><h2>Decoded crops</h2><div id=decoded-crops>{_crops(crops, crops_image, crops_bpp)}</div>
+<section><h2>Decoded crops</h2><div id=decoded-crops>{_crops(crops)}</div>
 </section>
 <script id=study-data type=application/json>{data_json}</script>
 <script>{script}</script>

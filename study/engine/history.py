@@ -46,9 +46,13 @@ class Kept:
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_NO_LAZY_FETCH": "1"}
 
 
-def _git(folder: Path, *args: str, data: bytes | None = None) -> bytes:
+def _require_git(folder: Path) -> None:
     if shutil.which("git") is None:
         raise HistoryError(f"{folder}: its files are kept in git history: install git")
+
+
+def _git(folder: Path, *args: str, data: bytes | None = None) -> bytes:
+    _require_git(folder)
     try:
         done = subprocess.run(
             ["git", "-C", str(folder), *args],
@@ -141,6 +145,7 @@ class HistoryFiles:
         one clear error for a clone without the history, or a list that names other objects."""
         if not self.kept:
             return
+        _require_git(self.published)  # before a failing git reads as "no repository"
         try:
             shallow = _git(self.published, "rev-parse", "--is-shallow-repository").strip()
         except HistoryError:

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from dashboards.cli import main as dashboard
-from dashboards.crops import LiveCrops, decoded_crops
+from dashboards.crops import LiveCrops, ShownCrops, decoded_crops
 from dashboards.data import StudyData, from_study, reference_argument, reference_curves
 from dashboards.page import render
 from dashboards.serve import make_server
@@ -150,9 +150,6 @@ def test_dashboard_of_a_real_study_in_headless_chromium(
         from_study(result.folder),
         references=[],
         reference_notes=[],
-        crops=[],
-        crops_image=None,
-        crops_bpp=None,
         mlflow_ui="http://127.0.0.1:5000",
         live_seconds=3600,
     )
@@ -252,8 +249,11 @@ def test_the_page_says_what_it_leaves_out_and_where_a_curve_turns_back(tmp_path,
     curves, notes = reference_curves(references, data.image_set())
     crops = decoded_crops(data, "kodim01", 0.5, size=16)
     out = tmp_path / "page.html"
-    out.write_text(render(data, references=curves, reference_notes=notes, crops=crops,
-                          crops_image="kodim01", crops_bpp=0.5, mlflow_ui="http://x"))  # fmt: skip
+    shown = ShownCrops(crops, "kodim01", 0.5)
+    page_html = render(
+        data, references=curves, reference_notes=notes, crops=shown, mlflow_ui="http://x"
+    )
+    out.write_text(page_html)
 
     page, errors = browser_page
     page.goto(out.as_uri())
@@ -289,10 +289,8 @@ def test_the_page_says_what_it_leaves_out_and_where_a_curve_turns_back(tmp_path,
 
     # A study still growing (NIF on kodim01 alone so far): every dataset curve over kodim01.
     growing = [r for r in _kodak_records() if r["codec"] != "nif" or r["image"] == "kodim01"]
-    bare = {"references": [], "reference_notes": [], "crops": [], "crops_image": None}
-    out.write_text(
-        render(StudyData("growing", None, growing), **bare, crops_bpp=None, mlflow_ui="")
-    )
+    bare = {"references": [], "reference_notes": []}
+    out.write_text(render(StudyData("growing", None, growing), **bare, mlflow_ui=""))
     page.goto(out.as_uri())
     page.wait_for_selector("body[data-ready=true]")
     traces = {t["name"]: t for t in page.evaluate("document.getElementById('rd-plot').data")}
@@ -348,8 +346,9 @@ def test_the_alpha_plot_draws_what_the_alpha_tables_decide(tmp_path, browser_pag
     data = StudyData("alpha", None, [grid, *records])
     data.alpha_rule = AlphaRule("psnr", 0.05, ["kodim01", "kodim07"], {"lc_ssim": [0, 0.01]})
     out = tmp_path / "alpha.html"
-    out.write_text(render(data, references=[], reference_notes=[], crops=[], crops_image=None,
-                          crops_bpp=None, mlflow_ui="http://127.0.0.1:5000"))  # fmt: skip
+    out.write_text(
+        render(data, references=[], reference_notes=[], mlflow_ui="http://127.0.0.1:5000")
+    )
     page, errors = browser_page
     page.goto(out.as_uri())
     page.wait_for_selector("body[data-ready=true]")
@@ -366,8 +365,9 @@ def test_the_alpha_plot_draws_what_the_alpha_tables_decide(tmp_path, browser_pag
 
     # Planned α 0.3 not fitted yet: the best so far, with an open star.
     data.alpha_rule = data.alpha_rule._replace(grid={"lc_ssim": [0, 0.01, 0.1, 0.3]})
-    out.write_text(render(data, references=[], reference_notes=[], crops=[], crops_image=None,
-                          crops_bpp=None, mlflow_ui="http://127.0.0.1:5000"))  # fmt: skip
+    out.write_text(
+        render(data, references=[], reference_notes=[], mlflow_ui="http://127.0.0.1:5000")
+    )
     page.goto(out.as_uri())
     page.wait_for_selector("body[data-ready=true]")
     page.select_option("#metric", "psnr")

@@ -72,8 +72,7 @@ def test_the_payload_declares_metrics_codecs_and_loss_families():
 def test_the_page_embeds_its_data_and_reads_its_vocabulary_from_it():
     rows = records()
     data = StudyData("demo </script>", None, rows, bd_rate_rows(rows))
-    page = render(data, references=[], reference_notes=[], crops=[], crops_image=None,
-                  crops_bpp=None, mlflow_ui="http://127.0.0.1:5000/")  # fmt: skip
+    page = render(data, references=[], reference_notes=[], mlflow_ui="http://127.0.0.1:5000/")
     embedded = re.search(r"<script id=study-data type=application/json>(.*?)</script>", page, re.S)
     payload = json.loads(embedded.group(1).replace("<\\/", "</"))
     assert payload == json.loads(json.dumps({**live_payload(data), **{
@@ -89,8 +88,7 @@ def test_a_growing_study_s_bd_rate_names_the_images_its_curves_share():
     rows = [r for r in records() if r["codec"] != "jpeg"]
     rows += [{**r, "image": "kodim02", "run_id": r["run_id"] + "b"} for r in rows[:3]]
     data = StudyData("growing", None, rows, bd_rate_rows(rows))
-    page = render(data, references=[], reference_notes=[], crops=[], crops_image=None,
-                  crops_bpp=None, mlflow_ui="http://127.0.0.1:5000/")  # fmt: skip
+    page = render(data, references=[], reference_notes=[], mlflow_ui="http://127.0.0.1:5000/")
     table = re.search(r"<table id=bd-rate>.*?</table>", page, re.S).group(0)
     assert "<small>(over kodim01)</small>" in table
 
