@@ -16,7 +16,8 @@ the networks the queued fits train with (a perceptual loss's, LPIPS-AlexNet amon
 loss has an LPIPS term); for the metrics alone none travel: ``import`` measures what a result
 lacks (LPIPS) from its file. ``import`` records the results in
 the local study folder (first rebuilt from its published copy, so the study grows from what is
-committed).
+committed), and the fits that failed there in ``gpu_failures.jsonl`` (``gpu_failures.py``: a
+trial that failed on two lent machines is left out of the next ``prepare``).
 """
 
 import argparse
@@ -26,9 +27,11 @@ import sys
 from pathlib import Path
 
 import yaml
+from gpu_failures import GIVE_UP_AFTER, FailureLedger, machine_name
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE = ROOT / "benchmarks" / "gpu_queue.yaml"
+FAILURES = ROOT / "benchmarks" / "gpu_failures.jsonl"
 WORK = Path("gpu-work")
 STORAGE = Path("results/studies")
 CARRY_LIMIT = 64 * 2**20
@@ -143,6 +146,22 @@ def weight_parts(networks: set[str]) -> set[Path]:
     return {part_path(part) for name in networks for part in network_parts(name)}
 
 
+def report_given_up(study: str, given_up: dict[str, tuple[int, str]], recorded: list[Path]):
+    """Name the trials of ``study`` that ``prepare`` leaves out, those not ``recorded`` since."""
+    from study.engine.sharding import done_keys
+
+    done = set().union(*(done_keys(path) for path in recorded if path.exists()))
+    left = {key: failed for key, failed in given_up.items() if key not in done}
+    if not left:
+        return
+    print(
+        f"{study}: {len(left)} left out, each failed on {GIVE_UP_AFTER} or more lent machines "
+        "(`prepare --retry-failed` queues them again):"
+    )
+    for key, (runs, error) in sorted(left.items()):
+        print(f"  {key}: failed on {runs}; last: {error}")
+
+
 def prepare(args) -> int:
     from study.config import load_config
     from study.engine.package import read_package
@@ -163,9 +182,15 @@ def prepare(args) -> int:
     budget = CarryBudget(CARRY_LIMIT - tree_bytes() - folder_bytes(work))
     queued: dict[str, str] = {}  # package -> the study it is for
     networks: set[str] = set()
+    ledger = FailureLedger(args.failures)
+    given_up: dict[str, dict] = {}  # study -> its trials left out
     for number, entry in enumerate(load_queue(args.queue)):
         config = load_config(ROOT / entry["config"], {"storage": str(args.storage)})
         recorded = (ROOT / entry["published"], args.storage / config.name)
+        if config.name not in given_up:
+            given_up[config.name] = {} if args.retry_failed else ledger.given_up(config.name)
+            if given_up[config.name]:
+                report_given_up(config.name, given_up[config.name], recorded)
         # What earlier entries of the same study queued is not queued twice. Other studies'
         # packages do not count: a trial key names no study (the crop studies share their
         # classical anchors), and each study must receive its own trials.
@@ -174,7 +199,13 @@ def prepare(args) -> int:
         name = f"{number:02d}-{config.name}"
         staging = work / "staging"
         try:
-            (part,) = shard(config, staging, where=parse_where(entry.get("where")), skip_done=done)
+            (part,) = shard(
+                config,
+                staging,
+                where=parse_where(entry.get("where")),
+                skip_done=done,
+                leave_out=given_up[config.name],
+            )
         except InputError as error:  # nothing left to shard, a where, image or loss it lacks
             print(f"{name}: {error}")
             continue
@@ -253,10 +284,20 @@ def import_results(args) -> int:
         folder = args.storage / config.name
         by_study.setdefault(folder, (config, published, []))[2].extend(packs)
     stowed = {ROOT / entry["published"] for entry in entries if entry.get("stow")}
+    ledger, machine = FailureLedger(args.failures), machine_name(args.files)
     refused = False
     for folder, (config, published, packs) in by_study.items():
-        for failure in failed_fits(packs):  # no result to import; the next `prepare` queues it
-            print(f"failed there: {failure}")
+        added = 0
+        for pack in packs:  # no result to import; the next `prepare` queues it (or gives up)
+            failures = failed_fits([pack])
+            for failure in failures:
+                print(f"failed there: {failure}")
+            added += ledger.add(config.name, pack, failures, machine)
+        if added:
+            print(
+                f"  {added} failed fits added to {ledger.path} (commit it: a trial that "
+                f"failed on {GIVE_UP_AFTER} lent machines is left out of the next `prepare`)"
+            )
         try:
             if not folder.exists() and (published / TRIALS_FILE).exists():
                 rebuilt = rebuild(published, args.storage)  # grow the committed study
@@ -281,6 +322,9 @@ def import_results(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--queue", type=Path, default=QUEUE)
+    parser.add_argument(
+        "--failures", type=Path, default=FAILURES, help="the record of fits failed there"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     ready = commands.add_parser(
         "prepare", help="packages, wheels, the weights its fits train with, the run script"
@@ -300,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         "on a GPU; the GPU check's batching.json says which pays)",
     )
     ready.add_argument("--rehearse", action="store_true", help="no wheels, no weights (CPU test)")
+    ready.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help=f"queue the trials that failed on {GIVE_UP_AFTER} lent machines too",
+    )
     ready.add_argument("--storage", type=Path, default=STORAGE, help="where study folders live")
     back = commands.add_parser("import", help="check and record what the machine sent back")
     back.add_argument("files", type=Path, help="the folder the device tool returned")

@@ -2,6 +2,7 @@
 would run it, imported, and then found done."""
 
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -43,7 +44,7 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     import gpu_queue
 
     def queue_command(*args: str) -> str:  # in this process: no second start of the stack
-        gpu_queue.main(["--queue", str(queue), *args])
+        gpu_queue.main(["--queue", str(queue), "--failures", str(tmp_path / "failed.jsonl"), *args])
         done = capsys.readouterr()
         return done.out + done.err
 
@@ -93,12 +94,69 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
         member = tarfile.TarInfo(f"{FAILED_DIR}/0123abcd.txt")
         member.size = len(trace)
         archive.addfile(member, io.BytesIO(trace))
-    back = ["--queue", str(queue), "import", str(failed), "--storage", str(storage)]
+    back = ["--queue", str(queue), "--failures", str(tmp_path / "failed.jsonl")]
+    back += ["import", str(failed), "--storage", str(storage)]
     assert gpu_queue.main(back) == 1
     printed = capsys.readouterr().out
     assert f"failed there: {failed}/02-other-pack-0.tar:{FAILED_DIR}/0123abcd.txt: " in printed
     assert "torch.OutOfMemoryError: CUDA out of memory" in printed
     assert "no trial results in" in printed
+
+
+def _failed_archive(folder: Path, key: str, error: str) -> Path:
+    """What a lent machine sends back for a package whose one fit failed there."""
+    folder.mkdir()
+    (folder / "environment.json").write_text('{"gpu": "NVIDIA H100 80GB HBM3"}')
+    with tarfile.open(folder / "00-small-pack-0.tar", "w") as archive:
+        trace = f"Traceback (most recent call last):\n{error}".encode()
+        member = tarfile.TarInfo(f"{FAILED_DIR}/{key}.txt")
+        member.size = len(trace)
+        archive.addfile(member, io.BytesIO(trace))
+    return folder
+
+
+def test_a_trial_that_failed_on_two_lent_machines_is_left_out(
+    tmp_path, study_env, small_config, write_config, capsys, monkeypatch
+):
+    config = write_config(small_config(codecs=[{"name": "jpeg", "qualities": [30, 80]}]))
+    queue = tmp_path / "queue.yaml"
+    queue.write_text(yaml.safe_dump([{"config": str(config), "published": str(tmp_path / "pub")}]))
+    ledger, work, storage = tmp_path / "failed.jsonl", tmp_path / "gpu-work", tmp_path / "studies"
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import gpu_queue
+
+    from study.engine.package import read_package
+
+    def queue_command(*args: str) -> str:
+        gpu_queue.main(["--queue", str(queue), "--failures", str(ledger), *args])
+        return capsys.readouterr().out
+
+    def prepare(*args: str) -> str:
+        return queue_command("prepare", "--work", str(work), "--rehearse", "--storage",
+                             str(storage), *args)  # fmt: skip
+
+    assert "00-small: 4 trials" in prepare()
+    key = read_package(work / "packages" / "00-small").trials[0].key
+    first = _failed_archive(tmp_path / "first", key, "RuntimeError: no kernel image")
+    imported = queue_command("import", str(first), "--storage", str(storage))
+    assert f"1 failed fits added to {ledger}" in imported, imported
+    # The same archive imported again is the same run: it counts once.
+    assert "failed fits added" not in queue_command("import", str(first), "--storage", str(storage))
+    assert "00-small: 4 trials" in prepare()
+    second = _failed_archive(tmp_path / "second", key, "RuntimeError: no kernel image again")
+    queue_command("import", str(second), "--storage", str(storage))
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert [(e["key"], e["machine"]) for e in lines] == [(key, "NVIDIA H100 80GB HBM3")] * 2
+    given_up = prepare()
+    assert "small: 1 left out, each failed on 2 or more lent machines" in given_up, given_up
+    assert f"{key}: failed on 2; last: RuntimeError: no kernel image again" in given_up
+    assert "00-small: 3 trials" in given_up
+    assert key not in {spec.key for spec in read_package(work / "packages" / "00-small").trials}
+    assert "00-small: 4 trials" in prepare("--retry-failed")
+
+    ledger.write_text('{"study": "small", "key": 1}\n')
+    with pytest.raises(SystemExit, match=r"failed\.jsonl:1: not a failure line"):
+        prepare()
 
 
 def test_the_carry_budget_counts_a_shared_weight_file_once(tmp_path, monkeypatch):

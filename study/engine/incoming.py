@@ -162,26 +162,43 @@ def read_sources(paths: list[Path]) -> list[Incoming]:
     return found
 
 
-def failed_fits(paths: list[Path]) -> list[str]:
-    """The fits a work output or archive in ``paths`` tried and failed: "TRACE: last line" each
-    (shown printable: an archive's text is not trusted). They have no result to import; the next
-    ``inr-study work`` on that output, or a package of what is left, retries them."""
+@dataclass(frozen=True)
+class FailedFit:
+    """A fit that failed where it ran: its trace (``where``), its trial key (the trace's name)
+    and the trace's last line, both shown printable: an archive's text is not trusted."""
+
+    where: str
+    key: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.error}"
+
+
+def failed_fits(paths: list[Path]) -> list[FailedFit]:
+    """The fits a work output or archive in ``paths`` tried and failed. They have no result to
+    import; the next ``inr-study work`` on that output, or a package of what is left, retries
+    them."""
     found = []
     for path in map(Path, paths):
         if path.is_file() and tarfile.is_tarfile(path):
             found += _archived_failures(path)
         elif (path / FAILED_DIR).is_dir():
             for trace in sorted((path / FAILED_DIR).glob("*.txt")):
-                found.append(f"{trace}: {_last_line(trace.read_bytes())}")
+                error = _last_line(trace.read_bytes())
+                found.append(FailedFit(str(trace), _printable(trace.stem), error))
     return found
 
 
-def _archived_failures(path: Path) -> list[str]:
+def _archived_failures(path: Path) -> list[FailedFit]:
     try:
         with tarfile.open(path, "r:") as archive:
             return [
-                f"{path}:{_printable(member.name)}: "
-                f"{_last_line(archive.extractfile(member).read())}"
+                FailedFit(
+                    f"{path}:{_printable(member.name)}",
+                    _printable(member.name.split("/")[1].removesuffix(".txt")),
+                    _last_line(archive.extractfile(member).read()),
+                )
                 for member in archive
                 if _is_trace(member)
             ]

@@ -8,6 +8,7 @@ back without fitting it again. A search whose α Optuna chooses (or a Pareto sea
 sample from the ones before, so it needs its driver (``inr-study run``).
 """
 
+from collections.abc import Collection
 from pathlib import Path
 
 from losses import parse_loss_spec
@@ -68,11 +69,13 @@ def shard(
     where: dict[str, set[str]] | None = None,
     parts: int = 1,
     skip_done: list[Path] = (),
+    leave_out: Collection[str] = (),
 ) -> list[Path]:
     """Write the study's pending grid trials (a search's matches) as ``parts`` packages under
     ``out``; they go to the parts in turn in plan order (images innermost, so every part gets a
     share of each codec and rate, and whole images where the parts divide them), and each part
-    then runs its trials an image at a time (:func:`_image_by_image`)."""
+    then runs its trials an image at a time (:func:`_image_by_image`). Trials keyed in
+    ``leave_out`` (a search: matches whose next fit is) are not packaged."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ShardError(f"{out}: not empty; give a new folder for the packages")
@@ -81,14 +84,25 @@ def shard(
     images = load_images(config)
     check_losses(config, {name: pixels.shape[:2] for name, pixels in images.items()})
     if config.search is not None:
-        matches, fits = _pending_matches(config, images, where or {}, skip_done)
+        matches, fits = _pending_matches(config, images, where or {}, skip_done, set(leave_out))
         return _write_parts(config, out, images, parts, matches=matches, fits=fits)
     trials = select(grid_trials(config, list(images)), where or {})
     done = set().union(*(done_keys(path) for path in skip_done))
-    pending = [spec for spec in trials if spec.key not in done]
+    not_done = [spec for spec in trials if spec.key not in done]
+    pending = [spec for spec in not_done if spec.key not in leave_out]
     if not pending:
-        raise ShardError(f"{config.name}: every selected trial is already done; nothing to shard")
+        raise _nothing_left(config, "trial", left_out=len(not_done))
     return _write_parts(config, out, images, parts, trials=pending)
+
+
+def _nothing_left(config: StudyConfig, unit: str, left_out: int) -> ShardError:
+    """Why nothing was sharded: all done, or what is not done all left out (``left_out`` of it)."""
+    if left_out:
+        return ShardError(
+            f"{config.name}: every selected {unit} not yet done is left out ({left_out}); "
+            "nothing to shard"
+        )
+    return ShardError(f"{config.name}: every selected {unit} is already done; nothing to shard")
 
 
 def _image_by_image(trials: list[TrialSpec]) -> list[TrialSpec]:
@@ -163,11 +177,15 @@ def _check_shardable(config: StudyConfig) -> None:
 
 
 def _pending_matches(
-    config: StudyConfig, images: dict, where: dict[str, set[str]], skip_done: list[Path]
+    config: StudyConfig,
+    images: dict,
+    where: dict[str, set[str]],
+    skip_done: list[Path],
+    leave_out: set[str],
 ) -> tuple[list[Match], list[dict]]:
     """The matches of the picked tasks that the fits recorded in ``skip_done`` do not yet end,
-    less those packaged before, α by α; and those fits (of the tasks' codecs), where the
-    matches start from."""
+    less those packaged before and those whose next fit is keyed in ``leave_out``, α by α; and
+    those fits (of the tasks' codecs), where the matches start from."""
     from study.engine.plan import image_options
     from study.engine.selection import pick
     from study.engine.tasks import next_fit
@@ -186,16 +204,16 @@ def _pending_matches(
     # One copy of each fit: a published study, its folder and earlier packages repeat them.
     fits = list({f["trial_key"]: f for f in found if f["codec"] in codecs}.values())
     variant = image_options(config).label()
-    pending = [
-        Match(task.name, alpha, image)
+    next_fits = {
+        Match(task.name, alpha, image): next_fit(task, alpha, image, fits, config.search, variant)
         for task in tasks
         for alpha in config.search.alphas.get(task.family, [None])
         for image in images
-        if Match(task.name, alpha, image) not in queued
-        and next_fit(task, alpha, image, fits, config.search, variant) is not None
-    ]
+    }
+    not_done = [m for m, spec in next_fits.items() if m not in queued and spec is not None]
+    pending = [m for m in not_done if next_fits[m].key not in leave_out]
     if not pending:
-        raise ShardError(f"{config.name}: every selected match is already done; nothing to shard")
+        raise _nothing_left(config, "match", left_out=len(not_done))
     # α by α through each grid: a match starts from the curves of the α fitted before it on its
     # image (``earlier_fits``), so those of each grid's first α go first.
     grids = config.search.alphas

@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
+from study.config import load_config
 from study.engine.package import (
     FAILED_DIR,
     MAX_TRACE_BYTES,
     RESULT_FILE,
     TRIALS_DIR,
     fit_summary,
+    read_package,
 )
+from study.engine.sharding import ShardError, shard
 from study.engine.tracking import study_store
 from study.layout import REPORTS_DIR, load_study_config
 
@@ -373,6 +376,15 @@ def test_shard_refuses_searches_and_leaves_out_what_is_done(
     for part, image in enumerate(("kodim01", "kodim23")):
         specs = json.loads((halves / f"part-{part}" / "package.json").read_text())["trials"]
         assert [(s["image"], s["rate"]) for s in specs] == [(image, 2e-2), (image, 1e-3)]
+    # Trials left out (the GPU queue's: those that failed on lent machines) are not packaged;
+    # where that leaves nothing, the refusal says so rather than calling them done.
+    everything = {spec.key for spec in read_package(rest / "part-0").trials}
+    failed = read_package(halves / "part-0").trials[0].key
+    config, done = load_config(config_path), [tmp_path / "done"]
+    (part,) = shard(config, tmp_path / "fewer", skip_done=done, leave_out={failed})
+    assert {spec.key for spec in read_package(part).trials} == everything - {failed}
+    with pytest.raises(ShardError, match=r"every selected trial not yet done is left out \(4\)"):
+        shard(config, tmp_path / "none", skip_done=done, leave_out=everything)
     args = ["shard", str(config_path), "-o", str(tmp_path / "x"), "--where", "codec=nif"]
     assert main(args) == 2
     assert "codec=nif matches no trial of the study" in capsys.readouterr().err
@@ -423,6 +435,11 @@ def test_a_matched_search_travels_as_matches_and_its_driver_replays_what_came_ba
     assert main(["shard", str(config_path), "-o", str(rest), "--skip-done", str(work)]) == 0
     document = json.loads((rest / "part-0" / "package.json").read_text())
     assert [m["alpha"] for m in document["matches"]] == [0.4]
+    # A match whose next fit is left out (failed on lent machines) is not packaged: here α 0.1's
+    # first fit, so only α 0.4 is.
+    first = min((work / "part-0" / TRIALS_DIR).iterdir(), key=lambda f: f.stat().st_mtime_ns)
+    (part,) = shard(load_config(config_path), tmp_path / "fewer", leave_out={first.name})
+    assert [match.alpha for match in read_package(part).matches] == [0.4]
     fitted = len(list((work / "part-0" / TRIALS_DIR).iterdir()))
     assert len(document["fits"]) == fitted
     # A package whose earlier fits are not what a match reads is refused, naming the problem.
