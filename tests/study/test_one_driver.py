@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
-from study.engine.runner import ray_session
+from study.engine.ray_session import ray_session
 from study.layout import LOCK_HOLDER_FILE
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from study.engine.runner import ray_session, run_in_actors
+from study.engine.ray_session import ray_session
+from study.engine.ray_trials import run_in_actors
 
 pytestmark = pytest.mark.slow
 
