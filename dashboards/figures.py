@@ -203,7 +203,7 @@ def draw_alpha(folder: Path, out: Path) -> Path | None:
     from matplotlib.figure import Figure
 
     from losses import get_family
-    from study.results.alpha import ALPHA_TABLE
+    from study.results.alpha_tables import ALPHA_TABLE
 
     table = Path(folder) / REPORTS_DIR / f"{ALPHA_TABLE}.csv"
     if not table.exists():

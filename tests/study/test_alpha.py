@@ -4,14 +4,8 @@ import csv
 
 import pytest
 
-from study.results.alpha import (
-    alpha_rows,
-    matched_fits,
-    off_target,
-    reseeded,
-    task_target,
-    write_alpha_tables,
-)
+from study.results.alpha import alpha_rows, matched_fits, off_target, reseeded, task_target
+from study.results.alpha_tables import write_alpha_tables
 from study.results.report import read_per_image_csv, write_reports
 
 TASK = "coolchic-v1/lc_ssim/0.5bpp"
