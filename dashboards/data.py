@@ -276,7 +276,7 @@ def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
     data = from_store(
         RunStore(tracking_uri or uri, experiment, folder / ARTIFACTS_DIR), config.name
     )
-    data.parent_run_id = read_state(folder).get("parent_run_id")
+    data.parent_run_id = read_state(folder).parent_run_id
     data.folder = folder
     _prepared_as(data, config)
     return data

@@ -6,6 +6,7 @@ the folder's location; a tracking server given by the user is recorded as given.
 """
 
 import json
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from study.config import StudyConfig, StudyConfigError, load_config
@@ -35,13 +36,37 @@ def is_published_copy(folder: Path) -> bool:
     return (Path(folder) / TRIALS_FILE).is_file()
 
 
-def read_state(folder: Path) -> dict:
+@dataclass(frozen=True)
+class StudyState:
+    """What ``study.json`` keeps once the study has a parent run: its id, a tracking server the
+    user gave (None: the folder's own store) and the MLflow experiment."""
+
+    parent_run_id: str | None = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
+
+
+def read_state(folder: Path) -> StudyState:
+    """The folder's state (empty before its first run or import); a damaged ``study.json`` is
+    refused, naming it, before anything reads the store it would point to."""
     path = Path(folder) / STATE_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return StudyState()
+    names = [f.name for f in fields(StudyState)]
+    try:
+        state = json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:  # JSON's and UTF-8's errors are ValueErrors
+        raise StudyConfigError(f"{path}: not readable as the study's state ({error})") from None
+    if not isinstance(state, dict) or not set(state) <= set(names):
+        raise StudyConfigError(f"{path}: expected a JSON object with some of {', '.join(names)}")
+    wrong = [k for k, v in state.items() if v is not None and not isinstance(v, str)]
+    if wrong:
+        raise StudyConfigError(f"{path}: {', '.join(wrong)} must be text or null")
+    return StudyState(**state)
 
 
-def write_state(folder: Path, state: dict) -> None:
-    (Path(folder) / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+def write_state(folder: Path, state: StudyState) -> None:
+    (Path(folder) / STATE_FILE).write_text(json.dumps(asdict(state), indent=2) + "\n")
 
 
 def load_study_config(folder: Path, overrides: dict | None = None) -> StudyConfig:
@@ -60,10 +85,10 @@ def default_tracking_uri(folder: Path) -> str:
     return sqlite_uri(Path(folder) / MLFLOW_DB)
 
 
-def _recorded_uri(folder: Path, state: dict) -> str | None:
+def _recorded_uri(folder: Path, state: StudyState) -> str | None:
     """The tracking URI the study recorded, None for its own store. Folders written before
     studies became portable recorded their own store's absolute path: read it as their own."""
-    recorded = state.get("tracking_uri")
+    recorded = state.tracking_uri
     own_store_elsewhere = (
         recorded is not None
         and recorded.startswith("sqlite:")
@@ -84,7 +109,7 @@ def tracking_location(folder: Path, config: StudyConfig) -> tuple[str, str]:
             "give the study another name to use another MLflow store"
         )
     uri = recorded or asked or default_tracking_uri(folder)
-    return uri, state.get("experiment") or config.tracking.experiment or config.name
+    return uri, state.experiment or config.tracking.experiment or config.name
 
 
 def recorded_tracking_uri(folder: Path, uri: str) -> str | None:

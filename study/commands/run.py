@@ -59,7 +59,7 @@ def finish(study, result, args: argparse.Namespace) -> int:
 
     print_where(result)
     store = study_store(study.folder, study.config)
-    parent = read_state(study.folder)["parent_run_id"]
+    parent = read_state(study.folder).parent_run_id
     store.log_parent_artifacts(parent, [study.folder / CONFIG_FILE], "")
     if not args.no_report:
         written = refresh_reports(study.folder, study.config, store)

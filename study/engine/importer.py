@@ -39,7 +39,13 @@ from study.engine.trial import (
 )
 from study.engine.verify import mismatch
 from study.errors import InputError
-from study.layout import CONFIG_FILE, read_state, recorded_tracking_uri, write_state
+from study.layout import (
+    CONFIG_FILE,
+    StudyState,
+    read_state,
+    recorded_tracking_uri,
+    write_state,
+)
 from study.results.metrics import evaluate, optional_metrics_available
 from study.results.table import quality_metrics
 
@@ -379,15 +385,12 @@ def _write(study: _Study, accepted: list[Checked], progress: bool) -> int:
 
 def _parent(folder: Path, config: StudyConfig, store: RunStore) -> str:
     """The study's parent run; a study that begins with an import gets one, as a run would."""
-    state = read_state(folder)
-    if state.get("parent_run_id"):
-        return state["parent_run_id"]
+    known = read_state(folder).parent_run_id
+    if known:
+        return known
     parent = store.open_parent(None, config.name, flat_params(config), code_tags(git_commit()))
     store.client.set_terminated(parent, "FINISHED")
-    state.update(
-        parent_run_id=parent,
-        tracking_uri=recorded_tracking_uri(folder, store.tracking_uri),
-        experiment=store.client.get_experiment(store.experiment_id).name,
-    )
-    write_state(folder, state)
+    experiment = store.client.get_experiment(store.experiment_id).name
+    uri = recorded_tracking_uri(folder, store.tracking_uri)
+    write_state(folder, StudyState(parent, uri, experiment))
     return parent

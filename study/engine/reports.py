@@ -21,7 +21,7 @@ def refresh_reports(folder: Path, config: StudyConfig, store: RunStore | None = 
     out = Path(folder) / REPORTS_DIR
     written = write_reports(records, config.name, out)
     written += write_plan_reports(config, records, out)
-    parent = read_state(folder).get("parent_run_id")
+    parent = read_state(folder).parent_run_id
     if parent is not None:
         store.log_parent_artifacts(parent, written, REPORTS_DIR)
     return written

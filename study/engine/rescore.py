@@ -131,7 +131,7 @@ def rescore(folder: Path, metrics: list[str] | None = None, progress: bool = Tru
     _check_asked(metrics)
     folder = Path(folder)
     config = load_study_config(folder)
-    if "parent_run_id" not in read_state(folder):
+    if read_state(folder).parent_run_id is None:
         raise RescoreError(f"{folder}: this study has not run yet; there is nothing to rescore")
     with study_lock(folder):  # the one writer of the study's runs, as while it runs
         store = study_store(folder, config)

@@ -57,6 +57,7 @@ from study.layout import (
     PARETO_FILE,
     RAY_DIR,
     RECOMMENDATIONS_FILE,
+    StudyState,
     read_state,
     recorded_tracking_uri,
     write_state,
@@ -171,16 +172,11 @@ class Study:
     def _open_parent(self, store: RunStore, tags: dict) -> str:
         """The study's parent run, reopened or started and kept in the folder's state; trial
         runs a killed driver left open are closed as KILLED."""
-        state = read_state(self.folder)
         parent_id = store.open_parent(
-            state.get("parent_run_id"), self.config.name, flat_params(self.config), tags
+            read_state(self.folder).parent_run_id, self.config.name, flat_params(self.config), tags
         )
-        state.update(
-            parent_run_id=parent_id,
-            tracking_uri=recorded_tracking_uri(self.folder, self.tracking_uri),
-            experiment=self.experiment,
-        )
-        write_state(self.folder, state)
+        recorded_uri = recorded_tracking_uri(self.folder, self.tracking_uri)
+        write_state(self.folder, StudyState(parent_id, recorded_uri, self.experiment))
         interrupted = store.close_interrupted()
         if interrupted:
             log.info("closed %d trial runs left open by an interrupted driver", interrupted)

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 def trial_runs(folder, status=None):
     state = read_state(folder)
     client = MlflowClient(default_tracking_uri(folder))
-    experiment = client.get_experiment_by_name(state["experiment"])
+    experiment = client.get_experiment_by_name(state.experiment)
     query = f"tags.`{KIND_TAG}` = 'trial'"
     if status:
         query += f" and attributes.status = '{status}'"
@@ -244,7 +244,7 @@ def test_rate_matched_search_lands_on_target_and_its_alpha_table_agrees(
         again = Study(parse_config(config)).run()
     assert again.counts == {"finished": 0, "failed": 0}
     assert [r.alpha for r in again.recommendations] == [r.alpha for r in result.recommendations]
-    parent = MlflowClient(result.tracking_uri).get_run(read_state(result.folder)["parent_run_id"])
+    parent = MlflowClient(result.tracking_uri).get_run(read_state(result.folder).parent_run_id)
     assert parent.info.status == "FINISHED"
     assert len(trial_runs(result.folder, "FINISHED")[1]) == len(fits)
 

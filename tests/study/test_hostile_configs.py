@@ -212,3 +212,29 @@ def test_validate_only_reads_headers_of_the_named_kodak_images_only(
     fetched = sorted(p.name for p in Path(study_env["INR_STUDY_CACHE"]).rglob("*.png"))
     assert fetched == ["kodim01.png", "kodim23.png"]
     assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (b'{"parent_run_id": "ab', "not readable as the study's state (Unterminated string"),
+        (b"\xff", "not readable as the study's state ('utf-8' codec can't decode byte 0xff"),
+        (b'["ab"]', "expected a JSON object with some of parent_run_id, tracking_uri, experiment"),
+        (b'{"parent": "ab"}', "expected a JSON object with some of parent_run_id, tracking_uri"),
+        (b'{"parent_run_id": 3, "experiment": "x"}', "parent_run_id must be text or null"),
+    ],
+    ids=["truncated", "not-utf8", "not-an-object", "unknown-key", "not-text"],
+)
+def test_a_damaged_study_state_is_refused_naming_it(
+    tmp_path, small_config, write_config, state, expected, capsys
+):
+    from study.config import dump_config, load_config
+
+    folder = tmp_path / "studies" / "small"
+    folder.mkdir(parents=True)
+    (folder / "study.yaml").write_text(dump_config(load_config(write_config(small_config()))))
+    (folder / "study.json").write_bytes(state)
+    for command in (["report", str(folder)], ["resume", str(folder)]):
+        assert main(command) == 2
+        error = capsys.readouterr().err
+        assert f"error: {folder / 'study.json'}: {expected}" in error, error

@@ -13,7 +13,7 @@ from study.engine import rescore as rescore_module
 from study.engine.plan import grid_trials, image_options, load_images
 from study.engine.tracking import MISSING_TAG, ImageInput, study_store
 from study.engine.trial import DECODED_NAME, run_trial
-from study.layout import CONFIG_FILE, REPORTS_DIR, write_state
+from study.layout import CONFIG_FILE, REPORTS_DIR, StudyState, write_state
 
 
 class MeanAbsoluteDifference(torch.nn.Module):
@@ -46,7 +46,7 @@ def finished_study(tmp_path, study_env, small_config):
     (folder / CONFIG_FILE).write_text(dump_config(config))
     store = study_store(folder, config)
     parent = store.open_parent(None, config.name, {}, {})
-    write_state(folder, {"parent_run_id": parent, "experiment": config.name})
+    write_state(folder, StudyState(parent_run_id=parent, experiment=config.name))
     images = load_images(config)
     variant = image_options(config).label()
     for spec in grid_trials(config, list(images)):
