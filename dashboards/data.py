@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -271,6 +272,12 @@ def from_experiment(tracking_uri: str, experiment: str) -> StudyData:
 
 def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
     folder = Path(folder)
+    if is_published_copy(folder):  # never an empty MLflow store opened in it
+        raise DashboardError(
+            f"{folder}: a published study keeps no MLflow store (its page is "
+            f"{folder / 'dashboard.html'}); for a page of your own, rebuild it first: "
+            f"inr-study rebuild {folder} --storage DIR"
+        )
     config = load_study_config(folder)
     uri, experiment = study_location(folder, config)
     data = from_store(
@@ -382,9 +389,7 @@ def read_references(references: list[Reference]) -> list[ReferenceCurve]:
     keys = {"bpp": "bpp", **{m.compressai_key: m.key for m in plotted}}
     curves = []
     for reference in references:
-        document = json.loads(reference.path.read_text())
-        results = document.get("results", {})
-        name = document.get("name", reference.path.stem)
+        name, results = _reference_results(reference.path, keys)
         curve = {"name": name, "label": f"{name} (reference)"}
         for theirs, ours in keys.items():
             if theirs in results:
@@ -392,6 +397,37 @@ def read_references(references: list[Reference]) -> list[ReferenceCurve]:
         if "bpp" in curve:
             curves.append(ReferenceCurve(reference, curve))
     return curves
+
+
+def _reference_results(path: Path, keys: Iterable[str]) -> tuple[str, dict[str, list]]:
+    """A CompressAI-format file's name and those of its results named in ``keys``, each a list
+    of numbers (or nulls) as long as the others; a file that is not one is refused, naming it
+    and the problem (what else it holds, a run's config say, is not read)."""
+    problem = "not a CompressAI-format R-D file"
+    try:
+        document = json.loads(path.read_bytes())
+    except OSError as error:
+        raise DashboardError(f"{path}: cannot read it ({error.strerror or error})") from None
+    except (ValueError, RecursionError):
+        raise DashboardError(f"{path}: not JSON, so {problem}") from None
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, dict):
+        raise DashboardError(f'{path}: {problem} (no "results" object)')
+    read = {key: results[key] for key in keys if key in results}
+    for key, values in read.items():
+        if not isinstance(values, list) or not all(_plottable(v) for v in values):
+            raise DashboardError(f"{path}: results.{key} is not a list of numbers")
+    if len({len(values) for values in read.values()}) > 1:
+        raise DashboardError(f"{path}: its results lists ({', '.join(read)}) differ in length")
+    name = document.get("name", path.stem)
+    return (name if isinstance(name, str) else path.stem), read
+
+
+def _plottable(value) -> bool:
+    """A point's value as a curve can draw it: a finite number, or null where one is missing."""
+    if value is None:
+        return True
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def match_references(

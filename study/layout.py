@@ -57,6 +57,8 @@ def read_state(folder: Path) -> StudyState:
         state = json.loads(path.read_bytes())
     except (OSError, ValueError) as error:  # JSON's and UTF-8's errors are ValueErrors
         raise StudyConfigError(f"{path}: not readable as the study's state ({error})") from None
+    except RecursionError:
+        raise StudyConfigError(f"{path}: nested too deeply to be the study's state") from None
     if not isinstance(state, dict) or not set(state) <= set(names):
         raise StudyConfigError(f"{path}: expected a JSON object with some of {', '.join(names)}")
     wrong = [k for k, v in state.items() if v is not None and not isinstance(v, str)]

@@ -222,8 +222,9 @@ def test_validate_only_reads_headers_of_the_named_kodak_images_only(
         (b'["ab"]', "expected a JSON object with some of parent_run_id, tracking_uri, experiment"),
         (b'{"parent": "ab"}', "expected a JSON object with some of parent_run_id, tracking_uri"),
         (b'{"parent_run_id": 3, "experiment": "x"}', "parent_run_id must be text or null"),
+        (b"[" * 100_000, "nested too deeply to be the study's state"),
     ],
-    ids=["truncated", "not-utf8", "not-an-object", "unknown-key", "not-text"],
+    ids=["truncated", "not-utf8", "not-an-object", "unknown-key", "not-text", "nested"],
 )
 def test_a_damaged_study_state_is_refused_naming_it(
     tmp_path, small_config, write_config, state, expected, capsys
