@@ -272,12 +272,6 @@ def from_experiment(tracking_uri: str, experiment: str) -> StudyData:
 
 def from_study(folder: Path, tracking_uri: str | None = None) -> StudyData:
     folder = Path(folder)
-    if is_published_copy(folder):  # never an empty MLflow store opened in it
-        raise DashboardError(
-            f"{folder}: a published study keeps no MLflow store (its page is "
-            f"{folder / 'dashboard.html'}); for a page of your own, rebuild it first: "
-            f"inr-study rebuild {folder} --storage DIR"
-        )
     config = load_study_config(folder)
     uri, experiment = study_location(folder, config)
     data = from_store(

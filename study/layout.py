@@ -46,6 +46,17 @@ class StudyState:
     experiment: str | None = None
 
 
+def refuse_published_copy(folder: Path) -> None:
+    """A study folder is worked on (run, resumed, rescored, imported into, exported, browsed);
+    a published copy is not one: it is recreated as one first."""
+    if is_published_copy(folder):
+        raise StudyConfigError(
+            f"{folder}: a published study keeps no MLflow store (its reports, figures and page "
+            f"are as published); to run, resume, rescore, export or browse it, recreate it "
+            f"first: inr-study rebuild {folder} --storage DIR"
+        )
+
+
 def read_state(folder: Path) -> StudyState:
     """The folder's state (empty before its first run or import); a damaged ``study.json`` is
     refused, naming it, before anything reads the store it would point to."""

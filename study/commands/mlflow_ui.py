@@ -87,14 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from study.engine.tracking import study_store
-    from study.errors import InputError
-    from study.layout import is_published_copy, load_study_config
+    from study.layout import load_study_config
 
-    if is_published_copy(args.folder):
-        raise InputError(
-            f"{args.folder}: a published study keeps no MLflow store; rebuild one with "
-            f"inr-study rebuild {args.folder} --storage DIR"
-        )
     store = study_store(args.folder, load_study_config(args.folder))  # writes the tables' tags
     remote = store.tracking_uri.startswith(("http:", "https:"))
     ui = store.tracking_uri.rstrip("/") if remote else f"http://127.0.0.1:{args.port}"

@@ -18,7 +18,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from study.errors import InputError
-from study.layout import LOCK_FILE, LOCK_HOLDER_FILE
+from study.layout import LOCK_FILE, LOCK_HOLDER_FILE, refuse_published_copy
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def _describe(holder: dict) -> str:
 def study_lock(folder: Path) -> Iterator[None]:
     """Hold the study folder for this driver; StudyBusyError at once if another holds it."""
     folder = Path(folder)
+    refuse_published_copy(folder)  # nothing written in one, not even the lock
     folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(folder / LOCK_FILE, timeout=0)
     try:

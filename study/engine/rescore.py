@@ -131,9 +131,9 @@ def rescore(folder: Path, metrics: list[str] | None = None, progress: bool = Tru
     _check_asked(metrics)
     folder = Path(folder)
     config = load_study_config(folder)
-    if read_state(folder).parent_run_id is None:
-        raise RescoreError(f"{folder}: this study has not run yet; there is nothing to rescore")
     with study_lock(folder):  # the one writer of the study's runs, as while it runs
+        if read_state(folder).parent_run_id is None:
+            raise RescoreError(f"{folder}: this study has not run yet; there is nothing to rescore")
         store = study_store(folder, config)
         runs = store.finished_runs()
         wanted_by_run = [(run, _wanted(run, metrics, config.extra_metrics)) for run in runs]

@@ -25,7 +25,13 @@ from inr_models import get_codec_class
 from study.config import StudyConfig
 from study.engine.mlflow_view import view_tags
 from study.engine.trial import RATE_PARAMETER, TrialOutcome, TrialSpec
-from study.layout import ARTIFACTS_DIR, MLFLOW_DB, default_tracking_uri, tracking_location
+from study.layout import (
+    ARTIFACTS_DIR,
+    MLFLOW_DB,
+    default_tracking_uri,
+    refuse_published_copy,
+    tracking_location,
+)
 
 # SQLAlchemy 2.1 deprecation noise raised through MLflow's store; harmless.
 warnings.filterwarnings("ignore", message=".*noload.*")
@@ -355,6 +361,7 @@ def study_location(folder: Path, config: StudyConfig) -> tuple[str, str]:
     """A study's tracking URI and experiment, its own store pointed at the folder wherever the
     folder now is."""
     folder = Path(folder)
+    refuse_published_copy(folder)  # never an empty store opened in it, nor a study run there
     uri, experiment = tracking_location(folder, config)
     if uri == default_tracking_uri(folder):
         _relocate_artifacts(folder / MLFLOW_DB, experiment, folder / ARTIFACTS_DIR)

@@ -1,6 +1,7 @@
 """``inr-study mlflow``: the URLs it prints open the classic view and the study's trial tables."""
 
 import json
+import shutil
 from pathlib import Path
 
 import yaml
@@ -48,6 +49,23 @@ def test_the_printed_urls_open_the_trial_tables_of_the_classic_view(tmp_path, sm
     )
 
 
-def test_a_published_copy_is_sent_to_rebuild(capsys):
-    assert main(["mlflow", str(PUBLISHED)]) == 2
-    assert "keeps no MLflow store; rebuild one with inr-study rebuild" in capsys.readouterr().err
+def test_a_published_copy_is_sent_to_rebuild(tmp_path, capsys):
+    # A copy, so that a store wrongly opened in it would show, outside the repository.
+    published = tmp_path / PUBLISHED.name
+    published.mkdir()
+    for name in ("study.yaml", "trials.jsonl"):
+        shutil.copy(PUBLISHED / name, published)
+    out = tmp_path / "out"
+    for command in (
+        ["mlflow", str(published), "--no-serve"],
+        ["resume", str(published)],
+        ["rescore", str(published)],
+        ["export", str(published), "-o", str(out)],
+        ["import", str(published), str(tmp_path)],
+    ):
+        assert main(command) == 2, command
+        error = capsys.readouterr().err
+        assert f"{published}: a published study keeps no MLflow store" in error, error
+        assert f"recreate it first: inr-study rebuild {published} --storage DIR" in error
+    assert sorted(p.name for p in published.iterdir()) == ["study.yaml", "trials.jsonl"]
+    assert not out.exists()
