@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.errors import InputError
-from study.layout import BITSTREAMS_DIR, HISTORY_FILE
+from study.layout import BITSTREAMS_DIR, HISTORY_FILE, TRIALS_FILE, is_published_copy
 
 HISTORY_FORMAT = "inr-study-bitstream-history/1"
 # At about 150 bytes an entry, room for some 100,000 files: far more than any study has.
@@ -215,6 +215,8 @@ def stow(published: Path, limit: int) -> Stowed:
     no filter between), or nothing moves. Stages the change (the list written, the files
     removed) for the next commit."""
     published = Path(published)
+    if not is_published_copy(published):
+        raise HistoryError(f"{published}: not a published study (no {TRIALS_FILE}) to stow")
     folder = published / BITSTREAMS_DIR
     files = sorted(folder.glob("*.bin")) if folder.is_dir() else []
     kept = read_history(published, limit)

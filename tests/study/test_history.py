@@ -184,6 +184,9 @@ def test_a_tampered_list_of_kept_files_is_refused_with_its_reason(
 
 
 def test_a_list_of_kept_files_nested_deeply_is_refused(tmp_path, capsys):
+    assert main(["stow", str(tmp_path)]) == 2  # a folder that is no published study at all
+    assert f"{tmp_path}: not a published study (no trials.jsonl) to stow" in capsys.readouterr().err
+    (tmp_path / "trials.jsonl").write_text("")
     (tmp_path / HISTORY_FILE).write_text("[" * 100_000)
     assert main(["stow", str(tmp_path)]) == 2
     assert "nested too deeply" in capsys.readouterr().err
