@@ -17,7 +17,7 @@ loss has an LPIPS term); for the metrics alone none travel: ``import`` measures 
 lacks (LPIPS) from its file. ``import`` records the results in
 the local study folder (first rebuilt from its published copy, so the study grows from what is
 committed), and the fits that failed there in ``gpu_failures.jsonl`` (``gpu_failures.py``: a
-trial that failed on two lent machines is left out of the next ``prepare``).
+trial that failed in two runs is left out of the next ``prepare``).
 """
 
 import argparse
@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from gpu_failures import GIVE_UP_AFTER, FailureLedger, machine_name
+from gpu_failures import GIVE_UP_AFTER, FailureLedger, queue_run
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE = ROOT / "benchmarks" / "gpu_queue.yaml"
@@ -71,8 +71,9 @@ if [[ "${{INSTALL:-1}}" == 1 ]]; then
 fi
 export PYTHONPATH="$PWD" INR_STUDY_WEIGHTS="$work/weights" INR_STUDY_GIT_COMMIT={commit}
 end=$(( $(date +%s) + {seconds} ))
-"$python" -c "import json, platform, torch; print(json.dumps({{'torch': torch.__version__, \\
-'python': platform.python_version(), 'cuda': torch.version.cuda, \\
+# The run's id names it in the record of failed fits (gpu_failures.py).
+"$python" -c "import json, platform, torch, uuid; print(json.dumps({{'torch': torch.__version__, \\
+'python': platform.python_version(), 'cuda': torch.version.cuda, 'run': uuid.uuid4().hex, \\
 'gpu': torch.cuda.is_available() and torch.cuda.get_device_name(0)}}))" > "$OUT/environment.json"
 for package in {packages}; do
     name=$(basename "$package")
@@ -146,7 +147,7 @@ def weight_parts(networks: set[str]) -> set[Path]:
     return {part_path(part) for name in networks for part in network_parts(name)}
 
 
-def report_given_up(study: str, given_up: dict[str, tuple[int, str]], recorded: list[Path]):
+def report_given_up(study: str, given_up: dict[str, tuple[int, str]], recorded: tuple[Path, ...]):
     """Name the trials of ``study`` that ``prepare`` leaves out, those not ``recorded`` since."""
     from study.engine.sharding import done_keys
 
@@ -155,11 +156,11 @@ def report_given_up(study: str, given_up: dict[str, tuple[int, str]], recorded: 
     if not left:
         return
     print(
-        f"{study}: {len(left)} left out, each failed on {GIVE_UP_AFTER} or more lent machines "
+        f"{study}: {len(left)} left out, each failed in {GIVE_UP_AFTER} or more runs there "
         "(`prepare --retry-failed` queues them again):"
     )
     for key, (runs, error) in sorted(left.items()):
-        print(f"  {key}: failed on {runs}; last: {error}")
+        print(f"  {key}: failed in {runs} runs; last: {error}")
 
 
 def prepare(args) -> int:
@@ -228,7 +229,7 @@ def prepare(args) -> int:
         count = f"{len(package.items)} {package.unit}"
         print(f"{name}: {count} ({entry.get('where') or 'all'}), {size / 2**20:.1f} MiB")
     if not queued:
-        print("the queue is empty: every entry is done")
+        print("nothing to queue: every entry is done, or what is left is left out (above)")
         return 1
     if not networks:  # LPIPS and the other metrics' networks: `import` measures them here
         print("weights: none carried (no queued fit trains with a pretrained network)")
@@ -284,19 +285,17 @@ def import_results(args) -> int:
         folder = args.storage / config.name
         by_study.setdefault(folder, (config, published, []))[2].extend(packs)
     stowed = {ROOT / entry["published"] for entry in entries if entry.get("stow")}
-    ledger, machine = FailureLedger(args.failures), machine_name(args.files)
+    ledger, run = FailureLedger(args.failures), queue_run(args.files)
     refused = False
     for folder, (config, published, packs) in by_study.items():
-        added = 0
-        for pack in packs:  # no result to import; the next `prepare` queues it (or gives up)
-            failures = failed_fits([pack])
-            for failure in failures:
-                print(f"failed there: {failure}")
-            added += ledger.add(config.name, pack, failures, machine)
+        failures = failed_fits(packs)  # no result to import; the next `prepare` queues them
+        for failure in failures:
+            print(f"failed there: {failure}")
+        added = ledger.add(config.name, failures, run)
         if added:
             print(
                 f"  {added} failed fits added to {ledger.path} (commit it: a trial that "
-                f"failed on {GIVE_UP_AFTER} lent machines is left out of the next `prepare`)"
+                f"failed in {GIVE_UP_AFTER} runs is left out of the next `prepare`)"
             )
         try:
             if not folder.exists() and (published / TRIALS_FILE).exists():
@@ -347,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     ready.add_argument(
         "--retry-failed",
         action="store_true",
-        help=f"queue the trials that failed on {GIVE_UP_AFTER} lent machines too",
+        help=f"queue the trials that failed in {GIVE_UP_AFTER} runs there too",
     )
     ready.add_argument("--storage", type=Path, default=STORAGE, help="where study folders live")
     back = commands.add_parser("import", help="check and record what the machine sent back")

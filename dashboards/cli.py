@@ -74,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             return from_study(args.folder, args.mlflow_uri)
         return from_experiment(args.mlflow_uri, args.experiment)
 
+    read = read_references(args.reference)  # first: a bad file stops it; matched at each look
     data = load()
     # Chosen again at each look of a live page: a growing study's images and runs change.
     crops = LiveCrops(
         args.folder, args.crops_image, args.crops_bpp, args.crop_size, strict=not args.serve
     )
-    read = read_references(args.reference)  # read once, matched at each look
 
     def look(data: StudyData) -> dict:
         references, notes = match_references(read, data.image_set(), args.unmatched_references)

@@ -402,14 +402,18 @@ def _reference_results(path: Path, keys: Iterable[str]) -> tuple[str, dict[str, 
         document = json.loads(path.read_bytes())
     except OSError as error:
         raise DashboardError(f"{path}: cannot read it ({error.strerror or error})") from None
-    except (ValueError, RecursionError):
+    except ValueError:
         raise DashboardError(f"{path}: not JSON, so {problem}") from None
+    except RecursionError:
+        raise DashboardError(f"{path}: nested too deeply to be an R-D file") from None
     results = document.get("results") if isinstance(document, dict) else None
     if not isinstance(results, dict):
         raise DashboardError(f'{path}: {problem} (no "results" object)')
     read = {key: results[key] for key in keys if key in results}
     for key, values in read.items():
-        if not isinstance(values, list) or not all(_plottable(v) for v in values):
+        # A metric may lack a point (null); a rate may not: it places the others.
+        allowed = _finite if key == "bpp" else _finite_or_missing
+        if not isinstance(values, list) or not all(allowed(v) for v in values):
             raise DashboardError(f"{path}: results.{key} is not a list of numbers")
     if len({len(values) for values in read.values()}) > 1:
         raise DashboardError(f"{path}: its results lists ({', '.join(read)}) differ in length")
@@ -417,11 +421,12 @@ def _reference_results(path: Path, keys: Iterable[str]) -> tuple[str, dict[str, 
     return (name if isinstance(name, str) else path.stem), read
 
 
-def _plottable(value) -> bool:
-    """A point's value as a curve can draw it: a finite number, or null where one is missing."""
-    if value is None:
-        return True
+def _finite(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _finite_or_missing(value) -> bool:
+    return value is None or _finite(value)
 
 
 def match_references(

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from study.config import StudyConfig, StudyConfigError, load_config
+from study.errors import InputError
 
 CONFIG_FILE = "study.yaml"  # the validated config the study ran with (resume reads it)
 STATE_FILE = "study.json"  # experiment, parent run id and, for a server, its tracking URI
@@ -46,14 +47,18 @@ class StudyState:
     experiment: str | None = None
 
 
+class StudyFolderError(InputError):
+    """A folder that cannot be worked on as a study folder: a published copy, a damaged state."""
+
+
 def refuse_published_copy(folder: Path) -> None:
     """A study folder is worked on (run, resumed, rescored, imported into, exported, browsed);
     a published copy is not one: it is recreated as one first."""
     if is_published_copy(folder):
-        raise StudyConfigError(
+        raise StudyFolderError(
             f"{folder}: a published study keeps no MLflow store (its reports, figures and page "
-            f"are as published); to run, resume, rescore, export or browse it, recreate it "
-            f"first: inr-study rebuild {folder} --storage DIR"
+            f"are as published); to run, resume, rescore, import into, export or browse it, "
+            f"recreate it first: inr-study rebuild {folder} --storage DIR"
         )
 
 
@@ -67,14 +72,14 @@ def read_state(folder: Path) -> StudyState:
     try:
         state = json.loads(path.read_bytes())
     except (OSError, ValueError) as error:  # JSON's and UTF-8's errors are ValueErrors
-        raise StudyConfigError(f"{path}: not readable as the study's state ({error})") from None
+        raise StudyFolderError(f"{path}: not readable as the study's state ({error})") from None
     except RecursionError:
-        raise StudyConfigError(f"{path}: nested too deeply to be the study's state") from None
+        raise StudyFolderError(f"{path}: nested too deeply to be the study's state") from None
     if not isinstance(state, dict) or not set(state) <= set(names):
-        raise StudyConfigError(f"{path}: expected a JSON object with some of {', '.join(names)}")
+        raise StudyFolderError(f"{path}: expected a JSON object with some of {', '.join(names)}")
     wrong = [k for k, v in state.items() if v is not None and not isinstance(v, str)]
     if wrong:
-        raise StudyConfigError(f"{path}: {', '.join(wrong)} must be text or null")
+        raise StudyFolderError(f"{path}: {', '.join(wrong)} must be text or null")
     return StudyState(**state)
 
 

@@ -83,7 +83,7 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
         assert len(study_store(folder, load_study_config(folder)).finished_keys()) == trials
     again = queue_command("prepare", "--work", str(work), "--rehearse", "--storage", str(storage))
     assert again.count("every selected trial is already done") == 3, again
-    assert "the queue is empty" in again, again
+    assert "nothing to queue: every entry is done" in again, again
 
     # A package whose every fit failed there sends back only their traces: each is named, the
     # study is left as it was, and the import says it recorded nothing.
@@ -103,10 +103,11 @@ def test_the_gpu_queue_rehearses_on_the_cpu(
     assert "no trial results in" in printed
 
 
-def _failed_archive(folder: Path, key: str, error: str) -> Path:
+def _failed_archive(folder: Path, key: str, error: str, run: str) -> Path:
     """What a lent machine sends back for a package whose one fit failed there."""
     folder.mkdir()
-    (folder / "environment.json").write_text('{"gpu": "NVIDIA H100 80GB HBM3"}')
+    environment = {"gpu": "NVIDIA H100 80GB HBM3", "run": run}
+    (folder / "environment.json").write_text(json.dumps(environment))
     with tarfile.open(folder / "00-small-pack-0.tar", "w") as archive:
         trace = f"Traceback (most recent call last):\n{error}".encode()
         member = tarfile.TarInfo(f"{FAILED_DIR}/{key}.txt")
@@ -115,7 +116,7 @@ def _failed_archive(folder: Path, key: str, error: str) -> Path:
     return folder
 
 
-def test_a_trial_that_failed_on_two_lent_machines_is_left_out(
+def test_a_trial_that_failed_in_two_runs_is_left_out(
     tmp_path, study_env, small_config, write_config, capsys, monkeypatch
 ):
     config = write_config(small_config(codecs=[{"name": "jpeg", "qualities": [30, 80]}]))
@@ -137,23 +138,29 @@ def test_a_trial_that_failed_on_two_lent_machines_is_left_out(
 
     assert "00-small: 4 trials" in prepare()
     key = read_package(work / "packages" / "00-small").trials[0].key
-    first = _failed_archive(tmp_path / "first", key, "RuntimeError: no kernel image")
+    error = "RuntimeError: no kernel image is available for execution on the device"
+    first = _failed_archive(tmp_path / "first", key, error, run="a" * 32)
     imported = queue_command("import", str(first), "--storage", str(storage))
     assert f"1 failed fits added to {ledger}" in imported, imported
-    # The same archive imported again is the same run: it counts once.
+    # The same run imported again counts once.
     assert "failed fits added" not in queue_command("import", str(first), "--storage", str(storage))
     assert "00-small: 4 trials" in prepare()
-    second = _failed_archive(tmp_path / "second", key, "RuntimeError: no kernel image again")
+    # Another run, sending back the very same trace, counts again.
+    second = _failed_archive(tmp_path / "second", key, error, run="b" * 32)
     queue_command("import", str(second), "--storage", str(storage))
     lines = [json.loads(line) for line in ledger.read_text().splitlines()]
-    assert [(e["key"], e["machine"]) for e in lines] == [(key, "NVIDIA H100 80GB HBM3")] * 2
+    assert [(e["key"], e["run"], e["machine"]) for e in lines] == [
+        (key, run, "NVIDIA H100 80GB HBM3") for run in ("a" * 32, "b" * 32)
+    ]
     given_up = prepare()
-    assert "small: 1 left out, each failed on 2 or more lent machines" in given_up, given_up
-    assert f"{key}: failed on 2; last: RuntimeError: no kernel image again" in given_up
+    assert "small: 1 left out, each failed in 2 or more runs there" in given_up, given_up
+    assert f"{key}: failed in 2 runs; last: {error}" in given_up
     assert "00-small: 3 trials" in given_up
     assert key not in {spec.key for spec in read_package(work / "packages" / "00-small").trials}
     assert "00-small: 4 trials" in prepare("--retry-failed")
 
+    ledger.write_text(ledger.read_text() + "\n")  # a blank line is no damage
+    assert "00-small: 3 trials" in prepare()
     ledger.write_text('{"study": "small", "key": 1}\n')
     with pytest.raises(SystemExit, match=r"failed\.jsonl:1: not a failure line"):
         prepare()

@@ -18,13 +18,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from study.engine.keys import is_trial_key
 from study.errors import InputError
 from study.layout import BITSTREAMS_DIR, HISTORY_FILE, TRIALS_FILE, is_published_copy
 
 HISTORY_FORMAT = "inr-study-bitstream-history/1"
 # At about 150 bytes an entry, room for some 100,000 files: far more than any study has.
 MAX_HISTORY_BYTES = 16 * 2**20
-_KEY = re.compile(r"[0-9a-f]{16}")
 _BLOB = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256 repositories
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 ENTRY_FIELDS = {"blob", "bytes", "sha256"}
@@ -94,7 +94,7 @@ def read_history(published: Path, limit: int) -> dict[str, Kept]:
     kept = {}
     for key, entry in files.items():
         where = f"{path}: {key[:40]!r}"
-        if not _KEY.fullmatch(key) or not isinstance(entry, dict) or set(entry) != ENTRY_FIELDS:
+        if not is_trial_key(key) or not isinstance(entry, dict) or set(entry) != ENTRY_FIELDS:
             raise HistoryError(f"{where}: expected a trial key and its blob, bytes and sha256")
         blob, size, digest = entry["blob"], entry["bytes"], entry["sha256"]
         if not isinstance(blob, str) or not _BLOB.fullmatch(blob):
@@ -201,7 +201,7 @@ def _head_blobs(published: Path, names: list[str]) -> dict[str, str]:
 def _stowable(path: Path, limit: int) -> int:
     """The size of ``path``, a regular file named KEY.bin within ``limit`` (checked before git
     or this process reads it)."""
-    if not _KEY.fullmatch(path.stem):
+    if not is_trial_key(path.stem):
         raise HistoryError(f"{path}: not a trial's file (expected KEY.bin)")
     info = path.lstat()
     if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= limit:

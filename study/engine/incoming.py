@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.engine.history import HistoryFiles
+from study.engine.keys import is_trial_key
 from study.engine.package import FAILED_DIR, MAX_TRACE_BYTES, RESULT_FILE, TRIALS_DIR
 from study.engine.record import MAX_RECORD_BYTES, RecordError, TrialRecord
 from study.engine.trial import BITSTREAM_NAME
@@ -164,11 +165,12 @@ def read_sources(paths: list[Path]) -> list[Incoming]:
 
 @dataclass(frozen=True)
 class FailedFit:
-    """A fit that failed where it ran: its trace (``where``), its trial key (the trace's name)
-    and the trace's last line, both shown printable: an archive's text is not trusted."""
+    """A fit that failed where it ran: its trace (``where``, shown printable: an archive's text
+    is not trusted), its trial key (the trace's name; None where that is not a key) and the
+    trace's last line (printable too)."""
 
     where: str
-    key: str
+    key: str | None
     error: str
 
     def __str__(self) -> str:
@@ -186,7 +188,7 @@ def failed_fits(paths: list[Path]) -> list[FailedFit]:
         elif (path / FAILED_DIR).is_dir():
             for trace in sorted((path / FAILED_DIR).glob("*.txt")):
                 error = _last_line(trace.read_bytes())
-                found.append(FailedFit(str(trace), _printable(trace.stem), error))
+                found.append(FailedFit(str(trace), _key(trace.stem), error))
     return found
 
 
@@ -196,7 +198,7 @@ def _archived_failures(path: Path) -> list[FailedFit]:
             return [
                 FailedFit(
                     f"{path}:{_printable(member.name)}",
-                    _printable(member.name.split("/")[1].removesuffix(".txt")),
+                    _key(member.name.split("/")[1].removesuffix(".txt")),
                     _last_line(archive.extractfile(member).read()),
                 )
                 for member in archive
@@ -204,6 +206,10 @@ def _archived_failures(path: Path) -> list[FailedFit]:
             ]
     except (tarfile.TarError, OSError, EOFError):
         return []  # `read_sources` says why the archive cannot be read
+
+
+def _key(name: str) -> str | None:
+    return name if is_trial_key(name) else None
 
 
 def _last_line(trace: bytes) -> str:

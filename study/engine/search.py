@@ -1,6 +1,7 @@
 """Loss-weight tuning with Optuna: each search task's study and space, samples' scores,
 recommendations and Pareto fronts. (The tasks, and one sample fitted on one image, are in
-``study.engine.tasks``; the scheduling is in ``study.engine.runner``; this module has no Ray.)
+``study.engine.tasks``; the scheduling is in ``study.engine.runner`` and ``ray_searcher``; this
+module has no Ray.)
 
 One task per codec × loss family × target bitrate (``match`` mode) or per codec × loss family
 (``pareto`` mode), each an Optuna study in ``optuna.db`` of the study folder, so a search can be

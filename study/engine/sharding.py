@@ -204,13 +204,19 @@ def _pending_matches(
     # One copy of each fit: a published study, its folder and earlier packages repeat them.
     fits = list({f["trial_key"]: f for f in found if f["codec"] in codecs}.values())
     variant = image_options(config).label()
-    next_fits = {
-        Match(task.name, alpha, image): next_fit(task, alpha, image, fits, config.search, variant)
+    unqueued = [
+        Match(task.name, alpha, image)
         for task in tasks
         for alpha in config.search.alphas.get(task.family, [None])
         for image in images
+        if Match(task.name, alpha, image) not in queued
+    ]
+    by_name = {task.name: task for task in tasks}
+    next_fits = {
+        m: next_fit(by_name[m.search], m.alpha, m.image, fits, config.search, variant)
+        for m in unqueued
     }
-    not_done = [m for m, spec in next_fits.items() if m not in queued and spec is not None]
+    not_done = [m for m, spec in next_fits.items() if spec is not None]
     pending = [m for m in not_done if next_fits[m].key not in leave_out]
     if not pending:
         raise _nothing_left(config, "match", left_out=len(not_done))

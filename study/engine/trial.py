@@ -3,7 +3,6 @@ file, measure. ``inr-study encode`` and a Ray Tune trial both run :func:`run_tri
 be tested, debugged and profiled alone.
 """
 
-import hashlib
 import json
 import resource
 import sys
@@ -19,6 +18,7 @@ from inr_models import create_codec, get_codec_class
 from inr_models.base import CodecError, RateAxis, RateValue
 from inr_models.fitted import FittedCodec
 from study.data.imageio import save_png
+from study.engine.keys import trial_key
 from study.results.metrics import evaluate
 from study.results.rd import json_safe
 
@@ -48,8 +48,7 @@ class TrialSpec:
 
     @property
     def key(self) -> str:
-        canonical = json.dumps(asdict(self), sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return trial_key(asdict(self))
 
     @property
     def rate_axis(self) -> RateAxis:

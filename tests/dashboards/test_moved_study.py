@@ -45,6 +45,8 @@ def test_a_moved_study_draws_without_its_image_folder(
         (b'{"results": {"bpp": [0.5', "not JSON, so not a CompressAI-format R-D file"),
         (b'{"results": [0.5]}', 'not a CompressAI-format R-D file (no "results" object)'),
         (b'{"results": {"bpp": [0.5, "x"]}}', "results.bpp is not a list of numbers"),
+        (b'{"results": {"bpp": [0.5, null]}}', "results.bpp is not a list of numbers"),
+        (b"[" * 100_000, "nested too deeply to be an R-D file"),
         (b'{"results": {"bpp": [0.5, 1.0], "psnr-rgb": [30.0]}}', "lists (bpp, psnr-rgb) differ"),
     ):
         bad.unlink(missing_ok=True)

@@ -183,9 +183,12 @@ def test_a_tampered_list_of_kept_files_is_refused_with_its_reason(
     assert not (storage / "small").exists()
 
 
-def test_a_list_of_kept_files_nested_deeply_is_refused(tmp_path, capsys):
-    assert main(["stow", str(tmp_path)]) == 2  # a folder that is no published study at all
+def test_stow_refuses_a_folder_that_is_no_published_study(tmp_path, capsys):
+    assert main(["stow", str(tmp_path)]) == 2
     assert f"{tmp_path}: not a published study (no trials.jsonl) to stow" in capsys.readouterr().err
+
+
+def test_a_list_of_kept_files_nested_deeply_is_refused(tmp_path, capsys):
     (tmp_path / "trials.jsonl").write_text("")
     (tmp_path / HISTORY_FILE).write_text("[" * 100_000)
     assert main(["stow", str(tmp_path)]) == 2

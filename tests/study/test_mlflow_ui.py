@@ -1,8 +1,6 @@
 """``inr-study mlflow``: the URLs it prints open the classic view and the study's trial tables."""
 
 import json
-import shutil
-from pathlib import Path
 
 import yaml
 from mlflow.tracking import MlflowClient
@@ -10,8 +8,6 @@ from mlflow.tracking import MlflowClient
 from study.cli import main
 from study.engine.mlflow_view import run_url
 from study.layout import default_tracking_uri
-
-PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "icip24-cpu"
 
 
 def test_the_printed_urls_open_the_trial_tables_of_the_classic_view(tmp_path, small_config, capsys):
@@ -47,25 +43,3 @@ def test_the_printed_urls_open_the_trial_tables_of_the_classic_view(tmp_path, sm
     assert run_url("http://h:1/", "1", "abc") == (
         "http://h:1/#/experiments/1/runs/abc?workflowType=machine_learning"
     )
-
-
-def test_a_published_copy_is_sent_to_rebuild(tmp_path, capsys):
-    # A copy, so that a store wrongly opened in it would show, outside the repository.
-    published = tmp_path / PUBLISHED.name
-    published.mkdir()
-    for name in ("study.yaml", "trials.jsonl"):
-        shutil.copy(PUBLISHED / name, published)
-    out = tmp_path / "out"
-    for command in (
-        ["mlflow", str(published), "--no-serve"],
-        ["resume", str(published)],
-        ["rescore", str(published)],
-        ["export", str(published), "-o", str(out)],
-        ["import", str(published), str(tmp_path)],
-    ):
-        assert main(command) == 2, command
-        error = capsys.readouterr().err
-        assert f"{published}: a published study keeps no MLflow store" in error, error
-        assert f"recreate it first: inr-study rebuild {published} --storage DIR" in error
-    assert sorted(p.name for p in published.iterdir()) == ["study.yaml", "trials.jsonl"]
-    assert not out.exists()
