@@ -43,6 +43,7 @@ from study.engine.package import (
 from study.engine.record import TrialRecord
 from study.engine.trial import BITSTREAM_NAME, TrialSpec
 from study.errors import InputError
+from study.layout import CONFIG_FILE
 
 PARTIAL_DIR = ".partial"
 PACK_PREFIX = "pack-"
@@ -204,6 +205,11 @@ def run_package(
 
     import_plugins(list(package.plugins))  # trial labels name the plugins' codecs
     out = Path(out)
+    if (out / CONFIG_FILE).exists():  # a study folder or a published copy: never written into
+        raise InputError(
+            f"-o {out}: holds a study ({CONFIG_FILE}); give work an output folder of its own, "
+            f"then record what it made with: inr-study import STUDY_FOLDER OUTPUT"
+        )
     (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
     (out / FAILED_DIR).mkdir(exist_ok=True)
     device = resolve_device(device)

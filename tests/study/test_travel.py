@@ -354,6 +354,13 @@ def test_shard_refuses_searches_and_leaves_out_what_is_done(
     config_path = write_config(small_config())
     out = tmp_path / "jpeg"
     assert main(["shard", str(config_path), "-o", str(out), "--where", "codec=jpeg"]) == 0
+    # A study folder (or a published copy) is no work output: work never writes into one.
+    study_folder = tmp_path / "a-study"
+    study_folder.mkdir()
+    shutil.copy(config_path, study_folder / "study.yaml")
+    assert main(["work", str(out / "part-0"), "-o", str(study_folder)]) == 2
+    assert f"-o {study_folder}: holds a study (study.yaml)" in capsys.readouterr().err
+    assert sorted(p.name for p in study_folder.iterdir()) == ["study.yaml"]
     assert main(["work", str(out / "part-0"), "-o", str(tmp_path / "done")]) == 0
     earlier = tmp_path / "earlier"
     shutil.copytree(out / "part-0", earlier)
