@@ -596,6 +596,13 @@ def test_studies_of_the_same_images_combine_into_one_set_of_reports(
     assert "3 trials of 2 studies on 1 shared images (kodim01)" in capsys.readouterr().out
     rows = (combined / REPORTS_DIR / "per_image.csv").read_text().splitlines()[1:]
     assert sorted(row.split(",")[0] for row in rows) == ["coolchic-v1", "jpeg", "jpeg"]
+    # A study given twice, or combined reports written over a study's own: refused.
+    assert main(["combine", str(first), str(first), "-o", str(tmp_path / "no")]) == 2
+    assert "a published study is given twice" in capsys.readouterr().err
+    before = (first / REPORTS_DIR / "per_image.csv").read_bytes()
+    assert main(["combine", str(first), str(second), "-o", str(first)]) == 2
+    assert f"-o {first}: holds a study" in capsys.readouterr().err
+    assert (first / REPORTS_DIR / "per_image.csv").read_bytes() == before
 
     other = shutil.copytree(first, tmp_path / "published" / "other")
     config = other / "study.yaml"
