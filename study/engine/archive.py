@@ -30,7 +30,14 @@ from study.engine.tracking import (
 )
 from study.engine.trial import BITSTREAM_NAME, TrialSpec
 from study.errors import InputError
-from study.layout import BITSTREAMS_DIR, CONFIG_FILE, REPORTS_DIR, TRIALS_FILE, load_study_config
+from study.layout import (
+    BITSTREAMS_DIR,
+    CONFIG_FILE,
+    REPORTS_DIR,
+    TRIALS_FILE,
+    is_published_copy,
+    load_study_config,
+)
 
 
 class ArchiveError(InputError):
@@ -99,6 +106,7 @@ def export_trials(
     ``where`` (as ``shard`` takes it) keeps only some trials: those the copy's reports show."""
     folder, out = Path(folder), Path(out)
     config = load_study_config(folder)
+    _check_export_folder(out, config.name)
     store = study_store(folder, config)
     runs = sorted(store.finished_runs(), key=lambda run: run.data.tags[KEY_TAG])
     if config.search is None:
@@ -147,6 +155,22 @@ class Rebuilt:
     trials: int
     # Report files whose bytes differ from the published ones (or exist on one side only).
     differing: list[str]
+
+
+def _check_export_folder(out: Path, name: str) -> None:
+    """``out`` is new, or this study's published copy (published again as it grows): never a
+    study folder, which the trials written there would make a published copy, nor another
+    study's copy, whose files the export would replace."""
+    if not (out / CONFIG_FILE).exists():
+        return
+    if not is_published_copy(out):
+        raise ArchiveError(f"-o {out}: a study folder; export to a folder of its own")
+    theirs = load_config(out / CONFIG_FILE, {"storage": str(out.resolve().parent)}).name
+    if theirs != name:
+        raise ArchiveError(
+            f"-o {out}: the published copy of study {theirs!r}, not of {name!r}; export to a "
+            "folder of its own"
+        )
 
 
 def published_config(published: Path, storage: Path) -> StudyConfig:

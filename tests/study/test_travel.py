@@ -235,6 +235,16 @@ def test_imported_runs_look_like_engine_runs_and_rebuild(
         "reports", "study.yaml", "trials.jsonl", "bitstreams",
     }  # fmt: skip
     assert "storage" not in (published / "study.yaml").read_text()  # no path of this machine
+    # Never into the study folder itself (its trials.jsonl would make it a published copy) nor
+    # over another study's published copy (whose files it would replace).
+    assert main(["export", str(folder), "-o", str(folder)]) == 2
+    assert f"-o {folder}: a study folder" in capsys.readouterr().err
+    other = shutil.copytree(published, tmp_path / "other")
+    config = other / "study.yaml"
+    config.write_text(config.read_text().replace("name: small", "name: other"))
+    assert main(["export", str(folder), "-o", str(other)]) == 2
+    assert "the published copy of study 'other', not of 'small'" in capsys.readouterr().err
+    assert main(["export", str(folder), "-o", str(published)]) == 0  # its own: published again
     # What is published is done: shard leaves it out, and reads it without making a store.
     args = ["shard", str(config_path), "-o", str(tmp_path / "again-p")]
     assert main([*args, "--skip-done", str(published)]) == 2
