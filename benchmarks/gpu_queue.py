@@ -285,13 +285,15 @@ def import_results(args) -> int:
         folder = args.storage / config.name
         by_study.setdefault(folder, (config, published, []))[2].extend(packs)
     stowed = {ROOT / entry["published"] for entry in entries if entry.get("stow")}
-    ledger, run = FailureLedger(args.failures), queue_run(args.files)
+    ledger, run = FailureLedger(args.failures), None
     refused = False
     for folder, (config, published, packs) in by_study.items():
         failures = failed_fits(packs)  # no result to import; the next `prepare` queues them
         for failure in failures:
             print(f"failed there: {failure}")
-        added = ledger.add(config.name, failures, run)
+        # Named only when a fit failed: without its id, naming it reads every archive.
+        run = run or (queue_run(args.files) if failures else None)
+        added = ledger.add(config.name, failures, run) if run else 0
         if added:
             print(
                 f"  {added} failed fits added to {ledger.path} (commit it: a trial that "

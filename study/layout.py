@@ -47,6 +47,12 @@ class StudyState:
     experiment: str | None = None
 
 
+def holds_study(folder: Path) -> bool:
+    """A study folder or a published copy (its config, or its trials): what no command's output
+    is written over."""
+    return (Path(folder) / CONFIG_FILE).exists() or is_published_copy(folder)
+
+
 class StudyFolderError(InputError):
     """A folder that cannot be worked on as a study folder: a published copy, a damaged state."""
 

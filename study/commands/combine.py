@@ -23,12 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     from study.engine.archive import published_config
     from study.engine.plan import image_options
     from study.errors import InputError
-    from study.layout import CONFIG_FILE, REPORTS_DIR, is_published_copy
+    from study.layout import REPORTS_DIR, holds_study, is_published_copy
     from study.results.report import read_per_image_csv, write_reports
 
     if len({folder.resolve() for folder in args.published}) < len(args.published):
         raise InputError("a published study is given twice; give each once")
-    if (args.output / CONFIG_FILE).exists() or is_published_copy(args.output):
+    if holds_study(args.output):
         raise InputError(
             f"-o {args.output}: holds a study; its reports are its own, not a combination's: "
             "give the combined reports a folder of their own"

@@ -35,6 +35,7 @@ from study.layout import (
     CONFIG_FILE,
     REPORTS_DIR,
     TRIALS_FILE,
+    holds_study,
     is_published_copy,
     load_study_config,
 )
@@ -161,7 +162,7 @@ def _check_export_folder(out: Path, name: str) -> None:
     """``out`` is new, or this study's published copy (published again as it grows): never a
     study folder, which the trials written there would make a published copy, nor another
     study's copy, whose files the export would replace."""
-    if not (out / CONFIG_FILE).exists():
+    if not holds_study(out):
         return
     if not is_published_copy(out):
         raise ArchiveError(f"-o {out}: a study folder; export to a folder of its own")

@@ -43,7 +43,7 @@ from study.engine.package import (
 from study.engine.record import TrialRecord
 from study.engine.trial import BITSTREAM_NAME, TrialSpec
 from study.errors import InputError
-from study.layout import CONFIG_FILE
+from study.layout import CONFIG_FILE, holds_study
 
 PARTIAL_DIR = ".partial"
 PACK_PREFIX = "pack-"
@@ -205,7 +205,7 @@ def run_package(
 
     import_plugins(list(package.plugins))  # trial labels name the plugins' codecs
     out = Path(out)
-    if (out / CONFIG_FILE).exists():  # a study folder or a published copy: never written into
+    if holds_study(out):
         raise InputError(
             f"-o {out}: holds a study ({CONFIG_FILE}); give work an output folder of its own, "
             f"then record what it made with: inr-study import STUDY_FOLDER OUTPUT"
