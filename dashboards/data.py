@@ -24,8 +24,9 @@ from study.layout import (
     read_state,
 )
 from study.results.alpha import alpha_rows, matched_fits, settled, task_target
+from study.results.comparisons import bd_metrics
 from study.results.rd import common_images
-from study.results.report import bd_metrics, bd_rate_rows
+from study.results.report import bd_rate_rows
 from study.results.table import get_metric, metric_table, opt_in_metrics, recorded_metrics
 
 # Only these travel to the page with each run, beside its metrics: enough for curves, hover text

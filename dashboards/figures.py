@@ -140,7 +140,7 @@ def draw_seed_spread(data: StudyData, out: Path) -> Path | None:
     metric and seed pair, with the noise floor (``study.results.seeds``); None without one."""
     from matplotlib.figure import Figure
 
-    from study.results.report import bd_metrics
+    from study.results.comparisons import bd_metrics
     from study.results.seeds import seed_spread_rows
 
     rows = seed_spread_rows(data.records, bd_metrics(data.records))

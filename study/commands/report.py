@@ -10,7 +10,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="inr-study report",
         description="Write STUDY_DIR/reports/: a CompressAI-format JSON per codec and loss, a "
         "per-image CSV, BD-rate tables against each codec's published loss and, with classical "
-        "codecs in the study, against each of them. A published study (results/NAME, no "
+        "codecs in the study, against each of them, and the verdict on each of the paper's claims "
+        "the study can test (claims.md). A published study (results/NAME, no "
         "study.yaml) gets its tables written again from its reports/per_image.csv.",
     )
     parser.add_argument(
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"one ({REPORTS_DIR}/per_image.csv)"
             )
         records = read_per_image_csv(out / "per_image.csv")
-        stale_names = ("bd_rate*", "equal_rate*", "*.json", "alpha.*", "coverage.md")
+        stale_names = ("bd_rate*", "equal_rate*", "*.json", "alpha.*", "coverage.md", "claims.*")
         for stale in [p for name in stale_names for p in out.glob(name)]:
             stale.unlink()  # what the records no longer give must not stay behind
         config = None
@@ -48,5 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         written = refresh_reports(args.folder, load_study_config(args.folder))
     for table in sorted(out.glob("bd_rate*.md")):
         print(table.read_text())
+    claims = out / "claims.md"
+    if claims.exists():  # its summary table: the claims and their verdicts
+        print(claims.read_text().partition("\n## ")[0])
     print(f"wrote {len(written)} files to {out}")
     return 0

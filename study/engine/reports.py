@@ -8,8 +8,9 @@ from study.data.datasets import planned_image_names
 from study.engine.tracking import RunStore, study_store
 from study.layout import REPORTS_DIR, read_state
 from study.results.alpha_tables import write_alpha_tables
+from study.results.comparisons import bd_metrics
 from study.results.coverage import write_coverage
-from study.results.report import bd_metrics, write_reports
+from study.results.report import write_reports
 from study.results.table import metric_table
 
 

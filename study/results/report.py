@@ -6,36 +6,32 @@ tables (``bjontegaard``, PCHIP interpolation, on the overlapping quality range) 
 against the loss the codec was published with, of every INR curve against each classical codec
 of the study, and of each INR codec against every one registered before it, trained with the same
 loss, for every metric the metric table marks for BD-rate; and the quality of each INR rate
-setting at equal rate against the published loss and each classical codec (``equal_rate``).
+setting at equal rate against the published loss and each classical codec (``equal_rate``);
+and the verdict on each of the paper's claims the records can test (``claims_report``).
 """
 
 import csv
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict
 from pathlib import Path
-
-import numpy as np
 
 from inr_models import fits_network, get_codec_class, registration_rank
 from inr_models.base import FIT_FIGURES, RATE_PARTS
 from losses import parse_loss_spec
-from study.results.bd import MIN_OVERLAP, BdComparison, bd_rate
+from study.results.bd import MIN_OVERLAP
 from study.results.budgets import budget_markdown, budget_rows, write_budgets
+from study.results.claims_report import write_claims
+from study.results.comparisons import Points, bd_metrics, compare_curves, curve_points
 from study.results.equal_rate import equal_rate_rows, write_equal_rate
 from study.results.rd import (
     complete_images,
     compressai_document,
     curve_label,
     curve_over,
-    designed_curves,
-    per_image_points,
     rd_file_name,
-    rd_points,
-    shared_images,
     write_json,
 )
 from study.results.seeds import seed_spread_rows, write_seed_spread
-from study.results.statistics import PairedSummary, adjust_table, family_size, summarise
+from study.results.statistics import PairedSummary, adjust_table, family_size
 from study.results.table import get_metric, metric_table, opt_in_metrics, recorded_metrics
 
 RECORD_COLUMNS = (
@@ -44,11 +40,6 @@ RECORD_COLUMNS = (
 # Beside the table's metrics: what the codecs report of their fits, where the file's bits go,
 # and the trial's peak memory.
 CODEC_COLUMNS = (*FIT_FIGURES, *RATE_PARTS, "peak_memory_mb")
-
-
-def bd_metrics(rows: Iterable[Mapping]) -> list[str]:
-    """The BD-rate metrics that rows (trial records, R-D points) report."""
-    return [m.key for m in recorded_metrics(rows) if m.bd_rate]
 
 
 def _table_metrics(rows: list[dict]) -> list[str]:
@@ -71,62 +62,12 @@ def anchor_loss(codec: str) -> str | None:
     return None if published is None else parse_loss_spec(published).name
 
 
-# (rd_points, per_image_points, records by curve label) of one set of records, search fits left out
-Points = tuple[dict, dict, dict]
-
-
-def _compared(points: Points, label: str, anchor_label: str, metrics: list[str]) -> dict:
-    """BD-rate of curve ``label`` against ``anchor_label`` per metric: between the dataset-mean
-    curves over the images both hold at every rate setting (``bd_rate_<metric>``, with its
-    ``_overlap`` and ``_bpp_low`` / ``_bpp_high`` span; ``curve_images`` names those images where
-    they are fewer than a curve's own), and image by image — each image's own curves — as a
-    ``PairedSummary`` dict (``bd_rate_<metric>_images``, or None) with the median per-image
-    overlap; ``_pruned`` names the curves (per image, and the dataset means) that lost dominated
-    points."""
-    curves, images, by_label = points
-    shared = shared_images(by_label[anchor_label], by_label[label])
-    if shared is None:
-        row, pair = {}, (curves[anchor_label], curves[label])
-    else:
-        row = {"curve_images": shared}
-        pair = (curve_over(by_label[anchor_label], shared), curve_over(by_label[label], shared))
-    for metric in metrics:
-        curve = bd_rate(*pair, metric, by_range=True)
-        row[f"bd_rate_{metric}"] = None if curve is None else curve.value
-        row[f"bd_rate_{metric}_overlap"] = None if curve is None else curve.overlap
-        row[f"bd_rate_{metric}_bpp_low"] = None if curve is None else curve.bpp_low
-        row[f"bd_rate_{metric}_bpp_high"] = None if curve is None else curve.bpp_high
-        row[f"bd_rate_{metric}_ranges"] = [] if curve is None else _describe_ranges(curve)
-        compared = {
-            image: bd_rate(images[anchor_label][image], image_points, metric)
-            for image, image_points in images[label].items()
-            if image in images[anchor_label]
-        }
-        summary = summarise(None if c is None else c.value for c in compared.values())
-        row[f"bd_rate_{metric}_images"] = None if summary is None else asdict(summary)
-        overlaps = [c.overlap for c in compared.values() if c is not None]
-        row[f"bd_rate_{metric}_images_overlap"] = float(np.median(overlaps)) if overlaps else None
-        # Named by image, and the dataset-mean curves (over the images both hold) by that.
-        named = [*compared.items(), ("dataset mean", curve)]
-        row[f"bd_rate_{metric}_pruned"] = sorted(
-            f"{anchor_label if which == 'anchor' else label} {name}"
-            for name, c in named
-            if c is not None
-            for which in c.pruned
-        )
-    return row
-
-
 # (codec, loss, curve labels) -> the (anchor curve label, anchor name) pairs to compare it with.
 Anchors = Callable[[str, str, list[str]], Iterable[tuple[str, str]]]
 
 
-def _points(records: list[dict]) -> Points:
-    return rd_points(records), per_image_points(records), designed_curves(records)
-
-
 def _rows(points: Points, anchors: Anchors) -> list[dict]:
-    """One row per curve and anchor that ``anchors`` gives it (see ``_compared``)."""
+    """One row per curve and anchor that ``anchors`` gives it (see ``compare_curves``)."""
     curves = points[0]
     metrics = bd_metrics(point for curve in curves.values() for point in curve)
     labels, rows = sorted(curves), []
@@ -134,7 +75,7 @@ def _rows(points: Points, anchors: Anchors) -> list[dict]:
         codec, _, loss = label.partition("__")
         for anchor_label, anchor in anchors(codec, loss, labels):
             row = {"codec": codec, "loss": loss, "anchor": anchor}
-            rows.append(row | _compared(points, label, anchor_label, metrics))
+            rows.append(row | compare_curves(points, label, anchor_label, metrics))
     adjust_table(rows, [f"bd_rate_{m}_images" for m in metrics])
     return rows
 
@@ -170,23 +111,15 @@ def _registered_before(codec: str, loss: str, labels: list[str]):
 
 
 def bd_rate_rows(records: list[dict]) -> list[dict]:
-    return _rows(_points(records), _published_loss)
+    return _rows(curve_points(records), _published_loss)
 
 
 def classical_rows(records: list[dict]) -> list[dict]:
-    return _rows(_points(records), _classical)
+    return _rows(curve_points(records), _classical)
 
 
 def codec_rows(records: list[dict]) -> list[dict]:
-    return _rows(_points(records), _registered_before)
-
-
-def _describe_ranges(curve: BdComparison) -> list[str]:
-    return [
-        f"{part.value:+.2f} % at {part.bpp_low:.3g}–{part.bpp_high:.3g} bpp "
-        f"({part.share:.0%} of the overlap)"
-        for part in curve.ranges
-    ]
+    return _rows(curve_points(records), _registered_before)
 
 
 def compared_images_text(row: dict) -> str:
@@ -332,7 +265,7 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
         writer.writeheader()
         writer.writerows(sorted(records, key=_row_order))
     written.append(csv_path)
-    points = _points(records)
+    points = curve_points(records)
     for label, curve in points[0].items():
         rows = points[2][label]
         held, complete = {r["image"] for r in rows}, complete_images(rows)
@@ -381,7 +314,7 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
     rows = seed_spread_rows(records, metrics)
     if rows:  # some configuration was fitted with several seeds
         written += write_seed_spread(rows, out)
-    return written
+    return written + write_claims(records, out)
 
 
 def _write_bd_tables(

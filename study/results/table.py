@@ -55,6 +55,9 @@ class Metric:
     # How far a value may move when the same decoded image is scored again (another thread
     # count, another device), absolute; None: a relative 1e-5, float32's reduction order.
     recheck_tolerance: float | None = None
+    # The largest difference at equal rate that a verdict still calls "on par" (the claims'
+    # equivalence margin); None: no verdict judges this metric at equal rate.
+    equal_rate_margin: float | None = None
 
     def size_allows(self, short_side: int | None) -> bool:
         """Whether an image with this short side (None: unknown) can have this metric."""
@@ -215,6 +218,7 @@ register_metric(
         # Summed in float64 from 8-bit pixels: agrees to 1e-4 dB. (MS-SSIM in dB magnifies
         # float32 steps near 1, 2.6e-4 dB at 0.999, so it keeps the relative rule.)
         recheck_tolerance=1e-4,
+        equal_rate_margin=0.2,
     )
 )
 register_metric(Metric(key="ssim", compressai_key="ssim-rgb", label="SSIM", compute=_ssim))
@@ -242,6 +246,7 @@ register_metric(
         search_penalty=100.0,
         auto_search_rank=1,
         plotted=True,
+        equal_rate_margin=0.2,
     )
 )
 register_metric(
@@ -257,6 +262,7 @@ register_metric(
         search_penalty=10.0,
         auto_search_rank=0,
         plotted=True,
+        equal_rate_margin=0.01,
     )
 )
 register_metric(

@@ -1,0 +1,158 @@
+"""``reports/claims.md`` and ``claims.csv``: every claim a study's records can test, with its
+verdict and the lines it rests on."""
+
+import csv
+from pathlib import Path
+
+from study.results.claims import (
+    BD_RATE_MARGIN,
+    FAILS,
+    HOLDS,
+    UNDECIDED,
+    UNTESTABLE,
+    Line,
+    Verdict,
+    judge_claims,
+)
+from study.results.table import get_metric
+
+INTRO = (
+    "The claims of *{source}* (sections are the paper's), in our words, judged on this "
+    "study's trials by one rule (`study/results/claims.py`; the claims and their checks: "
+    "`study/data/icip24_claims.yaml`). Each line compares a loss with an anchor (a loss of the "
+    "same codec, or a classical codec) in one metric: *BD-rate*, each image's own BD-rate as in "
+    "`bd_rate.md` (negative: fewer bits for the same quality); *equal rate*, each image's quality "
+    "minus the anchor's curve at the trial's bpp, as in `equal_rate.md`. *mean [t]*: the mean over "
+    "the images with a value, and its 95 % t-interval; *p*: Wilcoxon signed-rank, then Holm over "
+    "the {tests} p-values of this page (shown, not used: at so few images they cannot reach 5 % "
+    "after the adjustment). A line holds or does not hold where its t-interval lies clear of "
+    "zero, or inside or beyond the margin of equivalence (±{bd_margin:g} % BD-rate; at equal "
+    "rate {margins}); otherwise it is undecided. Lines with nothing to compare (n/a: the curves "
+    "overlap too little, the anchor's curve does not reach the trial's bpp, or no rate setting "
+    "lies in the claim's range) are shown but not judged. A claim holds where every line holds "
+    "(holds where testable, where some lines are n/a), does not hold where a line does not and "
+    "none holds, is mixed where both happen, and holds in part where some lines hold and the "
+    "rest are undecided. A study still growing is judged on the images it holds: *n* says how "
+    "many. *found*: where the interval of the loss's lead lies (ahead, behind, on par: inside "
+    "the margin, or spanning zero)."
+)
+
+
+def claims_markdown(source: str, verdicts: list[Verdict]) -> str:
+    lines = [line for verdict in verdicts for line in verdict.lines]
+    margins = ", ".join(
+        f"±{m.equal_rate_margin:g}{f' {m.unit}' if m.unit else ''} {m.label}"
+        for m in _metrics(lines)
+        if m.equal_rate_margin is not None
+    )
+    tests = sum(1 for line in lines if line.summary and line.summary["p_value"] is not None)
+    text = [
+        "# The paper's claims, judged on this study",
+        "",
+        INTRO.format(source=source, tests=tests, bd_margin=BD_RATE_MARGIN, margins=margins),
+        "",
+        "| claim | section | says | verdict | lines holding / not / undecided / n/a |",
+        "|---|---|---|---|---|",
+    ]
+    for verdict in verdicts:
+        claim, found = verdict.claim, [line.verdict for line in verdict.lines]
+        counts = " / ".join(str(found.count(v)) for v in (HOLDS, FAILS, UNDECIDED, UNTESTABLE))
+        text.append(
+            f"| [{claim.id}](#{claim.id}) | {claim.section} | {claim.says} | "
+            f"**{verdict.outcome}** | {counts} |"
+        )
+    for verdict in verdicts:
+        claim = verdict.claim
+        text += ["", f"## {claim.id}", "", f"*{claim.says}* ({claim.section})"]
+        if claim.reading:
+            text += ["", f"Read as: {claim.reading}"]
+        text += [
+            "",
+            f"Verdict: **{verdict.outcome}**.",
+            "",
+            "| loss | against | metric | by | rate (mean bpp) | n | mean [t] | p → Holm | "
+            "expected | found | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        text += [_markdown_line(line) for line in verdict.lines]
+    return "\n".join(text) + "\n"
+
+
+def _metrics(lines: list[Line]):
+    return [get_metric(key) for key in dict.fromkeys(line.metric for line in lines)]
+
+
+def _markdown_line(line: Line) -> str:
+    metric = get_metric(line.metric)
+    if line.by == "bd_rate":
+        unit, digits, way, rate = "%", 1, "BD-rate", "all"
+    else:
+        unit, way = metric.unit, "equal rate"
+        digits = 2 if metric.equal_rate_margin >= 0.1 else 3
+        rate = f"{line.rate} ({line.bpp:.3g})" if line.rate is not None else "none in range"
+    summary = line.summary
+    if summary is None:
+        n, mean, p = "0", "n/a", "n/a"
+    else:
+        n = f"{summary['n']} of {summary['compared']}"
+        mean = f"{summary['mean']:+.{digits}f}{f' {unit}' if unit else ''}"
+        if summary["t_low"] is not None:
+            mean += f" [{summary['t_low']:+.{digits}f}, {summary['t_high']:+.{digits}f}]"
+        p = "n/a" if summary["p_value"] is None else f"{summary['p_value']:.2g}"
+        if summary.get("p_holm") is not None:
+            p += f" → {summary['p_holm']:.2g}"
+    expected = line.expect.replace("_", " ") + _span_text(line.bpp_range)
+    return (
+        f"| {line.loss} | {line.against} | {metric.display} | {way} | {rate} | {n} | {mean} | "
+        f"{p} | {expected} | {line.why} | {line.verdict} |"
+    )
+
+
+def _span_text(span: tuple[float | None, float | None]) -> str:
+    low, high = span
+    if low is None and high is None:
+        return ""
+    if low is None:
+        return f" up to {high:g} bpp"
+    return f" from {low:g} bpp" if high is None else f" at {low:g}–{high:g} bpp"
+
+
+CSV_FIELDS = (
+    "claim", "outcome", "loss", "against", "metric", "by", "rate", "bpp", "bpp_low", "bpp_high",
+    "expect", "n",
+    "compared", "mean", "t_low", "t_high", "p_value", "p_holm", "found", "verdict",
+)  # fmt: skip
+
+
+def write_claims(records: list[dict], out: Path) -> list[Path]:
+    """``claims.md`` and ``claims.csv`` in ``out``, where the records can test some claim."""
+    source, verdicts = judge_claims(records)
+    if not verdicts:
+        return []
+    md, table = out / "claims.md", out / "claims.csv"
+    md.write_text(claims_markdown(source, verdicts))
+    with table.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for verdict in verdicts:
+            for line in verdict.lines:
+                summary = line.summary or {}
+                writer.writerow(
+                    {
+                        "claim": verdict.claim.id,
+                        "outcome": verdict.outcome,
+                        "loss": line.loss,
+                        "against": line.against,
+                        "metric": line.metric,
+                        "by": line.by,
+                        "rate": line.rate,
+                        "bpp": line.bpp,
+                        "bpp_low": line.bpp_range[0],
+                        "bpp_high": line.bpp_range[1],
+                        "expect": line.expect,
+                        "found": line.why,
+                        "verdict": line.verdict,
+                    }
+                    | {key: summary.get(key) for key in CSV_FIELDS if key in summary}
+                )
+    return [table, md]

@@ -1,0 +1,162 @@
+"""The paper's claims, judged on a study's records by one rule (study/results/claims*.py)."""
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from study.results.claims import FAILS, HOLDS, UNDECIDED, UNTESTABLE, judge, judge_claims
+from study.results.claims_file import ClaimsFileError, load_claims
+from study.results.claims_report import write_claims
+from study.results.report import read_per_image_csv
+
+ROOT = Path(__file__).parents[2]
+# The published COOL-CHIC v1 study: 160 fits on 8 Kodak crops, JPEG and AVIF on the same crops.
+V1_STUDY = ROOT / "results" / "icip24-cpu" / "reports" / "per_image.csv"
+
+
+@pytest.fixture(scope="module")
+def v1_verdicts():
+    return {v.claim.id: v for v in judge_claims(read_per_image_csv(V1_STUDY))[1]}
+
+
+def test_the_packaged_claims_name_known_codecs_losses_and_metrics():
+    source, claims = load_claims()
+    assert "ICIP 2024" in source
+    assert {c.codec for c in claims} == {"coolchic-v1", "coolchic-v2", "nif"}
+    assert all(c.checks and c.says for c in claims)
+
+
+@pytest.mark.parametrize(
+    ("expect", "low", "high", "verdict"),
+    [
+        ("better", 0.5, 9.0, HOLDS),  # clear of zero, ahead
+        ("better", -9.0, -0.5, FAILS),  # behind
+        ("better", -2.0, 3.0, FAILS),  # inside ±5: on par, not better
+        ("better", -2.0, 9.0, UNDECIDED),
+        ("worse", -9.0, -0.5, HOLDS),
+        ("worse", 0.5, 9.0, FAILS),
+        ("on_par", -4.0, 4.9, HOLDS),
+        ("on_par", 5.5, 9.0, FAILS),  # wholly beyond the margin
+        ("on_par", 1.0, 9.0, UNDECIDED),
+        ("not_better", -30.0, 3.0, HOLDS),  # at most 3 ahead: inside the margin
+        ("not_better", 6.0, 9.0, FAILS),
+        ("not_better", -1.0, 9.0, UNDECIDED),
+        ("not_worse", -3.0, 30.0, HOLDS),
+        ("not_worse", -9.0, -6.0, FAILS),
+    ],
+)
+def test_a_line_is_judged_on_its_interval_and_the_margin(expect, low, high, verdict):
+    assert judge(expect, low, high, margin=5.0) == verdict
+
+
+def test_v1_claims_are_judged_as_the_published_study_reads_them(v1_verdicts):
+    # Claim 5 of results/README.md: L1 + SSIM loses 0.91 dB [0.53, 1.30] of PSNR at 2 bpp.
+    ssim_psnr = v1_verdicts["v1-ssim-psnr"]
+    assert ssim_psnr.outcome == "does not hold"
+    [line] = [
+        x
+        for x in ssim_psnr.lines
+        if x.loss == "l1_ssim(0.2)" and x.by == "equal_rate" and x.rate == 0.004
+    ]
+    assert line.verdict == FAILS and line.why == "behind"
+    assert line.summary["n"] == 6 and -1.31 < line.summary["t_low"] < line.summary["t_high"] < -0.52
+    # Claim 1: neither LogCosh's closeness nor MSE's lead can be told apart with 8 images.
+    assert v1_verdicts["v1-psnr"].outcome == "undecided"
+    # Claim 4: AVIF ahead of every loss in PSNR, each on all 8 images' BD-rates.
+    avif = [x for x in v1_verdicts["v1-avif"].lines if x.metric == "psnr"]
+    assert len(avif) == 5 and {x.verdict for x in avif} == {HOLDS}
+    # An L1 + SSIM BD-rate in LPIPS needs curves that overlap: MSE's and its barely do.
+    lpips = v1_verdicts["v1-lpips"].lines
+    [bd] = [
+        x for x in lpips if x.loss == "l1_ssim(0.2)" and x.against == "mse" and x.by == "bd_rate"
+    ]
+    assert bd.verdict == UNTESTABLE and bd.summary is None
+
+
+def test_claims_report_lists_every_claim_and_line(tmp_path):
+    written = write_claims(read_per_image_csv(V1_STUDY), tmp_path)
+    assert sorted(p.name for p in written) == ["claims.csv", "claims.md"]
+    page = (tmp_path / "claims.md").read_text()
+    assert "| [v1-ssim-psnr](#v1-ssim-psnr) | conclusion |" in page
+    assert "**does not hold**" in page and "±0.01 LPIPS" in page
+    with (tmp_path / "claims.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["claim"] for r in rows} == {
+        "v1-psnr", "v1-ms-ssim", "v1-lpips", "v1-avif", "v1-ssim-psnr",
+    }  # fmt: skip
+    assert all(r["verdict"] in (HOLDS, FAILS, UNDECIDED, UNTESTABLE) for r in rows)
+
+
+def test_a_study_no_claim_speaks_of_gets_no_claims_page(tmp_path):
+    classical_only = [r for r in read_per_image_csv(V1_STUDY) if r["loss"] is None]
+    assert write_claims(classical_only, tmp_path) == []
+    assert not (tmp_path / "claims.md").exists()
+
+
+GOOD_CHECK = "{by: bd_rate, losses: [logcosh], against: mse, metrics: [psnr], expect: on_par}"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("claims: [\n", "cannot be read as YAML"),
+        ("- 1\n", "exactly the keys"),
+        (f"source: s\nclaims:\n  - {{id: a, codec: jpeg, says: x, checks: [{GOOD_CHECK}]}}\n",
+         "no INR codec"),
+        ("source: s\nclaims:\n  - {id: a, codec: nif, says: x, checks: "
+         "[{by: bd_rate, losses: [mse], against: l1, metrics: [psnr], expect: best}]}\n",
+         "'expect' one of"),
+        ("source: s\nclaims:\n  - {id: a, codec: nif, says: x, checks: "
+         "[{by: bd_rate, losses: [mse], against: l1, metrics: [bpp], expect: better}]}\n",
+         "metric 'bpp' has no BD-rate"),
+        ("source: s\nclaims:\n  - {id: a, codec: nif, says: x, checks: "
+         "[{by: bd_rate, losses: [nonsense], against: l1, metrics: [psnr], expect: better}]}\n",
+         "unknown"),
+        ("source: s\nclaims:\n  - {id: a, codec: nif, says: x, checks: "
+         "[{by: bd_rate, losses: [mse], against: l1, metrics: [psnr], expect: better, "
+         "bpp: [0, 1]}]}\n",
+         "at equal rate only"),
+        (f"source: s\nclaims:\n  - {{id: a, codec: nif, says: x, checks: [{GOOD_CHECK}]}}\n"
+         f"  - {{id: a, codec: nif, says: y, checks: [{GOOD_CHECK}]}}\n",
+         "appears twice"),
+    ],
+)  # fmt: skip
+def test_a_bad_claims_file_is_refused_naming_the_file_and_the_problem(tmp_path, text, problem):
+    path = tmp_path / "claims.yaml"
+    path.write_text(text)
+    with pytest.raises(ClaimsFileError, match=problem) as error:
+        load_claims(path)
+    assert str(path) in str(error.value)
+
+
+def test_a_claim_holds_only_where_every_line_with_something_to_compare_holds():
+    from study.results.claims import Line, Verdict
+
+    _, claims = load_claims()
+    line = Line("c", "mse", "jpeg", "lpips", "equal_rate", "better", summary=None)
+
+    def outcome(*verdicts):
+        return Verdict(claims[0], tuple(replace(line, verdict=v) for v in verdicts)).outcome
+
+    assert outcome(HOLDS, HOLDS) == "holds"
+    assert outcome(HOLDS, UNTESTABLE) == "holds where testable"
+    assert outcome(HOLDS, UNDECIDED) == "holds in part"
+    assert outcome(HOLDS, FAILS) == "mixed"
+    assert outcome(FAILS, UNDECIDED, UNTESTABLE) == "does not hold"
+    assert outcome(UNDECIDED) == "undecided"
+    assert outcome(UNTESTABLE) == "not testable here"
+
+
+def test_a_rate_range_no_setting_falls_in_is_shown_untested(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text(
+        "source: s\nclaims:\n  - {id: low, codec: coolchic-v1, says: x, checks: "
+        "[{by: equal_rate, losses: [lc_ssim], against: jpeg, metrics: [lpips], "
+        "bpp: [null, 0.01], expect: better}]}\n"
+    )
+    [verdict] = judge_claims(read_per_image_csv(V1_STUDY), path)[1]
+    [line] = verdict.lines
+    assert line.verdict == UNTESTABLE and "bpp range" in line.why
+    assert verdict.outcome == "not testable here"
