@@ -24,6 +24,7 @@ from study.layout import (
     read_state,
 )
 from study.results.alpha import alpha_rows, matched_fits, settled, task_target
+from study.results.claims import Verdict, judge_claims
 from study.results.comparisons import bd_metrics
 from study.results.rd import common_images
 from study.results.report import bd_rate_rows
@@ -85,6 +86,8 @@ class StudyData:
     records: list[dict]
     # BD-rate rows as study.results.report computes them.
     bd_rates: list[dict] = field(default_factory=list)
+    # Verdicts on the paper's claims these records can test, as study.results.claims judges them.
+    claims: list[Verdict] = field(default_factory=list)
     # How a match-mode search's α are judged, from the study config (None: not such a study).
     alpha_rule: AlphaRule | None = None
     # The study's parent run (study folder only), which keeps the page as an artifact.
@@ -264,7 +267,8 @@ def from_store(store: RunStore, title: str) -> StudyData:
     records = store.records()
     if not records:
         raise DashboardError(f"{title}: no finished trials in {store.tracking_uri}")
-    return StudyData(title, store, [_slim(r) for r in records], bd_rate_rows(records))
+    slim, claims = [_slim(r) for r in records], judge_claims(records)[1]
+    return StudyData(title, store, slim, bd_rate_rows(records), claims=claims)
 
 
 def from_experiment(tracking_uri: str, experiment: str) -> StudyData:

@@ -15,6 +15,7 @@ from dashboards.crops import NO_CROPS, ShownCrops
 from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
+from study.results.claims import FAILS, HOLDS, UNDECIDED, UNTESTABLE, Verdict
 from study.results.rd import json_safe
 from study.results.report import compared_images_text
 from study.results.statistics import PairedSummary
@@ -88,6 +89,31 @@ def _bd_table(rows: list[dict], metrics: list[dict]) -> str:
     )
 
 
+def _claims_table(verdicts: list[Verdict]) -> str:
+    if not verdicts:
+        return "<p class=note>No claim of the paper speaks of these curves.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(v.claim.id)}</td><td>{html.escape(v.claim.section)}</td>"
+        f"<td>{html.escape(v.claim.says)}</td><td><b>{html.escape(v.outcome)}</b></td>"
+        f"<td>{_line_counts(v)}</td></tr>"
+        for v in verdicts
+    )
+    return (
+        "<table id=claims-table><tr><th>claim</th><th>where</th><th>the paper says</th>"
+        f"<th>verdict here</th><th>lines holding / not / undecided / n/a</th></tr>{rows}</table>"
+        "<p class=note>Each claim, in our words, judged on the images this study holds by one "
+        "rule: each line (a loss against a loss or a classical codec, in one metric, by BD-rate or "
+        "at one rate setting) holds or not where the 95 % t-interval of its per-image values lies "
+        "clear of zero, or inside or beyond an equivalence margin; otherwise it is undecided. "
+        "<code>reports/claims.md</code> has every line with its numbers.</p>"
+    )
+
+
+def _line_counts(verdict: Verdict) -> str:
+    found = [line.verdict for line in verdict.lines]
+    return " / ".join(str(found.count(v)) for v in (HOLDS, FAILS, UNDECIDED, UNTESTABLE))
+
+
 def _crops(shown: ShownCrops) -> str:
     if shown.waiting:
         return f"<p class=note>No decoded crops yet: no grid run on {html.escape(shown.image)}.</p>"
@@ -136,9 +162,11 @@ def served_payload(
     crops: ShownCrops | None = None,
 ) -> dict:
     """What a served page's ``data.json`` sends: the live payload, and what the page otherwise
-    draws once: the BD-rate table and the decoded crops (when chosen again at each look)."""
+    draws once: the BD-rate and claims tables and the decoded crops (when chosen again at each
+    look)."""
     payload = live_payload(data, references, reference_notes)
     payload["bd_html"] = _bd_table(data.bd_rates, payload["bd_metrics"])
+    payload["claims_html"] = _claims_table(data.claims)
     if crops is not None:
         payload["crops_key"] = crops.key
         payload["crops_html"] = _crops(crops)
@@ -218,6 +246,7 @@ def render(
 <p id=selected-run>Selected run (click a point of one image's curve): <a id=run-link></a></p>
 <section><h2>BD-rate</h2><div id=bd-rates>{_bd_table(data.bd_rates, live["bd_metrics"])}</div>
 </section>
+<section><h2>The paper's claims</h2><div id=claims>{_claims_table(data.claims)}</div></section>
 <section><h2>α tuning at matched rate</h2><div id=alpha-plot style="height: 450px"></div></section>
 <section><h2>Search Pareto fronts</h2><div id=pareto-plot style="height: 450px"></div></section>
 <section><h2>Decoded crops</h2><div id=decoded-crops>{_crops(crops)}</div>

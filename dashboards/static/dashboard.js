@@ -377,8 +377,10 @@ async function refresh() {
   const fresh = await response.json();
   Object.assign(DATA, fresh);
   // Drawn once by the page, so redrawn here: the study's images (and so the references that
-  // match them), its BD-rates and the runs nearest the crops' rate change as it grows.
+  // match them), its BD-rates, the claims' verdicts and the runs nearest the crops' rate change
+  // as it grows.
   document.getElementById("bd-rates").innerHTML = fresh.bd_html;
+  document.getElementById("claims").innerHTML = fresh.claims_html;
   if (fresh.crops_key !== undefined && fresh.crops_key !== shownCrops) {
     document.getElementById("decoded-crops").innerHTML = fresh.crops_html;
     shownCrops = fresh.crops_key;

@@ -93,6 +93,23 @@ def test_a_growing_study_s_bd_rate_names_the_images_its_curves_share():
     assert "<small>(over kodim01)</small>" in table
 
 
+def test_the_page_shows_each_claim_s_verdict_and_a_live_look_redraws_it():
+    from dashboards.page import served_payload
+    from study.results.claims import judge_claims
+    from study.results.report import read_per_image_csv
+
+    published = Path(__file__).parents[2] / "results/icip24-cpu/reports/per_image.csv"
+    rows = read_per_image_csv(published)  # COOL-CHIC v1's five losses, JPEG, AVIF: 8 crops
+    data = StudyData("v1", None, rows, [], claims=judge_claims(rows)[1])
+    page = render(data, references=[], reference_notes=[], mlflow_ui="")
+    table = re.search(r"<table id=claims-table>.*?</table>", page, re.S).group(0)
+    row = re.search(r"<tr><td>v1-ssim-psnr</td>.*?</tr>", table).group(0)
+    assert "<b>does not hold</b>" in row and "<td>0 / 3 / 4 / 3</td>" in row
+    assert table in served_payload(data)["claims_html"]
+    bare = render(StudyData("t", None, records(), []), references=[], mlflow_ui="")
+    assert "No claim of the paper speaks of these curves." in bare
+
+
 def test_the_script_names_no_codec_metric_or_loss():
     script = resources.files("dashboards").joinpath("static/dashboard.js").read_text()
     names = ("psnr", "lpips", "ms_ssim", "coolchic", "nif", "jpeg", "mse", "ssim", "lmbda", "_bits")
