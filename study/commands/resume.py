@@ -7,7 +7,7 @@ KILLED. --where runs only some of what is left now (a grid's trials, a search's 
 import argparse
 from pathlib import Path
 
-from study.commands.run import add_engine_arguments, finish, run_study
+from study.commands.run import add_engine_arguments, run_study
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,4 +21,4 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = {"max_concurrent": args.max_concurrent} if args.max_concurrent else None
     study = Study(load_study_config(args.folder, overrides), args.folder)
-    return finish(study, run_study(study, args), args)
+    return run_study(study, args)

@@ -38,11 +38,18 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the reports at the end")
 
 
-def run_study(study, args: argparse.Namespace):
-    """``study`` run as ``add_engine_arguments``'s options say."""
+def run_study(study, args: argparse.Namespace) -> int:
+    """``study`` run as ``add_engine_arguments``'s options say, then its config and reports kept
+    on its parent run and in its folder (``finish``) before the study is let go; the exit code."""
     from study.engine.selection import parse_where
 
-    return study.run(args.address, args.local_cpus, args.local_gpus, parse_where(args.where))
+    def finish(result) -> None:
+        print_where(result)
+        keep_config_and_reports(study, skip_reports=args.no_report)
+
+    where = parse_where(args.where)
+    result = study.run(args.address, args.local_cpus, args.local_gpus, where, then=finish)
+    return 0 if result.counts["failed"] == 0 else 1
 
 
 def print_where(result) -> None:
@@ -52,19 +59,18 @@ def print_where(result) -> None:
     print(", ".join(f"{k}: {v}" for k, v in result.counts.items()) + " trials")
 
 
-def finish(study, result, args: argparse.Namespace) -> int:
+def keep_config_and_reports(study, skip_reports: bool = False) -> None:
+    """The config as an artifact of the study's parent run and, unless skipped, the reports."""
     from study.engine.reports import refresh_reports
     from study.engine.tracking import study_store
     from study.layout import CONFIG_FILE, REPORTS_DIR, read_state
 
-    print_where(result)
     store = study_store(study.folder, study.config)
     parent = read_state(study.folder).parent_run_id
     store.log_parent_artifacts(parent, [study.folder / CONFIG_FILE], "")
-    if not args.no_report:
+    if not skip_reports:
         written = refresh_reports(study.folder, study.config, store)
         print(f"reports: {study.folder / REPORTS_DIR} ({len(written)} files)")
-    return 0 if result.counts["failed"] == 0 else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,4 +114,4 @@ def main(argv: list[str] | None = None) -> int:
 
     study = Study(config)
     print(f"study folder: {study.folder}", flush=True)
-    return finish(study, run_study(study, args), args)
+    return run_study(study, args)

@@ -8,6 +8,7 @@ modules that import Ray; the fit is :func:`study.engine.trial.run_trials`.
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -109,17 +110,23 @@ class Study:
         local_cpus: int | None = None,
         local_gpus: int | None = None,
         where: Where | None = None,
+        then: Callable[[StudyResult], None] | None = None,
     ) -> StudyResult:
         """Run the study's pending trials (on the cluster at ``address``, else on a local Ray
         using ``local_cpus`` CPUs, default all); StudyBusyError at once if another driver runs
-        it. ``where`` runs only some of them now: a grid's trials, a search's whole tasks."""
+        it. ``where`` runs only some of them now: a grid's trials, a search's whole tasks.
+        ``then`` (the reports, say) runs on the result while this driver still holds the study,
+        so no other driver writes beside it."""
         # Before anything is written or started: bad images, and losses that cannot train on
         # them, fail fast and leave no folder behind; so does a ``where`` that picks nothing.
         images = load_images(self.config)
         check_losses(self.config, {name: pixels.shape[:2] for name, pixels in images.items()})
         picked, of_all = pick(self.config, list(images), where or {})
         with study_lock(self.folder):
-            return self._run(address, (local_cpus, local_gpus), images, picked, of_all)
+            result = self._run(address, (local_cpus, local_gpus), images, picked, of_all)
+            if then is not None:
+                then(result)
+            return result
 
     def _run(
         self,

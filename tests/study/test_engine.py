@@ -20,6 +20,7 @@ from dashboards.page import live_payload
 from study.cli import main
 from study.config import parse_config
 from study.engine import local_cluster, runner
+from study.engine.lock import StudyBusyError, study_lock
 from study.engine.reports import refresh_reports
 from study.engine.runner import Study
 from study.engine.tracking import ERROR_TAG, KEY_TAG, KIND_TAG
@@ -239,10 +240,17 @@ def test_rate_matched_search_lands_on_target_and_its_alpha_table_agrees(
     print(f"fits per matched (α, image): {sorted(per_match.values())}")
     # Every fit ran once, and a second run finds nothing left to do, without starting Ray.
     assert len({r.data.tags[KEY_TAG] for r in fits}) == len(fits)
+    held = []
+
+    def still_held(result):  # what follows a run (its reports) runs before the study is let go
+        with pytest.raises(StudyBusyError), study_lock(result.folder):
+            pass
+        held.append(result.folder)
+
     with monkeypatch.context() as patch:
         patch.setattr(runner, "ray_session", None)
-        again = Study(parse_config(config)).run()
-    assert again.counts == {"finished": 0, "failed": 0}
+        again = Study(parse_config(config)).run(then=still_held)
+    assert again.counts == {"finished": 0, "failed": 0} and held == [again.folder]
     assert [r.alpha for r in again.recommendations] == [r.alpha for r in result.recommendations]
     parent = MlflowClient(result.tracking_uri).get_run(read_state(result.folder).parent_run_id)
     assert parent.info.status == "FINISHED"
