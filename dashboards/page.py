@@ -15,7 +15,7 @@ from dashboards.crops import NO_CROPS, ShownCrops
 from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
-from study.results.claims import FAILS, HOLDS, UNDECIDED, UNTESTABLE, Verdict
+from study.results.claims import Verdict
 from study.results.rd import json_safe
 from study.results.report import compared_images_text
 from study.results.statistics import PairedSummary
@@ -95,7 +95,7 @@ def _claims_table(verdicts: list[Verdict]) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(v.claim.id)}</td><td>{html.escape(v.claim.section)}</td>"
         f"<td>{html.escape(v.claim.says)}</td><td><b>{html.escape(v.outcome)}</b></td>"
-        f"<td>{_line_counts(v)}</td></tr>"
+        f"<td>{' / '.join(map(str, v.counts))}</td></tr>"
         for v in verdicts
     )
     return (
@@ -107,11 +107,6 @@ def _claims_table(verdicts: list[Verdict]) -> str:
         "clear of zero, or inside or beyond an equivalence margin; otherwise it is undecided. "
         "<code>reports/claims.md</code> has every line with its numbers.</p>"
     )
-
-
-def _line_counts(verdict: Verdict) -> str:
-    found = [line.verdict for line in verdict.lines]
-    return " / ".join(str(found.count(v)) for v in (HOLDS, FAILS, UNDECIDED, UNTESTABLE))
 
 
 def _crops(shown: ShownCrops) -> str:

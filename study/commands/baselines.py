@@ -110,7 +110,7 @@ def _sweep(name: str, args: argparse.Namespace) -> tuple[int, ...]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from study.engine.baselines import BaselineJob, run_baselines, write_outputs
-    from study.results.metrics import optional_metrics_available
+    from study.results.evaluation import optional_metrics_available
 
     classical = classical_codecs()
     named = args.codecs is not None

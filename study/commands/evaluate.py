@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from study.data.imageio import load_rgb
-    from study.results.metrics import evaluate
+    from study.results.evaluation import evaluate
     from study.results.rd import json_safe
     from study.results.table import get_metric, opt_in_metrics
 

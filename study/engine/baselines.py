@@ -22,7 +22,8 @@ from tqdm import tqdm
 from inr_models import get_codec_class
 from inr_models.base import Codec, RateValue
 from study.data.datasets import ImageOptions, ImageRecord, load_image
-from study.results.metrics import aggregate, evaluate
+from study.results.evaluation import evaluate
+from study.results.metrics import aggregate
 from study.results.rd import compressai_document, write_json
 from study.results.table import metric_table
 

@@ -46,7 +46,7 @@ from study.layout import (
     recorded_tracking_uri,
     write_state,
 )
-from study.results.metrics import evaluate, optional_metrics_available
+from study.results.evaluation import evaluate, optional_metrics_available
 from study.results.table import quality_metrics
 
 # Settings a codec reports that say where it ran, not what it computed.

@@ -28,7 +28,7 @@ from study.engine.trial import DECODED_NAME
 from study.engine.verify import mismatch
 from study.errors import InputError
 from study.layout import CONFIG_FILE, load_study_config, read_state
-from study.results.metrics import evaluate
+from study.results.evaluation import evaluate
 from study.results.table import get_metric, opt_in_metrics, quality_metrics
 
 log = logging.getLogger(__name__)

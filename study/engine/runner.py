@@ -63,7 +63,7 @@ from study.layout import (
     recorded_tracking_uri,
     write_state,
 )
-from study.results.metrics import optional_metrics_available
+from study.results.evaluation import optional_metrics_available
 from study.results.table import quality_metrics
 
 log = logging.getLogger(__name__)

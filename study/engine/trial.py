@@ -19,7 +19,7 @@ from inr_models.base import CodecError, RateAxis, RateValue
 from inr_models.fitted import FittedCodec
 from study.data.imageio import save_png
 from study.engine.keys import trial_key
-from study.results.metrics import evaluate
+from study.results.evaluation import evaluate
 from study.results.rd import json_safe
 
 BITSTREAM_NAME = "bitstream.bin"

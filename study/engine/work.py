@@ -129,7 +129,7 @@ def _run_specs(
     from study.config import import_plugins
     from study.engine.provenance import git_commit, machine
     from study.engine.trial import TrialJob, run_trials
-    from study.results.metrics import optional_metrics_available
+    from study.results.evaluation import optional_metrics_available
 
     import_plugins(list(package.plugins))
     torch.set_num_threads(threads)

@@ -18,20 +18,17 @@ metric's ``equal_rate_margin``):
   behind side; does not hold when it lies wholly past it there.
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from inr_models import available_codecs
 from study.results.claims_file import CLAIMS_FILE, Claim, load_claims
-from study.results.comparisons import compare_curves, curve_points
+from study.results.comparisons import Points, compare_curves, curve_points
 from study.results.equal_rate import equal_rate_rows
-from study.results.rd import curve_label
 from study.results.statistics import adjust_table
 from study.results.table import get_metric
 
-# A per-image mean BD-rate inside ±5 % is "on par": about the spread of one image's BD-rate
-# between two seeds of the same fit (results/README.md, icip24-cpu-seeds).
+# A per-image mean BD-rate inside ±5 % is "on par": about the largest mean over 8 images of the
+# BD-rate between two seeds of one fit (4.79 % in MS-SSIM dB; results/README.md, icip24-cpu-seeds).
 BD_RATE_MARGIN = 5.0
 HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "undecided"
 # A line with nothing to compare: its curves do not overlap, or the anchor does not reach its bpp.
@@ -87,13 +84,15 @@ def _margin(line: Line) -> float:
 
 
 def _judged(line: Line) -> Line:
+    if line.verdict == UNTESTABLE:  # said why where it was made
+        return line
     if line.summary is None:
         if line.by == "bd_rate":
-            why = "no image's curves overlap enough for a BD-rate"
+            why = "no image has a BD-rate (fewer than two points, or curves overlapping too little)"
         elif line.rate is None:
             why = "no rate setting of this curve lies in the claim's bpp range"
         else:
-            why = f"no image's {line.against} curve reaches this bpp"
+            why = f"no image's {line.against} curve spans this bpp"
         return replace(line, verdict=UNTESTABLE, why=why)
     lead = _lead(line)
     if lead is None:
@@ -111,34 +110,59 @@ def _judged(line: Line) -> Line:
     return replace(line, verdict=judge(line.expect, low, high, margin), why=where)
 
 
-def _claim_lines(claim: Claim, records: list[dict], points) -> Iterator[Line]:
-    held = {curve_label(r) for r in records if not r.get("search")}
+def _recorded(records: list[dict], metric: str) -> bool:
+    return any(record.get(metric) is not None for record in records)
+
+
+def _claim_lines(claim: Claim, records: list[dict], points: Points) -> list[Line]:
+    """The claim's lines on these records: n/a where the study lacks a curve or a metric that a
+    line needs; none at all where the study holds no pair of curves the claim compares."""
+    curves = points[2]
     own = sorted(
-        label.partition("__")[2] for label in held if label.partition("__")[0] == claim.codec
+        label.partition("__")[2] for label in curves if label.startswith(claim.codec + "__")
     )
+    lines, compared = [], False
     for check in claim.checks:
-        classical = check.against in available_codecs()
-        anchor = check.against if classical else f"{claim.codec}__{check.against}"
-        if anchor not in held:
-            continue
+        anchor = check.against if check.classical else f"{claim.codec}__{check.against}"
         for loss in own if check.losses is None else check.losses:
             label = f"{claim.codec}__{loss}"
-            if label not in held or label == anchor:
+            if label == anchor:
                 continue
-            base = {"claim": claim.id, "loss": loss, "against": check.against, "by": check.by}
+            base = {"claim": claim.id, "loss": loss, "against": check.against, "by": check.by,
+                    "expect": check.expect, "bpp_range": check.bpp}  # fmt: skip
+            pair = ((loss, label), (check.against, anchor))
+            if missing := [name for name, curve in pair if curve not in curves]:
+                why = f"this study holds no {' or '.join(missing)} curve"
+                lines += [_untested(base, metric, why) for metric in check.metrics]
+                continue
+            compared = True
             for metric in check.metrics:
-                line = base | {"metric": metric, "expect": check.expect}
-                if check.by == "bd_rate":
+                if absent := [name for name, curve in pair if not _recorded(curves[curve], metric)]:
+                    why = f"{get_metric(metric).label} not recorded for {' or '.join(absent)}"
+                    lines.append(_untested(base, metric, why))
+                elif check.by == "bd_rate":
                     row = compare_curves(points, label, anchor, [metric])
-                    yield Line(**line, summary=row[f"bd_rate_{metric}_images"])
-                    continue
-                line["bpp_range"] = check.bpp
-                rows = equal_rate_rows(records, [metric], _only(label, anchor))
-                rows = [row for row in rows if _within(row["bpp"], check.bpp)]
-                for row in rows:
-                    yield Line(**line, summary=row[metric], rate=row["rate"], bpp=row["bpp"])
-                if not rows:  # said, not dropped: half a claim untested is not a claim tested
-                    yield Line(**line, summary=None)
+                    lines.append(
+                        Line(**base, metric=metric, summary=row[f"bd_rate_{metric}_images"])
+                    )
+                else:
+                    lines += _equal_rate_lines(records, base, metric, label, anchor)
+    return lines if compared else []
+
+
+def _untested(base: dict, metric: str, why: str) -> Line:
+    return Line(**base, metric=metric, summary=None, verdict=UNTESTABLE, why=why)
+
+
+def _equal_rate_lines(records, base: dict, metric: str, label: str, anchor: str) -> list[Line]:
+    rows = equal_rate_rows(records, [metric], _only(label, anchor))
+    rows = [row for row in rows if _within(row["bpp"], base["bpp_range"])]
+    if not rows:  # said, not dropped: half a claim untested is not a claim tested
+        return [Line(**base, metric=metric, summary=None)]
+    return [
+        Line(**base, metric=metric, summary=row[metric], rate=row["rate"], bpp=row["bpp"])
+        for row in rows
+    ]
 
 
 def _only(label: str, anchor: str):
@@ -152,8 +176,25 @@ def _only(label: str, anchor: str):
 
 
 def _within(bpp: float | None, span: tuple[float | None, float | None]) -> bool:
+    """Whether ``bpp`` lies in [low, high): ranges that meet do not share a setting."""
     low, high = span
-    return bpp is not None and (low is None or bpp >= low) and (high is None or bpp <= high)
+    return bpp is not None and (low is None or bpp >= low) and (high is None or bpp < high)
+
+
+def test_key(line: Line) -> tuple:
+    """What a line compares: two claims judging the same comparison are one test, not two."""
+    return line.loss, line.against, line.metric, line.by, str(line.rate)
+
+
+def holm_family(lines: list[Line]) -> dict[tuple, dict]:
+    """Each comparison's summary, its p-value Holm-adjusted over every comparison of the page."""
+    unique = {test_key(line): line.summary for line in lines if line.summary is not None}
+    cells = [{"summary": summary} for summary in unique.values()]
+    adjust_table(cells, ["summary"])
+    return {key: cell["summary"] for key, cell in zip(unique, cells, strict=True)}
+
+
+COUNTED = (HOLDS, FAILS, UNDECIDED, UNTESTABLE)
 
 
 @dataclass(frozen=True)
@@ -162,38 +203,41 @@ class Verdict:
     lines: tuple[Line, ...]
 
     @property
-    def outcome(self) -> str:
-        """Over the lines with something to compare: holds (every one; "holds where testable"
-        where other lines had nothing to compare), does not hold (some line, none holding),
-        mixed, holds in part (some lines hold, the rest undecided), undecided; not testable
-        where no line has anything to compare."""
+    def counts(self) -> tuple[int, ...]:
+        """How many of its lines hold, do not, are undecided and have nothing to compare."""
         found = [line.verdict for line in self.lines]
-        verdicts = set(found) - {UNTESTABLE}
+        return tuple(found.count(verdict) for verdict in COUNTED)
+
+    @property
+    def outcome(self) -> str:
+        """Over the lines with something to compare: holds (every one), does not hold (some
+        line, none holding), mixed, holds in part (some lines hold, the rest undecided),
+        undecided; "where testable" is added to a holding outcome where other lines had nothing
+        to compare; not testable where no line had."""
+        found = {line.verdict for line in self.lines}
+        verdicts = found - {UNTESTABLE}
+        untested = " where testable" if UNTESTABLE in found else ""
         if not verdicts:
             return "not testable here"
         if verdicts == {HOLDS}:
-            return "holds where testable" if UNTESTABLE in found else "holds"
+            return "holds" + untested
         if FAILS in verdicts:
             return "mixed" if HOLDS in verdicts else "does not hold"
-        return "holds in part" if HOLDS in verdicts else "undecided"
+        return "holds in part" + untested if HOLDS in verdicts else "undecided"
 
 
 def judge_claims(records: list[dict], path: Path = CLAIMS_FILE) -> tuple[str, list[Verdict]]:
     """The source, and a verdict on every claim of the file that these records can test."""
     source, claims = load_claims(path)
     points = curve_points(records)
-    found = [(claim, list(_claim_lines(claim, records, points))) for claim in claims]
-    lines = [line for _, claim_lines in found for line in claim_lines]
-    # One family for Holm's adjustment: every line of the report.
-    cells = [{"summary": line.summary} for line in lines]
-    adjust_table(cells, ["summary"])
-    judged = [
-        _judged(replace(line, summary=cell["summary"]))
-        for line, cell in zip(lines, cells, strict=True)
+    found = [(claim, _claim_lines(claim, records, points)) for claim in claims]
+    adjusted = holm_family([line for _, lines in found for line in lines])
+    return source, [
+        Verdict(claim, tuple(_judged(_adjusted(line, adjusted)) for line in lines))
+        for claim, lines in found
+        if lines
     ]
-    verdicts, start = [], 0
-    for claim, claim_lines in found:
-        if claim_lines:
-            verdicts.append(Verdict(claim, tuple(judged[start : start + len(claim_lines)])))
-        start += len(claim_lines)
-    return source, verdicts
+
+
+def _adjusted(line: Line, adjusted: dict[tuple, dict]) -> Line:
+    return line if line.summary is None else replace(line, summary=adjusted[test_key(line)])

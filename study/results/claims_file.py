@@ -3,6 +3,7 @@ and checked entry by entry: each names an INR codec, and checks of one loss agai
 of that codec, or against a classical codec, in metrics the reports compare, by BD-rate or at
 equal rate, with the outcome the claim expects."""
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +28,11 @@ class Check:
     by: str  # one of WAYS
     losses: tuple[str, ...] | None  # loss names as records give them; None: every loss held
     against: str  # a loss name of the same codec, or a classical codec
+    classical: bool  # whether ``against`` is a classical codec
     metrics: tuple[str, ...]
     expect: str  # one of EXPECTATIONS
-    bpp: tuple[float | None, float | None] = (None, None)  # equal rate: settings' mean bpp range
+    # Equal rate: the settings whose mean bpp lies in [low, high) (None: open on that side).
+    bpp: tuple[float | None, float | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,9 @@ def _check(where: str, entry: object) -> Check:
     losses = entry["losses"]
     if losses != ALL_LOSSES and not (isinstance(losses, list) and losses):
         raise ClaimsFileError(f"{where}: 'losses' is '{ALL_LOSSES}' or a non-empty list")
-    against = str(entry["against"])
+    against = entry["against"]
+    if not isinstance(against, str):
+        raise ClaimsFileError(f"{where}: 'against' is a loss spec or a classical codec's name")
     classical = against in available_codecs() and not fits_network(against)
     try:
         names = None if losses == ALL_LOSSES else tuple(_loss_name(x) for x in losses)
@@ -102,10 +107,13 @@ def _check(where: str, entry: object) -> Check:
         margin_of = "BD-rate" if entry["by"] == "bd_rate" else "equal-rate margin"
         if not _judgeable(key, entry["by"]):
             raise ClaimsFileError(f"{where}: metric {key!r} has no {margin_of} to judge by")
+    if len(set(metrics)) != len(metrics) or (names and len(set(names)) != len(names)):
+        raise ClaimsFileError(f"{where}: a check names a loss or a metric twice")
     return Check(
         by=entry["by"],
         losses=names,
         against=against,
+        classical=classical,
         metrics=tuple(metrics),
         expect=entry["expect"],
         bpp=_bpp_range(where, entry.get("bpp"), entry["by"]),
@@ -130,7 +138,12 @@ def _bpp_range(where: str, value: object, by: str) -> tuple[float | None, float 
     if value is None:
         return None, None
     ends_ok = isinstance(value, list) and len(value) == 2
-    ends_ok = ends_ok and all(x is None or isinstance(x, int | float) for x in value)
-    if by != "equal_rate" or not ends_ok:
-        raise ClaimsFileError(f"{where}: 'bpp' is [low, high] (null: open), at equal rate only")
+    # A YAML "yes" is a bool, which Python counts as an int: refused, as NaN and infinity are.
+    ends_ok = ends_ok and all(
+        x is None or (type(x) in (int, float) and math.isfinite(x)) for x in value
+    )
+    if by != "equal_rate" or not ends_ok or (None not in value and value[0] >= value[1]):
+        raise ClaimsFileError(
+            f"{where}: 'bpp' is [low, high] with low < high (null: open), at equal rate only"
+        )
     return value[0], value[1]

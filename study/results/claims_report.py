@@ -4,16 +4,7 @@ verdict and the lines it rests on."""
 import csv
 from pathlib import Path
 
-from study.results.claims import (
-    BD_RATE_MARGIN,
-    FAILS,
-    HOLDS,
-    UNDECIDED,
-    UNTESTABLE,
-    Line,
-    Verdict,
-    judge_claims,
-)
+from study.results.claims import BD_RATE_MARGIN, Line, Verdict, holm_family, judge_claims
 from study.results.table import get_metric
 
 INTRO = (
@@ -22,19 +13,24 @@ INTRO = (
     "`study/data/icip24_claims.yaml`). Each line compares a loss with an anchor (a loss of the "
     "same codec, or a classical codec) in one metric: *BD-rate*, each image's own BD-rate as in "
     "`bd_rate.md` (negative: fewer bits for the same quality); *equal rate*, each image's quality "
-    "minus the anchor's curve at the trial's bpp, as in `equal_rate.md`. *mean [t]*: the mean over "
-    "the images with a value, and its 95 % t-interval; *p*: Wilcoxon signed-rank, then Holm over "
-    "the {tests} p-values of this page (shown, not used: at so few images they cannot reach 5 % "
-    "after the adjustment). A line holds or does not hold where its t-interval lies clear of "
-    "zero, or inside or beyond the margin of equivalence (±{bd_margin:g} % BD-rate; at equal "
-    "rate {margins}); otherwise it is undecided. Lines with nothing to compare (n/a: the curves "
-    "overlap too little, the anchor's curve does not reach the trial's bpp, or no rate setting "
-    "lies in the claim's range) are shown but not judged. A claim holds where every line holds "
-    "(holds where testable, where some lines are n/a), does not hold where a line does not and "
-    "none holds, is mixed where both happen, and holds in part where some lines hold and the "
-    "rest are undecided. A study still growing is judged on the images it holds: *n* says how "
-    "many. *found*: where the interval of the loss's lead lies (ahead, behind, on par: inside "
-    "the margin, or spanning zero)."
+    "minus the anchor's curve at the trial's bpp, as in `equal_rate.md`. *n*: the images with a "
+    "value, of those offered; *mean [t]*: their mean and its 95 % t-interval; *p*: Wilcoxon "
+    "signed-rank, then Holm over the {tests} comparisons of this page (a comparison two claims "
+    "share counts once; shown, not used: at so few images they cannot reach 5 % after the "
+    "adjustment). A line holds or does not hold where its t-interval lies clear of zero, or "
+    "inside or beyond the margin of equivalence (±{bd_margin:g} % BD-rate, about the largest "
+    "mean over images of the BD-rate between two seeds of one fit, `icip24-cpu-seeds`; at equal "
+    "rate {margins}); otherwise it is undecided. Each interval is 95 % on its own: over a page "
+    "of lines some fall clear of zero by chance, so a claim that one line decides weighs less "
+    "than one that several agreeing lines do. Lines with nothing to compare (n/a: a curve or "
+    "metric the study lacks, curves overlapping too little, an anchor curve not spanning the "
+    "trial's bpp, no rate setting in the claim's range) are shown but not judged. A claim holds "
+    "where every line holds, does not hold where a line does not and none holds, is mixed where "
+    "both happen, holds in part where some lines hold and the rest are undecided, and is "
+    "undecided where none is decided; a holding outcome says *where testable* where some lines "
+    "are n/a. A study still growing is judged on the images it holds. *found*: where the "
+    "interval of the loss's lead lies (ahead, behind, on par: inside the margin, or spanning "
+    "zero)."
 )
 
 
@@ -45,7 +41,7 @@ def claims_markdown(source: str, verdicts: list[Verdict]) -> str:
         for m in _metrics(lines)
         if m.equal_rate_margin is not None
     )
-    tests = sum(1 for line in lines if line.summary and line.summary["p_value"] is not None)
+    tests = sum(s["p_value"] is not None for s in holm_family(lines).values())
     text = [
         "# The paper's claims, judged on this study",
         "",
@@ -55,8 +51,7 @@ def claims_markdown(source: str, verdicts: list[Verdict]) -> str:
         "|---|---|---|---|---|",
     ]
     for verdict in verdicts:
-        claim, found = verdict.claim, [line.verdict for line in verdict.lines]
-        counts = " / ".join(str(found.count(v)) for v in (HOLDS, FAILS, UNDECIDED, UNTESTABLE))
+        claim, counts = verdict.claim, " / ".join(map(str, verdict.counts))
         text.append(
             f"| [{claim.id}](#{claim.id}) | {claim.section} | {claim.says} | "
             f"**{verdict.outcome}** | {counts} |"

@@ -33,10 +33,10 @@ INTROS = {
 METHOD = (
     " at the same rate: per image, the trial's value minus the anchor's curve on that image "
     "interpolated at the trial's bpp (linear in log bpp; images whose anchor curve does not reach "
-    "that bpp are left out). *Δ*: mean over images [95 % percentile-bootstrap interval; 95 % "
-    "t-interval], Wilcoxon signed-rank p and its Holm adjustment over the {tests} p-values of "
-    "this table; *better*: images where the trial is better (lower, where the column says lower is "
-    "better) / images compared."
+    "that bpp are left out, and counted: n = compared of offered). *Δ*: mean over images [95 % "
+    "percentile-bootstrap interval; 95 % t-interval], Wilcoxon signed-rank p and its Holm "
+    "adjustment over the {tests} p-values of this table; *better*: images where the trial is "
+    "better (lower, where the column says lower is better) / images compared."
 )
 
 
@@ -86,10 +86,12 @@ def _compare(images: dict, sweeps: dict, metric: str) -> dict | None:
     for image, trials in images.items():
         bpp, value = _mean(trials, "bpp"), _mean(trials, metric)
         sweep = [(_mean(rows, "bpp"), _mean(rows, metric)) for rows in _sweep(sweeps, image)]
-        if bpp is None or value is None or len(sweep) < 2 or None in {v for p in sweep for v in p}:
-            continue
-        reference = interpolate_at_bpp([b for b, _ in sweep], [v for _, v in sweep], bpp)
-        if math.isnan(reference):
+        usable = bpp is not None and value is not None and len(sweep) >= 2
+        reference = math.nan
+        if usable and None not in {v for p in sweep for v in p}:
+            reference = interpolate_at_bpp([b for b, _ in sweep], [v for _, v in sweep], bpp)
+        if math.isnan(reference):  # offered but not compared: the summary's "of"
+            differences.append(None)
             continue
         differences.append(value - reference)
         better += oriented(value) > oriented(reference)
@@ -119,7 +121,8 @@ def write_equal_rate(rows: list[dict], metrics: list[str], out: Path, stem: str)
         where = f"| {row['codec']} | {row['loss']} | {row['rate']} | {bpp} | {row['anchor']} |"
         lines.append(f"{where} {cells} |")
     md.write_text("\n".join(lines) + "\n")
-    fields = ("mean", "low", "high", "t_low", "t_high", "p_value", "p_holm", "better", "n")
+    fields = ("mean", "low", "high", "t_low", "t_high", "p_value", "p_holm", "better", "n",
+              "compared")  # fmt: skip
     with table.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["codec", "loss", "rate", "bpp", "anchor",

@@ -11,7 +11,7 @@ missing in the same way without VGG-16's weights or below a 64-px short side.
 
 import logging
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -89,24 +89,9 @@ def lpips_unavailable() -> str | None:
     return networks.lpips_unavailable("alex")
 
 
-def _warn_missing(key: str, label: str, reason: str) -> None:
+def warn_missing(key: str, label: str, reason: str) -> None:
     """One warning per process that a metric cannot be computed here, and why."""
     _warn_once(key, f"{label} is recorded as missing: {reason}")
-
-
-def optional_metrics_available() -> bool:
-    """Whether this process can compute every optional metric of the table (those that need
-    downloaded network weights); warns once for each it cannot. Where one cannot, a study records
-    them all as missing (one switch, as ``optional_metrics: false``)."""
-    from study.results.table import metric_table
-
-    available = True
-    for metric in (m for m in metric_table() if m.optional and m.unavailable is not None):
-        reason = metric.unavailable()
-        if reason is not None:
-            _warn_missing(metric.key, metric.label, reason)
-            available = False
-    return available
 
 
 def lpips_distance(original: np.ndarray, decoded: np.ndarray, model=None) -> float | None:
@@ -115,7 +100,7 @@ def lpips_distance(original: np.ndarray, decoded: np.ndarray, model=None) -> flo
     if model is None:
         reason = lpips_unavailable()
         if reason is not None:
-            _warn_missing("lpips", "LPIPS", reason)
+            warn_missing("lpips", "LPIPS", reason)
             return None
         model = networks.lpips_network("alex")
     device = next(model.parameters()).device
@@ -138,33 +123,13 @@ def wd_distance(original: np.ndarray, decoded: np.ndarray) -> float | None:
         return None
     reason = wasserstein_balle.unavailable()
     if reason is not None:
-        _warn_missing("wd", "WD", reason)
+        warn_missing("wd", "WD", reason)
         return None
     with torch.no_grad():
         value = wasserstein_balle.wasserstein_distortion(
             _to_tensor(decoded) / 255.0, _to_tensor(original) / 255.0, wasserstein_balle.LOG2_SIGMA
         )
     return float(value)
-
-
-def evaluate(
-    original: np.ndarray,
-    decoded: np.ndarray,
-    optional: bool = True,
-    opted_in: Collection[str] = (),
-) -> dict:
-    """The quality metrics of the table (``study.results.table``) for one image pair: the opt-in
-    ones only where named in ``opted_in``, the optional ones (LPIPS) only when ``optional``
-    (None otherwise)."""
-    from study.results.table import quality_metrics
-
-    values: dict[str, float | None] = {}
-    for metric in quality_metrics(opted_in):
-        if metric.optional and not optional:
-            values[metric.key] = None
-        else:
-            values[metric.key] = metric.compute(original, decoded, values)
-    return values
 
 
 def mean_of_images(values: Iterable[float | None]) -> float | None:

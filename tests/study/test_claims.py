@@ -73,6 +73,10 @@ def test_v1_claims_are_judged_as_the_published_study_reads_them(v1_verdicts):
         x for x in lpips if x.loss == "l1_ssim(0.2)" and x.against == "mse" and x.by == "bd_rate"
     ]
     assert bd.verdict == UNTESTABLE and bd.summary is None
+    # At 0.27 bpp JPEG's sweep reaches down to it on 5 of the 8 crops, and the line says so.
+    jpeg = [x for x in lpips if x.against == "jpeg" and x.loss == "lc_ssim(0.01)"]
+    [low] = [x for x in jpeg if x.rate == 0.004]
+    assert (low.summary["n"], low.summary["compared"]) == (5, 8) and low.verdict == HOLDS
 
 
 def test_claims_report_lists_every_claim_and_line(tmp_path):
@@ -87,6 +91,16 @@ def test_claims_report_lists_every_claim_and_line(tmp_path):
         "v1-psnr", "v1-ms-ssim", "v1-lpips", "v1-avif", "v1-ssim-psnr",
     }  # fmt: skip
     assert all(r["verdict"] in (HOLDS, FAILS, UNDECIDED, UNTESTABLE) for r in rows)
+
+
+def test_what_a_study_lacks_is_said_not_dropped():
+    # Without JPEG, the LPIPS claim's JPEG half is untested, not passed over.
+    records = [r for r in read_per_image_csv(V1_STUDY) if r["codec"] != "jpeg"]
+    lpips = {v.claim.id: v for v in judge_claims(records)[1]}["v1-lpips"]
+    untested = [x for x in lpips.lines if x.against == "jpeg"]
+    assert untested and {x.why for x in untested} == {"this study holds no jpeg curve"}
+    assert {x.verdict for x in untested} == {UNTESTABLE}
+    assert lpips.outcome == "mixed"  # as before: the MSE lines decide it
 
 
 def test_a_study_no_claim_speaks_of_gets_no_claims_page(tmp_path):
@@ -121,6 +135,20 @@ GOOD_CHECK = "{by: bd_rate, losses: [logcosh], against: mse, metrics: [psnr], ex
         (f"source: s\nclaims:\n  - {{id: a, codec: nif, says: x, checks: [{GOOD_CHECK}]}}\n"
          f"  - {{id: a, codec: nif, says: y, checks: [{GOOD_CHECK}]}}\n",
          "appears twice"),
+        ("source: s\nclaims:\n  - {id: a, codec: nif, says: x, checks: "
+         "[{by: equal_rate, losses: [mse], against: l1, metrics: [psnr], expect: better, "
+         "bpp: [yes, 2]}]}\n",
+         "low < high"),
+        ("source: s\nclaims:\n  - {id: a, codec: nif, says: x, checks: "
+         "[{by: equal_rate, losses: [mse], against: l1, metrics: [psnr], expect: better, "
+         "bpp: [2, 1]}]}\n",
+         "low < high"),
+        ("source: s\nclaims:\n  - {id: a, codec: nif, says: x, checks: "
+         "[{by: bd_rate, losses: [mse, mse], against: l1, metrics: [psnr], expect: better}]}\n",
+         "twice"),
+        ("source: s\nclaims:\n  - {id: a, codec: nif, says: x, checks: "
+         "[{by: bd_rate, losses: [mse], against: null, metrics: [psnr], expect: better}]}\n",
+         "'against' is a loss spec"),
     ],
 )  # fmt: skip
 def test_a_bad_claims_file_is_refused_naming_the_file_and_the_problem(tmp_path, text, problem):
@@ -143,6 +171,7 @@ def test_a_claim_holds_only_where_every_line_with_something_to_compare_holds():
     assert outcome(HOLDS, HOLDS) == "holds"
     assert outcome(HOLDS, UNTESTABLE) == "holds where testable"
     assert outcome(HOLDS, UNDECIDED) == "holds in part"
+    assert outcome(HOLDS, UNDECIDED, UNTESTABLE) == "holds in part where testable"
     assert outcome(HOLDS, FAILS) == "mixed"
     assert outcome(FAILS, UNDECIDED, UNTESTABLE) == "does not hold"
     assert outcome(UNDECIDED) == "undecided"

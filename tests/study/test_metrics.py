@@ -6,9 +6,9 @@ import torch
 
 from losses import networks
 from study.results import metrics
+from study.results.evaluation import evaluate
 from study.results.metrics import (
     aggregate,
-    evaluate,
     lpips_distance,
     mean_of_images,
     ms_ssim_db,
