@@ -9,7 +9,7 @@ code path (columns in one chunk, fixed upsampling kernels on all planes at once,
 gradient clip over each fit's tensors at once), on the CPU, the operators intercepted. Also
 prints this CPU's seconds per iteration per fit.
 
-    python benchmarks/batched_fits.py [--batches 1,2,4,16] [--image ../shared/kodak/kodim01.png]
+    python benchmarks/batched_fits.py [--batches 1,2,4,16] [--image FILE]
 """
 
 import argparse
@@ -19,6 +19,7 @@ import statistics
 import time
 
 import torch
+from images import add_image_arguments, image_path
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from inr_models import get_codec_class
@@ -110,13 +111,13 @@ def seconds_per_fit_step(codec: str, target: torch.Tensor, batch: int, rounds: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--image", default="../shared/kodak/kodim01.png")
+    add_image_arguments(parser)
     parser.add_argument("--batches", default="1,2,4,16")
     parser.add_argument("--rounds", type=int, default=3, help="timed steps (CPU seconds)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    image = load_rgb(args.image)
+    image = load_rgb(image_path(args))
     target = torch.from_numpy(image / 255.0).float().permute(2, 0, 1)[None]
     batches = [int(b) for b in args.batches.split(",")]
     print(f"{image.shape[1]}x{image.shape[0]}, {args.threads} thread(s)")

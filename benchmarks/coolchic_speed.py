@@ -7,7 +7,7 @@ high rate of λ 1e-4, and the median time to decode each file.
 Prints a table; asserts nothing. Compare with reference-codecs.md §7 (the paper's own code on a
 2-core CPU: v1 0.230 s/iteration, 1.59 GB; v2 0.953 s/iteration, 1.08 GB).
 
-    python benchmarks/coolchic_speed.py --image ../shared/kodak/kodim01.png --threads 2
+    python benchmarks/coolchic_speed.py --threads 2
 """
 
 import argparse
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 
+from images import add_image_arguments, image_path
 from timing import median_decode_seconds
 
 CODECS = ("coolchic-v1", "coolchic-v2")
@@ -76,13 +77,14 @@ def measure(codec_name: str, image_path: str, threads: int, iterations: int, dev
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--image", default="../shared/kodak/kodim01.png")
+    add_image_arguments(parser)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--codecs", default=",".join(CODECS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.image = str(image_path(args))
     if args.worker:
         result = measure(args.worker, args.image, args.threads, args.iterations, args.device)
         print(json.dumps(result))

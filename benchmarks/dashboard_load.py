@@ -10,7 +10,6 @@ metric switch (redraw of the R-D plot).
 """
 
 import math
-import os
 import random
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ from dashboards.crops import Crop, ShownCrops
 from dashboards.data import StudyData
 from dashboards.page import render
 from losses import parse_loss_spec
+from study.data.datasets import kodak
 from study.data.imageio import load_rgb
 from study.results.report import bd_rate_rows
 
@@ -70,8 +70,9 @@ def synthetic_records(seed: int = 0) -> list[dict]:
 
 def main() -> None:
     records = synthetic_records()
-    kodak = Path(os.environ.get("INR_STUDY_KODAK_MIRROR", "../shared/kodak"))
-    pixels = load_rgb(kodak / "kodim23.png")
+    # The cache a study reads (INR_STUDY_KODAK_MIRROR copies from a local folder).
+    [image] = kodak(only=["kodim23"], progress=False)
+    pixels = load_rgb(image.path)
     crops = [Crop(f"crop {i}", pixels[i * 10 : i * 10 + 160, :160], 0.5) for i in range(16)]
     # No MLflow store: the crops are made here, not read from run artifacts.
     data = StudyData("icip24 (synthetic)", None, records, bd_rate_rows(records))

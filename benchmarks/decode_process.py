@@ -5,7 +5,7 @@ Encodes the image once per codec (debug preset; COOL-CHIC at λ 4e-3 and at the 
 reading, decoding and writing the PNG, as a user meets it. Prints the median and the in-process
 decode time the command reports.
 
-    python benchmarks/decode_process.py --image ../shared/kodak/kodim01.png
+    python benchmarks/decode_process.py [--image FILE]
 """
 
 import argparse
@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from images import add_image_arguments, image_path
+
 FILES = [("coolchic-v1", {"lmbda": 4e-3}), ("coolchic-v1", {"lmbda": 1e-4}),
          ("coolchic-v2", {"lmbda": 4e-3}), ("coolchic-v2", {"lmbda": 1e-4}),
          ("nif", {"configuration": "0_31"}),
@@ -25,16 +27,17 @@ FILES = [("coolchic-v1", {"lmbda": 4e-3}), ("coolchic-v1", {"lmbda": 1e-4}),
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--image", default="../shared/kodak/kodim01.png")
+    add_image_arguments(parser)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
     from inr_models import create_codec
     from study.data.imageio import load_rgb
 
-    image = load_rgb(args.image)
+    path = image_path(args)
+    image = load_rgb(path)
     command = Path(sys.executable).with_name("inr-study")
-    print(f"{'file':<28} {'bpp':>6} {'process s':>9} {'decode s':>8}  ({args.image})")
+    print(f"{'file':<28} {'bpp':>6} {'process s':>9} {'decode s':>8}  ({path.name})")
     with tempfile.TemporaryDirectory() as scratch:
         for name, options in FILES:
             label = f"{name} " + " ".join(f"{k}={v}" for k, v in options.items())

@@ -39,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+from images import add_image_arguments, image_path
+
 CODECS = ("coolchic-v1", "coolchic-v2", "nif")
 OUTCOMES = ("clear error", "decoded", "traceback", "hang", "memory", "crash")
 FAILURES = {"traceback", "hang", "memory", "crash"}
@@ -51,7 +53,6 @@ KINDS = {  # kind -> weight in the mix
     "header bytes": 3,
     "payload": 3,
 }
-DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "shared" / "kodak" / "kodim01.png"
 
 
 # --- the worker: decodes one case at a time under the limits ---------------------------------
@@ -461,11 +462,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=10, help="CPU seconds per case")
     parser.add_argument("--memory-gib", type=float, default=1.5, help="memory per case, GiB")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    add_image_arguments(parser)
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    files, bomb = seed_files(args.image), _bomb(2**30)
+    files, bomb = seed_files(image_path(args)), _bomb(2**30)
     rng = random.Random(args.seed)
     cases, labels = [], []
     for name in files:

@@ -7,7 +7,7 @@ under three lossless coders: brotli per tensor (the reference's layout), one bro
 and range coding with a per-tensor Laplace model. Prints a table; asserts nothing. Compare with
 reference-codecs.md §7 (the paper's NIF code: 1.47 s/iteration for 0_31, 1.21 GB, 2-core CPU).
 
-    python benchmarks/nif_speed.py --image ../shared/kodak/kodim01.png --threads 2
+    python benchmarks/nif_speed.py --threads 2
 """
 
 import argparse
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 
+from images import add_image_arguments, image_path
 from timing import median_decode_seconds
 
 
@@ -86,13 +87,14 @@ def measure(configuration: str, image_path: str, threads: int, iterations: int, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--image", default="../shared/kodak/kodim01.png")
+    add_image_arguments(parser)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--configurations", default="0_31,280")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.image = str(image_path(args))
     if args.worker:
         print(
             json.dumps(measure(args.worker, args.image, args.threads, args.iterations, args.device))

@@ -44,12 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from images import add_image_arguments, image_path
 from timing import median_seconds
 
-MIRRORS = (
-    "/work/.mirror/INRAnalysis-ICIP24+cool-chic/repo",
-    "/work/.mirror/INRAnalysis-ICIP24+nif/repo",
-)
 # folder -> (mirror index, branch, paths to extract)
 FORKS = {
     "coolchic-v1": (
@@ -422,7 +419,7 @@ def worker(args: argparse.Namespace) -> dict:
 def run_worker(args: argparse.Namespace, side: str, codec: str, decode: bool) -> dict:
     command = [
         sys.executable, str(Path(__file__).resolve()), "--worker", f"{side}:{codec}",
-        "--paper-code", str(args.paper_code), "--image", str(Path(args.image).resolve()),
+        "--paper-code", str(args.paper_code), "--image", str(args.image),
         "--threads", str(args.threads), "--warmup", str(args.warmup),
         "--iterations", str(args.iterations), "--seed", str(args.seed),
         *(["--decode"] if decode else []),
@@ -441,9 +438,14 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--prepare", type=Path, metavar="DIR", help="extract and patch the forks")
-    parser.add_argument("--mirrors", nargs=2, default=MIRRORS, metavar=("COOLCHIC_GIT", "NIF_GIT"))
+    parser.add_argument(
+        "--mirrors",
+        nargs=2,
+        metavar=("COOLCHIC_GIT", "NIF_GIT"),
+        help="git folders (clones or mirrors) of INRAnalysis-ICIP24/cool-chic and /nif",
+    )
     parser.add_argument("--paper-code", type=Path, metavar="DIR", help="a --prepare'd folder")
-    parser.add_argument("--image", default="../shared/kodak/kodim01.png")
+    add_image_arguments(parser)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per process")
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations per process")
@@ -455,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.prepare:
+        if args.mirrors is None:
+            parser.error("--prepare needs --mirrors COOLCHIC_GIT NIF_GIT: the paper's two forks")
         prepare(args.prepare.resolve(), args.mirrors)
         return 0
     if args.paper_code is None:
@@ -462,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.warmup < 1:
         parser.error("--warmup must be at least 1: the first iteration has no interval before it")
     args.paper_code = args.paper_code.resolve()
+    args.image = image_path(args).resolve()
     if args.worker:
         print(json.dumps(worker(args)))
         return 0
@@ -512,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         revisions = args.paper_code / "revisions.json"
         summary = {
-            "image": args.image,
+            "image": args.image.name,
             "threads": args.threads,
             "torch": torch.__version__,
             "warmup": args.warmup,

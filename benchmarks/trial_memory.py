@@ -5,7 +5,7 @@ after importing the project, and the peak over a whole trial (fit, network quant
 decode from disk, metrics) through the plain trial function. The debug preset is used: its
 iterations are fewer than the paper preset's, not smaller, so it reaches the same peak.
 
-    python benchmarks/trial_memory.py --image ../shared/kodak/kodim01.png
+    python benchmarks/trial_memory.py [--image FILE]
 """
 
 import argparse
@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from images import add_image_arguments, image_path
 
 RATES = {"coolchic-v1": 4e-3, "coolchic-v2": 4e-3, "nif": "0_31", "c3": 4e-3}
 
@@ -48,11 +50,12 @@ def measure(codec: str, image_path: str, threads: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--image", default="../shared/kodak/kodim01.png")
+    add_image_arguments(parser)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--codecs", default=",".join(RATES))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.image = str(image_path(args))
     if args.worker:
         print(json.dumps(measure(args.worker, args.image, args.threads)))
         return 0

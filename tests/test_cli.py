@@ -65,6 +65,8 @@ def test_encode_then_decode_through_the_cli(crop256, write_png, tmp_path, capsys
     summary = json.loads(capsys.readouterr().out)
     assert summary["bpp"] == 8 * bitstream.stat().st_size / 256**2
     assert summary["loss"] == "l1_ssim(0.2)" and summary["convention"] == "coolchic"
+    # The input by name and pixels, not by a path of this machine.
+    assert summary["image"] == "crop.png" and len(summary["image_digest"]) == 16
     for key in ("psnr", "ms_ssim", "bpp_estimate", "iterations", "encode_seconds", "mac_per_pixel"):
         assert summary[key] is not None, key
     assert cli.main(["decode", str(bitstream), "-o", str(decoded)]) == 0

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from inr_models import create_codec
-    from study.data.imageio import load_rgb
+    from study.data.imageio import image_digest, load_rgb
     from study.engine.trial import TrialSpec, run_trial
     from study.engine.work import resolve_device
 
@@ -171,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     summary = {
         **outcome.summary(),
-        "image": str(args.image),
+        # The file's name and its pixels' digest: what identifies the input on any machine.
+        "image": args.image.name,
+        "image_digest": image_digest(image),
         "threads": torch.get_num_threads(),
     }
     del summary["files"]
