@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from images import add_image_arguments, image_path
 from timing import median_decode_seconds
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print(f"{'codec':<12} {'s/iteration':>11} {'training RSS GB':>15}  decode s at λ (bpp)  "
-          f"({args.image}, {args.device}, {args.threads} threads)")  # fmt: skip
+          f"({Path(args.image).name}, {args.device}, {args.threads} threads)")  # fmt: skip
     for name in args.codecs.split(","):
         command = [sys.executable, __file__, "--worker", name, "--image", args.image,
                    "--threads", str(args.threads), "--iterations", str(args.iterations),

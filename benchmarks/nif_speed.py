@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from images import add_image_arguments, image_path
 from timing import median_decode_seconds
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(measure(args.worker, args.image, args.threads, args.iterations, args.device))
         )
         return 0
-    print(f"({args.image}, {args.device}, {args.threads} threads)")
+    print(f"({Path(args.image).name}, {args.device}, {args.threads} threads)")
     for name in args.configurations.split(","):
         command = [sys.executable, __file__, "--worker", name, "--image", args.image,
                    "--threads", str(args.threads), "--iterations", str(args.iterations),

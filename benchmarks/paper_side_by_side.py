@@ -10,7 +10,7 @@ The paper's forks are not part of this repository. Prepare them once into a scra
 archive of the mirrors, the small patches that today's torch needs, einops 0.6.0 and constriction
 0.3.0 pip-installed into that folder's site-packages, never into the project's venv):
 
-    python benchmarks/paper_side_by_side.py --prepare /tmp/paper-code
+    python benchmarks/paper_side_by_side.py --prepare /tmp/paper-code --mirrors COOLCHIC_GIT NIF_GIT
     python benchmarks/paper_side_by_side.py --paper-code /tmp/paper-code --json side_by_side.json
 
 Each side runs its own training loop unchanged (the fork's ``train`` / ``one_training_phase`` /
@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         "--mirrors",
         nargs=2,
         metavar=("COOLCHIC_GIT", "NIF_GIT"),
-        help="git folders (clones or mirrors) of INRAnalysis-ICIP24/cool-chic and /nif",
+        help="bare mirrors (git clone --mirror) of INRAnalysis-ICIP24/cool-chic and /nif",
     )
     parser.add_argument("--paper-code", type=Path, metavar="DIR", help="a --prepare'd folder")
     add_image_arguments(parser)
@@ -492,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         for side in (SIDES if args.decode else ())
     }
 
-    print(f"\n{args.image}, CPU, {args.threads} threads, torch {torch.__version__}, "
+    print(f"\n{args.image.name}, CPU, {args.threads} threads, torch {torch.__version__}, "
           f"{args.rounds} rounds x {args.iterations} timed iterations per side "
           f"(after {args.warmup} warm-up)")  # fmt: skip
     header = f"{'codec':<12} {'paper s/it':>10} {'ours s/it':>10} {'ours/paper':>10}"

@@ -33,10 +33,11 @@ INTROS = {
 METHOD = (
     " at the same rate: per image, the trial's value minus the anchor's curve on that image "
     "interpolated at the trial's bpp (linear in log bpp; images whose anchor curve does not reach "
-    "that bpp are left out, and counted: n = compared of offered). *Δ*: mean over images [95 % "
-    "percentile-bootstrap interval; 95 % t-interval], Wilcoxon signed-rank p and its Holm "
-    "adjustment over the {tests} p-values of this table; *better*: images where the trial is "
-    "better (lower, where the column says lower is better) / images compared."
+    "that bpp are left out, and counted: n = N of M, N of the trial's M images compared). *Δ*: "
+    "mean over images [95 % percentile-bootstrap interval; 95 % t-interval], Wilcoxon "
+    "signed-rank p and its Holm adjustment over the {tests} p-values of this table; *better*: "
+    "images where the trial is better (lower, where the column says lower is better) / images "
+    "compared."
 )
 
 
