@@ -118,6 +118,24 @@ def import_plugins(modules: list[str]) -> None:
         importlib.import_module(module)
 
 
+def _one_name_each(specs: list, searched: bool, where: str) -> list:
+    """``specs`` under their canonical names (see ``StudyConfig._one_name_per_loss``); two specs
+    naming one loss are refused."""
+    canonical, seen = [], {}
+    for spec in specs:
+        try:
+            loss = parse_loss_spec(spec)
+        except (LossSpecError, TypeError, AttributeError):
+            canonical.append(spec)  # the field check names the problem
+            continue
+        name = loss.family if searched and loss.family else loss.name
+        if name in seen:
+            raise ValueError(f"{where}: {seen[name]!r} and {spec!r} name the same loss ({name})")
+        seen[name] = spec
+        canonical.append(name)
+    return canonical
+
+
 def _rate_keys() -> dict[str, str]:
     """Every registered codec's rate-list key in a config -> the codec declaring it."""
     return {get_codec_class(n).rate_axis.config_key: n for n in available_codecs()}
@@ -357,6 +375,35 @@ class StudyConfig(_Strict):
     search: Search | None = None
     # The file the config came from, for messages about it found after validation.
     _source: str = PrivateAttr(default="<config>")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_per_loss(cls, data: object) -> object:
+        """Each loss under one name, so that one fit has one trial key whatever spelling the
+        config used: a grid's under its full name (``lc_ssim`` and ``LC_SSIM(0.010)`` are
+        ``lc_ssim(0.01)``), a search's under its family (the α is what the search tunes). Specs
+        that do not parse are left for the field checks to name."""
+        if not isinstance(data, dict):
+            return data
+        plugins = data.get("plugins") or []
+        if not isinstance(plugins, list) or not all(isinstance(m, str) for m in plugins):
+            return data
+        try:
+            import_plugins(plugins)  # their loss families parse only once they are imported
+        except ImportError:
+            return data  # the plugins field says why
+        searched = data.get("search") is not None
+        data = {**data}
+        if isinstance(data.get("losses"), list):
+            data["losses"] = _one_name_each(data["losses"], searched, "losses")
+        if isinstance(data.get("codecs"), list):
+            data["codecs"] = [
+                {**entry, "losses": _one_name_each(entry["losses"], searched, f"codecs.{i}.losses")}
+                if isinstance(entry, dict) and isinstance(entry.get("losses"), list)
+                else entry
+                for i, entry in enumerate(data["codecs"])
+            ]
+        return data
 
     @field_validator("plugins")
     @classmethod

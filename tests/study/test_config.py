@@ -275,3 +275,18 @@ def test_a_codec_may_be_listed_twice_for_other_losses():
         {"name": "coolchic-v1", "lmbdas": [4e-3], "losses": ["l1"]},
     ]))  # fmt: skip
     assert [config.losses_for(entry) for entry in config.codecs] == [["mse"], ["l1"]]
+
+
+def test_one_loss_has_one_name_so_one_fit_has_one_key():
+    # A grid's losses under their full names, whatever the spelling; a search's as families.
+    spellings = [base(losses=["lc_ssim"]), base(losses=["LC_SSIM(0.010)"]),
+                 base(losses=["lc_ssim(0.01)"])]  # fmt: skip
+    keys = [{t.key for t in grid_trials(parse_config(c), ["kodim01"])} for c in spellings]
+    assert keys[0] == keys[1] == keys[2] and len(keys[0]) == 1
+    per_codec = base(codecs=[{"name": "coolchic-v1", "lmbdas": [1e-3], "losses": ["l1_ssim"]}])
+    assert parse_config(per_codec).codecs[0].losses == ["l1_ssim(0.2)"]
+    with pytest.raises(StudyConfigError, match=r"'lc_ssim' and 'lc_ssim\(0.01\)' name the same"):
+        parse_config(base(losses=["lc_ssim", "lc_ssim(0.01)"]))
+    search = base(codecs=[{"name": "coolchic-v1"}], losses=["lc_ssim(0.03)", "mse"],
+                  search={"targets_bpp": [0.5]})  # fmt: skip
+    assert parse_config(search).losses == ["lc_ssim", "mse"]

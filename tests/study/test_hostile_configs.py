@@ -96,8 +96,9 @@ def test_bad_images_sections_are_refused_before_ray(
         ),
         (
             {"losses": ["mse_wasserstein"]},
-            "codecs.0 (coolchic-v1) loss 'mse_wasserstein' on kodim01 (64x64): its wasserstein "
-            "term cannot be computed on this machine: disabled by INR_STUDY_NO_LPIPS",
+            # Named as the study names it: its full name, α included.
+            "codecs.0 (coolchic-v1) loss 'mse_wasserstein(0.02)' on kodim01 (64x64): its "
+            "wasserstein term cannot be computed on this machine: disabled by INR_STUDY_NO_LPIPS",
         ),
     ],
 )
