@@ -11,15 +11,9 @@ from functools import partial
 from pathlib import Path
 
 from dashboards.crops import LiveCrops, bitrate
-from dashboards.data import (
-    StudyData,
-    add_reference_option,
-    from_experiment,
-    from_study,
-    match_references,
-    read_references,
-)
+from dashboards.data import StudyData, from_experiment, from_study
 from dashboards.page import render, write_shared_plotly
+from dashboards.references import add_reference_option, match_references, read_references
 from dashboards.serve import make_server
 
 

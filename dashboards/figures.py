@@ -16,13 +16,8 @@ import argparse
 from pathlib import Path
 
 from dashboards.crops import bitrate, decoded_crops, default_choice, original_image
-from dashboards.data import (
-    StudyData,
-    add_reference_option,
-    from_folder,
-    plotted_metrics,
-    reference_curves,
-)
+from dashboards.data import StudyData, from_folder, plotted_metrics
+from dashboards.references import add_reference_option, reference_curves
 from dashboards.style import GROUP_LABELS, GROUP_SHADES, REFERENCE, curve_styles
 from study.layout import REPORTS_DIR
 from study.results.rd import curve_over, designed_curves, rd_points

@@ -13,8 +13,9 @@ from PIL import Image
 
 from dashboards.cli import main as dashboard
 from dashboards.crops import LiveCrops, ShownCrops, decoded_crops
-from dashboards.data import StudyData, from_study, reference_argument, reference_curves
+from dashboards.data import StudyData, from_study
 from dashboards.page import render
+from dashboards.references import reference_argument, reference_curves
 from dashboards.serve import make_server
 from study.commands.mlflow_ui import served
 from study.config import parse_config

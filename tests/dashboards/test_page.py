@@ -8,18 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.data import (
+from dashboards.data import StudyData, metric_notes, vocabulary
+from dashboards.page import live_payload, render
+from dashboards.references import (
     ImageSet,
     Reference,
-    StudyData,
     match_references,
-    metric_notes,
     read_references,
     reference_argument,
     reference_curves,
-    vocabulary,
 )
-from dashboards.page import live_payload, render
 from dashboards.style import page_style
 from study.results.report import bd_rate_rows
 
