@@ -31,7 +31,8 @@ from study.results.table import get_metric
 # BD-rate between two seeds of one fit (4.79 % in MS-SSIM dB; results/README.md, icip24-cpu-seeds).
 BD_RATE_MARGIN = 5.0
 HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "undecided"
-# A line with nothing to compare: its curves do not overlap, or the anchor does not reach its bpp.
+# A line with nothing to compare: a curve or metric the study lacks, curves that overlap too
+# little, an anchor curve not spanning the trial's bpp, no rate setting in the claim's range.
 UNTESTABLE = "n/a"
 
 
