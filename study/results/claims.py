@@ -187,9 +187,19 @@ def test_key(line: Line) -> tuple:
     return line.loss, line.against, line.metric, line.by, str(line.rate)
 
 
+def _comparisons(lines: list[Line]) -> dict[tuple, dict]:
+    """Each comparison of the page, once, with its summary (a line with one)."""
+    return {test_key(line): line.summary for line in lines if line.summary is not None}
+
+
+def tests_on_page(lines: list[Line]) -> int:
+    """How many p-values ``holm_family`` adjusts together: what the page states."""
+    return sum(summary["p_value"] is not None for summary in _comparisons(lines).values())
+
+
 def holm_family(lines: list[Line]) -> dict[tuple, dict]:
     """Each comparison's summary, its p-value Holm-adjusted over every comparison of the page."""
-    unique = {test_key(line): line.summary for line in lines if line.summary is not None}
+    unique = _comparisons(lines)
     cells = [{"summary": summary} for summary in unique.values()]
     adjust_table(cells, ["summary"])
     return {key: cell["summary"] for key, cell in zip(unique, cells, strict=True)}

@@ -103,10 +103,10 @@ def _check(where: str, entry: object) -> Check:
     metrics = entry["metrics"]
     if not isinstance(metrics, list) or not metrics:
         raise ClaimsFileError(f"{where}: 'metrics' must be a non-empty list")
+    judged_by = "BD-rate" if entry["by"] == "bd_rate" else "equal-rate margin"
     for key in metrics:
-        margin_of = "BD-rate" if entry["by"] == "bd_rate" else "equal-rate margin"
         if not _judgeable(key, entry["by"]):
-            raise ClaimsFileError(f"{where}: metric {key!r} has no {margin_of} to judge by")
+            raise ClaimsFileError(f"{where}: metric {key!r} has no {judged_by} to judge by")
     if len(set(metrics)) != len(metrics) or (names and len(set(names)) != len(names)):
         raise ClaimsFileError(f"{where}: a check names a loss or a metric twice")
     return Check(

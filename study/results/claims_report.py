@@ -4,7 +4,7 @@ verdict and the lines it rests on."""
 import csv
 from pathlib import Path
 
-from study.results.claims import BD_RATE_MARGIN, Line, Verdict, holm_family, judge_claims
+from study.results.claims import BD_RATE_MARGIN, Line, Verdict, judge_claims, tests_on_page
 from study.results.table import get_metric
 
 INTRO = (
@@ -41,7 +41,7 @@ def claims_markdown(source: str, verdicts: list[Verdict]) -> str:
         for m in _metrics(lines)
         if m.equal_rate_margin is not None
     )
-    tests = sum(s["p_value"] is not None for s in holm_family(lines).values())
+    tests = tests_on_page(lines)
     text = [
         "# The paper's claims, judged on this study",
         "",
