@@ -110,7 +110,7 @@ def nearest_runs(data: StudyData, image: str, target_bpp: float) -> list[tuple[s
         if record.get("search") or record["image"] != image:
             continue
         label = curve_label(record)
-        distance = abs(np.log(record["bpp"] / target_bpp))
+        distance = abs(math.log(record["bpp"] / target_bpp))
         if label not in closest or distance < closest[label][0]:
             closest[label] = (distance, record)
     styles = curve_styles(record for _, record in closest.values())

@@ -1,15 +1,17 @@
 """BD-rate between two R-D curves, with how much of their quality range they share.
 
-``bjontegaard``'s PCHIP (the classic cubic fit misbehaves on these curves) over the quality range
-both curves cover, on each curve's operational points (a point its own curve beats is dropped).
+The mean gap between the PCHIP curves of log10 rate against quality (the classic cubic fit
+misbehaves on these curves) over the quality range both cover, on each curve's operational points
+(a point its own curve beats is dropped): the ``bjontegaard`` package's ``pchip`` method, which a
+test checks it against. The logarithms are ``math.log10``'s, not numpy's: numpy runs its own
+SIMD log10 where the CPU has AVX-512, which differs in the last bit, and a report must come out
+byte for byte the same on every machine that rebuilds it.
 """
 
 import itertools
 import math
-import warnings
 from dataclasses import dataclass
 
-import bjontegaard
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import brentq
@@ -77,26 +79,26 @@ def bd_rate(
     joint = max(a[-1][1], t[-1][1]) - min(a[0][1], t[0][1])
     if high <= low or joint <= 0:
         return None
+    anchor, test = _log_rate_curve(a), _log_rate_curve(t)
     # The overlap's rates on the same PCHIP curves the BD-rate and its ranges integrate.
-    rates = [float(f(q)) for f in map(_log_rate_curve, (a, t)) for q in (low, high)]
+    rates = [float(f(q)) for f in (anchor, test) for q in (low, high)]
     pruned = tuple(name for name, flag in (("anchor", a_pruned), ("test", t_pruned)) if flag)
     overlap = (high - low) / joint
-    value = None
-    if overlap >= MIN_OVERLAP:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            value = bjontegaard.bd_rate(
-                [r for r, _ in a],
-                [v for _, v in a],
-                [r for r, _ in t],
-                [v for _, v in t],
-                method="pchip",
-                require_matching_points=False,
-                min_overlap=0,  # checked above, with our threshold
-            )
-        value = float(value) if math.isfinite(value) else None
-    ranges = _ranges_between_crossings(a, t, low, high) if by_range and value is not None else ()
+    value = _percent(anchor, test, low, high) if overlap >= MIN_OVERLAP else math.nan
+    value = value if math.isfinite(value) else None
+    ranges = (
+        _ranges_between_crossings(anchor, test, low, high) if by_range and value is not None else ()
+    )
     return BdComparison(value, overlap, 10 ** min(rates), 10 ** max(rates), pruned, ranges)
+
+
+def _percent(anchor, test, start: float, end: float) -> float:
+    """BD-rate (%) between two log-rate curves over [start, end] of quality."""
+    mean = (float(test.integrate(start, end)) - float(anchor.integrate(start, end))) / (end - start)
+    try:
+        return (10**mean - 1) * 100
+    except OverflowError:  # a hostile table's curves, thousands of decades apart
+        return math.inf
 
 
 # Crossings are looked for on this many steps of the shared quality range; parts narrower than
@@ -104,11 +106,9 @@ def bd_rate(
 _CROSSING_STEPS = 1000
 
 
-def _ranges_between_crossings(a, t, low: float, high: float) -> tuple[BdRange, ...]:
+def _ranges_between_crossings(anchor, test, low: float, high: float) -> tuple[BdRange, ...]:
     """A curve that is better at low rates and worse at high ones (or the reverse) averages the
-    two into one BD-rate; split at each crossing, each part gets its own. The same PCHIP of log
-    rate against quality as ``bjontegaard``'s, integrated over each part."""
-    anchor, test = (_log_rate_curve(curve) for curve in (a, t))
+    two into one BD-rate; split at each crossing, each part gets its own, on the same curves."""
     grid = np.linspace(low, high, _CROSSING_STEPS + 1)
     gap = test(grid) - anchor(grid)
     edges, last = [low], None
@@ -121,10 +121,14 @@ def _ranges_between_crossings(a, t, low: float, high: float) -> tuple[BdRange, .
     edges.append(high)
     parts = []
     for start, end in itertools.pairwise(edges):
-        mean = (test.integrate(start, end) - anchor.integrate(start, end)) / (end - start)
         rates = [10 ** float(f(q)) for f in (anchor, test) for q in (start, end)]
         parts.append(
-            BdRange((10**mean - 1) * 100, (end - start) / (high - low), min(rates), max(rates))
+            BdRange(
+                _percent(anchor, test, start, end),
+                (end - start) / (high - low),
+                min(rates),
+                max(rates),
+            )
         )
     return tuple(parts)
 

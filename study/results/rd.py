@@ -86,8 +86,9 @@ def interpolate_at_bpp(bpp: Sequence[float], metric: Sequence[float], target: fl
 
     NaN when ``target`` lies outside the curve's range: no extrapolation.
     """
+    # math.log, not numpy's: the same bits on every CPU (bd.py says why).
     order = np.argsort(bpp)
-    rates = np.log(np.asarray(bpp, dtype=float)[order])
+    rates = np.array([math.log(float(bpp[i])) for i in order])
     values = np.asarray(metric, dtype=float)[order]
     log_target = math.log(target)
     if not rates[0] <= log_target <= rates[-1]:

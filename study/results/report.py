@@ -2,7 +2,7 @@
 
 Writes to STUDY_DIR/reports/: one CompressAI-format JSON per (codec, loss) whose points are the mean
 of per-image values at one rate setting, a per-image CSV of every finished trial, and BD-rate
-tables (``bjontegaard``, PCHIP interpolation, on the overlapping quality range) of each loss
+tables (``bd``: PCHIP interpolation on the overlapping quality range) of each loss
 against the loss the codec was published with, of every INR curve against each classical codec
 of the study, and of each INR codec against every one registered before it, trained with the same
 loss, for every metric the metric table marks for BD-rate; and the quality of each INR rate

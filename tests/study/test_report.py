@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +93,43 @@ def test_curves_that_cross_get_a_bd_rate_per_rate_range():
     found = bd_rate(anchor, shifted, "psnr", by_range=True)
     assert found.bpp_low == pytest.approx(min(r.bpp_low for r in found.ranges), rel=1e-12)
     assert found.bpp_high == pytest.approx(max(r.bpp_high for r in found.ranges), rel=1e-12)
+
+
+def test_bd_rate_is_bjontegaards_pchip_on_the_published_curves():
+    """Every per-image comparison of ``icip24-cpu`` against its published loss, in every BD
+    metric: our integration (math.log10, for the same bits on every CPU) gives the ``bjontegaard``
+    package's ``pchip`` BD-rate on the same operational points."""
+    import bjontegaard
+
+    from study.results.bd import _operational
+
+    published = Path(__file__).resolve().parents[2] / "results/icip24-cpu/reports/per_image.csv"
+    records = [r for r in read_per_image_csv(published) if r["codec"] == "coolchic-v1"]
+    curves = {}
+    for r in records:
+        curves.setdefault((r["loss"], r["image"]), []).append(r)
+    compared = 0
+    for (loss, image), test in sorted(curves.items()):
+        if loss == "mse":
+            continue
+        anchor = curves[("mse", image)]
+        for metric in ("psnr", "ms_ssim_db", "lpips"):
+            ours = bd_rate(anchor, test, metric)
+            if ours is None or ours.value is None:
+                continue
+            a, t = _operational(anchor, metric)[0], _operational(test, metric)[0]
+            theirs = bjontegaard.bd_rate(
+                [r for r, _ in a],
+                [q for _, q in a],
+                [r for r, _ in t],
+                [q for _, q in t],
+                method="pchip",
+                require_matching_points=False,
+                min_overlap=0,
+            )
+            assert ours.value == pytest.approx(theirs, rel=1e-9, abs=1e-9), (loss, image, metric)
+            compared += 1
+    assert compared > 60  # of 96: four losses, eight crops, three metrics; n/a left out
 
 
 def test_bd_rate_is_none_without_overlap():
