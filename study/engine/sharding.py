@@ -72,9 +72,8 @@ def shard(
     leave_out: Collection[str] = (),
 ) -> list[Path]:
     """Write the study's pending grid trials (a search's matches) as ``parts`` packages under
-    ``out``; they go to the parts in turn in plan order (images innermost, so every part gets a
-    share of each codec and rate, and whole images where the parts divide them), and each part
-    then runs its trials an image at a time (:func:`_image_by_image`). Trials keyed in
+    ``out``: each codec entry's pending trials on one image go to one part (:func:`_deal`), and
+    each part runs its trials an image at a time (:func:`_image_by_image`). Trials keyed in
     ``leave_out`` (a search: matches whose next fit is) are not packaged."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -121,6 +120,24 @@ def _image_by_image(trials: list[TrialSpec]) -> list[TrialSpec]:
     )
 
 
+def _deal(trials: list[TrialSpec], parts: int) -> list[list[TrialSpec]]:
+    """The trials in ``parts`` shares, each codec entry's trials on one image kept together, each
+    next group (in plan order) to the share with the fewest trials so far: a session's end then
+    leaves whole images in every part, even where a growing study lacks different settings on
+    different images (dealt one trial at a time, an image's last trial could land at the end of
+    another part). With fewer groups than parts, trials are dealt one at a time instead, so that
+    no part is empty."""
+    groups: dict[tuple, list[TrialSpec]] = {}
+    for spec in trials:
+        groups.setdefault((spec.codec, spec.preset, spec.convention, spec.image), []).append(spec)
+    if len(groups) < parts:
+        return [trials[part::parts] for part in range(parts)]
+    shares: list[list[TrialSpec]] = [[] for _ in range(parts)]
+    for group in groups.values():
+        min(shares, key=len).extend(group)
+    return shares
+
+
 def _write_parts(
     config: StudyConfig,
     out: Path,
@@ -131,11 +148,12 @@ def _write_parts(
     matches: list[Match] = (),
     fits: list[dict] = (),
 ) -> list[Path]:
-    """``parts`` packages of the trials or matches, dealt out in turn."""
+    """``parts`` packages of the trials (:func:`_deal`) or of the matches, dealt out in turn."""
     count, unit = (len(trials), "trials") if trials else (len(matches), "matches")
     if parts < 1 or parts > count:
         raise ShardError(f"--parts {parts}: give 1 to {count} (the {unit} to run)")
     text, commit = dump_config(config, portable=True), git_commit()
+    shares = _deal(list(trials), parts)
     return [
         write_package(
             part_folder(out, part),
@@ -144,7 +162,7 @@ def _write_parts(
             commit=commit,
             part=part,
             parts=parts,
-            trials=_image_by_image(trials[part::parts]),
+            trials=_image_by_image(shares[part]),
             images=images,
             plugins=list(config.plugins),
             optional_metrics=config.optional_metrics,

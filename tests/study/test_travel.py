@@ -88,18 +88,20 @@ def test_parts_run_anywhere_then_import_and_resume_like_ray(
     assert main(["work", str(packages / "part-2"), "-o", str(work / "part-2"), "--pack"]) == 0
     capsys.readouterr()
     # A rerun finds every trial done.
+    # Each codec's trials on an image in one part: part 0 COOL-CHIC's on kodim01 and JPEG's on
+    # kodim23, part 1 COOL-CHIC's on kodim23, part 2 JPEG's on kodim01.
     assert main(["work", str(packages / "part-1"), "-o", str(work / "part-1")]) == 0
-    assert "0 trials finished now, 3 earlier" in capsys.readouterr().out
+    assert "0 trials finished now, 2 earlier" in capsys.readouterr().out
 
     imported = tmp_path / "imported" / "small"
     args = ["import", str(imported), str(work / "part-0"), str(work / "part-1")]
     assert main([*args, "--config", str(config_path)]) == 0
     assert "6 trials imported" in capsys.readouterr().out
-    # Resuming runs only what no imported part brought, on Ray; here only COOL-CHIC's (part 2
-    # holds one of its trials and one of JPEG's), scheduled anew: kept in the folder's config.
-    picked = ["--where", "codec=coolchic-v1", "--max-concurrent", "1"]
+    # Resuming runs only what no imported part brought, on Ray; here only JPEG's at quality 30
+    # (part 2 holds its kodim01 trial), scheduled anew: kept in the folder's config.
+    picked = ["--where", "codec=jpeg,rate=30", "--max-concurrent", "1"]
     assert main(["resume", str(imported), *picked]) == 0
-    assert "4 trials (picked of 8), 3 already finished, 1 to run" in capsys.readouterr().out
+    assert "2 trials (picked of 8), 1 already finished, 1 to run" in capsys.readouterr().out
     assert "max_concurrent: 1\n" in (imported / "study.yaml").read_text()
     # Part 2's results now repeat a trial the study has: refused, nothing written.
     assert main(["import", str(imported), str(work / "part-2" / "pack-0.tar")]) == 2
@@ -108,7 +110,7 @@ def test_parts_run_anywhere_then_import_and_resume_like_ray(
     # A growing work output is imported again and again: what the study holds is left out.
     again = [str(work / "part-2" / "pack-0.tar"), str(work / "part-0"), "--skip-recorded"]
     assert main(["import", str(imported), *again]) == 0  # the last trial: reports complete
-    assert "1 trials imported, 4 already recorded left out" in capsys.readouterr().out
+    assert "1 trials imported, 5 already recorded left out" in capsys.readouterr().out
 
     # The same study run by Ray alone: the same trials, the same figures, the same reports.
     assert main(["run", str(config_path)]) == 0
@@ -400,6 +402,12 @@ def test_shard_refuses_searches_and_leaves_out_what_is_done(
     config, done = load_config(config_path), [tmp_path / "done"]
     (part,) = shard(config, tmp_path / "fewer", skip_done=done, leave_out={failed})
     assert {spec.key for spec in read_package(part).trials} == everything - {failed}
+    # A growing study lacks different settings on different images: each image still goes whole
+    # to one part (dealt a trial at a time, kodim01's second rate landed in the other part).
+    kodim23_first = read_package(halves / "part-1").trials[0].key
+    uneven = shard(config, tmp_path / "uneven", parts=2, skip_done=done, leave_out={kodim23_first})
+    dealt = [[(s.image, s.rate) for s in read_package(part).trials] for part in uneven]
+    assert dealt == [[("kodim01", 2e-2), ("kodim01", 1e-3)], [("kodim23", 1e-3)]]
     with pytest.raises(ShardError, match=r"every selected trial not yet done is left out \(4\)"):
         shard(config, tmp_path / "none", skip_done=done, leave_out=everything)
     args = ["shard", str(config_path), "-o", str(tmp_path / "x"), "--where", "codec=nif"]
