@@ -24,7 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     done = rebuild(args.published, args.storage, jobs=args.jobs)
     print(f"{done.folder}: {done.trials} trials rebuilt from {args.published}")
     if done.differing:
-        print(f"reports differ from the published ones: {', '.join(done.differing)}")
+        from study.layout import REPORTS_DIR
+        from study.results.report_diff import describe_difference
+
+        print("reports differ from the published ones:")
+        ours, theirs = done.folder / REPORTS_DIR, args.published / REPORTS_DIR
+        for name in done.differing:
+            print(f"  {name}: {describe_difference(ours / name, theirs / name)}")
         return 1
     print("reports: byte-identical to the published ones")
     return 0
