@@ -8,6 +8,7 @@ back without fitting it again. A search whose α Optuna chooses (or a Pareto sea
 sample from the ones before, so it needs its driver (``inr-study run``).
 """
 
+from collections import Counter
 from collections.abc import Collection
 from pathlib import Path
 
@@ -72,9 +73,10 @@ def shard(
     leave_out: Collection[str] = (),
 ) -> list[Path]:
     """Write the study's pending grid trials (a search's matches) as ``parts`` packages under
-    ``out``: each codec entry's pending trials on one image go to one part (:func:`_deal`), and
-    each part runs its trials an image at a time (:func:`_image_by_image`). Trials keyed in
-    ``leave_out`` (a search: matches whose next fit is) are not packaged."""
+    ``out``: each codec entry's pending trials on one image go to one part as far as the parts'
+    balance allows (:func:`_deal`), and each part runs its trials an image at a time
+    (:func:`_image_by_image`). Trials keyed in ``leave_out`` (a search: matches whose next fit
+    is) are not packaged."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ShardError(f"{out}: not empty; give a new folder for the packages")
@@ -108,33 +110,42 @@ def _image_by_image(trials: list[TrialSpec]) -> list[TrialSpec]:
     """Each codec entry's trials (the plan's order of entries kept) an image at a time, its
     rates and losses together: a run cut short (time, a lent machine's minutes) then leaves whole
     images, which a growing study's curves and paired statistics can use, instead of one rate of
-    every image, which they cannot."""
+    every image, which they cannot. The images that lack the fewest trials go first (a growing
+    study's nearly whole curves are completed before new ones are begun), else in plan order."""
     groups: dict[tuple, int] = {}
     images: dict[str, int] = {}
+    lacking: Counter = Counter()
     for spec in trials:
-        groups.setdefault((spec.codec, spec.preset, spec.convention), len(groups))
+        entry = (spec.codec, spec.preset, spec.convention)
+        groups.setdefault(entry, len(groups))
         images.setdefault(spec.image, len(images))
-    return sorted(
-        trials,
-        key=lambda s: (groups[s.codec, s.preset, s.convention], images[s.image]),
-    )
+        lacking[entry, spec.image] += 1
+
+    def order(spec: TrialSpec) -> tuple:
+        entry = (spec.codec, spec.preset, spec.convention)
+        return groups[entry], lacking[entry, spec.image], images[spec.image]
+
+    return sorted(trials, key=order)
 
 
 def _deal(trials: list[TrialSpec], parts: int) -> list[list[TrialSpec]]:
-    """The trials in ``parts`` shares, each codec entry's trials on one image kept together, each
-    next group (in plan order) to the share with the fewest trials so far: a session's end then
-    leaves whole images in every part, even where a growing study lacks different settings on
-    different images (dealt one trial at a time, an image's last trial could land at the end of
-    another part). With fewer groups than parts, trials are dealt one at a time instead, so that
-    no part is empty."""
+    """The trials in ``parts`` shares of at most ⌈trials / parts⌉ each, each codec entry's trials on
+    one image kept together where that bound allows: each next group (in plan order) goes to the
+    share with the fewest trials, and what would take it past the bound to the next fewest. A
+    session's end then leaves whole images in every part, even where a growing study lacks
+    different settings on different images (dealt a trial at a time, an image's last trial could
+    land at the end of another part), and no part runs much longer than another."""
     groups: dict[tuple, list[TrialSpec]] = {}
     for spec in trials:
         groups.setdefault((spec.codec, spec.preset, spec.convention, spec.image), []).append(spec)
-    if len(groups) < parts:
-        return [trials[part::parts] for part in range(parts)]
+    bound = -(-len(trials) // parts)
     shares: list[list[TrialSpec]] = [[] for _ in range(parts)]
     for group in groups.values():
-        min(shares, key=len).extend(group)
+        while group:
+            share = min(shares, key=len)
+            room = bound - len(share)
+            share.extend(group[:room])
+            group = group[room:]
     return shares
 
 

@@ -3,9 +3,8 @@
 The mean gap between the PCHIP curves of log10 rate against quality (the classic cubic fit
 misbehaves on these curves) over the quality range both cover, on each curve's operational points
 (a point its own curve beats is dropped): the ``bjontegaard`` package's ``pchip`` method, which a
-test checks it against. The logarithms are ``math.log10``'s, not numpy's: numpy runs its own
-SIMD log10 where the CPU has AVX-512, which differs in the last bit, and a report must come out
-byte for byte the same on every machine that rebuilds it.
+test checks it against, with logarithms and powers that give the same bits on every machine
+(``portable``) so that a rebuilt report equals the published one byte for byte.
 """
 
 import itertools
@@ -16,6 +15,7 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import brentq
 
+from study.results.portable import log10, pow10
 from study.results.table import get_metric
 
 # Least share of the joint quality range both curves must cover for a BD-rate to be reported
@@ -48,13 +48,15 @@ class BdRange:
 def _operational(points: list[dict], metric: str) -> tuple[list[tuple[float, float]], bool] | None:
     """(bpp, quality oriented higher-better) pairs by increasing rate, keeping only points no other
     point of the curve beats (as many bits or fewer, quality as good or better), and whether any
-    was dropped; None when a value is missing or fewer than two points remain."""
+    was dropped; None when a value is missing, a rate is not a positive number, or fewer than two
+    points remain. A lossless point (PSNR +inf) lies on no curve of finite quality: left out."""
     row = get_metric(metric)
     pairs = [(p["bpp"], p.get(metric)) for p in points]
-    if len(pairs) < 2 or any(v is None for _, v in pairs):
+    if len(pairs) < 2 or any(v is None or r is None or not 0 < r < math.inf for r, v in pairs):
         return None
     kept, best = [], -math.inf
-    for bpp, quality in sorted((r, row.oriented(v)) for r, v in pairs):
+    finite = ((r, row.oriented(v)) for r, v in pairs if math.isfinite(v))
+    for bpp, quality in sorted(finite):
         if quality > best:
             kept.append((bpp, quality))
             best = quality
@@ -79,26 +81,23 @@ def bd_rate(
     joint = max(a[-1][1], t[-1][1]) - min(a[0][1], t[0][1])
     if high <= low or joint <= 0:
         return None
-    anchor, test = _log_rate_curve(a), _log_rate_curve(t)
+    anchor_curve, test_curve = _log_rate_curve(a), _log_rate_curve(t)
     # The overlap's rates on the same PCHIP curves the BD-rate and its ranges integrate.
-    rates = [float(f(q)) for f in (anchor, test) for q in (low, high)]
+    rates = [float(f(q)) for f in (anchor_curve, test_curve) for q in (low, high)]
     pruned = tuple(name for name, flag in (("anchor", a_pruned), ("test", t_pruned)) if flag)
     overlap = (high - low) / joint
-    value = _percent(anchor, test, low, high) if overlap >= MIN_OVERLAP else math.nan
+    value = _percent(anchor_curve, test_curve, low, high) if overlap >= MIN_OVERLAP else math.nan
     value = value if math.isfinite(value) else None
-    ranges = (
-        _ranges_between_crossings(anchor, test, low, high) if by_range and value is not None else ()
-    )
-    return BdComparison(value, overlap, 10 ** min(rates), 10 ** max(rates), pruned, ranges)
+    ranges = ()
+    if by_range and value is not None:
+        ranges = _ranges_between_crossings(anchor_curve, test_curve, low, high)
+    return BdComparison(value, overlap, pow10(min(rates)), pow10(max(rates)), pruned, ranges)
 
 
-def _percent(anchor, test, start: float, end: float) -> float:
-    """BD-rate (%) between two log-rate curves over [start, end] of quality."""
+def _percent(anchor: PchipInterpolator, test: PchipInterpolator, start: float, end: float) -> float:
+    """BD-rate (%) between two log-rate curves over [start, end] of quality (> start)."""
     mean = (float(test.integrate(start, end)) - float(anchor.integrate(start, end))) / (end - start)
-    try:
-        return (10**mean - 1) * 100
-    except OverflowError:  # a hostile table's curves, thousands of decades apart
-        return math.inf
+    return (pow10(mean) - 1) * 100
 
 
 # Crossings are looked for on this many steps of the shared quality range; parts narrower than
@@ -106,7 +105,9 @@ def _percent(anchor, test, start: float, end: float) -> float:
 _CROSSING_STEPS = 1000
 
 
-def _ranges_between_crossings(anchor, test, low: float, high: float) -> tuple[BdRange, ...]:
+def _ranges_between_crossings(
+    anchor: PchipInterpolator, test: PchipInterpolator, low: float, high: float
+) -> tuple[BdRange, ...]:
     """A curve that is better at low rates and worse at high ones (or the reverse) averages the
     two into one BD-rate; split at each crossing, each part gets its own, on the same curves."""
     grid = np.linspace(low, high, _CROSSING_STEPS + 1)
@@ -119,9 +120,11 @@ def _ranges_between_crossings(anchor, test, low: float, high: float) -> tuple[Bd
     if len(edges) == 1:
         return ()
     edges.append(high)
+    # A root found on a grid point itself would leave a part of no width.
+    edges = [e for i, e in enumerate(edges) if i == 0 or e > edges[i - 1]]
     parts = []
     for start, end in itertools.pairwise(edges):
-        rates = [10 ** float(f(q)) for f in (anchor, test) for q in (start, end)]
+        rates = [pow10(float(f(q))) for f in (anchor, test) for q in (start, end)]
         parts.append(
             BdRange(
                 _percent(anchor, test, start, end),
@@ -134,7 +137,7 @@ def _ranges_between_crossings(anchor, test, low: float, high: float) -> tuple[Bd
 
 
 def _log_rate_curve(curve: list[tuple[float, float]]) -> PchipInterpolator:
-    return PchipInterpolator([q for _, q in curve], [math.log10(r) for r, _ in curve])
+    return PchipInterpolator([q for _, q in curve], [log10(r) for r, _ in curve])
 
 
 def _crossing(anchor, test, start: float, end: float) -> float:

@@ -90,7 +90,8 @@ def _compare(images: dict, sweeps: dict, metric: str) -> dict | None:
         usable = bpp is not None and value is not None and len(sweep) >= 2
         reference = math.nan
         if usable and None not in {v for p in sweep for v in p}:
-            reference = interpolate_at_bpp([b for b, _ in sweep], [v for _, v in sweep], bpp)
+            at_bpp = interpolate_at_bpp([b for b, _ in sweep], [oriented(v) for _, v in sweep], bpp)
+            reference = oriented(at_bpp)  # back from higher-better
         if math.isnan(reference):  # offered but not compared: the summary's "of"
             differences.append(None)
             continue

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from study.results.metrics import aggregate
+from study.results.portable import log10
 from study.results.statistics import exact_mean
 from study.results.table import recorded_metrics
 
@@ -81,19 +82,24 @@ def write_json(path: Path, document: Mapping) -> None:
     path.write_text(json.dumps(json_safe(document), indent=2) + "\n")
 
 
-def interpolate_at_bpp(bpp: Sequence[float], metric: Sequence[float], target: float) -> float:
-    """Metric at ``target`` bpp, piecewise linear in log(bpp) between the neighbouring points.
+def interpolate_at_bpp(bpp: Sequence[float], quality: Sequence[float], target: float) -> float:
+    """Quality (higher better) at ``target`` bpp, piecewise linear in log10(bpp) between the
+    neighbouring points; of two points at one rate (a classical codec's lowest qualities can
+    give the same file size), the better.
 
-    NaN when ``target`` lies outside the curve's range: no extrapolation.
+    NaN when ``target`` lies outside the curve's range: no extrapolation. Logarithms and order
+    are the same on every machine (``portable``; Python's sort, not numpy's SIMD one, whose
+    order of equal rates depends on the CPU).
     """
-    # math.log, not numpy's: the same bits on every CPU (bd.py says why).
-    order = np.argsort(bpp)
-    rates = np.array([math.log(float(bpp[i])) for i in order])
-    values = np.asarray(metric, dtype=float)[order]
-    log_target = math.log(target)
-    if not rates[0] <= log_target <= rates[-1]:
+    best: dict[float, float] = {}
+    for rate, value in zip(bpp, quality, strict=True):
+        best[float(rate)] = max(best.get(float(rate), -math.inf), float(value))
+    rates = sorted(best)
+    log_target = log10(target)
+    logs = [log10(rate) for rate in rates]
+    if not logs[0] <= log_target <= logs[-1]:
         return math.nan
-    return float(np.interp(log_target, rates, values))
+    return float(np.interp(log_target, logs, [best[rate] for rate in rates]))
 
 
 def _curve_points(records: list[dict], images: set[str]) -> list[dict]:

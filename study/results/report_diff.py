@@ -8,15 +8,21 @@ import json
 import math
 from pathlib import Path
 
+# A cell: where it is (a column and line, a JSON path) and its text.
+Cell = tuple[str, str]
+
 
 def describe_difference(ours: Path, theirs: Path) -> str:
     """One line on how ``ours`` differs from ``theirs``, two report files (either may be
     missing)."""
-    if not theirs.is_file():
-        return "only in the rebuilt reports"
-    if not ours.is_file():
-        return "only in the published reports"
-    a, b = (path.read_text(errors="replace") for path in (ours, theirs))
+    if not theirs.exists() or not ours.exists():
+        return "only in the rebuilt reports" if ours.exists() else "only in the published reports"
+    try:
+        a, b = (path.read_bytes().decode("utf-8", errors="replace") for path in (ours, theirs))
+    except OSError as error:
+        return f"unreadable: {error}"
+    if a == b:
+        return "same text (different bytes: not UTF-8)"
     if ours.suffix in (".csv", ".json"):
         cells = _csv_cells if ours.suffix == ".csv" else _json_leaves
         try:
@@ -28,23 +34,28 @@ def describe_difference(ours: Path, theirs: Path) -> str:
     return _first_differing_line(a, b)
 
 
-def _numbers_moved(pairs: list[tuple[str, str]]) -> str:
-    """``pairs`` of differing cells, all numbers: how many and how far apart, relatively."""
-    worst = max(
-        abs(x - y) / max(abs(x), abs(y)) if x != y else 0.0
-        for x, y in ((float(u), float(v)) for u, v in pairs)
-    )
+def _numbers_moved(pairs: list[tuple[str, str, str]]) -> str:
+    """``pairs`` of differing cells (where, ours, theirs), all numbers: how many, and the
+    largest relative change with where it is."""
     count = "1 number differs" if len(pairs) == 1 else f"{len(pairs)} numbers differ"
-    return f"{count}, by at most {worst:.2g} relative; all else equal"
+    change, where = max((_relative(float(x), float(y)), where) for where, x, y in pairs)
+    if change == 0:
+        return f"{count} in how it is written, not in value; all else equal"
+    return f"{count}, by at most {change:.2g} relative ({where}); all else equal"
 
 
-def _paired(ours: list[str], theirs: list[str]) -> list[tuple[str, str]] | None:
+def _relative(x: float, y: float) -> float:
+    scale = max(abs(x), abs(y))
+    return 0.0 if x == y else abs(x / scale - y / scale)  # scaled first: no overflow
+
+
+def _paired(ours: list[Cell], theirs: list[Cell]) -> list[tuple[str, str, str]] | None:
     """The differing cells of two same-shaped tables, when every one of them holds a finite
     number on both sides; None otherwise (a row added, a word changed)."""
-    if len(ours) != len(theirs):
+    if len(ours) != len(theirs) or any(u[0] != v[0] for u, v in zip(ours, theirs, strict=True)):
         return None
-    pairs = [(u, v) for u, v in zip(ours, theirs, strict=True) if u != v]
-    if not pairs or not all(_finite(u) and _finite(v) for u, v in pairs):
+    pairs = [(where, x, y) for (where, x), (_, y) in zip(ours, theirs, strict=True) if x != y]
+    if not pairs or not all(_finite(x) and _finite(y) for _, x, y in pairs):
         return None
     return pairs
 
@@ -56,36 +67,41 @@ def _finite(text: str) -> bool:
         return False
 
 
-def _csv_cells(text: str) -> list[str]:
+def _csv_cells(text: str) -> list[Cell]:
     rows = list(csv.reader(io.StringIO(text)))
-    # A row of another length shifts every cell after it: the shape is part of what is compared.
-    return [f"\0{len(row)}" for row in rows] + [cell for row in rows for cell in row]
+    header = rows[0] if rows else []
+    # Each cell is placed by its column's name and line: a row of another length shows there.
+    return [
+        (f"{header[col] if col < len(header) else f'column {col + 1}'}, line {line + 1}", cell)
+        for line, row in enumerate(rows)
+        for col, cell in enumerate(row)
+    ]
 
 
-def _json_leaves(text: str) -> list[str]:
-    leaves: list[str] = []
+def _json_leaves(text: str) -> list[Cell]:
+    leaves: list[Cell] = []
 
     def walk(value, path: str) -> None:
         if isinstance(value, dict):
+            leaves.append((f"{path}{{}}", ",".join(value)))  # the keys are part of the shape
             for key, item in value.items():
-                leaves.append(f"\0{path}/{key}")
                 walk(item, f"{path}/{key}")
         elif isinstance(value, list):
-            leaves.append(f"\0{path}[{len(value)}]")
-            for item in value:
-                walk(item, path)
+            leaves.append((f"{path}[]", str(len(value))))
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
         else:
-            leaves.append(repr(value))
+            leaves.append((path, repr(value)))
 
-    try:
-        walk(json.loads(text), "")
-    except json.JSONDecodeError as error:
-        raise ValueError(str(error)) from error
+    walk(json.loads(text), "")
     return leaves
 
 
 def _first_differing_line(ours: str, theirs: str) -> str:
     a, b = ours.splitlines(), theirs.splitlines()
-    pairs = enumerate(zip(a, b, strict=False))
-    line = next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
-    return f"differs from line {line + 1} ({len(a)} lines here, {len(b)} published)"
+    line = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    if line is None and len(a) == len(b):
+        return "the same lines; differs in line endings or a final newline"
+    line = min(len(a), len(b)) if line is None else line
+    lines = "1 line" if len(a) == 1 else f"{len(a)} lines"
+    return f"differs from line {line + 1} ({lines} here, {len(b)} published)"
