@@ -194,7 +194,11 @@ def _quantized_grids(models: list[CoolChic], modes: list, generators: list) -> l
         per_fit = [model.quantized_latents(md, g) for model, md, g in fits]
         return [_stacked(level, torch.cat) for level in zip(*per_fit, strict=True)]
     arch = models[0].architecture
-    gains = gains_of(torch.stack([m.log2_gains for m in models]), arch)
+    # Fit by fit: a power over B fits' gains at once would take torch's vectorised exp2 for the
+    # elements that fill a SIMD vector and the scalar one for the rest, which differ in the last
+    # bit, so a fit's gains would depend on its place in the batch and the CPU's vector width
+    # (seen on AVX2: three fits' 21 gains, 16 of them vectorised).
+    gains = torch.stack([gains_of(m.log2_gains, arch) for m in models])
     levels = zip(*(m.latents for m in models), strict=True)
     scaled = [torch.cat(level) * gains[:, i, None, None, None] for i, level in enumerate(levels)]
     noise, ste = arch.noise_gradient, arch.ste_gradient

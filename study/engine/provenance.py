@@ -42,8 +42,24 @@ def machine(device: str) -> dict:
     return {
         "host": socket.gethostname(),
         "device": device,
-        "device_name": torch.cuda.get_device_name(device) if cuda else platform.processor(),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "python": platform.python_version(),
     }
+
+
+def cpu_name() -> str:
+    """The CPU's model name ("AMD EPYC …"), from /proc/cpuinfo on Linux, where
+    ``platform.processor()`` is empty, and whether it has AVX-512 (numpy's log10 and sort give
+    other bits with it: DEVELOPERS.md)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    first_cpu = lines[: lines.index("")] if "" in lines else lines
+    fields = {key.strip(): value.strip() for key, _, value in (x.partition(":") for x in first_cpu)}
+    name = fields.get("model name") or platform.machine()
+    if "flags" not in fields:
+        return name
+    return f"{name} ({'AVX-512' if 'avx512f' in fields['flags'].split() else 'no AVX-512'})"

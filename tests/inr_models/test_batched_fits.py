@@ -148,3 +148,29 @@ def test_the_gpu_kernels_of_a_batch_compute_each_fits_step(version, monkeypatch)
     for grads, grads_alone in zip(batched_grads, alone_grads, strict=True):
         for a, b in zip(grads, grads_alone, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_each_fits_quantised_latents_do_not_depend_on_its_place_in_a_batch(version):
+    """Eight fits' gains (56 values: past one SIMD vector on any CPU) and latents under
+    training's noise, all at once: each fit's grids as it gets them alone."""
+    from inr_models.coolchic.model import _quantized_grids
+
+    models = []
+    for seed in range(8):
+        torch.manual_seed(seed)
+        model = CoolChic(ARCHITECTURES[version], *ALIGNED)
+        with torch.no_grad():
+            model.log2_gains.uniform_(-3.0, 6.0)
+            for grid in model.latents:
+                grid.normal_(0.0, 3.0)
+        models.append(model)
+
+    def generators():
+        return [torch.Generator().manual_seed(seed) for seed in range(8)]
+
+    together = _quantized_grids(models, ["noise"] * 8, generators())
+    for index, (model, generator) in enumerate(zip(models, generators(), strict=True)):
+        alone = model.quantized_latents("noise", generator)
+        for batched, single in zip(together, alone, strict=True):
+            assert torch.equal(batched[index : index + 1], single)
