@@ -20,17 +20,6 @@ from inr_models.coolchic.presets import Architecture, ModuleGroup
 from inr_models.coolchic.quantizers import Quantizer, QuantizerMode, quantize
 
 
-def gains_of(log2_gains: Tensor, architecture: Architecture) -> Tensor:
-    """Each grid's factor from stored to coded integer domain (before rounding), of one fit's
-    (n_grids,) or B fits' (B, n_grids) log2-gains."""
-    gains = torch.pow(2.0, log2_gains)
-    if architecture.gain_floor_one:
-        # maximum, not clamp_min: at the tie (the finest grid starts at gain 1) it passes half
-        # the gradient, as v2's fork does, so that gain trains; clamp_min would pass none.
-        gains = torch.maximum(gains, torch.ones_like(gains))
-    return gains / architecture.latent_step
-
-
 def grid_shapes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
     return [(math.ceil(height / 2**i), math.ceil(width / 2**i)) for i in range(n_grids)]
 
@@ -77,8 +66,13 @@ class CoolChic(nn.Module):
         return list(self.arm.parameters())
 
     def gains(self) -> Tensor:
-        """Stored grid -> coded integer domain (before rounding)."""
-        return gains_of(self.log2_gains, self.architecture)
+        """Each grid's factor from stored to coded integer domain (before rounding)."""
+        gains = torch.pow(2.0, self.log2_gains)
+        if self.architecture.gain_floor_one:
+            # maximum, not clamp_min: at the tie (the finest grid starts at gain 1) it passes half
+            # the gradient, as v2's fork does, so that gain trains; clamp_min would pass none.
+            gains = torch.maximum(gains, torch.ones_like(gains))
+        return gains / self.architecture.latent_step
 
     def quantized_latents(
         self, mode: QuantizerMode | Quantizer, generator: torch.Generator | None = None
@@ -198,7 +192,7 @@ def _quantized_grids(models: list[CoolChic], modes: list, generators: list) -> l
     # elements that fill a SIMD vector and the scalar one for the rest, which differ in the last
     # bit, so a fit's gains would depend on its place in the batch and the CPU's vector width
     # (seen on AVX2: three fits' 21 gains, 16 of them vectorised).
-    gains = torch.stack([gains_of(m.log2_gains, arch) for m in models])
+    gains = torch.stack([m.gains() for m in models])
     levels = zip(*(m.latents for m in models), strict=True)
     scaled = [torch.cat(level) * gains[:, i, None, None, None] for i, level in enumerate(levels)]
     noise, ste = arch.noise_gradient, arch.ste_gradient

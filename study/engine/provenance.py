@@ -1,5 +1,6 @@
 """Where and with what code a trial ran: recorded with every trial, whichever executor ran it."""
 
+import functools
 import os
 import platform
 import socket
@@ -49,6 +50,7 @@ def machine(device: str) -> dict:
     }
 
 
+@functools.cache  # read once per process: every trial's record asks
 def cpu_name() -> str:
     """The CPU's model name ("AMD EPYC …"), from /proc/cpuinfo on Linux, where
     ``platform.processor()`` is empty, and whether it has AVX-512 (numpy's log10 and sort give

@@ -106,6 +106,11 @@ def _nothing_left(config: StudyConfig, unit: str, left_out: int) -> ShardError:
     return ShardError(f"{config.name}: every selected {unit} is already done; nothing to shard")
 
 
+def _entry(spec: TrialSpec) -> tuple:
+    """The codec entry a trial belongs to (its codec, preset and convention)."""
+    return spec.codec, spec.preset, spec.convention
+
+
 def _image_by_image(trials: list[TrialSpec]) -> list[TrialSpec]:
     """Each codec entry's trials (the plan's order of entries kept) an image at a time, its
     rates and losses together: a run cut short (time, a lent machine's minutes) then leaves whole
@@ -116,14 +121,12 @@ def _image_by_image(trials: list[TrialSpec]) -> list[TrialSpec]:
     images: dict[str, int] = {}
     lacking: Counter = Counter()
     for spec in trials:
-        entry = (spec.codec, spec.preset, spec.convention)
-        groups.setdefault(entry, len(groups))
+        groups.setdefault(_entry(spec), len(groups))
         images.setdefault(spec.image, len(images))
-        lacking[entry, spec.image] += 1
+        lacking[_entry(spec), spec.image] += 1
 
     def order(spec: TrialSpec) -> tuple:
-        entry = (spec.codec, spec.preset, spec.convention)
-        return groups[entry], lacking[entry, spec.image], images[spec.image]
+        return groups[_entry(spec)], lacking[_entry(spec), spec.image], images[spec.image]
 
     return sorted(trials, key=order)
 
@@ -137,7 +140,7 @@ def _deal(trials: list[TrialSpec], parts: int) -> list[list[TrialSpec]]:
     land at the end of another part), and no part runs much longer than another."""
     groups: dict[tuple, list[TrialSpec]] = {}
     for spec in trials:
-        groups.setdefault((spec.codec, spec.preset, spec.convention, spec.image), []).append(spec)
+        groups.setdefault((*_entry(spec), spec.image), []).append(spec)
     bound = -(-len(trials) // parts)
     shares: list[list[TrialSpec]] = [[] for _ in range(parts)]
     for group in groups.values():
