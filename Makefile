@@ -110,7 +110,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 test: lint system-packages
-	INR_STUDY_KODAK_MIRROR=$(KODAK_MIRROR) $(BIN)/pytest
+	INR_STUDY_KODAK_MIRROR=$(KODAK_MIRROR) $(BIN)/pytest -n 2 --dist loadfile
 
 format: setup
 	$(BIN)/ruff check --fix .

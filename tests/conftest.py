@@ -12,6 +12,11 @@ import yaml
 from study.data.datasets import CACHE_ENV, KODAK_MIRROR_ENV, crop, kodak
 from study.data.imageio import load_rgb
 
+# Under `make test` two worker processes share the machine's cores: one torch thread each (set
+# before torch starts its thread pool), not one per core each, which oversubscribes them.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # The project's dev machines and CI carry Kodak beside the checkout; elsewhere it is downloaded.
 SHARED_KODAK = Path(__file__).resolve().parents[2] / "shared" / "kodak"
 KODAK_MIRROR = os.environ.get(KODAK_MIRROR_ENV) or (SHARED_KODAK if SHARED_KODAK.is_dir() else None)

@@ -228,7 +228,9 @@ def test_trials_on_a_second_node_reach_the_recorder_on_the_head(
 def test_ray_job_submit_keeps_the_study_where_asked_with_the_code_version(
     tmp_path, ray_folder, token_env
 ):
-    port, dashboard = _free_port(), _free_port()
+    # Ports of its own: another Ray on the machine (a study, a parallel test) may hold the defaults,
+    # and a job agent that cannot listen leaves `ray job submit` with "no available agent".
+    port, dashboard, agent = _free_port(), _free_port(), _free_port()
     head = _ray(
         "start",
         "--head",
@@ -239,6 +241,7 @@ def test_ray_job_submit_keeps_the_study_where_asked_with_the_code_version(
         "--include-dashboard=true",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dashboard}",
+        f"--dashboard-agent-listen-port={agent}",
         env=token_env,
     )
     assert head.returncode == 0, head.stderr[-2000:]
