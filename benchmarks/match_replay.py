@@ -24,10 +24,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from study.config import load_config
-from study.engine.matching import on_target
 from study.engine.plan import image_options
 from study.engine.tasks import earlier_fits, run_image, search_tasks
 from study.results.alpha import task_target
+from study.results.rate_targets import on_target
 
 
 def rate_curves(trials: list[dict]) -> dict:

@@ -181,3 +181,16 @@ def test_the_carry_budget_counts_a_shared_weight_file_once(tmp_path, monkeypatch
     budget.take(10, {shared})
     # ... one with another network adds that network's file, here past what is left (20).
     assert budget.cost(10, {shared, other}) == 50 > budget.left == 20
+
+
+def test_every_queued_study_is_published_where_git_keeps_it(monkeypatch):
+    """A copy published into a git-ignored folder is lost at the commit, and with it the trials a
+    lent machine ran (``.gitignore`` keeps study outputs local except the published ones)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import gpu_queue
+
+    records = sorted({f"{entry['published']}/trials.jsonl" for entry in gpu_queue.load_queue()})
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *records], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    assert ignored == []

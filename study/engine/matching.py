@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inr_models.base import RateAxis, RateValue
+from study.results.rate_targets import match_rank, on_target
 
 SIGNIFICANT_DIGITS = 4  # rounded settings: short names and stable trial keys
 # A bracket narrower than this (in the search coordinate: 1 % of λ on a log axis) that still holds
@@ -34,18 +35,8 @@ JUMP_STEEPNESS = 4.0
 
 
 def rate_error(bpp: float, target: float) -> float:
-    """log(bpp / target): > 0 too many bits, < 0 too few."""
+    """log(bpp / target), the matcher's coordinate: > 0 too many bits, < 0 too few."""
     return math.log(bpp / target)
-
-
-def on_target(bpp: float, target: float, tolerance: float) -> bool:
-    return abs(bpp / target - 1) <= tolerance
-
-
-def match_rank(bpp: float, target: float, tolerance: float) -> tuple[bool, float]:
-    """Sorts the fits of a match best first: any on target before any off it (1.051× the target
-    is nearer than 0.951× in log, yet off), then by |log(bpp / target)|."""
-    return not on_target(bpp, target, tolerance), abs(rate_error(bpp, target))
 
 
 def rounded(value: float) -> float:

@@ -238,7 +238,7 @@ def recommend(
     on_target = [r for r in rows if r["on_target"] == r["of"]]
     best = next((r for r in rows if r["best"]), None)
     if best is None:
-        best = min(rows, key=lambda r: r["worst_error"])
+        best = min(rows, key=lambda r: r["worst_off_by"])
     return Recommendation(
         task=task.name,
         metric=metric,

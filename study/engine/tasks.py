@@ -10,9 +10,10 @@ from dataclasses import dataclass, replace
 
 from losses import LossSpecError, get_family, parse_loss_spec
 from study.config import CodecEntry, Search, StudyConfig
-from study.engine.matching import Probe, RateMatcher, match_rank, rate_error, rounded
+from study.engine.matching import Probe, RateMatcher, rate_error, rounded
 from study.engine.trial import TrialSpec
 from study.results.alpha import task_name
+from study.results.rate_targets import match_rank
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from study.layout import (
     refuse_published_copy,
     tracking_location,
 )
+from study.results.record_text import TYPED_PARAMS, rate_value
 
 # SQLAlchemy 2.1 deprecation noise raised through MLflow's store; harmless.
 warnings.filterwarnings("ignore", message=".*noload.*")
@@ -59,10 +60,6 @@ PAGE = 1000
 BATCH = 1000
 
 
-# Parameters every trial may have, with their types; the rate setting is typed by its codec's axis.
-TYPED_PARAMS = {"alpha": float, "seed": int}
-
-
 @dataclass(frozen=True)
 class ImageInput:
     """A trial's image as an MLflow dataset input: which image, prepared how, with which pixels."""
@@ -83,17 +80,6 @@ def _axis_name(codec: str | None) -> str | None:
         return get_codec_class(codec).rate_axis.name
     except KeyError:
         return None
-
-
-def rate_value(codec: str | None, name: str, text: str):
-    try:
-        return get_codec_class(codec).rate_axis.parse(text)
-    except (KeyError, ValueError):
-        # A codec this process does not know (a plugin not imported): a number if it reads as one.
-        try:
-            return float(text)
-        except ValueError:
-            return text
 
 
 def run_record(run) -> dict:

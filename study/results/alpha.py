@@ -18,7 +18,7 @@ the target between close settings is a property of the fits, which no setting in
 from collections import defaultdict
 
 from losses import get_family
-from study.engine.matching import match_rank
+from study.results.rate_targets import match_rank
 from study.results.statistics import exact_mean, summarise
 from study.results.table import get_metric
 
@@ -42,8 +42,8 @@ def task_family(name: str) -> str:
 
 def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
     """Per task, α and image, the fit closest to the target (one within the tolerance first,
-    ``matching.match_rank``), with ``reached``, ``error`` (|log(bpp / target)|), ``target_bpp``
-    and ``tried`` (every fit of that task, α and image)."""
+    ``rate_targets.match_rank``), with ``reached``, ``off_by`` (``rate_targets.off_by``),
+    ``target_bpp`` and ``tried`` (every fit of that task, α and image)."""
     tried: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
         if task_target(record.get("search") or "") is not None and record.get("bpp") is not None:
@@ -52,9 +52,9 @@ def matched_fits(records: list[dict], tolerance: float) -> list[dict]:
     for fits in tried.values():
         target = task_target(fits[0]["search"])
         best = min(fits, key=lambda r: (*match_rank(r["bpp"], target, tolerance), r["trial_key"]))
-        off, error = match_rank(best["bpp"], target, tolerance)
+        off, off_by = match_rank(best["bpp"], target, tolerance)
         matched.append(
-            {**best, "error": error, "target_bpp": target, "reached": not off, "tried": fits}
+            {**best, "off_by": off_by, "target_bpp": target, "reached": not off, "tried": fits}
         )
     return sorted(matched, key=lambda f: (f["search"], f["alpha"] or 0.0, f["image"]))
 
@@ -67,7 +67,7 @@ def alpha_rows(
     grid: dict[str, list[float]] | None = None,
 ) -> list[dict]:
     """One row per task and α: images, images on target, mean bpp and metrics, the worst image's
-    distance from the target (``worst_error``, |log(bpp / target)|); the task's best
+    factor from the target (``worst_off_by``, ``rate_targets.off_by``); the task's best
     α marked, and its paired differences against the family's default α and α = 0 in ``metric``
     (where those are on target too). ``images``: the study's, when known; else those fitted.
     ``grid``: the α the study plans per loss family, when it plans a grid; each row then says
@@ -96,7 +96,7 @@ def alpha_rows(
                     "of": len(task_images),
                     "on_target": sum(f["reached"] for f in fits.values()),
                     "bpp": exact_mean([f["bpp"] for f in fits.values()]),
-                    "worst_error": max(f["error"] for f in fits.values()),
+                    "worst_off_by": max(f["off_by"] for f in fits.values()),
                     **{m: _mean(values[m]) for m in metrics},
                     "complete": complete,
                     "best": False,

@@ -4,17 +4,16 @@ then say how many of the planned trials are in, per codec, loss and rate setting
 images each setting still lacks."""
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-
-from study.engine.trial import TrialSpec
 
 COVERAGE_FILE = "coverage.md"
 
 
-def coverage_rows(planned: list[TrialSpec], recorded_keys: set[str]) -> list[dict]:
-    """One row per codec × loss × rate setting: trials planned (an image and a seed each), trials
-    recorded, and what is missing (the image, with its seed where its codec is planned with
-    several: a classical codec has one)."""
+def coverage_rows(planned: Sequence, recorded_keys: set[str]) -> list[dict]:
+    """One row per codec × loss × rate setting of ``planned`` (the plan's trial specs): trials
+    planned (an image and a seed each), trials recorded, and what is missing (the image, with its
+    seed where its codec is planned with several: a classical codec has one)."""
     seeds = defaultdict(set)
     for spec in planned:
         seeds[spec.codec].add(spec.seed)
@@ -33,7 +32,7 @@ def coverage_rows(planned: list[TrialSpec], recorded_keys: set[str]) -> list[dic
     ]
 
 
-def write_coverage(planned: list[TrialSpec], recorded_keys: set[str], out: Path) -> list[Path]:
+def write_coverage(planned: Sequence, recorded_keys: set[str], out: Path) -> list[Path]:
     """``out/coverage.md`` for a study that lacks some planned trials; none (and any earlier one
     removed) for a complete study."""
     path = Path(out) / COVERAGE_FILE

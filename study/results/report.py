@@ -30,6 +30,7 @@ from study.results.rd import (
     rd_file_name,
     write_json,
 )
+from study.results.record_text import TYPED_PARAMS, rate_value
 from study.results.seeds import seed_spread_rows, write_seed_spread
 from study.results.statistics import PairedSummary, adjust_table, family_size
 from study.results.table import get_metric, metric_table, opt_in_metrics, recorded_metrics
@@ -222,8 +223,6 @@ def _flat_csv_row(row: dict) -> dict:
 def read_per_image_csv(path: Path) -> list[dict]:
     """The trial records of a ``per_image.csv`` that ``write_reports`` wrote, typed as the
     tracking store gives them: a published study's tables can be written again from it."""
-    from study.engine.tracking import TYPED_PARAMS, rate_value
-
     records = []
     with Path(path).open(newline="") as f:
         for row in csv.DictReader(f):
