@@ -19,7 +19,20 @@ from study.errors import InputError
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
 KODAK_MIRROR_ENV = "INR_STUDY_KODAK_MIRROR"
 CACHE_ENV = "INR_STUDY_CACHE"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm"}
+# What image_folder lists: every format load_rgb opens (Pillow's, JPEG XL through pillow_jxl).
+IMAGE_SUFFIXES = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+    ".avif",
+    ".jxl",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".ppm",
+    ".pgm",
+}
 DOWNLOAD_TIMEOUT_S = 30
 
 Anchor = Literal["center", "top-left", "top-right", "bottom-left", "bottom-right"]

@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from study.commands.cliargs import add_dataset_arguments, dataset_from_arguments
 from study.data import datasets
@@ -87,6 +88,15 @@ def test_folder_dataset_and_subsets(crop64, write_png, tmp_path):
         match=r"unknown dataset 'nowhere': neither 'kodak' nor an existing folder of images$",
     ):
         resolve_dataset("nowhere")
+
+
+def test_a_folder_lists_jpeg_xl_and_avif_images_too(crop64, tmp_path):
+    Image.fromarray(crop64).save(tmp_path / "lossless.jxl", lossless=True)
+    Image.fromarray(crop64).save(tmp_path / "lossy.avif", quality=90)
+    records = image_folder(tmp_path)
+    assert [r.name for r in records] == ["lossless", "lossy"]
+    np.testing.assert_array_equal(load_rgb(records[0].path), crop64)
+    assert load_rgb(records[1].path).shape == crop64.shape
 
 
 @pytest.mark.parametrize(
