@@ -18,7 +18,13 @@ from losses.families import (
     get_family,
     register_loss_family,
 )
-from losses.spec import CompositeLoss, LossSpecError, build_loss, parse_loss_spec
+from losses.spec import (
+    CompositeLoss,
+    LossSpecError,
+    build_loss,
+    family_spec,
+    parse_loss_spec,
+)
 
 __all__ = [
     "CONVENTIONS",
@@ -36,6 +42,7 @@ __all__ = [
     "available_families",
     "build_loss",
     "component_info",
+    "family_spec",
     "get_convention",
     "get_family",
     "parse_loss_spec",

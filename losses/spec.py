@@ -60,6 +60,12 @@ def _family_terms(family: LossFamily, alpha: float | None, spec: str) -> tuple[L
     return family.terms(alpha)
 
 
+def family_spec(family: str, alpha: float | None) -> str:
+    """A loss family's spec at α, which is also its name: ``lc_ssim(0.01)``; without α, the
+    family's name alone."""
+    return family if alpha is None else f"{family}({alpha:g})"
+
+
 @dataclass(frozen=True)
 class CompositeLoss:
     """Σ or mean of weighted distortion components, under a scaling convention.
@@ -85,7 +91,7 @@ class CompositeLoss:
     def name(self) -> str:
         if self.family is None:
             return self.spec
-        return self.family if self.alpha is None else f"{self.family}({self.alpha:g})"
+        return family_spec(self.family, self.alpha)
 
     @property
     def display(self) -> str:

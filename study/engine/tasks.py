@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from losses import LossSpecError, get_family, parse_loss_spec
+from losses import LossSpecError, family_spec, get_family, parse_loss_spec
 from study.config import CodecEntry, Search, StudyConfig
 from study.engine.matching import Probe, RateMatcher, rate_error, rounded
 from study.engine.trial import TrialSpec
@@ -48,7 +48,7 @@ class SearchTask:
         return search.trials if self.has_alpha or self.target_bpp is None else 1
 
     def loss(self, alpha: float | None) -> str:
-        return f"{self.family}({rounded(alpha):g})" if self.has_alpha else self.family
+        return family_spec(self.family, rounded(alpha) if self.has_alpha else None)
 
     def trial_spec(
         self, alpha: float | None, rate, image: str, variant: str, seed: int
