@@ -42,6 +42,10 @@ BUDGET_FIGURES = {
     "final_model_iterations": "final-model iterations",
     "warmup_iterations": "warm-up iterations",
 }
+# The wall time of one encode (an INR codec's fit) and of one decode, under these keys in a codec's
+# stats and in trial records: the codecs, the trials and the metric table share them.
+ENCODE_SECONDS = "encode_seconds"
+DECODE_SECONDS = "decode_seconds"
 # Figures a codec that fits a network reports in ``Encoded.stats`` for the result tables: its
 # training-time estimate of the rate, its cost, and its budget. A codec leaves out what it lacks
 # (NIF estimates no rate); the tables leave that cell empty.

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import torch
 
-from inr_models.base import Encoded, RateAxis, check_rgb_image
+from inr_models.base import ENCODE_SECONDS, Encoded, RateAxis, check_rgb_image
 from inr_models.container import pack, unpack
 from inr_models.fitted import FittedCodec
 from inr_models.nif.bitstream import RENDER_ROWS, Header, pack_integers, unpack_integers
@@ -113,7 +113,7 @@ class NifCodec(FittedCodec):
             # One model from start to end: no warm-up candidates are dropped.
             "warmup_iterations": 0,
             "final_model_iterations": fitter.iterations,
-            "encode_seconds": time.perf_counter() - start,
+            ENCODE_SECONDS: time.perf_counter() - start,
             "mac_per_pixel": model.macs_per_pixel(),
             "network_parameters": sum(t.numel() for t in tensors),
             "best_quantized_training_psnr": fitter.best_quantized_psnr,

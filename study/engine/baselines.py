@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inr_models import get_codec_class
-from inr_models.base import Codec, RateValue
+from inr_models.base import DECODE_SECONDS, ENCODE_SECONDS, Codec, RateValue
 from study.data.datasets import ImageOptions, ImageRecord, load_image
 from study.results.evaluation import evaluate
 from study.results.metrics import aggregate
@@ -65,8 +65,8 @@ def _measure(
         "bytes": len(encoded.data),
         "bpp": encoded.bpp(height, width),
         **evaluate(image, decoded, optional=with_optional_metrics),
-        "encode_seconds": encode_s,
-        "decode_seconds": decode_s,
+        ENCODE_SECONDS: encode_s,
+        DECODE_SECONDS: decode_s,
     }
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from inr_models import create_codec, get_codec_class
-from inr_models.base import CodecError, RateAxis, RateValue
+from inr_models.base import DECODE_SECONDS, ENCODE_SECONDS, CodecError, RateAxis, RateValue
 from inr_models.fitted import FittedCodec
 from study.data.imageio import save_png
 from study.engine.keys import trial_key
@@ -215,9 +215,9 @@ def run_trials(
             outcomes.append(result)
             continue
         figures = {
-            "encode_seconds": shared_seconds
+            ENCODE_SECONDS: shared_seconds
             if len(jobs) == 1
-            else result.stats.get("encode_seconds", shared_seconds),
+            else result.stats.get(ENCODE_SECONDS, shared_seconds),
             "peak_memory_mb": peak_memory_mb,
         }
         try:
@@ -271,8 +271,8 @@ def _finish_trial(
         "bytes": len(encoded.data),
         **codec.rate_parts(encoded.data),
         **evaluate(image, decoded, optional=with_optional_metrics, opted_in=extra_metrics),
-        "encode_seconds": figures["encode_seconds"],
-        "decode_seconds": decode_seconds,
+        ENCODE_SECONDS: figures[ENCODE_SECONDS],
+        DECODE_SECONDS: decode_seconds,
         "peak_memory_mb": figures["peak_memory_mb"],
         "height": height,
         "width": width,

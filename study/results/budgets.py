@@ -12,10 +12,10 @@ import statistics
 from pathlib import Path
 
 from inr_models import fits_network
-from inr_models.base import BUDGET_FIGURES
+from inr_models.base import BUDGET_FIGURES, ENCODE_SECONDS
 
 # The wall time of a fit, beside the budget its codec reports.
-BUDGET_KEYS = (*BUDGET_FIGURES, "encode_seconds")
+BUDGET_KEYS = (*BUDGET_FIGURES, ENCODE_SECONDS)
 
 
 def budget_rows(records: list[dict]) -> list[dict]:
@@ -65,7 +65,7 @@ def budget_markdown(rows: list[dict]) -> str:
         budget = "".join(f"{_spread(row, key, ',.0f')} | " for key in BUDGET_FIGURES)
         lines.append(
             f"| {row['codec']} | {row['preset']} | {row['loss']} | {row['fits']} | {budget}"
-            f"{_spread(row, 'encode_seconds', '.0f')} |"
+            f"{_spread(row, ENCODE_SECONDS, '.0f')} |"
         )
     return "\n".join(lines) + "\n"
 

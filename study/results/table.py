@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inr_models.base import DECODE_SECONDS, ENCODE_SECONDS
 from losses.components import MS_SSIM_MIN_SIDE
 from losses.wasserstein_balle import MIN_SIDE as WD_MIN_SIDE
 
@@ -282,7 +283,7 @@ register_metric(
 )
 register_metric(
     Metric(
-        key="encode_seconds",
+        key=ENCODE_SECONDS,
         compressai_key="encoding_time",
         label="encode time",
         unit="s",
@@ -291,7 +292,7 @@ register_metric(
 )
 register_metric(
     Metric(
-        key="decode_seconds",
+        key=DECODE_SECONDS,
         compressai_key="decoding_time",
         label="decode time",
         unit="s",
