@@ -18,7 +18,13 @@ from pathlib import Path
 from dashboards.crops import bitrate, decoded_crops, default_choice, original_image
 from dashboards.data import StudyData, from_folder, plotted_metrics
 from dashboards.references import add_reference_option, reference_curves
-from dashboards.style import GROUP_LABELS, GROUP_SHADES, REFERENCE, curve_styles
+from dashboards.style import (
+    GROUP_COLOUR_NAMES,
+    GROUP_LABELS,
+    GROUP_SHADES,
+    REFERENCE,
+    curve_styles,
+)
 from study.layout import REPORTS_DIR
 from study.results.rd import curve_over, designed_curves, rd_points
 from study.results.table import get_metric
@@ -94,9 +100,9 @@ def draw(
         handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8
     )
     groups = "; ".join(
-        f"{name} {GROUP_LABELS[group]}"
-        for group, name in (("published", "green:"), ("pointwise", "red:"), ("structural", "blue:"))
-        if any(c["style"].group == group for c in curves) and GROUP_SHADES[group]
+        f"{GROUP_COLOUR_NAMES[group]}: {GROUP_LABELS[group]}"
+        for group in GROUP_SHADES
+        if any(c["style"].group == group for c in curves)
     )
     figure.suptitle(
         f"{data.title}: mean over {data.scale(of_curves=True)}\n"

@@ -25,6 +25,8 @@ GROUP_LABELS = {
     "pointwise": "point-wise losses",
     "structural": "losses with a structural term",
 }
+# The shades' family in words, for captions that explain the colours.
+GROUP_COLOUR_NAMES = {"published": "green", "pointwise": "red", "structural": "blue"}
 UNKNOWN_LOSS_COLOUR = "#7f7f7f"
 
 
