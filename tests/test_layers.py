@@ -58,7 +58,6 @@ def test_a_module_imports_only_lower_layers(path):
     assert not above, f"{module_name(path)} (layer {own}) imports a layer above it: {above}"
 
 
-def test_the_layers_name_every_module():
+def test_the_check_sees_every_package():
+    # An empty parametrisation would pass silently; each module's layer is checked above.
     assert len(SOURCES) > 100
-    for path in SOURCES:
-        layer_of(module_name(path))

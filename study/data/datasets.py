@@ -19,7 +19,7 @@ from study.errors import InputError
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
 KODAK_MIRROR_ENV = "INR_STUDY_KODAK_MIRROR"
 CACHE_ENV = "INR_STUDY_CACHE"
-# What image_folder lists: every format load_rgb opens (Pillow's, JPEG XL through pillow_jxl).
+# The image files image_folder lists, each opened by load_rgb (JPEG XL through pillow_jxl).
 IMAGE_SUFFIXES = {
     ".png",
     ".jpg",

@@ -32,7 +32,7 @@ from study.layout import (
     refuse_published_copy,
     tracking_location,
 )
-from study.results.record_text import TYPED_PARAMS, rate_value
+from study.results.record_text import param_value, rate_value
 
 # SQLAlchemy 2.1 deprecation noise raised through MLflow's store; harmless.
 warnings.filterwarnings("ignore", message=".*noload.*")
@@ -87,7 +87,7 @@ def run_record(run) -> dict:
     codec's rate setting (also under its own name)."""
     params = {}
     for key, text in run.data.params.items():
-        params[key] = None if text == "None" else TYPED_PARAMS.get(key, str)(text)
+        params[key] = None if text == "None" else param_value(key, text)
     # Runs recorded before rate_parameter existed name their rate by the codec's axis alone.
     rate_name = params.get(RATE_PARAMETER) or _axis_name(params.get("codec"))
     if rate_name in params:

@@ -4,7 +4,12 @@ as reports compute with them."""
 from inr_models import get_codec_class
 
 # Parameters every trial may have, with their types; the rate setting is typed by its codec's axis.
-TYPED_PARAMS = {"alpha": float, "seed": int}
+_TYPED_PARAMS = {"alpha": float, "seed": int}
+
+
+def param_value(key: str, text: str):
+    """A trial parameter's value from its text: a number where the parameter is one."""
+    return _TYPED_PARAMS.get(key, str)(text)
 
 
 def rate_value(codec: str | None, name: str, text: str):

@@ -30,7 +30,7 @@ from study.results.rd import (
     rd_file_name,
     write_json,
 )
-from study.results.record_text import TYPED_PARAMS, rate_value
+from study.results.record_text import param_value, rate_value
 from study.results.seeds import seed_spread_rows, write_seed_spread
 from study.results.statistics import PairedSummary, adjust_table, family_size
 from study.results.table import get_metric, metric_table, opt_in_metrics, recorded_metrics
@@ -231,7 +231,7 @@ def read_per_image_csv(path: Path) -> list[dict]:
                 if text == "":
                     record[key] = None
                 elif key in RECORD_COLUMNS or key in ("run_id", "trial_key", "search"):
-                    record[key] = TYPED_PARAMS.get(key, str)(text)
+                    record[key] = param_value(key, text)
                 else:
                     record[key] = float(text)
             record["rate"] = rate_value(record["codec"], record["rate_parameter"], row["rate"])
