@@ -22,7 +22,7 @@ from dashboards.style import curve_styles
 from study.data.imageio import load_rgb
 from study.engine.trial import DECODED_NAME
 from study.errors import InputError
-from study.results.rd import curve_label
+from study.results.labels import record_label
 from study.results.table import get_metric
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def nearest_runs(data: StudyData, image: str, target_bpp: float) -> list[tuple[s
     for record in data.records:
         if record.get("search") or record["image"] != image:
             continue
-        label = curve_label(record)
+        label = record_label(record)
         distance = abs(math.log(record["bpp"] / target_bpp))
         if label not in closest or distance < closest[label][0]:
             closest[label] = (distance, record)

@@ -15,6 +15,8 @@ never names. Each glyph has a Plotly and a Matplotlib spelling of a similar shap
 
 from dataclasses import dataclass
 
+from study.results.labels import curve_label
+
 GROUP_SHADES = {
     "published": ("#1a9850", "#66bd63", "#006837", "#a6d96a"),
     "pointwise": ("#d73027", "#f46d43", "#a50026", "#fdae61", "#7f0000"),
@@ -139,7 +141,7 @@ def curve_styles(records) -> dict[str, CurveStyle]:
     for codec, loss in curves:
         if (codec, loss) in facts:
             group, display, base, _ = facts[codec, loss]
-            styles[f"{codec}__{loss}"] = CurveStyle(
+            styles[curve_label(codec, loss)] = CurveStyle(
                 name=f"{codec} · {display}" if len(inr) > 1 else display,
                 colour=shades.get((group, loss), UNKNOWN_LOSS_COLOUR),
                 dash=CODEC_DASHES[inr.index(codec) % len(CODEC_DASHES)],
@@ -148,8 +150,7 @@ def curve_styles(records) -> dict[str, CurveStyle]:
                 group=group,
             )
         else:
-            label = codec if loss is None else f"{codec}__{loss}"
-            styles[label] = CurveStyle(
+            styles[curve_label(codec, loss)] = CurveStyle(
                 name=codec,
                 colour=CLASSICAL.colour,
                 dash=CLASSICAL.dash,

@@ -24,6 +24,7 @@ from pathlib import Path
 from study.results.claims_file import CLAIMS_FILE, Claim, load_claims
 from study.results.comparisons import Points, compare_curves, curve_points
 from study.results.equal_rate import equal_rate_rows
+from study.results.labels import curve_label, label_parts
 from study.results.statistics import adjust_table
 from study.results.table import get_metric
 
@@ -119,14 +120,12 @@ def _claim_lines(claim: Claim, records: list[dict], points: Points) -> list[Line
     """The claim's lines on these records: n/a where the study lacks a curve or a metric that a
     line needs; none at all where the study holds no pair of curves the claim compares."""
     curves = points[2]
-    own = sorted(
-        label.partition("__")[2] for label in curves if label.startswith(claim.codec + "__")
-    )
+    own = sorted(loss for codec, loss in map(label_parts, curves) if codec == claim.codec and loss)
     lines, compared = [], False
     for check in claim.checks:
-        anchor = check.against if check.classical else f"{claim.codec}__{check.against}"
+        anchor = check.against if check.classical else curve_label(claim.codec, check.against)
         for loss in own if check.losses is None else check.losses:
-            label = f"{claim.codec}__{loss}"
+            label = curve_label(claim.codec, loss)
             if label == anchor:
                 continue
             base = {"claim": claim.id, "loss": loss, "against": check.against, "by": check.by,
@@ -170,8 +169,8 @@ def _only(label: str, anchor: str):
     """Anchors for ``equal_rate_rows``: ``anchor`` for curve ``label``, nothing for the rest."""
 
     def anchors(codec: str, loss: str, labels: list[str]):
-        if f"{codec}__{loss}" == label:
-            yield anchor, anchor.partition("__")[2] or anchor
+        if curve_label(codec, loss) == label:
+            yield anchor, label_parts(anchor)[1] or anchor
 
     return anchors
 

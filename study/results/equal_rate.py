@@ -16,7 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from inr_models import fits_network
-from study.results.rd import curve_label, interpolate_at_bpp
+from study.results.labels import label_parts, record_label
+from study.results.rd import interpolate_at_bpp
 from study.results.statistics import (
     PairedSummary,
     adjust_table,
@@ -46,7 +47,7 @@ def _by_image(records: list[dict]) -> dict:
     found = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for record in records:
         if not record.get("search"):
-            found[curve_label(record)][record["rate"]][record["image"]].append(record)
+            found[record_label(record)][record["rate"]][record["image"]].append(record)
     return found
 
 
@@ -66,7 +67,7 @@ def equal_rate_rows(records: list[dict], metrics: list[str], anchors) -> list[di
     curves = _by_image(records)
     labels, rows = sorted(curves), []
     for label in labels:
-        codec, _, loss = label.partition("__")
+        codec, loss = label_parts(label)
         if not fits_network(codec):
             continue
         for anchor_label, anchor in anchors(codec, loss, labels):

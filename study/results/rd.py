@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from study.results.labels import record_label
 from study.results.metrics import aggregate
 from study.results.portable import log10
 from study.results.statistics import exact_mean
@@ -24,12 +25,6 @@ def json_safe(value):
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
-
-
-def curve_label(record: dict) -> str:
-    """The R-D curve a trial record belongs to: ``codec`` or ``codec__loss``."""
-    loss = record.get("loss")
-    return record["codec"] if loss is None else f"{record['codec']}__{loss}"
 
 
 def rd_file_name(label: str) -> str:
@@ -132,7 +127,7 @@ def designed_curves(records: list[dict]) -> dict[str, list[dict]]:
     curves = defaultdict(list)
     for record in records:
         if not record.get("search"):
-            curves[curve_label(record)].append(record)
+            curves[record_label(record)].append(record)
     return curves
 
 

@@ -22,10 +22,10 @@ from study.results.budgets import budget_markdown, budget_rows, write_budgets
 from study.results.claims_report import write_claims
 from study.results.comparisons import Points, bd_metrics, compare_curves, curve_points
 from study.results.equal_rate import equal_rate_rows, write_equal_rate
+from study.results.labels import curve_label, label_parts, record_label
 from study.results.rd import (
     complete_images,
     compressai_document,
-    curve_label,
     curve_over,
     rd_file_name,
     write_json,
@@ -73,7 +73,7 @@ def _rows(points: Points, anchors: Anchors) -> list[dict]:
     metrics = bd_metrics(point for curve in curves.values() for point in curve)
     labels, rows = sorted(curves), []
     for label in labels:
-        codec, _, loss = label.partition("__")
+        codec, loss = label_parts(label)
         for anchor_label, anchor in anchors(codec, loss, labels):
             row = {"codec": codec, "loss": loss, "anchor": anchor}
             rows.append(row | compare_curves(points, label, anchor_label, metrics))
@@ -84,8 +84,8 @@ def _rows(points: Points, anchors: Anchors) -> list[dict]:
 def _published_loss(codec: str, loss: str, labels: list[str]):
     """Each loss against its codec's published loss."""
     anchor = anchor_loss(codec)
-    if loss and anchor is not None and loss != anchor and f"{codec}__{anchor}" in labels:
-        yield f"{codec}__{anchor}", anchor
+    if loss and anchor is not None and loss != anchor and curve_label(codec, anchor) in labels:
+        yield curve_label(codec, anchor), anchor
 
 
 def _classical(codec: str, loss: str, labels: list[str]):
@@ -93,7 +93,7 @@ def _classical(codec: str, loss: str, labels: list[str]):
     codec needs fewer bits than the classical one."""
     if fits_network(codec):
         for label in labels:
-            if not fits_network(label.partition("__")[0]):
+            if not fits_network(label_parts(label)[0]):
                 yield label, label
 
 
@@ -102,7 +102,7 @@ def _registered_before(codec: str, loss: str, labels: list[str]):
     before it (codecs this process does not know come last)."""
     if fits_network(codec):
         for label in labels:
-            anchor, _, anchor_loss_name = label.partition("__")
+            anchor, anchor_loss_name = label_parts(label)
             if (
                 fits_network(anchor)
                 and anchor_loss_name == loss
@@ -243,7 +243,7 @@ def read_per_image_csv(path: Path) -> list[dict]:
 def _row_order(record: dict) -> tuple:
     """Curve, rate, image, seed: the same rows in the same order however the records came."""
     return (
-        curve_label(record),
+        record_label(record),
         str(record["rate"]),
         record["image"],
         record.get("seed") or 0,

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from study.results.bd import bd_rate
+from study.results.labels import label_parts
 from study.results.rd import per_image_points
 from study.results.statistics import exact_mean
 from study.results.table import get_metric
@@ -50,7 +51,7 @@ def seed_spread_rows(records: list[dict], metrics: list[str]) -> list[dict]:
         seeds = sorted({seed for by_seed in images.values() for seed in by_seed})
         if len(seeds) < 2:
             continue
-        codec, _, loss = label.partition("__")
+        codec, loss = label_parts(label)
         for metric in metrics:
             pairs, per_image = {}, {}
             for first, second in itertools.combinations(seeds, 2):
