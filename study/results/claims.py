@@ -35,6 +35,8 @@ HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "undecided"
 # A line with nothing to compare: a curve or metric the study lacks, curves that overlap too
 # little, an anchor curve not spanning the trial's bpp, no rate setting in the claim's range.
 UNTESTABLE = "n/a"
+# A claim none of whose lines has anything to compare.
+NOT_TESTABLE = "not testable here"
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ class Verdict:
         verdicts = found - {UNTESTABLE}
         untested = " where testable" if UNTESTABLE in found else ""
         if not verdicts:
-            return "not testable here"
+            return NOT_TESTABLE
         if verdicts == {HOLDS}:
             return "holds" + untested
         if FAILS in verdicts:

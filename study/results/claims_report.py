@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 
 from study.results.claims import BD_RATE_MARGIN, Line, Verdict, judge_claims, tests_on_page
+from study.results.claims_without import WithoutEachImage, changes_text, judge_without_each_image
 from study.results.table import get_metric
 
 INTRO = (
@@ -30,11 +31,15 @@ INTRO = (
     "undecided where none is decided; a holding outcome says *where testable* where some lines "
     "are n/a. A study still growing is judged on the images it holds. *found*: where the "
     "interval of the loss's lead lies (ahead, behind, on par: inside the margin, or spanning "
-    "zero)."
+    "zero). *Without one image*: the study judged again with each of its images left out in "
+    "turn, by the same rule; listed are the images without which a verdict changes, and what it "
+    "becomes (— : none, so the verdict rests on no single image). One image fewer widens every "
+    "interval, so a line decided by a little may turn undecided; a line that turns decided "
+    "without one image names the image that keeps it open."
 )
 
 
-def claims_markdown(source: str, verdicts: list[Verdict]) -> str:
+def claims_markdown(source: str, verdicts: list[Verdict], without: WithoutEachImage) -> str:
     lines = [line for verdict in verdicts for line in verdict.lines]
     margins = ", ".join(
         f"±{m.equal_rate_margin:g}{f' {m.unit}' if m.unit else ''} {m.label}"
@@ -47,14 +52,16 @@ def claims_markdown(source: str, verdicts: list[Verdict]) -> str:
         "",
         INTRO.format(source=source, tests=tests, bd_margin=BD_RATE_MARGIN, margins=margins),
         "",
-        "| claim | section | says | verdict | lines holding / not / undecided / n/a |",
-        "|---|---|---|---|---|",
+        "| claim | section | says | verdict | lines holding / not / undecided / n/a "
+        "| without one image |",
+        "|---|---|---|---|---|---|",
     ]
     for verdict in verdicts:
         claim, counts = verdict.claim, " / ".join(map(str, verdict.counts))
+        changes = changes_text(without.outcome_changes(verdict)) or "—"
         text.append(
             f"| [{claim.id}](#{claim.id}) | {claim.section} | {claim.says} | "
-            f"**{verdict.outcome}** | {counts} |"
+            f"**{verdict.outcome}** | {counts} | {changes} |"
         )
     for verdict in verdicts:
         claim = verdict.claim
@@ -66,10 +73,13 @@ def claims_markdown(source: str, verdicts: list[Verdict]) -> str:
             f"Verdict: **{verdict.outcome}**.",
             "",
             "| loss | against | metric | by | rate (mean bpp) | n | mean [t] | p → Holm | "
-            "expected | found | verdict |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "expected | found | verdict | without one image |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        text += [_markdown_line(line) for line in verdict.lines]
+        text += [
+            _markdown_line(line, changes_text(without.line_changes(claim.id, line)) or "—")
+            for line in verdict.lines
+        ]
     return "\n".join(text) + "\n"
 
 
@@ -77,7 +87,7 @@ def _metrics(lines: list[Line]):
     return [get_metric(key) for key in dict.fromkeys(line.metric for line in lines)]
 
 
-def _markdown_line(line: Line) -> str:
+def _markdown_line(line: Line, changes: str) -> str:
     metric = get_metric(line.metric)
     if line.by == "bd_rate":
         unit, digits, way, rate = "%", 1, "BD-rate", "all"
@@ -99,7 +109,7 @@ def _markdown_line(line: Line) -> str:
     expected = line.expect.replace("_", " ") + _span_text(line.bpp_range)
     return (
         f"| {line.loss} | {line.against} | {metric.display} | {way} | {rate} | {n} | {mean} | "
-        f"{p} | {expected} | {line.why} | {line.verdict} |"
+        f"{p} | {expected} | {line.why} | {line.verdict} | {changes} |"
     )
 
 
@@ -116,6 +126,7 @@ CSV_FIELDS = (
     "claim", "outcome", "loss", "against", "metric", "by", "rate", "bpp", "bpp_low", "bpp_high",
     "expect", "n",
     "compared", "mean", "t_low", "t_high", "p_value", "p_holm", "found", "verdict",
+    "verdict_without_one_image", "outcome_without_one_image",
 )  # fmt: skip
 
 
@@ -124,12 +135,14 @@ def write_claims(records: list[dict], out: Path) -> list[Path]:
     source, verdicts = judge_claims(records)
     if not verdicts:
         return []
+    without = judge_without_each_image(records)
     md, table = out / "claims.md", out / "claims.csv"
-    md.write_text(claims_markdown(source, verdicts))
+    md.write_text(claims_markdown(source, verdicts, without))
     with table.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for verdict in verdicts:
+            outcome_changes = changes_text(without.outcome_changes(verdict), "; ")
             for line in verdict.lines:
                 summary = line.summary or {}
                 writer.writerow(
@@ -147,6 +160,10 @@ def write_claims(records: list[dict], out: Path) -> list[Path]:
                         "expect": line.expect,
                         "found": line.why,
                         "verdict": line.verdict,
+                        "verdict_without_one_image": changes_text(
+                            without.line_changes(verdict.claim.id, line), "; "
+                        ),
+                        "outcome_without_one_image": outcome_changes,
                     }
                     | {key: summary.get(key) for key in CSV_FIELDS if key in summary}
                 )

@@ -9,6 +9,7 @@ import pytest
 from study.results.claims import FAILS, HOLDS, UNDECIDED, UNTESTABLE, judge, judge_claims
 from study.results.claims_file import ClaimsFileError, load_claims
 from study.results.claims_report import write_claims
+from study.results.claims_without import judge_without_each_image
 from study.results.report import read_per_image_csv
 
 ROOT = Path(__file__).parents[2]
@@ -79,18 +80,56 @@ def test_v1_claims_are_judged_as_the_published_study_reads_them(v1_verdicts):
     assert (low.summary["n"], low.summary["compared"]) == (5, 8) and low.verdict == HOLDS
 
 
+def test_a_verdict_is_judged_again_without_each_image(v1_verdicts):
+    without = judge_without_each_image(read_per_image_csv(V1_STUDY))
+    assert sorted(without.outcomes) == [
+        "kodim01", "kodim04", "kodim07", "kodim10", "kodim13", "kodim16", "kodim19", "kodim22",
+    ]  # fmt: skip
+    # L1 + SSIM's PSNR loss against MSE stands without any one crop.
+    assert without.outcome_changes(v1_verdicts["v1-ssim-psnr"]) == []
+    # kodim01 alone keeps the PSNR claim undecided: LogCosh's and LogCosh + SSIM's BD-rates.
+    assert without.outcome_changes(v1_verdicts["v1-psnr"]) == [("kodim01", "holds in part")]
+    # LogCosh + SSIM's MS-SSIM lead at 0.27 bpp (+0.92 dB [+0.06, +1.79]) holds on the eight
+    # crops; without any one of five of them the wider interval reaches past zero.
+    [line] = [
+        x
+        for x in v1_verdicts["v1-ms-ssim"].lines
+        if x.loss == "lc_ssim(0.01)" and x.by == "equal_rate" and x.rate == 0.004
+    ]
+    assert line.verdict == HOLDS
+    changes = without.line_changes("v1-ms-ssim", line)
+    assert [image for image, _ in changes] == [
+        "kodim01",
+        "kodim10",
+        "kodim13",
+        "kodim19",
+        "kodim22",
+    ]
+    assert {verdict for _, verdict in changes} == {UNDECIDED}
+
+
+def test_one_image_has_nothing_to_leave_out(v1_verdicts):
+    one = [r for r in read_per_image_csv(V1_STUDY) if r["image"] == "kodim01"]
+    without = judge_without_each_image(one)
+    assert without.outcomes == {} and without.outcome_changes(v1_verdicts["v1-psnr"]) == []
+
+
 def test_claims_report_lists_every_claim_and_line(tmp_path):
     written = write_claims(read_per_image_csv(V1_STUDY), tmp_path)
     assert sorted(p.name for p in written) == ["claims.csv", "claims.md"]
     page = (tmp_path / "claims.md").read_text()
     assert "| [v1-ssim-psnr](#v1-ssim-psnr) | conclusion |" in page
     assert "**does not hold**" in page and "±0.01 LPIPS" in page
+    assert "| **undecided** | 0 / 0 / 4 / 0 | kodim01 → holds in part |" in page
     with (tmp_path / "claims.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {r["claim"] for r in rows} == {
         "v1-psnr", "v1-ms-ssim", "v1-lpips", "v1-avif", "v1-ssim-psnr",
     }  # fmt: skip
     assert all(r["verdict"] in (HOLDS, FAILS, UNDECIDED, UNTESTABLE) for r in rows)
+    assert {r["outcome_without_one_image"] for r in rows if r["claim"] == "v1-psnr"} == {
+        "kodim01 → holds in part"
+    }
 
 
 def test_what_a_study_lacks_is_said_not_dropped():
