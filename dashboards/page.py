@@ -16,6 +16,7 @@ from dashboards.data import StudyData, alpha_points, metric_notes, vocabulary
 from dashboards.style import page_style
 from study.engine.mlflow_view import run_url
 from study.results.claims import Verdict
+from study.results.labels import record_label
 from study.results.rd import json_safe
 from study.results.report import compared_images_text
 from study.results.statistics import PairedSummary
@@ -136,7 +137,8 @@ def live_payload(
     curve's style, and the reference curves matched to the runs' images (with their notes)."""
     return json_safe(
         {
-            "records": data.records,
+            # Each run with its curve's label, the key of the styles below.
+            "records": [record | {"curve": record_label(record)} for record in data.records],
             "references": list(references),
             "reference_notes": list(reference_notes),
             "curve_images": data.curve_images,

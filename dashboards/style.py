@@ -118,12 +118,10 @@ def curve_styles(records) -> dict[str, CurveStyle]:
     from inr_models import fits_network, registration_rank
     from losses import LossSpecError
 
-    curves = sorted({(r["codec"], r.get("loss")) for r in records}, key=str)
-    inr = sorted(
-        {c for c, loss in curves if loss is not None and fits_network(c)}, key=registration_rank
-    )
+    curves = sorted({(r["codec"], r.get("loss") or None) for r in records}, key=str)
+    inr = sorted({c for c, loss in curves if loss and fits_network(c)}, key=registration_rank)
     classical = sorted(
-        {c for c, loss in curves if loss is None or not fits_network(c)}, key=registration_rank
+        {c for c, loss in curves if not loss or not fits_network(c)}, key=registration_rank
     )
     facts = {}
     for codec, loss in curves:

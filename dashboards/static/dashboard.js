@@ -21,16 +21,14 @@ function indexRecords() {
 indexRecords();
 
 // Each curve's name, colour, dash and marker come with the data (dashboards/style.py, the
-// static figures' convention): nothing here picks a style.
-function curveLabel(r) {
-  return r.loss ? `${r.codec}__${r.loss}` : r.codec;
-}
+// static figures' convention), keyed by the curve label each record carries
+// (study/results/labels.py): nothing here picks a style or spells a label.
 function curveStyle(r) {
-  return STYLE.curves[curveLabel(r)];
+  return STYLE.curves[r.curve];
 }
 function curveName(r) {
   const style = curveStyle(r);
-  return style ? style.name : curveLabel(r);
+  return style ? style.name : r.curve;
 }
 function rateText(r) {
   const label = CODECS[r.codec] ? CODECS[r.codec].rate_label : r.rate_parameter;

@@ -18,6 +18,7 @@ metric's ``equal_rate_margin``):
   behind side; does not hold when it lies wholly past it there.
 """
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,6 +36,8 @@ HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "undecided"
 # A line with nothing to compare: a curve or metric the study lacks, curves that overlap too
 # little, an anchor curve not spanning the trial's bpp, no rate setting in the claim's range.
 UNTESTABLE = "n/a"
+# (claim, codec, loss, against, metric, bpp range, expectation) -> the rate settings to judge.
+Settings = Mapping[tuple, Collection] | None
 # A claim none of whose lines has anything to compare.
 NOT_TESTABLE = "not testable here"
 
@@ -44,6 +47,7 @@ class Line:
     """One judged comparison: a loss against its anchor in a metric (at one rate setting)."""
 
     claim: str
+    codec: str
     loss: str
     against: str
     metric: str
@@ -118,7 +122,9 @@ def _recorded(records: list[dict], metric: str) -> bool:
     return any(record.get(metric) is not None for record in records)
 
 
-def _claim_lines(claim: Claim, records: list[dict], points: Points) -> list[Line]:
+def _claim_lines(
+    claim: Claim, records: list[dict], points: Points, settings: Settings
+) -> list[Line]:
     """The claim's lines on these records: n/a where the study lacks a curve or a metric that a
     line needs; none at all where the study holds no pair of curves the claim compares."""
     curves = points[2]
@@ -130,8 +136,9 @@ def _claim_lines(claim: Claim, records: list[dict], points: Points) -> list[Line
             label = curve_label(claim.codec, loss)
             if label == anchor:
                 continue
-            base = {"claim": claim.id, "loss": loss, "against": check.against, "by": check.by,
-                    "expect": check.expect, "bpp_range": check.bpp}  # fmt: skip
+            base = {"claim": claim.id, "codec": claim.codec, "loss": loss,
+                    "against": check.against, "by": check.by, "expect": check.expect,
+                    "bpp_range": check.bpp}  # fmt: skip
             pair = ((loss, label), (check.against, anchor))
             if missing := [name for name, curve in pair if curve not in curves]:
                 why = f"this study holds no {' or '.join(missing)} curve"
@@ -148,7 +155,7 @@ def _claim_lines(claim: Claim, records: list[dict], points: Points) -> list[Line
                         Line(**base, metric=metric, summary=row[f"bd_rate_{metric}_images"])
                     )
                 else:
-                    lines += _equal_rate_lines(records, base, metric, label, anchor)
+                    lines += _equal_rate_lines(records, base, metric, label, anchor, settings)
     return lines if compared else []
 
 
@@ -156,9 +163,15 @@ def _untested(base: dict, metric: str, why: str) -> Line:
     return Line(**base, metric=metric, summary=None, verdict=UNTESTABLE, why=why)
 
 
-def _equal_rate_lines(records, base: dict, metric: str, label: str, anchor: str) -> list[Line]:
+def _equal_rate_lines(
+    records, base: dict, metric: str, label: str, anchor: str, settings: Settings
+) -> list[Line]:
     rows = equal_rate_rows(records, [metric], _only(label, anchor))
-    rows = [row for row in rows if _within(row["bpp"], base["bpp_range"])]
+    if settings is None:
+        rows = [row for row in rows if _within(row["bpp"], base["bpp_range"])]
+    else:
+        chosen = settings.get(setting_key(Line(**base, metric=metric, summary=None)), ())
+        rows = [row for row in rows if row["rate"] in chosen]
     if not rows:  # said, not dropped: half a claim untested is not a claim tested
         return [Line(**base, metric=metric, summary=None)]
     return [
@@ -185,7 +198,12 @@ def _within(bpp: float | None, span: tuple[float | None, float | None]) -> bool:
 
 def test_key(line: Line) -> tuple:
     """What a line compares: two claims judging the same comparison are one test, not two."""
-    return line.loss, line.against, line.metric, line.by, str(line.rate)
+    return line.codec, line.loss, line.against, line.metric, line.by, str(line.rate)
+
+
+def setting_key(line: Line) -> tuple:
+    """An equal-rate check of a claim, at whichever rate settings it is judged."""
+    return line.claim, line.codec, line.loss, line.against, line.metric, line.bpp_range, line.expect
 
 
 def _comparisons(lines: list[Line]) -> dict[tuple, dict]:
@@ -238,11 +256,16 @@ class Verdict:
         return "holds in part" + untested if HOLDS in verdicts else "undecided"
 
 
-def judge_claims(records: list[dict], path: Path = CLAIMS_FILE) -> tuple[str, list[Verdict]]:
-    """The source, and a verdict on every claim of the file that these records can test."""
+def judge_claims(
+    records: list[dict], path: Path = CLAIMS_FILE, settings: Settings = None
+) -> tuple[str, list[Verdict]]:
+    """The source, and a verdict on every claim of the file that these records can test.
+
+    ``settings``: the rate settings each equal-rate check is judged at, by ``setting_key``;
+    None: those whose mean bpp lies in the check's range."""
     source, claims = load_claims(path)
     points = curve_points(records)
-    found = [(claim, _claim_lines(claim, records, points)) for claim in claims]
+    found = [(claim, _claim_lines(claim, records, points, settings)) for claim in claims]
     adjusted = holm_family([line for _, lines in found for line in lines])
     return source, [
         Verdict(claim, tuple(_judged(_adjusted(line, adjusted)) for line in lines))

@@ -4,7 +4,14 @@ verdict and the lines it rests on."""
 import csv
 from pathlib import Path
 
-from study.results.claims import BD_RATE_MARGIN, Line, Verdict, judge_claims, tests_on_page
+from study.results.claims import (
+    BD_RATE_MARGIN,
+    UNTESTABLE,
+    Line,
+    Verdict,
+    judge_claims,
+    tests_on_page,
+)
 from study.results.claims_without import WithoutEachImage, changes_text, judge_without_each_image
 from study.results.table import get_metric
 
@@ -31,11 +38,17 @@ INTRO = (
     "undecided where none is decided; a holding outcome says *where testable* where some lines "
     "are n/a. A study still growing is judged on the images it holds. *found*: where the "
     "interval of the loss's lead lies (ahead, behind, on par: inside the margin, or spanning "
-    "zero). *Without one image*: the study judged again with each of its images left out in "
-    "turn, by the same rule; listed are the images without which a verdict changes, and what it "
-    "becomes (— : none, so the verdict rests on no single image). One image fewer widens every "
-    "interval, so a line decided by a little may turn undecided; a line that turns decided "
-    "without one image names the image that keeps it open."
+    "zero)."
+)
+WITHOUT_ONE_IMAGE = (
+    " *Without one image*: the study judged again with each of its images left out in turn, by "
+    "the same rule, each equal-rate line at the rate setting it has here; listed are the images "
+    "without which a verdict changes, and what it becomes (—: none, so the verdict rests on no "
+    "single image; a claim's outcome is compared apart from *where testable*). One image fewer "
+    "usually widens an interval (one degree of freedom less), so a line decided by a little may "
+    "turn undecided, and a line decided on two images turns undecided without either; leaving "
+    "out an outlying image can narrow it, and a line that turns decided names the image that "
+    "keeps it open."
 )
 
 
@@ -47,22 +60,26 @@ def claims_markdown(source: str, verdicts: list[Verdict], without: WithoutEachIm
         if m.equal_rate_margin is not None
     )
     tests = tests_on_page(lines)
+    intro = INTRO.format(source=source, tests=tests, bd_margin=BD_RATE_MARGIN, margins=margins)
+    left_out = bool(without.judged)  # a study of fewer images has nothing to leave out
+    extra = (" without one image |", "---|") if left_out else ("", "")
     text = [
         "# The paper's claims, judged on this study",
         "",
-        INTRO.format(source=source, tests=tests, bd_margin=BD_RATE_MARGIN, margins=margins),
+        intro + (WITHOUT_ONE_IMAGE if left_out else ""),
         "",
-        "| claim | section | says | verdict | lines holding / not / undecided / n/a "
-        "| without one image |",
-        "|---|---|---|---|---|---|",
+        f"| claim | section | says | verdict | lines holding / not / undecided / n/a |{extra[0]}",
+        f"|---|---|---|---|---|{extra[1]}",
     ]
     for verdict in verdicts:
         claim, counts = verdict.claim, " / ".join(map(str, verdict.counts))
-        changes = changes_text(without.outcome_changes(verdict)) or "—"
-        text.append(
+        row = (
             f"| [{claim.id}](#{claim.id}) | {claim.section} | {claim.says} | "
-            f"**{verdict.outcome}** | {counts} | {changes} |"
+            f"**{verdict.outcome}** | {counts} |"
         )
+        if left_out:
+            row += f" {changes_text(without.outcome_changes(verdict)) or '—'} |"
+        text.append(row)
     for verdict in verdicts:
         claim = verdict.claim
         text += ["", f"## {claim.id}", "", f"*{claim.says}* ({claim.section})"]
@@ -73,13 +90,15 @@ def claims_markdown(source: str, verdicts: list[Verdict], without: WithoutEachIm
             f"Verdict: **{verdict.outcome}**.",
             "",
             "| loss | against | metric | by | rate (mean bpp) | n | mean [t] | p → Holm | "
-            "expected | found | verdict | without one image |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            f"expected | found | verdict |{extra[0]}",
+            f"|---|---|---|---|---|---|---|---|---|---|---|{extra[1]}",
         ]
-        text += [
-            _markdown_line(line, changes_text(without.line_changes(claim.id, line)) or "—")
-            for line in verdict.lines
-        ]
+        for line in verdict.lines:
+            row = _markdown_line(line)
+            if left_out:
+                changes = changes_text(without.line_changes(line)) or "—"
+                row += f" {UNTESTABLE if line.verdict == UNTESTABLE else changes} |"
+            text.append(row)
     return "\n".join(text) + "\n"
 
 
@@ -87,7 +106,7 @@ def _metrics(lines: list[Line]):
     return [get_metric(key) for key in dict.fromkeys(line.metric for line in lines)]
 
 
-def _markdown_line(line: Line, changes: str) -> str:
+def _markdown_line(line: Line) -> str:
     metric = get_metric(line.metric)
     if line.by == "bd_rate":
         unit, digits, way, rate = "%", 1, "BD-rate", "all"
@@ -109,7 +128,7 @@ def _markdown_line(line: Line, changes: str) -> str:
     expected = line.expect.replace("_", " ") + _span_text(line.bpp_range)
     return (
         f"| {line.loss} | {line.against} | {metric.display} | {way} | {rate} | {n} | {mean} | "
-        f"{p} | {expected} | {line.why} | {line.verdict} | {changes} |"
+        f"{p} | {expected} | {line.why} | {line.verdict} |"
     )
 
 
@@ -123,8 +142,8 @@ def _span_text(span: tuple[float | None, float | None]) -> str:
 
 
 CSV_FIELDS = (
-    "claim", "outcome", "loss", "against", "metric", "by", "rate", "bpp", "bpp_low", "bpp_high",
-    "expect", "n",
+    "claim", "outcome", "codec", "loss", "against", "metric", "by", "rate", "bpp", "bpp_low",
+    "bpp_high", "expect", "n",
     "compared", "mean", "t_low", "t_high", "p_value", "p_holm", "found", "verdict",
     "verdict_without_one_image", "outcome_without_one_image",
 )  # fmt: skip
@@ -135,7 +154,7 @@ def write_claims(records: list[dict], out: Path) -> list[Path]:
     source, verdicts = judge_claims(records)
     if not verdicts:
         return []
-    without = judge_without_each_image(records)
+    without = judge_without_each_image(records, verdicts)
     md, table = out / "claims.md", out / "claims.csv"
     md.write_text(claims_markdown(source, verdicts, without))
     with table.open("w", newline="") as f:
@@ -149,6 +168,7 @@ def write_claims(records: list[dict], out: Path) -> list[Path]:
                     {
                         "claim": verdict.claim.id,
                         "outcome": verdict.outcome,
+                        "codec": line.codec,
                         "loss": line.loss,
                         "against": line.against,
                         "metric": line.metric,
@@ -160,9 +180,7 @@ def write_claims(records: list[dict], out: Path) -> list[Path]:
                         "expect": line.expect,
                         "found": line.why,
                         "verdict": line.verdict,
-                        "verdict_without_one_image": changes_text(
-                            without.line_changes(verdict.claim.id, line), "; "
-                        ),
+                        "verdict_without_one_image": changes_text(without.line_changes(line), "; "),
                         "outcome_without_one_image": outcome_changes,
                     }
                     | {key: summary.get(key) for key in CSV_FIELDS if key in summary}

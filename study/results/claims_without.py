@@ -1,62 +1,89 @@
 """Which claim verdicts rest on a single image: the study judged again with each of its images
-left out in turn (leave-one-out), by the same rule (``claims``)."""
+left out in turn (leave-one-out), by the same rule (``claims``).
+
+Each equal-rate line is judged again at the rate setting the whole study chose for it: without an
+image a setting's mean bpp moves, and a claim's bpp range must not pick other settings then.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
 
 from study.results.claims import (
     NOT_TESTABLE,
+    UNDECIDED,
     UNTESTABLE,
     Line,
     Verdict,
     judge_claims,
+    setting_key,
     test_key,
 )
 from study.results.claims_file import CLAIMS_FILE
 
+# Two images leave one: no interval, so every decided line would turn, telling nothing.
+MIN_IMAGES = 3
+_WHERE_TESTABLE = " where testable"
+
 
 def _line_key(line: Line) -> tuple:
-    # Two lines of one claim may share a comparison with different bpp ranges or expectations.
     return test_key(line), line.bpp_range, line.expect
 
 
 @dataclass(frozen=True)
 class WithoutEachImage:
-    """image -> claim id -> {line key: verdict}, and the claim's outcome, without that image."""
+    """image -> claim id -> (its outcome, {line key: verdict}) without that image; empty where
+    the study holds fewer than ``MIN_IMAGES`` images."""
 
-    lines: dict[str, dict[str, dict[tuple, str]]]
-    outcomes: dict[str, dict[str, str]]
+    judged: dict[str, dict[str, tuple[str, dict[tuple, str]]]]
 
     def outcome_changes(self, verdict: Verdict) -> list[tuple[str, str]]:
-        """(image, outcome) for each image without which the claim's outcome differs."""
-        claim = verdict.claim.id
-        found = [
-            (image, by_claim.get(claim, NOT_TESTABLE)) for image, by_claim in self.outcomes.items()
-        ]
-        return [(image, outcome) for image, outcome in found if outcome != verdict.outcome]
+        """(image, outcome) for each image without which the claim's outcome differs, beyond
+        whether some line has nothing to compare ("where testable")."""
+        claim, stem = verdict.claim.id, verdict.outcome.removesuffix(_WHERE_TESTABLE)
+        changes = []
+        for image, by_claim in self.judged.items():
+            outcome = by_claim[claim][0] if claim in by_claim else NOT_TESTABLE
+            if outcome.removesuffix(_WHERE_TESTABLE) != stem:
+                changes.append((image, outcome))
+        return changes
 
-    def line_changes(self, claim: str, line: Line) -> list[tuple[str, str]]:
-        """(image, verdict) for each image without which a judged line's verdict differs."""
-        if line.verdict == UNTESTABLE:
-            return []
+    def line_changes(self, line: Line) -> list[tuple[str, str]]:
+        """(image, verdict) for each image without which a judged line's verdict differs; an
+        undecided line left with nothing to compare has lost no verdict and is not listed."""
         key = _line_key(line)
-        found = [
-            (image, by_claim.get(claim, {}).get(key, UNTESTABLE))
-            for image, by_claim in self.lines.items()
-        ]
-        return [(image, verdict) for image, verdict in found if verdict != line.verdict]
+        changes = []
+        for image, by_claim in self.judged.items():
+            verdict = (
+                by_claim[line.claim][1].get(key, UNTESTABLE)
+                if line.claim in by_claim
+                else UNTESTABLE
+            )
+            if verdict != line.verdict and not (
+                line.verdict == UNDECIDED and verdict == UNTESTABLE
+            ):
+                changes.append((image, verdict))
+        return changes
 
 
-def judge_without_each_image(records: list[dict], path: Path = CLAIMS_FILE) -> WithoutEachImage:
-    images = sorted({record["image"] for record in records})
-    lines, outcomes = {}, {}
-    for image in images if len(images) > 1 else ():
-        verdicts = judge_claims([r for r in records if r["image"] != image], path)[1]
-        lines[image] = {
-            v.claim.id: {_line_key(line): line.verdict for line in v.lines} for v in verdicts
+def judge_without_each_image(
+    records: list[dict], verdicts: list[Verdict], path: Path = CLAIMS_FILE
+) -> WithoutEachImage:
+    """``records`` judged again without each image of their designed curves (search fits are
+    not on a curve), each equal-rate line at the setting ``verdicts`` judged it at."""
+    images = sorted({r["image"] for r in records if not r.get("search")})
+    settings = {}
+    for verdict in verdicts:
+        for line in verdict.lines:
+            if line.by == "equal_rate" and line.rate is not None:
+                settings.setdefault(setting_key(line), set()).add(line.rate)
+    judged = {}
+    for image in images if len(images) >= MIN_IMAGES else ():
+        others = [r for r in records if r["image"] != image]
+        judged[image] = {
+            v.claim.id: (v.outcome, {_line_key(line): line.verdict for line in v.lines})
+            for v in judge_claims(others, path, settings)[1]
         }
-        outcomes[image] = {v.claim.id: v.outcome for v in verdicts}
-    return WithoutEachImage(lines, outcomes)
+    return WithoutEachImage(judged)
 
 
 def changes_text(changes: list[tuple[str, str]], separator: str = ", ") -> str:

@@ -277,8 +277,9 @@ def write_reports(records: list[dict], name: str, out: Path) -> list[Path]:
             )
         if not curve:
             continue
+        codec, loss = label_parts(label)
         description = (
-            f"{label.replace('__', ' trained with ')}, study {name!r}, {over}; each "
+            f"{codec}{f' trained with {loss}' if loss else ''}, study {name!r}, {over}; each "
             "point is the mean of per-image values at one rate setting."
         )
         settings = len({r["rate"] for r in rows})

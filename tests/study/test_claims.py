@@ -15,6 +15,11 @@ from study.results.report import read_per_image_csv
 ROOT = Path(__file__).parents[2]
 # The published COOL-CHIC v1 study: 160 fits on 8 Kodak crops, JPEG and AVIF on the same crops.
 V1_STUDY = ROOT / "results" / "icip24-cpu" / "reports" / "per_image.csv"
+# COOL-CHIC v2 on the same crops (growing: read on the three complete since 2026-12-07), and
+# the three crop studies combined.
+V2_STUDY = ROOT / "results" / "icip24-v2-crops" / "reports" / "per_image.csv"
+V2_WHOLE = ("kodim01", "kodim04", "kodim07")
+CROPS_CODECS = ROOT / "results" / "icip24-crops-codecs" / "reports" / "per_image.csv"
 
 
 @pytest.fixture(scope="module")
@@ -80,24 +85,28 @@ def test_v1_claims_are_judged_as_the_published_study_reads_them(v1_verdicts):
     assert (low.summary["n"], low.summary["compared"]) == (5, 8) and low.verdict == HOLDS
 
 
-def test_a_verdict_is_judged_again_without_each_image(v1_verdicts):
-    without = judge_without_each_image(read_per_image_csv(V1_STUDY))
-    assert sorted(without.outcomes) == [
+@pytest.fixture(scope="module")
+def v1_without(v1_verdicts):
+    return judge_without_each_image(read_per_image_csv(V1_STUDY), list(v1_verdicts.values()))
+
+
+def test_a_verdict_is_judged_again_without_each_image(v1_verdicts, v1_without):
+    assert sorted(v1_without.judged) == [
         "kodim01", "kodim04", "kodim07", "kodim10", "kodim13", "kodim16", "kodim19", "kodim22",
     ]  # fmt: skip
     # L1 + SSIM's PSNR loss against MSE stands without any one crop.
-    assert without.outcome_changes(v1_verdicts["v1-ssim-psnr"]) == []
+    assert v1_without.outcome_changes(v1_verdicts["v1-ssim-psnr"]) == []
     # kodim01 alone keeps the PSNR claim undecided: LogCosh's and LogCosh + SSIM's BD-rates.
-    assert without.outcome_changes(v1_verdicts["v1-psnr"]) == [("kodim01", "holds in part")]
+    assert v1_without.outcome_changes(v1_verdicts["v1-psnr"]) == [("kodim01", "holds in part")]
     # LogCosh + SSIM's MS-SSIM lead at 0.27 bpp (+0.92 dB [+0.06, +1.79]) holds on the eight
-    # crops; without any one of five of them the wider interval reaches past zero.
+    # crops; without any one of five of them the interval reaches past zero.
     [line] = [
         x
         for x in v1_verdicts["v1-ms-ssim"].lines
         if x.loss == "lc_ssim(0.01)" and x.by == "equal_rate" and x.rate == 0.004
     ]
     assert line.verdict == HOLDS
-    changes = without.line_changes("v1-ms-ssim", line)
+    changes = v1_without.line_changes(line)
     assert [image for image, _ in changes] == [
         "kodim01",
         "kodim10",
@@ -108,10 +117,42 @@ def test_a_verdict_is_judged_again_without_each_image(v1_verdicts):
     assert {verdict for _, verdict in changes} == {UNDECIDED}
 
 
-def test_one_image_has_nothing_to_leave_out(v1_verdicts):
-    one = [r for r in read_per_image_csv(V1_STUDY) if r["image"] == "kodim01"]
-    without = judge_without_each_image(one)
-    assert without.outcomes == {} and without.outcome_changes(v1_verdicts["v1-psnr"]) == []
+def test_an_equal_rate_line_is_judged_again_at_its_own_setting():
+    # v2's MS-SSIM-against-AVIF claim looks at 0.9-2 bpp. Without kodim01, MSE's λ 5e-4 fits
+    # average 0.85 bpp and its λ 1e-4 ones come into the range: judged by the range again, the
+    # line would change setting, not evidence. It is judged at λ 5e-4 still, on two crops.
+    records = [r for r in read_per_image_csv(V2_STUDY) if r["image"] in V2_WHOLE]
+    verdicts = judge_claims(records)[1]
+    [claim] = [v for v in verdicts if v.claim.id == "v2-ms-ssim-avif"]
+    [line] = [x for x in claim.lines if x.loss == "mse" and x.rate == 0.0005]
+    assert line.verdict == HOLDS and line.summary["n"] == 3
+    without = judge_without_each_image(records, verdicts)
+    assert ("kodim01", UNDECIDED) in without.line_changes(line)
+    others = [r for r in records if r["image"] != "kodim01"]
+    by_range = {v.claim.id: v for v in judge_claims(others)[1]}["v2-ms-ssim-avif"]
+    assert 0.0005 not in {x.rate for x in by_range.lines if x.loss == "mse"}
+
+
+def test_claims_of_several_codecs_keep_their_own_numbers(v1_verdicts):
+    # The three crop studies combined: v1's lines there are v1's alone, although v2's claims
+    # make the same comparisons (loss, anchor, metric) on v2's curves.
+    combined = {v.claim.id: v for v in judge_claims(read_per_image_csv(CROPS_CODECS))[1]}
+    for claim, verdict in v1_verdicts.items():
+        alone = [(x.loss, x.against, x.metric, x.rate, x.verdict) for x in verdict.lines]
+        assert [
+            (x.loss, x.against, x.metric, x.rate, x.verdict) for x in combined[claim].lines
+        ] == alone
+        means = [x.summary and x.summary["mean"] for x in combined[claim].lines]
+        assert means == [x.summary and x.summary["mean"] for x in verdict.lines]
+    assert {x.codec for x in combined["v2-psnr"].lines} == {"coolchic-v2"}
+
+
+def test_fewer_than_three_images_have_nothing_to_leave_out(v1_verdicts, tmp_path):
+    two = [r for r in read_per_image_csv(V1_STUDY) if r["image"] in ("kodim01", "kodim04")]
+    verdicts = judge_claims(two)[1]
+    assert judge_without_each_image(two, verdicts).judged == {}
+    write_claims(two, tmp_path)
+    assert "without one image" not in (tmp_path / "claims.md").read_text().lower()
 
 
 def test_claims_report_lists_every_claim_and_line(tmp_path):
@@ -130,6 +171,15 @@ def test_claims_report_lists_every_claim_and_line(tmp_path):
     assert {r["outcome_without_one_image"] for r in rows if r["claim"] == "v1-psnr"} == {
         "kodim01 → holds in part"
     }
+    [row] = [
+        r
+        for r in rows
+        if r["claim"] == "v1-ms-ssim" and r["loss"] == "lc_ssim(0.01)" and r["rate"] == "0.004"
+    ]
+    assert row["codec"] == "coolchic-v1" and row["verdict_without_one_image"] == (
+        "kodim01 → undecided; kodim10 → undecided; kodim13 → undecided; kodim19 → undecided; "
+        "kodim22 → undecided"
+    )
 
 
 def test_what_a_study_lacks_is_said_not_dropped():
@@ -202,7 +252,7 @@ def test_a_claim_holds_only_where_every_line_with_something_to_compare_holds():
     from study.results.claims import Line, Verdict
 
     _, claims = load_claims()
-    line = Line("c", "mse", "jpeg", "lpips", "equal_rate", "better", summary=None)
+    line = Line("c", "nif", "mse", "jpeg", "lpips", "equal_rate", "better", summary=None)
 
     def outcome(*verdicts):
         return Verdict(claims[0], tuple(replace(line, verdict=v) for v in verdicts)).outcome

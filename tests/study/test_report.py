@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from study.results.bd import MIN_OVERLAP, bd_rate
-from study.results.labels import label_parts, record_label
 from study.results.rd import interpolate_at_bpp, rd_file_name, rd_files, rd_points
 from study.results.report import (
     bd_rate_rows,
@@ -473,19 +472,6 @@ def test_two_seeds_of_one_configuration_give_its_noise_floor(tmp_path):
 def test_rd_files_are_named_without_shell_quoting(label, name):
     assert rd_file_name(label) == name and re.fullmatch(r"[A-Za-z0-9._-]+", name)
     assert rd_file_name(name.removesuffix(".json")) == name  # a new name stays as it is
-
-
-@pytest.mark.parametrize(
-    ("record", "label"),
-    [
-        ({"codec": "jpeg", "loss": None}, "jpeg"),
-        ({"codec": "c3", "loss": "l1:0.8+ssim:0.2"}, "c3__l1:0.8+ssim:0.2"),
-        ({"codec": "coolchic-v1", "loss": "lc_ssim(0.01)"}, "coolchic-v1__lc_ssim(0.01)"),
-    ],
-)
-def test_a_curve_label_reads_back_as_its_codec_and_loss(record, label):
-    assert record_label(record) == label
-    assert label_parts(label) == (record["codec"], record["loss"] or "")
 
 
 def test_rd_files_under_their_earlier_names_are_still_read(tmp_path):
