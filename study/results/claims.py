@@ -40,6 +40,8 @@ UNTESTABLE = "n/a"
 Settings = Mapping[tuple, Collection] | None
 # A claim none of whose lines has anything to compare.
 NOT_TESTABLE = "not testable here"
+# Added to a holding outcome where some lines have nothing to compare.
+WHERE_TESTABLE = " where testable"
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,7 @@ class Verdict:
         to compare; not testable where no line had."""
         found = {line.verdict for line in self.lines}
         verdicts = found - {UNTESTABLE}
-        untested = " where testable" if UNTESTABLE in found else ""
+        untested = WHERE_TESTABLE if UNTESTABLE in found else ""
         if not verdicts:
             return NOT_TESTABLE
         if verdicts == {HOLDS}:

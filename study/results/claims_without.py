@@ -12,6 +12,7 @@ from study.results.claims import (
     NOT_TESTABLE,
     UNDECIDED,
     UNTESTABLE,
+    WHERE_TESTABLE,
     Line,
     Verdict,
     judge_claims,
@@ -22,7 +23,6 @@ from study.results.claims_file import CLAIMS_FILE
 
 # Two images leave one: no interval, so every decided line would turn, telling nothing.
 MIN_IMAGES = 3
-_WHERE_TESTABLE = " where testable"
 
 
 def _line_key(line: Line) -> tuple:
@@ -39,11 +39,11 @@ class WithoutEachImage:
     def outcome_changes(self, verdict: Verdict) -> list[tuple[str, str]]:
         """(image, outcome) for each image without which the claim's outcome differs, beyond
         whether some line has nothing to compare ("where testable")."""
-        claim, stem = verdict.claim.id, verdict.outcome.removesuffix(_WHERE_TESTABLE)
+        claim, stem = verdict.claim.id, verdict.outcome.removesuffix(WHERE_TESTABLE)
         changes = []
         for image, by_claim in self.judged.items():
             outcome = by_claim[claim][0] if claim in by_claim else NOT_TESTABLE
-            if outcome.removesuffix(_WHERE_TESTABLE) != stem:
+            if outcome.removesuffix(WHERE_TESTABLE) != stem:
                 changes.append((image, outcome))
         return changes
 
