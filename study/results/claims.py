@@ -258,18 +258,23 @@ class Verdict:
         return "holds in part" + untested if HOLDS in verdicts else "undecided"
 
 
-def judge_claims(
-    records: list[dict], path: Path = CLAIMS_FILE, settings: Settings = None
-) -> tuple[str, list[Verdict]]:
-    """The source, and a verdict on every claim of the file that these records can test.
+def judge_claims(records: list[dict], path: Path = CLAIMS_FILE) -> tuple[str, list[Verdict]]:
+    """The source, and a verdict on every claim of the file that these records can test."""
+    source, claims = load_claims(path)
+    return source, judge_each(claims, records)
+
+
+def judge_each(
+    claims: list[Claim], records: list[dict], settings: Settings = None
+) -> list[Verdict]:
+    """A verdict on every claim of ``claims`` that these records can test.
 
     ``settings``: the rate settings each equal-rate check is judged at, by ``setting_key``;
     None: those whose mean bpp lies in the check's range."""
-    source, claims = load_claims(path)
     points = curve_points(records)
     found = [(claim, _claim_lines(claim, records, points, settings)) for claim in claims]
     adjusted = holm_family([line for _, lines in found for line in lines])
-    return source, [
+    return [
         Verdict(claim, tuple(_judged(_adjusted(line, adjusted)) for line in lines))
         for claim, lines in found
         if lines

@@ -6,7 +6,6 @@ image a setting's mean bpp moves, and a claim's bpp range must not pick other se
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from study.results.claims import (
     NOT_TESTABLE,
@@ -15,11 +14,10 @@ from study.results.claims import (
     WHERE_TESTABLE,
     Line,
     Verdict,
-    judge_claims,
+    judge_each,
     setting_key,
     test_key,
 )
-from study.results.claims_file import CLAIMS_FILE
 
 # Two images leave one: no interval, so every decided line would turn, telling nothing.
 MIN_IMAGES = 3
@@ -48,8 +46,11 @@ class WithoutEachImage:
         return changes
 
     def line_changes(self, line: Line) -> list[tuple[str, str]]:
-        """(image, verdict) for each image without which a judged line's verdict differs; an
-        undecided line left with nothing to compare has lost no verdict and is not listed."""
+        """(image, verdict) for each image without which a judged line's verdict differs; a line
+        with nothing to compare has no verdict to lose, nor has an undecided one left with
+        nothing to compare."""
+        if line.verdict == UNTESTABLE:
+            return []
         key = _line_key(line)
         changes = []
         for image, by_claim in self.judged.items():
@@ -65,23 +66,25 @@ class WithoutEachImage:
         return changes
 
 
-def judge_without_each_image(
-    records: list[dict], verdicts: list[Verdict], path: Path = CLAIMS_FILE
-) -> WithoutEachImage:
-    """``records`` judged again without each image of their designed curves (search fits are
-    not on a curve), each equal-rate line at the setting ``verdicts`` judged it at."""
+def judge_without_each_image(records: list[dict], verdicts: list[Verdict]) -> WithoutEachImage:
+    """The claims of ``verdicts`` judged again without each image of the records' designed
+    curves (search fits are not on a curve), each equal-rate line at the setting it had there.
+    A claim these records cannot test, fewer records cannot either."""
     images = sorted({r["image"] for r in records if not r.get("search")})
+    if len(images) < MIN_IMAGES:
+        return WithoutEachImage({})
+    claims = [verdict.claim for verdict in verdicts]
     settings = {}
     for verdict in verdicts:
         for line in verdict.lines:
             if line.by == "equal_rate" and line.rate is not None:
                 settings.setdefault(setting_key(line), set()).add(line.rate)
     judged = {}
-    for image in images if len(images) >= MIN_IMAGES else ():
+    for image in images:
         others = [r for r in records if r["image"] != image]
         judged[image] = {
             v.claim.id: (v.outcome, {_line_key(line): line.verdict for line in v.lines})
-            for v in judge_claims(others, path, settings)[1]
+            for v in judge_each(claims, others, settings)
         }
     return WithoutEachImage(judged)
 
